@@ -1,0 +1,238 @@
+// Command pkgtorrent-service hands out .torrent files for the files a
+// package mirror's web server already serves, with that web server as the
+// web seed. One binary runs every way a mirror runs it:
+//
+//   - FastCGI on standard input, as Apache mod_fcgid starts it (no flags);
+//   - FastCGI on a socket handed over by systemd (LISTEN_FDS);
+//   - FastCGI on -fcgi host:port or -fcgi unix:/path (nginx fastcgi_pass);
+//   - CGI, when GATEWAY_INTERFACE is set;
+//   - a standalone HTTP server with -http ADDR, serving the files under
+//     -root as well as the service under /{top}/{service-name}/.
+//
+// Settings come from flags and, with -config FILE, from a file of
+// "key = value" lines; flags win. Run with -h for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cgi"
+	"net/http/fcgi"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/service"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run starts the service and returns the exit status. Start-up errors are
+// one line on stderr.
+func run(args []string, stderr io.Writer) int {
+	cfg, err := config.Load(args, stderr)
+	if errors.Is(err, config.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "pkgtorrent-service:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level(cfg.LogLevel)}))
+	slog.SetDefault(log)
+	if err := serve(cfg, log); err != nil {
+		fmt.Fprintln(stderr, "pkgtorrent-service:", err)
+		return 1
+	}
+	return 0
+}
+
+func level(s string) slog.Level {
+	var l slog.Level
+	l.UnmarshalText([]byte(s))
+	return l
+}
+
+func serve(cfg config.Config, log *slog.Logger) error {
+	switch {
+	case cfg.HTTP != "":
+		svc := service.New(cfg, service.Options{Log: log})
+		return serveHTTP(cfg, svc, log)
+	case cfg.FCGI != "":
+		l, err := listen(cfg.FCGI)
+		if err != nil {
+			return err
+		}
+		log.Info("serving FastCGI", "addr", cfg.FCGI)
+		return serveFCGI(l, cfg, log)
+	case os.Getenv("LISTEN_FDS") != "":
+		l, err := systemdListener()
+		if err != nil {
+			return err
+		}
+		log.Info("serving FastCGI on the socket systemd passed")
+		return serveFCGI(l, cfg, log)
+	case os.Getenv("GATEWAY_INTERFACE") != "":
+		svc := service.New(cfg, service.Options{Log: log, Env: func(_ *http.Request, k string) string { return os.Getenv(k) }})
+		if err := cgi.Serve(svc); err != nil {
+			return fmt.Errorf("cgi: %w", err)
+		}
+		return nil
+	default:
+		// mod_fcgid (and spawn-fcgi) start the program with a listening
+		// socket on standard input.
+		svc := service.New(cfg, service.Options{Log: log, Env: fcgiEnv})
+		if err := fcgi.Serve(nil, svc); err != nil {
+			return fmt.Errorf("standard input is not a FastCGI socket (%w): run it under a web server, or give -http ADDR or -fcgi ADDR; -h lists the settings", err)
+		}
+		return nil
+	}
+}
+
+func fcgiEnv(r *http.Request, key string) string { return fcgi.ProcessEnv(r)[key] }
+
+// serveFCGI serves FastCGI on l until SIGTERM or SIGINT.
+func serveFCGI(l net.Listener, cfg config.Config, log *slog.Logger) error {
+	svc := service.New(cfg, service.Options{Log: log, Env: fcgiEnv})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		l.Close()
+	}()
+	err := fcgi.Serve(l, svc)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("fastcgi: %w", err)
+}
+
+// listen opens host:port, or unix:/path (replacing a stale socket file).
+func listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(path)
+		}
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("fcgi: %w", err)
+		}
+		// The service serves public data only; let the web server's user
+		// connect whatever its group.
+		if err := os.Chmod(path, 0o666); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("fcgi: %w", err)
+		}
+		return l, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("fcgi: %w", err)
+	}
+	return l, nil
+}
+
+// systemdListener returns the first socket passed by systemd socket
+// activation (fd 3), after checking that it was meant for this process.
+func systemdListener() (net.Listener, error) {
+	if pid, err := strconv.Atoi(os.Getenv("LISTEN_PID")); err != nil || pid != os.Getpid() {
+		return nil, fmt.Errorf("LISTEN_FDS is set but LISTEN_PID %q is not this process", os.Getenv("LISTEN_PID"))
+	}
+	if n, err := strconv.Atoi(os.Getenv("LISTEN_FDS")); err != nil || n < 1 {
+		return nil, fmt.Errorf("LISTEN_FDS %q: no socket passed", os.Getenv("LISTEN_FDS"))
+	}
+	os.Unsetenv("LISTEN_PID")
+	os.Unsetenv("LISTEN_FDS")
+	os.Unsetenv("LISTEN_FDNAMES")
+	f := os.NewFile(3, "systemd-socket")
+	l, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("systemd socket: %w", err)
+	}
+	return l, nil
+}
+
+// serveHTTP runs the standalone server: the service under
+// /{top}/{service-name}/, every other path a file under the root.
+func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error {
+	root, err := os.OpenRoot(cfg.Root)
+	if err != nil {
+		return fmt.Errorf("root: %w", err)
+	}
+	defer root.Close()
+	files := http.FileServerFS(root.FS())
+	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := service.ParseRoute(r.URL.Path, cfg.ServiceName); ok {
+			svc.ServeHTTP(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
+	l, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           accessLog(mux, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	log.Info("serving HTTP", "addr", l.Addr().String(), "root", cfg.Root)
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http: %w", err)
+	}
+	return nil
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// accessLog logs one line per request of the standalone server.
+func accessLog(h http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		log.Info("http", "method", r.Method, "path", r.URL.Path, "range", r.Header.Get("Range"),
+			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start).Round(time.Microsecond))
+	})
+}

@@ -1,0 +1,8 @@
+module github.com/pkgtorrent/pkgtorrent-service
+
+go 1.26.8
+
+require (
+	github.com/gobwas/glob v1.1.0 // indirect
+	github.com/jackpal/bencode-go v1.1.0 // indirect
+)

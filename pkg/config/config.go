@@ -1,0 +1,271 @@
+// Package config holds the service's settings: defaults, then a
+// configuration file, then command-line flags, then validation.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
+)
+
+// Config is the complete set of settings. The zero value is not valid;
+// start from Default.
+type Config struct {
+	// Root is the document root. Empty means: the request's
+	// DOCUMENT_ROOT, as the web server passes it.
+	Root string
+	// Cache is the cache folder, holding pieces/ and info/.
+	Cache string
+	// Trackers is the trackers file: one announce URL per line.
+	Trackers string
+	// ServiceName is the name the service answers under: /{top}/{name}/...
+	ServiceName string
+	// PieceLength is the torrent piece length in bytes.
+	PieceLength int64
+	// Format is the torrent layout: pkgtorrent or bep47.
+	Format torrent.Format
+	// Revalidate is how long a cached torrent is served before its files'
+	// sizes and mtimes are checked again; 0 checks on every request.
+	Revalidate time.Duration
+	// BaseURL, when set, replaces the request's scheme, host and port in
+	// web seed URLs (for mirrors behind a TLS-terminating proxy or a CDN).
+	BaseURL string
+	// MaxFiles bounds the files of one torrent (glob matches or p fields).
+	MaxFiles int
+
+	// HTTP is the address of the standalone HTTP server, if any.
+	HTTP string
+	// FCGI is the FastCGI listen address: host:port or unix:/path.
+	FCGI string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+}
+
+// Default returns the documented defaults.
+func Default() Config {
+	return Config{
+		Cache:       "/var/cache/torrent_service",
+		Trackers:    "/var/lib/torrent_service/trackers",
+		ServiceName: "torrent_service",
+		PieceLength: 1 << 20,
+		Format:      torrent.BEP47,
+		Revalidate:  time.Minute,
+		MaxFiles:    10000,
+		LogLevel:    "info",
+	}
+}
+
+// setting is one key, settable from the file and as a flag.
+type setting struct {
+	name, usage string
+	set         func(c *Config, v string) error
+	get         func(c *Config) string
+}
+
+var settings = []setting{
+	{"root", "document root (default: the request's DOCUMENT_ROOT)",
+		func(c *Config, v string) error { c.Root = v; return nil },
+		func(c *Config) string { return c.Root }},
+	{"cache", "cache folder",
+		func(c *Config, v string) error { c.Cache = v; return nil },
+		func(c *Config) string { return c.Cache }},
+	{"trackers", "trackers file, one announce URL per line",
+		func(c *Config, v string) error { c.Trackers = v; return nil },
+		func(c *Config) string { return c.Trackers }},
+	{"service-name", "name the service answers under: /{top}/{service-name}/",
+		func(c *Config, v string) error { c.ServiceName = v; return nil },
+		func(c *Config) string { return c.ServiceName }},
+	{"piece-length", "piece length: bytes, or with a KiB or MiB suffix; a power of two of at least 16 KiB",
+		func(c *Config, v string) (err error) { c.PieceLength, err = parseSize(v); return err },
+		func(c *Config) string { return strconv.FormatInt(c.PieceLength, 10) }},
+	{"format", "torrent layout: pkgtorrent (byte-identical to the original) or bep47 (padding marked attr p)",
+		func(c *Config, v string) (err error) { c.Format, err = torrent.ParseFormat(v); return err },
+		func(c *Config) string { return string(c.Format) }},
+	{"revalidate", "how long a cached torrent is served before its files are checked again (0s: every request)",
+		func(c *Config, v string) (err error) { c.Revalidate, err = time.ParseDuration(v); return err },
+		func(c *Config) string { return c.Revalidate.String() }},
+	{"base-url", "scheme://host[:port][/path] for web seed URLs instead of the request's",
+		func(c *Config, v string) error { c.BaseURL = v; return nil },
+		func(c *Config) string { return c.BaseURL }},
+	{"max-files", "most files in one torrent",
+		func(c *Config, v string) (err error) { c.MaxFiles, err = strconv.Atoi(v); return err },
+		func(c *Config) string { return strconv.Itoa(c.MaxFiles) }},
+	{"http", "serve standalone HTTP on this address: the files under -root and the service",
+		func(c *Config, v string) error { c.HTTP = v; return nil },
+		func(c *Config) string { return c.HTTP }},
+	{"fcgi", "serve FastCGI on host:port or unix:/path",
+		func(c *Config, v string) error { c.FCGI = v; return nil },
+		func(c *Config) string { return c.FCGI }},
+	{"log-level", "debug, info, warn or error",
+		func(c *Config, v string) error { c.LogLevel = v; return nil },
+		func(c *Config) string { return c.LogLevel }},
+}
+
+type flagValue struct {
+	c *Config
+	s *setting
+}
+
+func (f flagValue) String() string {
+	if f.c == nil {
+		return ""
+	}
+	return f.s.get(f.c)
+}
+func (f flagValue) Set(v string) error { return f.s.set(f.c, v) }
+
+// ErrHelp is returned by Load when -h or -help was given.
+var ErrHelp = flag.ErrHelp
+
+// Load builds the configuration from the defaults, the file named by
+// -config (if any) and the flags in args, then validates it. Usage text
+// for -h goes to usage.
+func Load(args []string, usage io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet("pkgtorrent-service", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	configFile := fs.String("config", "", "read settings from this file (key = value lines, # comments)")
+	for i := range settings {
+		fs.Var(flagValue{&c, &settings[i]}, settings[i].name, settings[i].usage)
+	}
+	// First pass: find -config and check the flags' syntax.
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *configFile != "" {
+		// The file sits between the defaults and the flags: load it into
+		// fresh defaults, then let the flags override it.
+		c = Default()
+		if err := c.readFile(*configFile); err != nil {
+			return c, err
+		}
+		if err := fs.Parse(args); err != nil {
+			return c, err
+		}
+	}
+	return c, c.Validate()
+}
+
+// readFile applies "key = value" lines; blank lines and "#" comments are
+// skipped.
+func (c *Config) readFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, val, ok := strings.Cut(line, "=")
+		if !ok {
+			return fmt.Errorf("config %s:%d: want key = value, got %q", name, n, line)
+		}
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		s := lookup(key)
+		if s == nil {
+			return fmt.Errorf("config %s:%d: unknown setting %q", name, n, key)
+		}
+		if err := s.set(c, val); err != nil {
+			return fmt.Errorf("config %s:%d: %s: %w", name, n, key, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("config %s: %w", name, err)
+	}
+	return nil
+}
+
+func lookup(key string) *setting {
+	for i := range settings {
+		if settings[i].name == key {
+			return &settings[i]
+		}
+	}
+	return nil
+}
+
+// Validate checks every setting and names the first wrong one.
+func (c *Config) Validate() error {
+	if !pieces.ValidLength(c.PieceLength) {
+		return fmt.Errorf("piece-length: %d: %w", c.PieceLength, pieces.ErrPieceLength)
+	}
+	if _, err := torrent.ParseFormat(string(c.Format)); err != nil {
+		return fmt.Errorf("format: %w", err)
+	}
+	if c.Revalidate < 0 {
+		return fmt.Errorf("revalidate: %v is negative", c.Revalidate)
+	}
+	if c.ServiceName == "" || strings.ContainsAny(c.ServiceName, "/\\\x00") || c.ServiceName == "." || c.ServiceName == ".." {
+		return fmt.Errorf("service-name: %q is not one path segment", c.ServiceName)
+	}
+	if c.Cache == "" {
+		return errors.New("cache: empty")
+	}
+	if c.MaxFiles < 1 {
+		return fmt.Errorf("max-files: %d is less than 1", c.MaxFiles)
+	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("base-url: %q is not an http or https URL without query", c.BaseURL)
+		}
+	}
+	if c.HTTP != "" && c.FCGI != "" {
+		return errors.New("http and fcgi: give one of them, not both")
+	}
+	if c.HTTP != "" && c.Root == "" {
+		return errors.New("root: the standalone HTTP server needs a document root")
+	}
+	if c.Root != "" {
+		fi, err := os.Stat(c.Root)
+		if err != nil {
+			return fmt.Errorf("root: %w", err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("root: %s is not a folder", c.Root)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// parseSize reads a byte count with an optional K, KiB, M or MiB suffix.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	num := s
+	for _, suf := range []struct {
+		s string
+		m int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"K", 1 << 10}, {"M", 1 << 20}, {"k", 1 << 10}} {
+		if strings.HasSuffix(s, suf.s) {
+			num, mult = strings.TrimSuffix(s, suf.s), suf.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a size in bytes", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,231 @@
+// Package infocache stores finished torrents per request: the bencoded
+// info dictionary and what it was built from, so that a repeated request
+// is answered without hashing or encoding anything.
+//
+// The modification time of an entry's file is the last time its source
+// files were checked; Touch moves it forward after a successful check.
+package infocache
+
+import (
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/cachefile"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
+)
+
+// Entry is one cached torrent.
+type Entry struct {
+	// Request is the text whose SHA-1 names the entry: the "\n"-joined
+	// paths of a digest request, or "single\n" + the pattern.
+	Request string
+	// Settings identifies everything besides the files that shaped the
+	// info (format, piece length, service name, document root); an entry
+	// made under other settings is rebuilt.
+	Settings string
+	// Single reports a single-file torrent.
+	Single bool
+	// Paths are the files, in torrent order, relative to the document root.
+	Paths []string
+	// Stamps are the files' versions when the info was built.
+	Stamps []piececache.Stamp
+	// Info is the bencoded info dictionary.
+	Info []byte
+}
+
+// Key returns the name of the entry for request text: its SHA-1 in hex.
+func Key(request string) string {
+	sum := sha1.Sum([]byte(request))
+	return hex.EncodeToString(sum[:])
+}
+
+// ErrCorrupt reports an entry that is truncated, damaged, of another
+// version, or whose content does not belong under its name.
+var ErrCorrupt = errors.New("corrupt info cache entry")
+
+const (
+	magic   = "PTIC"
+	version = 1
+	// maxField bounds one length-prefixed field.
+	maxField = 1 << 30
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Encode returns the bytes of e. Layout, integers big-endian: magic
+// "PTIC", version u16, flags u16 (bit 0: single), then the request,
+// the settings and the info as u32-length-prefixed strings, the number of
+// files u32 and per file its path (u32 length + bytes) and stamp (size,
+// mtime ns, dev, ino: 4 × u64), and last a CRC-32C of everything before.
+func Encode(e *Entry) []byte {
+	n := 32 + len(e.Request) + len(e.Settings) + len(e.Info)
+	for _, p := range e.Paths {
+		n += 36 + len(p)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, magic...)
+	b = binary.BigEndian.AppendUint16(b, version)
+	var flags uint16
+	if e.Single {
+		flags = 1
+	}
+	b = binary.BigEndian.AppendUint16(b, flags)
+	b = appendField(b, e.Request)
+	b = appendField(b, e.Settings)
+	b = appendField(b, string(e.Info))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Paths)))
+	for i, p := range e.Paths {
+		b = appendField(b, p)
+		st := e.Stamps[i]
+		b = binary.BigEndian.AppendUint64(b, uint64(st.Size))
+		b = binary.BigEndian.AppendUint64(b, uint64(st.MtimeNs))
+		b = binary.BigEndian.AppendUint64(b, st.Dev)
+		b = binary.BigEndian.AppendUint64(b, st.Ino)
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func appendField(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// Decode parses entry bytes and checks them whole: magic, version,
+// checksum, and that every length fits.
+func Decode(b []byte) (*Entry, error) {
+	if len(b) < 12 {
+		return nil, fmt.Errorf("%w: %d bytes is too short", ErrCorrupt, len(b))
+	}
+	if string(b[:4]) != magic {
+		return nil, fmt.Errorf("%w: bad magic %q", ErrCorrupt, b[:4])
+	}
+	if v := binary.BigEndian.Uint16(b[4:]); v != version {
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrCorrupt, v, version)
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if got := crc32.Checksum(body, castagnoli); got != sum {
+		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, sum)
+	}
+	d := decoder{b: body, p: 8}
+	e := &Entry{Single: binary.BigEndian.Uint16(body[6:])&1 == 1}
+	e.Request = d.field()
+	e.Settings = d.field()
+	e.Info = []byte(d.field())
+	n := d.u32()
+	if d.err == nil && uint64(n)*36 > uint64(len(body)-d.p) {
+		d.err = fmt.Errorf("%w: %d files do not fit", ErrCorrupt, n)
+	}
+	for i := uint32(0); i < n && d.err == nil; i++ {
+		e.Paths = append(e.Paths, d.field())
+		st := piececache.Stamp{Size: int64(d.u64()), MtimeNs: int64(d.u64()), Dev: d.u64(), Ino: d.u64()}
+		e.Stamps = append(e.Stamps, st)
+	}
+	if d.err == nil && d.p != len(body) {
+		d.err = fmt.Errorf("%w: %d bytes left over", ErrCorrupt, len(body)-d.p)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return e, nil
+}
+
+type decoder struct {
+	b   []byte
+	p   int
+	err error
+}
+
+func (d *decoder) need(n uint64) bool {
+	if d.err == nil && uint64(len(d.b)-d.p) < n {
+		d.err = fmt.Errorf("%w: truncated at byte %d", ErrCorrupt, d.p)
+	}
+	return d.err == nil
+}
+
+func (d *decoder) u32() uint32 {
+	if !d.need(4) {
+		return 0
+	}
+	v := binary.BigEndian.Uint32(d.b[d.p:])
+	d.p += 4
+	return v
+}
+
+func (d *decoder) u64() uint64 {
+	if !d.need(8) {
+		return 0
+	}
+	v := binary.BigEndian.Uint64(d.b[d.p:])
+	d.p += 8
+	return v
+}
+
+func (d *decoder) field() string {
+	n := d.u32()
+	if n > maxField || !d.need(uint64(n)) {
+		if d.err == nil {
+			d.err = fmt.Errorf("%w: field of %d bytes", ErrCorrupt, n)
+		}
+		return ""
+	}
+	s := string(d.b[d.p : d.p+int(n)])
+	d.p += int(n)
+	return s
+}
+
+// Store is the info cache folder; entry key lives at Dir/key.
+type Store struct {
+	Dir string
+}
+
+// Path returns the file name of entry key.
+func (s Store) Path(key string) string { return filepath.Join(s.Dir, key) }
+
+// Load reads entry key and returns it with the time its files were last
+// checked. An entry whose request text does not hash to key is ErrCorrupt.
+func (s Store) Load(key string) (*Entry, time.Time, error) {
+	f, err := os.Open(s.Path(key))
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("info cache: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("info cache: %w", err)
+	}
+	if fi.Size() > maxField {
+		return nil, time.Time{}, fmt.Errorf("info cache %s: %w: %d bytes", key, ErrCorrupt, fi.Size())
+	}
+	b := make([]byte, fi.Size())
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return nil, time.Time{}, fmt.Errorf("info cache %s: %w", key, err)
+	}
+	e, err := Decode(b)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("info cache %s: %w", key, err)
+	}
+	if Key(e.Request) != key {
+		return nil, time.Time{}, fmt.Errorf("info cache %s: %w: holds another request", key, ErrCorrupt)
+	}
+	return e, fi.ModTime(), nil
+}
+
+// Save writes entry e under its key, atomically.
+func (s Store) Save(e *Entry) error {
+	return cachefile.WriteAtomic(s.Path(Key(e.Request)), Encode(e))
+}
+
+// Touch records that the files of entry key were checked at t.
+func (s Store) Touch(key string, t time.Time) error {
+	if err := os.Chtimes(s.Path(key), t, t); err != nil {
+		return fmt.Errorf("info cache: %w", err)
+	}
+	return nil
+}

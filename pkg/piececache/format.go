@@ -1,0 +1,135 @@
+// Package piececache stores the piece digests of source files, one cache
+// file per source file and piece length, so that a file is hashed once and
+// its digests reused in every torrent that holds it.
+//
+// A cache file is trusted only while it decodes cleanly (magic, version,
+// lengths and checksum all agree) and its Stamp equals the source file's
+// current one; anything else is a miss, and the caller hashes again.
+package piececache
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"syscall"
+	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
+)
+
+// Stamp identifies one version of a source file. A cached entry is valid
+// only while every field still matches: a rewrite, a truncation, a touch or
+// a replacement by another file (new inode) all invalidate it.
+type Stamp struct {
+	Size    int64
+	MtimeNs int64
+	Dev     uint64
+	Ino     uint64
+}
+
+// StampOf returns the Stamp of a file from its FileInfo.
+func StampOf(fi fs.FileInfo) Stamp {
+	s := Stamp{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.Dev, s.Ino = uint64(st.Dev), uint64(st.Ino)
+	}
+	return s
+}
+
+// Mtime returns the modification time the stamp records.
+func (s Stamp) Mtime() time.Time { return time.Unix(0, s.MtimeNs) }
+
+// Layout of version 1, all integers big-endian:
+//
+//	magic       4  "PTPC"
+//	version     2  1
+//	reserved    2  0
+//	piece len   8
+//	size        8  source file size
+//	mtime       8  source file mtime, nanoseconds since the epoch
+//	dev         8
+//	ino         8
+//	tail       20  SHA-1 of the bare tail (zeros when none)
+//	count       4  number of piece digests
+//	digests    20 × count (last one padded with zeros to a full piece)
+//	crc32c      4  of every byte before it
+const (
+	magic      = "PTPC"
+	version    = 1
+	headerSize = 4 + 2 + 2 + 8*6 + pieces.HashSize + 4
+	// MaxEntrySize bounds what Decode accepts: a 1 TiB file at the
+	// smallest piece length.
+	maxCount = (1 << 40) / pieces.MinLength
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorrupt reports a cache file that is truncated, damaged, of another
+// version or not a piece cache at all. It is never trusted.
+var ErrCorrupt = errors.New("corrupt piece cache entry")
+
+// Encode returns the cache file bytes for the digests of a source file.
+func Encode(st Stamp, d *pieces.Digests) []byte {
+	b := make([]byte, 0, headerSize+len(d.Padded)+4)
+	b = append(b, magic...)
+	b = binary.BigEndian.AppendUint16(b, version)
+	b = binary.BigEndian.AppendUint16(b, 0)
+	b = binary.BigEndian.AppendUint64(b, uint64(d.PieceLength))
+	b = binary.BigEndian.AppendUint64(b, uint64(st.Size))
+	b = binary.BigEndian.AppendUint64(b, uint64(st.MtimeNs))
+	b = binary.BigEndian.AppendUint64(b, st.Dev)
+	b = binary.BigEndian.AppendUint64(b, st.Ino)
+	b = append(b, d.Tail[:]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(d.NumPieces()))
+	b = append(b, d.Padded...)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// Decode parses cache file bytes. It checks everything that can be checked
+// without the source file: magic, version, checksum, and that the number of
+// digests agrees with the size and piece length. The returned Digests do
+// not alias b.
+func Decode(b []byte) (Stamp, *pieces.Digests, error) {
+	var st Stamp
+	if len(b) < headerSize+4 {
+		return st, nil, fmt.Errorf("%w: %d bytes is too short", ErrCorrupt, len(b))
+	}
+	if string(b[:4]) != magic {
+		return st, nil, fmt.Errorf("%w: bad magic %q", ErrCorrupt, b[:4])
+	}
+	if v := binary.BigEndian.Uint16(b[4:]); v != version {
+		return st, nil, fmt.Errorf("%w: version %d, want %d", ErrCorrupt, v, version)
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if got := crc32.Checksum(body, castagnoli); got != sum {
+		return st, nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, sum)
+	}
+	p := 8
+	next := func() uint64 { v := binary.BigEndian.Uint64(b[p:]); p += 8; return v }
+	d := &pieces.Digests{PieceLength: int64(next())}
+	st.Size = int64(next())
+	st.MtimeNs = int64(next())
+	st.Dev = next()
+	st.Ino = next()
+	d.Size = st.Size
+	p += copy(d.Tail[:], b[p:p+pieces.HashSize])
+	count := uint64(binary.BigEndian.Uint32(b[p:]))
+	p += 4
+	if !pieces.ValidLength(d.PieceLength) {
+		return st, nil, fmt.Errorf("%w: piece length %d", ErrCorrupt, d.PieceLength)
+	}
+	if st.Size < 0 {
+		return st, nil, fmt.Errorf("%w: size %d", ErrCorrupt, st.Size)
+	}
+	want := (uint64(st.Size) + uint64(d.PieceLength) - 1) / uint64(d.PieceLength)
+	if count != want || count > maxCount {
+		return st, nil, fmt.Errorf("%w: %d digests for %d bytes", ErrCorrupt, count, st.Size)
+	}
+	if uint64(len(body)-p) != count*pieces.HashSize {
+		return st, nil, fmt.Errorf("%w: %d digest bytes, want %d", ErrCorrupt, len(body)-p, count*pieces.HashSize)
+	}
+	d.Padded = append([]byte(nil), body[p:]...)
+	return st, d, nil
+}

@@ -1,0 +1,62 @@
+package piececache
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/cachefile"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
+)
+
+// ErrStale reports a well-formed cache entry made from another version of
+// the source file (or with another piece length).
+var ErrStale = errors.New("piece cache entry is stale")
+
+// Store is the piece cache folder: the entry of source file rel (a clean
+// slash-separated path relative to the document root) hashed with piece
+// length n lives at Dir/rel/n.
+type Store struct {
+	Dir string
+}
+
+// Path returns the cache file name of rel for piece length n.
+func (s Store) Path(rel string, n int64) string {
+	return filepath.Join(s.Dir, filepath.FromSlash(rel), strconv.FormatInt(n, 10))
+}
+
+// Load returns the cached digests of rel when the entry exists, decodes
+// cleanly and was made from the file version st with piece length n.
+// Otherwise it returns an error: fs.ErrNotExist, ErrCorrupt or ErrStale
+// (wrapped), or the I/O error that stopped it.
+func (s Store) Load(rel string, st Stamp, n int64) (*pieces.Digests, error) {
+	b, err := os.ReadFile(s.Path(rel, n))
+	if err != nil {
+		return nil, fmt.Errorf("piece cache: %w", err)
+	}
+	got, d, err := Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("piece cache %s: %w", rel, err)
+	}
+	if got != st || d.PieceLength != n {
+		return nil, fmt.Errorf("piece cache %s: %w", rel, ErrStale)
+	}
+	return d, nil
+}
+
+// Save writes the entry of rel atomically: to a temporary file in the
+// same folder, then renamed over the old one, so that a reader sees either
+// the old entry or the new one, never a part of one.
+func (s Store) Save(rel string, st Stamp, d *pieces.Digests) error {
+	return cachefile.WriteAtomic(s.Path(rel, d.PieceLength), Encode(st, d))
+}
+
+// IsMiss reports whether err only means that the entry must be rebuilt
+// (absent, corrupt or stale) rather than that the cache is unusable.
+func IsMiss(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrStale)
+}

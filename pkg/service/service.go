@@ -1,0 +1,181 @@
+// Package service is the HTTP handler of pkgtorrent-service: it answers
+// /{top}/{service-name}/{digest,single,simple,nullfile}/... with torrents
+// built from cached piece digests, whatever runs it (FastCGI, CGI or the
+// standalone HTTP server).
+package service
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/trackers"
+)
+
+// MaxBodySize bounds a POST body.
+const MaxBodySize = 4 << 20
+
+// Stats count the work the service did since it started.
+type Stats struct {
+	// FilesHashed and BytesHashed count files read and hashed.
+	FilesHashed, BytesHashed atomic.Int64
+	// PieceCacheHits counts files whose digests came from the piece cache.
+	PieceCacheHits atomic.Int64
+	// TorrentsBuilt counts info dictionaries built (not served from cache).
+	TorrentsBuilt atomic.Int64
+}
+
+// Service answers torrent requests. Create it with New.
+type Service struct {
+	cfg      config.Config
+	log      *slog.Logger
+	pieces   piececache.Store
+	infos    infocache.Store
+	trackers *trackers.List
+	env      func(r *http.Request, key string) string
+	now      func() time.Time
+	builds   flight[*infocache.Entry]
+	cacheLog rateLimited
+
+	// Stats are the service's counters, read by tests and benchmarks.
+	Stats Stats
+}
+
+// Options are the parts of a Service that depend on how it is run.
+type Options struct {
+	// Log receives the service's log; nil means slog.Default().
+	Log *slog.Logger
+	// Env returns a CGI/FastCGI variable of the request (DOCUMENT_ROOT,
+	// SERVER_PORT, ...); nil means none are available.
+	Env func(r *http.Request, key string) string
+	// TrackersInterval overrides how often the trackers file is checked
+	// (trackers.DefaultInterval when zero).
+	TrackersInterval time.Duration
+}
+
+// New returns a Service for a validated configuration.
+func New(cfg config.Config, opt Options) *Service {
+	log := opt.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	env := opt.Env
+	if env == nil {
+		env = func(*http.Request, string) string { return "" }
+	}
+	return &Service{
+		cfg:      cfg,
+		log:      log,
+		pieces:   piececache.Store{Dir: filepath.Join(cfg.Cache, "pieces")},
+		infos:    infocache.Store{Dir: filepath.Join(cfg.Cache, "info")},
+		trackers: trackers.New(cfg.Trackers, opt.TrackersInterval, log),
+		env:      env,
+		now:      time.Now,
+	}
+}
+
+// Route is a parsed service URL: /{Top}/{service}/{Mode}/{Arg}.
+type Route struct {
+	Top, Mode, Arg string
+}
+
+// ParseRoute splits a decoded URL path into its parts, and reports false
+// when the path is not under /{top}/{service}/.
+func ParseRoute(urlPath, service string) (Route, bool) {
+	rest, ok := strings.CutPrefix(urlPath, "/")
+	if !ok {
+		return Route{}, false
+	}
+	top, rest, ok := strings.Cut(rest, "/")
+	if !ok || top == "" {
+		return Route{}, false
+	}
+	name, rest, _ := strings.Cut(rest, "/")
+	if name != service {
+		return Route{}, false
+	}
+	mode, arg, _ := strings.Cut(rest, "/")
+	return Route{Top: top, Mode: mode, Arg: arg}, true
+}
+
+// IsServicePath reports whether urlPath is under /{top}/{service}/.
+func (s *Service) IsServicePath(urlPath string) bool {
+	_, ok := ParseRoute(urlPath, s.cfg.ServiceName)
+	return ok
+}
+
+// ServeHTTP answers one request. It never lets a panic escape: under
+// FastCGI and CGI nothing else would catch it.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.writeError(w, r, fmt.Errorf("panic: %v", p))
+		}
+	}()
+	rt, ok := ParseRoute(r.URL.Path, s.cfg.ServiceName)
+	if !ok {
+		s.writeError(w, r, clientError(http.StatusNotFound, "not found: %q is not under /{top}/%s/", r.URL.Path, s.cfg.ServiceName))
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPost:
+		if rt.Mode == "digest" {
+			break
+		}
+		fallthrough
+	default:
+		allow := "GET, HEAD"
+		if rt.Mode == "digest" {
+			allow = "GET, HEAD, POST"
+		}
+		w.Header().Set("Allow", allow)
+		s.writeError(w, r, clientError(http.StatusMethodNotAllowed, "method %s not allowed here (allowed: %s)", r.Method, allow))
+		return
+	}
+	var err error
+	switch rt.Mode {
+	case "digest":
+		err = s.serveDigest(w, r, rt.Arg)
+	case "single", "simple":
+		err = s.serveSingle(w, r, rt.Arg)
+	case "nullfile":
+		err = s.serveNullfile(w, r, rt.Arg)
+	default:
+		err = clientError(http.StatusNotFound, "not found: unknown mode %q (want digest, single, simple or nullfile)", rt.Mode)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+	}
+}
+
+// rateLimited lets a message through at most once a minute.
+type rateLimited struct {
+	last atomic.Int64
+}
+
+func (l *rateLimited) allow(now time.Time) bool {
+	prev := l.last.Load()
+	if now.UnixNano()-prev < int64(time.Minute) {
+		return false
+	}
+	return l.last.CompareAndSwap(prev, now.UnixNano())
+}
+
+// cacheProblem logs a cache that cannot be read or written, once a minute:
+// the torrent is still served, computed without the cache.
+func (s *Service) cacheProblem(err error) {
+	if s.cacheLog.allow(s.now()) {
+		s.log.Warn("cache unusable, serving without it (logged once a minute)", "err", err)
+	}
+}

@@ -1,0 +1,160 @@
+// Package trackers keeps the list of announce URLs read from the trackers
+// file, re-reading it when it changes, checked at most once an interval.
+package trackers
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultInterval is how often the file is checked for changes.
+const DefaultInterval = time.Minute
+
+// MaxFileSize caps how much of the trackers file is read; the rest is
+// ignored with a warning.
+const MaxFileSize = 1 << 20
+
+// List is the current list of trackers. It is safe for concurrent use.
+type List struct {
+	path     string
+	interval time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+
+	mu      sync.Mutex
+	checked time.Time // last time the file was stat'ed
+	size    int64
+	mtime   time.Time
+	read    bool // the file was read at least once with this size and mtime
+	urls    []string
+}
+
+// New returns a List for the trackers file at path, checked at most once
+// per interval (DefaultInterval when zero or negative).
+func New(path string, interval time.Duration, log *slog.Logger) *List {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	return &List{path: path, interval: interval, log: log, now: time.Now}
+}
+
+// URLs returns the announce URLs, re-reading the file first when the last
+// check is older than the interval and its size or mtime changed. A missing
+// or empty file gives no trackers and one warning per check.
+func (l *List) URLs() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if !l.checked.IsZero() && now.Sub(l.checked) < l.interval {
+		return l.urls
+	}
+	l.checked = now
+	fi, err := os.Stat(l.path)
+	if err != nil {
+		l.urls, l.read = nil, false
+		l.log.Warn("trackers file unreadable: torrents get web seeds only", "path", l.path, "err", err)
+		return nil
+	}
+	if l.read && fi.Size() == l.size && fi.ModTime().Equal(l.mtime) {
+		if len(l.urls) == 0 {
+			l.log.Warn("trackers file lists no trackers: torrents get web seeds only", "path", l.path)
+		}
+		return l.urls
+	}
+	urls, err := l.load()
+	if err != nil {
+		l.urls, l.read = nil, false
+		l.log.Warn("trackers file unreadable: torrents get web seeds only", "path", l.path, "err", err)
+		return nil
+	}
+	l.urls, l.read, l.size, l.mtime = urls, true, fi.Size(), fi.ModTime()
+	if len(urls) == 0 {
+		l.log.Warn("trackers file lists no trackers: torrents get web seeds only", "path", l.path)
+	} else {
+		l.log.Info("trackers file read", "path", l.path, "trackers", len(urls))
+	}
+	return urls
+}
+
+func (l *List) load() ([]string, error) {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", l.path, err)
+	}
+	if len(data) > MaxFileSize {
+		l.log.Warn("trackers file too large: reading its first part only", "path", l.path, "limit", MaxFileSize)
+		data = data[:MaxFileSize]
+	}
+	return Parse(data, func(lineNo int, line, why string) {
+		l.log.Warn("trackers file: line skipped", "path", l.path, "line", lineNo, "text", line, "why", why)
+	}), nil
+}
+
+// Parse returns the announce URLs in data, one per line. Blank lines and
+// lines starting with "#" are skipped silently; a line that is not an
+// http, https or udp URL with a host is skipped and reported to skip.
+// Duplicates keep their first place.
+func Parse(data []byte, skip func(lineNo int, line, why string)) []string {
+	var urls []string
+	seen := make(map[string]bool)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), MaxFileSize+1)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if why := check(line); why != "" {
+			if skip != nil {
+				skip(n, truncate(line, 200), why)
+			}
+			continue
+		}
+		if !seen[line] {
+			seen[line] = true
+			urls = append(urls, line)
+		}
+	}
+	return urls
+}
+
+func check(line string) string {
+	for _, r := range line {
+		if r < 0x21 || r == 0x7f {
+			return "contains a space or control character"
+		}
+	}
+	u, err := url.Parse(line)
+	if err != nil {
+		return "not a URL"
+	}
+	switch u.Scheme {
+	case "http", "https", "udp":
+	default:
+		return "not an http, https or udp URL"
+	}
+	if u.Host == "" {
+		return "URL has no host"
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
