@@ -133,13 +133,19 @@ var ErrHelp = flag.ErrHelp
 func Load(args []string, usage io.Writer) (Config, error) {
 	c := Default()
 	fs := flag.NewFlagSet("pkgtorrent-service", flag.ContinueOnError)
-	fs.SetOutput(usage)
+	// Errors are returned as one line; the full usage only for -h.
+	fs.SetOutput(io.Discard)
 	configFile := fs.String("config", "", "read settings from this file (key = value lines, # comments)")
 	for i := range settings {
 		fs.Var(flagValue{&c, &settings[i]}, settings[i].name, settings[i].usage)
 	}
 	// First pass: find -config and check the flags' syntax.
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(usage)
+			fmt.Fprintln(usage, "Usage: pkgtorrent-service [-config FILE] [-setting value ...]")
+			fs.PrintDefaults()
+		}
 		return c, err
 	}
 	if fs.NArg() > 0 {

@@ -1,0 +1,68 @@
+# pkgtorrent-service: `make run` starts the service over a sample mirror,
+# `make test` runs every test. Both install what they need.
+
+GO      ?= go
+BIN     := bin/pkgtorrent-service
+ADDR    ?= 127.0.0.1:8080
+RUNDIR  := run
+# Debian packages the end-to-end tests drive: real web servers, BitTorrent
+# clients and a tracker. `make deps` installs the missing ones when root.
+DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
+	python3-libtorrent curl mktorrent
+FUZZTIME ?= 30s
+
+.PHONY: all build run deps test vet fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/pkgtorrent-service
+
+# Standalone HTTP over a generated sample mirror in ./run.
+run: build
+	@test -d $(RUNDIR)/mirror || $(GO) run ./cmd/mksample $(RUNDIR)/mirror
+	@mkdir -p $(RUNDIR)/cache
+	@test -f $(RUNDIR)/trackers || printf '%s\n' \
+		'# One announce URL per line, for example:' \
+		'# udp://tracker.example.com:6969/announce' > $(RUNDIR)/trackers
+	@echo
+	@echo "Serving $(RUNDIR)/mirror on http://$(ADDR)/ ; try:"
+	@echo "  curl -o boot.torrent http://$(ADDR)/yum/torrent_service/single/yum/iso/boot.iso"
+	@echo "  curl -o packages.torrent 'http://$(ADDR)/yum/torrent_service/single/yum/el9/x86_64/Packages/*.rpm'"
+	@echo
+	$(BIN) -http $(ADDR) -root $(RUNDIR)/mirror -cache $(RUNDIR)/cache -trackers $(RUNDIR)/trackers
+
+# Installs the Debian packages the tests need (as root), or names the
+# missing ones and stops; then fetches the Go modules.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+		else \
+			echo "make test needs these Debian packages:$$missing (run make as root, or apt-get install them)"; exit 1; \
+		fi; \
+	fi
+	$(GO) mod download
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Runs each fuzz target for FUZZTIME (the seed corpora also run in make test).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf bin $(RUNDIR)
