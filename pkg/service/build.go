@@ -174,7 +174,14 @@ func (s *Service) digests(root *docroot.Root, rel string) (*pieces.Digests, piec
 	}
 	defer f.Close()
 	st := piececache.StampOf(fi)
-	d, err := s.pieces.Load(rel, st, s.cfg.PieceLength)
+	// Hybrid torrents need the v2 piece layer too: a cache entry without
+	// it is a miss, and hashing computes both in one read.
+	v2 := s.cfg.Format == torrent.Hybrid
+	hash := pieces.Hash
+	if v2 {
+		hash = pieces.HashHybrid
+	}
+	d, err := s.pieces.Load(rel, st, s.cfg.PieceLength, v2)
 	if err == nil {
 		s.Stats.PieceCacheHits.Add(1)
 		return d, st, true, nil
@@ -186,7 +193,7 @@ func (s *Service) digests(root *docroot.Root, rel string) (*pieces.Digests, piec
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return nil, st, false, fmt.Errorf("%s: %w", rel, err)
 		}
-		d, err := pieces.Hash(f, s.cfg.PieceLength)
+		d, err := hash(f, s.cfg.PieceLength)
 		if err != nil {
 			return nil, st, false, fmt.Errorf("%s: %w", rel, err)
 		}

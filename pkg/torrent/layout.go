@@ -29,6 +29,9 @@ const (
 	// BEP47 adds attr "p" to every padding entry, so that clients that
 	// know BEP 47 make the zeros up instead of downloading them.
 	BEP47 Format = "bep47"
+	// Hybrid is a BitTorrent v1+v2 hybrid torrent (BEP 52): the v1 part is
+	// the BEP47 layout over the files in v2 order, padded after every file.
+	Hybrid Format = "hybrid"
 )
 
 // ParseFormat returns the Format named s.
