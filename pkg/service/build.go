@@ -144,11 +144,15 @@ func (s *Service) build(root *docroot.Root, rq request) (*infocache.Entry, error
 		files[i] = torrent.File{Path: p, Digests: d}
 		e.Stamps[i] = st
 	}
-	if single {
+	switch {
+	case s.cfg.Format == torrent.Hybrid:
+		e.Info, e.PieceLayers, err = torrent.HybridInfo(files, single, s.cfg.ServiceName)
+	case single:
 		e.Info, err = torrent.Single(files[0])
-	} else {
+	default:
 		e.Info, err = torrent.Multi(files, s.cfg.ServiceName, s.cfg.Format)
 	}
+	e.Built = s.now()
 	if err != nil {
 		return nil, err
 	}

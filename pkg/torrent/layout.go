@@ -37,10 +37,10 @@ const (
 // ParseFormat returns the Format named s.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
-	case Pkgtorrent, BEP47:
+	case Pkgtorrent, BEP47, Hybrid:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown format %q (want %q or %q)", s, Pkgtorrent, BEP47)
+	return "", fmt.Errorf("unknown format %q (want %q, %q or %q)", s, Pkgtorrent, BEP47, Hybrid)
 }
 
 // Errors of a file list that cannot form one torrent.
