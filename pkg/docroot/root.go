@@ -103,6 +103,12 @@ type Limits struct {
 // match a leading "." unless the pattern segment starts with one. Matches
 // through symlinks that leave the root are left out. A pattern without
 // wildcards is a plain lookup and fails as Stat does.
+//
+// A segment that is exactly "**" matches zero or more folders, as bash's
+// globstar does: "a/**" is every file below a, "a/**/*.rpm" every .rpm
+// file below a. It does not enter hidden folders, nor follow symlinks to
+// folders (a loop would never end); the other segments and the Limits
+// apply as usual.
 func (r *Root) Glob(pattern string, lim Limits) ([]string, error) {
 	segs := strings.Split(pattern, "/")
 	if !slices.ContainsFunc(segs, hasMeta) {
@@ -116,7 +122,8 @@ func (r *Root) Glob(pattern string, lim Limits) ([]string, error) {
 		return nil, err
 	}
 	slices.Sort(w.matches)
-	return w.matches, nil
+	// "a/**/**/b" can reach a file along several ways.
+	return slices.Compact(w.matches), nil
 }
 
 type walker struct {
@@ -128,6 +135,9 @@ type walker struct {
 
 func (w *walker) walk(dir string, segs []string) error {
 	seg := segs[0]
+	if seg == "**" {
+		return w.walkAny(dir, segs[1:])
+	}
 	if !hasMeta(seg) {
 		return w.visit(path.Join(dir, seg), segs[1:])
 	}
@@ -147,6 +157,42 @@ func (w *walker) walk(dir string, segs []string) error {
 			continue
 		}
 		if err := w.visit(path.Join(dir, name), segs[1:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walkAny matches rest in dir and in every folder below it that is
+// neither hidden nor reached through a symlink: "**" standing for zero or
+// more folders. With no rest, it matches every file there that is not
+// hidden.
+func (w *walker) walkAny(dir string, rest []string) error {
+	if len(rest) > 0 {
+		if err := w.walk(dir, rest); err != nil {
+			return err
+		}
+	}
+	names, err := w.readDir(dir)
+	if err != nil {
+		return err
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if name[0] == '.' {
+			continue
+		}
+		rel := path.Join(dir, name)
+		if len(rest) == 0 {
+			if err := w.visit(rel, nil); err != nil {
+				return err
+			}
+		}
+		fi, err := w.root.root.Lstat(rel)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		if err := w.walkAny(rel, rest); err != nil {
 			return err
 		}
 	}
