@@ -20,7 +20,8 @@ import (
 //     path component, whatever order the request gave;
 //   - every file that does not end on a piece boundary is followed by a
 //     padding entry with attr "p", the last file too (libtorrent pads the
-//     tail in hybrid torrents, so every file's last v1 piece is padded);
+//     tail in hybrid torrents, so every file's last v1 piece is padded),
+//     except in a torrent of one file, which libtorrent does not pad;
 //   - "piece layers", outside the info, hold the piece layer of every file
 //     larger than one piece, keyed by its pieces root.
 //
@@ -99,6 +100,10 @@ func HybridInfo(files []File, single bool, service string) (info, layers []byte,
 		}
 		node[parts[len(parts)-1]] = fileNode(f.Digests)
 		addLayer(f.Digests)
+		if len(sorted) == 1 {
+			digests = f.Digests.Unpadded()
+			break
+		}
 		digests = append(digests, f.Digests.Padded...)
 		if pad := f.Digests.Padding(); pad != 0 {
 			k := used[pad]
