@@ -113,8 +113,12 @@ func Decode(b []byte) (*Entry, error) {
 	if got := crc32.Checksum(body, castagnoli); got != sum {
 		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, sum)
 	}
+	flags := binary.BigEndian.Uint16(body[6:])
+	if flags&^1 != 0 {
+		return nil, fmt.Errorf("%w: unknown flags %#04x", ErrCorrupt, flags)
+	}
 	d := decoder{b: body, p: 8}
-	e := &Entry{Single: binary.BigEndian.Uint16(body[6:])&1 == 1}
+	e := &Entry{Single: flags == 1}
 	e.Request = d.field()
 	e.Settings = d.field()
 	e.Info = []byte(d.field())

@@ -58,9 +58,9 @@ func (s Stamp) Mtime() time.Time { return time.Unix(0, s.MtimeNs) }
 const (
 	magic      = "PTPC"
 	version    = 1
-	headerSize = 4 + 2 + 2 + 8*6 + pieces.HashSize + 4
-	// MaxEntrySize bounds what Decode accepts: a 1 TiB file at the
-	// smallest piece length.
+	headerSize = 4 + 2 + 2 + 8*5 + pieces.HashSize + 4
+	// maxCount bounds what Decode accepts: a 1 TiB file at the smallest
+	// piece length.
 	maxCount = (1 << 40) / pieces.MinLength
 )
 
@@ -101,6 +101,9 @@ func Decode(b []byte) (Stamp, *pieces.Digests, error) {
 	}
 	if v := binary.BigEndian.Uint16(b[4:]); v != version {
 		return st, nil, fmt.Errorf("%w: version %d, want %d", ErrCorrupt, v, version)
+	}
+	if r := binary.BigEndian.Uint16(b[6:]); r != 0 {
+		return st, nil, fmt.Errorf("%w: reserved field %d, want 0", ErrCorrupt, r)
 	}
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
 	if got := crc32.Checksum(body, castagnoli); got != sum {
