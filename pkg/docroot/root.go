@@ -47,8 +47,11 @@ func classify(rel string, err error) error {
 		// os.Root's refusal to follow a symlink or ".." out of the root;
 		// the standard library does not export it as a sentinel.
 		return fmt.Errorf("%w: %q: %w", ErrOutside, rel, err)
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ELOOP):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ELOOP),
+		errors.Is(err, syscall.ENXIO): // opening a socket
 		return fmt.Errorf("%w: %q: %w", ErrNotFound, rel, err)
+	case errors.Is(err, syscall.ENAMETOOLONG): // a segment longer than NAME_MAX
+		return fmt.Errorf("%w: %q: %w", ErrInvalid, rel, err)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w: %q: permission denied: %w", ErrOutside, rel, err)
 	}

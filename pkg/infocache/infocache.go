@@ -67,7 +67,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Encode returns the bytes of e. Layout, integers big-endian: magic
 // "PTIC", version u16 (2), flags u16 (bit 0: single), then the request,
 // the settings, the info and the piece layers as u32-length-prefixed
-// strings, the build time (ns since the epoch, u64), the number of
+// strings, the build time (ns since the epoch, u64, 0 when unknown), the number of
 // files u32 and per file its path (u32 length + bytes) and stamp (size,
 // mtime ns, dev, ino: 4 × u64), and last a CRC-32C of everything before.
 func Encode(e *Entry) []byte {
@@ -87,7 +87,11 @@ func Encode(e *Entry) []byte {
 	b = appendField(b, e.Settings)
 	b = appendField(b, string(e.Info))
 	b = appendField(b, string(e.PieceLayers))
-	b = binary.BigEndian.AppendUint64(b, uint64(e.Built.UnixNano()))
+	var built uint64 // 0 for an unknown build time
+	if !e.Built.IsZero() {
+		built = uint64(e.Built.UnixNano())
+	}
+	b = binary.BigEndian.AppendUint64(b, built)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Paths)))
 	for i, p := range e.Paths {
 		b = appendField(b, p)
@@ -121,15 +125,21 @@ func Decode(b []byte) (*Entry, error) {
 	if got := crc32.Checksum(body, castagnoli); got != sum {
 		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, sum)
 	}
+	flags := binary.BigEndian.Uint16(body[6:])
+	if flags&^1 != 0 {
+		return nil, fmt.Errorf("%w: unknown flags %#04x", ErrCorrupt, flags)
+	}
 	d := decoder{b: body, p: 8}
-	e := &Entry{Single: binary.BigEndian.Uint16(body[6:])&1 == 1}
+	e := &Entry{Single: flags == 1}
 	e.Request = d.field()
 	e.Settings = d.field()
 	e.Info = []byte(d.field())
 	if l := d.field(); l != "" {
 		e.PieceLayers = []byte(l)
 	}
-	e.Built = time.Unix(0, int64(d.u64()))
+	if built := d.u64(); built != 0 {
+		e.Built = time.Unix(0, int64(built))
+	}
 	n := d.u32()
 	if d.err == nil && uint64(n)*36 > uint64(len(body)-d.p) {
 		d.err = fmt.Errorf("%w: %d files do not fit", ErrCorrupt, n)

@@ -65,8 +65,8 @@ const (
 	version    = 2
 	flagV2     = 1
 	headerSize = 4 + 2 + 2 + 8*5 + pieces.HashSize + 4
-	// MaxEntrySize bounds what Decode accepts: a 1 TiB file at the
-	// smallest piece length.
+	// maxCount bounds what Decode accepts: a 1 TiB file at the smallest
+	// piece length.
 	maxCount = (1 << 40) / pieces.MinLength
 )
 

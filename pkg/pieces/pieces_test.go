@@ -3,156 +3,244 @@ package pieces
 import (
 	"bytes"
 	"crypto/sha1"
-	"crypto/sha256"
 	"errors"
 	"io"
+	"math/rand/v2"
+	"strconv"
 	"testing"
 	"testing/iotest"
 )
 
-// content returns n deterministic bytes that differ from block to block.
-func content(n int) []byte {
-	b := make([]byte, 0, n+sha256.Size)
-	for i := 0; len(b) < n; i++ {
-		s := sha256.Sum256([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
-		b = append(b, s[:]...)
-	}
-	return b[:n]
-}
-
-// naiveTree returns the root of the full BEP 52 tree of data: one SHA-256
-// leaf per 16 KiB block, zero leaves up to a power of two, pairs hashed up
-// to the root. Written from the BEP, sharing nothing with merkle.go.
-func naiveTree(data []byte, leaves int) [32]byte {
-	var level [][32]byte
-	for off := 0; off < len(data); off += 16384 {
-		level = append(level, sha256.Sum256(data[off:min(off+16384, len(data))]))
-	}
-	width := 1
-	for width < max(len(level), leaves) {
-		width *= 2
-	}
-	for len(level) < width {
-		level = append(level, [32]byte{})
-	}
-	for len(level) > 1 {
-		var up [][32]byte
-		for i := 0; i < len(level); i += 2 {
-			up = append(up, sha256.Sum256(append(level[i][:], level[i+1][:]...)))
+// refPieces computes the expected digests of data independently of Hash:
+// every piece is SHA-1 over its bytes, the last one extended with zeros to a
+// full piece (padded) or left bare (tail).
+func refPieces(data []byte, pl int) (padded []byte, tail [sha1.Size]byte, hasTail bool) {
+	for off := 0; off < len(data); off += pl {
+		end := min(off+pl, len(data))
+		piece := make([]byte, pl)
+		copy(piece, data[off:end])
+		sum := sha1.Sum(piece)
+		padded = append(padded, sum[:]...)
+		if end-off < pl {
+			tail = sha1.Sum(data[off:end])
+			hasTail = true
 		}
-		level = up
 	}
-	return level[0]
+	return padded, tail, hasTail
 }
 
-func TestHashHybrid(t *testing.T) {
-	const pl = 64 << 10 // 4 blocks a piece
-	for _, tc := range []struct {
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func TestValidLength(t *testing.T) {
+	tests := []struct {
 		name string
-		size int
+		n    int64
+		want bool
 	}{
-		{"empty", 0},
-		{"one byte", 1},
-		{"one block", 16384},
-		{"block plus one", 16385},
-		{"three blocks", 3 * 16384},
-		{"one piece", pl},
-		{"piece plus one", pl + 1},
-		{"three pieces", 3 * pl},
-		{"five pieces and a bit", 5*pl + 12345},
-		{"nine pieces", 9 * pl},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			data := content(tc.size)
-			d, err := HashHybrid(iotest.HalfReader(bytes.NewReader(data)), pl)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v1, err := Hash(bytes.NewReader(data), pl)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(d.Padded, v1.Padded) || d.Tail != v1.Tail || d.Size != int64(tc.size) {
-				t.Errorf("v1 digests of HashHybrid differ from Hash")
-			}
-			if v1.V2 || v1.Layer != nil {
-				t.Errorf("Hash computed v2 hashes")
-			}
-			// v1: SHA-1 of each piece, the last one padded with zeros.
-			var want []byte
-			for off := 0; off < tc.size; off += pl {
-				p := make([]byte, pl)
-				copy(p, data[off:min(off+pl, tc.size)])
-				s := sha1.Sum(p)
-				want = append(want, s[:]...)
-			}
-			if !bytes.Equal(d.Padded, want) {
-				t.Errorf("padded v1 digests differ from SHA-1 of the pieces")
-			}
-			// v2 piece layer: each piece's own tree of 4 leaves.
-			want = nil
-			for off := 0; off < tc.size; off += pl {
-				s := naiveTree(data[off:min(off+pl, tc.size)], pl/16384)
-				want = append(want, s[:]...)
-			}
-			if !d.V2 || !bytes.Equal(d.Layer, want) {
-				t.Errorf("piece layer: %d hashes, want %d; equal %v", len(d.Layer)/32, len(want)/32, bytes.Equal(d.Layer, want))
-			}
-			wantRoot := [32]byte{}
-			if tc.size > 0 {
-				wantRoot = naiveTree(data, 1)
-			}
-			if d.Root != wantRoot {
-				t.Errorf("pieces root = %x, want %x", d.Root, wantRoot)
+		{"zero", 0, false},
+		{"negative", -(16 << 10), false},
+		{"one", 1, false},
+		{"8 KiB power of two below minimum", 8 << 10, false},
+		{"16 KiB minus one", 16<<10 - 1, false},
+		{"16 KiB minimum", 16 << 10, true},
+		{"32 KiB", 32 << 10, true},
+		{"48 KiB not a power of two", 48 << 10, false},
+		{"1 MiB", 1 << 20, true},
+		{"1 MiB plus one", 1<<20 + 1, false},
+		{"64 MiB maximum", 64 << 20, true},
+		{"128 MiB above maximum", 128 << 20, false},
+		{"min int64", -1 << 63, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ValidLength(tt.n); got != tt.want {
+				t.Errorf("ValidLength(%d) = %v, want %v", tt.n, got, tt.want)
 			}
 		})
 	}
 }
 
-func TestHashHybridReadError(t *testing.T) {
-	boom := errors.New("boom")
-	r := io.MultiReader(bytes.NewReader(content(100000)), iotest.ErrReader(boom))
-	if _, err := HashHybrid(r, 64<<10); !errors.Is(err, boom) {
-		t.Errorf("err = %v, want %v wrapped", err, boom)
+func TestHash(t *testing.T) {
+	const kib = 1 << 10
+	tests := []struct {
+		name    string
+		size    int
+		pl      int64
+		pieces  int
+		padding int64
+	}{
+		{"empty", 0, 16 * kib, 0, 0},
+		{"one byte", 1, 16 * kib, 1, 16*kib - 1},
+		{"piece minus one", 16*kib - 1, 16 * kib, 1, 1},
+		{"exactly one piece", 16 * kib, 16 * kib, 1, 0},
+		{"one piece plus one", 16*kib + 1, 16 * kib, 2, 16*kib - 1},
+		{"three pieces", 48 * kib, 16 * kib, 3, 0},
+		{"three pieces and a tail", 48*kib + 17, 16 * kib, 4, 16*kib - 17},
+		{"larger piece length", 100 * kib, 32 * kib, 4, 28 * kib},
+		{"smaller than a 1 MiB piece", 700000, 1 << 20, 1, 1<<20 - 700000},
 	}
-	if _, err := HashHybrid(bytes.NewReader(nil), 1000); !errors.Is(err, ErrPieceLength) {
-		t.Errorf("err = %v, want ErrPieceLength", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := randomBytes(uint64(tt.size)+uint64(tt.pl), tt.size)
+			wantPadded, wantTail, wantHasTail := refPieces(data, int(tt.pl))
+			d, err := Hash(bytes.NewReader(data), tt.pl)
+			if err != nil {
+				t.Fatalf("Hash: %v", err)
+			}
+			if d.PieceLength != tt.pl {
+				t.Errorf("PieceLength = %d, want %d", d.PieceLength, tt.pl)
+			}
+			if d.Size != int64(tt.size) {
+				t.Errorf("Size = %d, want %d", d.Size, tt.size)
+			}
+			if d.NumPieces() != tt.pieces {
+				t.Errorf("NumPieces() = %d, want %d", d.NumPieces(), tt.pieces)
+			}
+			if !bytes.Equal(d.Padded, wantPadded) {
+				t.Errorf("Padded = %x, want %x", d.Padded, wantPadded)
+			}
+			if d.HasTail() != wantHasTail {
+				t.Errorf("HasTail() = %v, want %v", d.HasTail(), wantHasTail)
+			}
+			if d.Padding() != tt.padding {
+				t.Errorf("Padding() = %d, want %d", d.Padding(), tt.padding)
+			}
+			if (d.Size+d.Padding())%tt.pl != 0 {
+				t.Errorf("Size+Padding() = %d, want a multiple of %d", d.Size+d.Padding(), tt.pl)
+			}
+			wantUnpadded := bytes.Clone(wantPadded)
+			if wantHasTail {
+				if d.Tail != wantTail {
+					t.Errorf("Tail = %x, want %x", d.Tail, wantTail)
+				}
+				copy(wantUnpadded[len(wantUnpadded)-sha1.Size:], wantTail[:])
+			}
+			before := bytes.Clone(d.Padded)
+			if got := d.Unpadded(); !bytes.Equal(got, wantUnpadded) {
+				t.Errorf("Unpadded() = %x, want %x", got, wantUnpadded)
+			}
+			if !bytes.Equal(d.Padded, before) {
+				t.Errorf("Unpadded() modified Padded: now %x, was %x", d.Padded, before)
+			}
+		})
 	}
 }
 
-func FuzzHashHybrid(f *testing.F) {
-	f.Add(0, byte(0))
-	f.Add(16385, byte(1))
-	f.Add(3*32768+7, byte(2))
-	f.Fuzz(func(t *testing.T, size int, seed byte) {
-		if size < 0 || size > 1<<20 {
-			return
-		}
-		data := content(size)
-		for i := range data {
-			data[i] ^= seed
-		}
-		d, err := HashHybrid(bytes.NewReader(data), 32<<10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := [32]byte{}
-		if size > 0 {
-			want = naiveTree(data, 1)
-		}
-		if d.Root != want {
-			t.Errorf("size %d: pieces root %x, want %x", size, d.Root, want)
-		}
-	})
+// TestHashZeroTailDiffers guards the difference between the padded and
+// bare last piece: for a tail of zeros, they must still differ.
+func TestHashZeroTailDiffers(t *testing.T) {
+	data := make([]byte, 16<<10+5)
+	d, err := Hash(bytes.NewReader(data), 16<<10)
+	if err != nil {
+		t.Fatalf("Hash: %v", err)
+	}
+	bare := sha1.Sum(make([]byte, 5))
+	full := sha1.Sum(make([]byte, 16<<10))
+	if d.Tail != bare {
+		t.Errorf("Tail = %x, want SHA-1 of 5 zero bytes %x", d.Tail, bare)
+	}
+	if got := d.Padded[sha1.Size:]; !bytes.Equal(got, full[:]) {
+		t.Errorf("last padded digest = %x, want SHA-1 of a zero piece %x", got, full)
+	}
 }
 
-func BenchmarkHashHybrid(b *testing.B) {
-	data := content(8 << 20)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if _, err := HashHybrid(bytes.NewReader(data), 1<<20); err != nil {
-			b.Fatal(err)
+// TestHashReaders feeds the same bytes through readers that return short
+// reads, data with io.EOF, and one byte at a time: the digests must not
+// depend on how the reader splits its data.
+func TestHashReaders(t *testing.T) {
+	const pl = 16 << 10
+	data := randomBytes(7, 3*pl+1234)
+	want, wantTail, _ := refPieces(data, pl)
+	readers := []struct {
+		name string
+		r    func() io.Reader
+	}{
+		{"bytes.Reader", func() io.Reader { return bytes.NewReader(data) }},
+		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(data)) }},
+		{"half reads", func() io.Reader { return iotest.HalfReader(bytes.NewReader(data)) }},
+		{"data with EOF", func() io.Reader { return iotest.DataErrReader(bytes.NewReader(data)) }},
+	}
+	for _, tt := range readers {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Hash(tt.r(), pl)
+			if err != nil {
+				t.Fatalf("Hash: %v", err)
+			}
+			if d.Size != int64(len(data)) {
+				t.Errorf("Size = %d, want %d", d.Size, len(data))
+			}
+			if !bytes.Equal(d.Padded, want) {
+				t.Errorf("Padded = %x, want %x", d.Padded, want)
+			}
+			if d.Tail != wantTail {
+				t.Errorf("Tail = %x, want %x", d.Tail, wantTail)
+			}
+		})
+	}
+}
+
+func TestHashReadError(t *testing.T) {
+	const pl = 16 << 10
+	errBoom := errors.New("boom")
+	tests := []struct {
+		name string
+		r    io.Reader
+	}{
+		{"error at once", iotest.ErrReader(errBoom)},
+		{"error after a piece and a half", io.MultiReader(bytes.NewReader(make([]byte, pl+pl/2)), iotest.ErrReader(errBoom))},
+		{"error after exactly one piece", io.MultiReader(bytes.NewReader(make([]byte, pl)), iotest.ErrReader(errBoom))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Hash(tt.r, pl)
+			if !errors.Is(err, errBoom) {
+				t.Errorf("Hash error = %v, want one wrapping %v", err, errBoom)
+			}
+			if d != nil {
+				t.Errorf("Hash digests = %+v, want nil on error", d)
+			}
+		})
+	}
+}
+
+func TestHashBadPieceLength(t *testing.T) {
+	for _, pl := range []int64{0, -1, 1000, 16<<10 + 1, 128 << 20} {
+		d, err := Hash(bytes.NewReader([]byte("x")), pl)
+		if !errors.Is(err, ErrPieceLength) {
+			t.Errorf("Hash(piece length %d) error = %v, want %v", pl, err, ErrPieceLength)
+		}
+		if d != nil {
+			t.Errorf("Hash(piece length %d) digests = %+v, want nil", pl, d)
 		}
 	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	const size = 64 << 20
+	data := randomBytes(1, size)
+	for _, pl := range []int64{256 << 10, 1 << 20, 4 << 20} {
+		b.Run(byteCount(pl), func(b *testing.B) {
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Hash(bytes.NewReader(data), pl); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func byteCount(n int64) string {
+	if n >= 1<<20 {
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	}
+	return strconv.FormatInt(n>>10, 10) + "KiB"
 }

@@ -40,7 +40,9 @@ func parseMagnet(t *testing.T, body string) url.Values {
 		if k == "xt" {
 			continue
 		}
-		if strings.ContainsFunc(val, func(r rune) bool { return !strings.ContainsRune("-._~%", r) && !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') }) {
+		if strings.ContainsFunc(val, func(r rune) bool {
+			return !strings.ContainsRune("-._~%", r) && !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+		}) {
 			t.Errorf("%s value %q is not fully percent-encoded", k, val)
 		}
 	}

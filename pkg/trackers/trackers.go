@@ -111,7 +111,8 @@ func (l *List) load() ([]string, error) {
 	}
 	if len(data) > MaxFileSize {
 		l.log.Warn("trackers file too large: reading its first part only", "path", l.path, "limit", MaxFileSize)
-		data = data[:MaxFileSize]
+		// Drop the line the limit cuts: its start could pass for a URL.
+		data = data[:bytes.LastIndexByte(data, '\n')+1]
 	}
 	return Parse(data, func(lineNo int, line, why string) {
 		l.log.Warn("trackers file: line skipped", "path", l.path, "line", lineNo, "text", line, "why", why)
@@ -161,7 +162,7 @@ func check(line string) string {
 	default:
 		return "not an http, https or udp URL"
 	}
-	if u.Host == "" {
+	if u.Hostname() == "" {
 		return "URL has no host"
 	}
 	return ""
