@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -16,18 +17,73 @@ import (
 // Root is an open document root. Every lookup goes through an os.Root, so
 // neither ".." nor a symlink can reach a file outside it; symlinks that
 // stay inside are followed.
+//
+// Mirrors often hold absolute symlinks that point inside the mirror
+// ("latest -> /srv/mirror/yum/el9.4"), which os.Root refuses outright. Such
+// a path is resolved in full and, when it lands inside the root, looked up
+// again through the os.Root by its resolved relative path, so that the
+// final open is still confined.
 type Root struct {
 	dir  string
+	real string // dir with every symlink resolved
 	root *os.Root
 }
 
 // Open opens the document root dir.
 func Open(dir string) (*Root, error) {
-	r, err := os.OpenRoot(dir)
+	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return nil, fmt.Errorf("document root: %w", err)
 	}
-	return &Root{dir: dir, root: r}, nil
+	r, err := os.OpenRoot(real)
+	if err != nil {
+		return nil, fmt.Errorf("document root: %w", err)
+	}
+	return &Root{dir: dir, real: real, root: r}, nil
+}
+
+// escapes reports whether err is os.Root's refusal to follow a symlink
+// or ".." out of the root; the standard library does not export it as a
+// sentinel.
+func escapes(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent"
+}
+
+// inside resolves every symlink of rel and returns the result relative to
+// the root, and false when it leads outside.
+func (r *Root) inside(rel string) (string, bool) {
+	target, err := filepath.EvalSymlinks(filepath.Join(r.real, filepath.FromSlash(rel)))
+	if err != nil {
+		return "", false
+	}
+	in, err := filepath.Rel(r.real, target)
+	if err != nil || in == "." || in == ".." || strings.HasPrefix(in, "../") {
+		return "", false
+	}
+	return filepath.ToSlash(in), true
+}
+
+// stat is os.Root.Stat, following symlinks that lead back inside.
+func (r *Root) stat(rel string) (fs.FileInfo, error) {
+	fi, err := r.root.Stat(rel)
+	if escapes(err) {
+		if in, ok := r.inside(rel); ok {
+			return r.root.Stat(in)
+		}
+	}
+	return fi, err
+}
+
+// open is os.Root.OpenFile, following symlinks that lead back inside.
+func (r *Root) open(rel string, flag int) (*os.File, error) {
+	f, err := r.root.OpenFile(rel, flag, 0)
+	if escapes(err) {
+		if in, ok := r.inside(rel); ok {
+			return r.root.OpenFile(in, flag, 0)
+		}
+	}
+	return f, err
 }
 
 // Dir returns the folder the root was opened with.
@@ -39,13 +95,10 @@ func (r *Root) Close() error { return r.root.Close() }
 // classify turns an os.Root error into one of the package's sentinels,
 // keeping the original in the chain.
 func classify(rel string, err error) error {
-	var pe *fs.PathError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent":
-		// os.Root's refusal to follow a symlink or ".." out of the root;
-		// the standard library does not export it as a sentinel.
+	case escapes(err):
 		return fmt.Errorf("%w: %q: %w", ErrOutside, rel, err)
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ELOOP),
 		errors.Is(err, syscall.ENXIO): // opening a socket
@@ -53,7 +106,7 @@ func classify(rel string, err error) error {
 	case errors.Is(err, syscall.ENAMETOOLONG): // a segment longer than NAME_MAX
 		return fmt.Errorf("%w: %q: %w", ErrInvalid, rel, err)
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("%w: %q: permission denied: %w", ErrOutside, rel, err)
+		return fmt.Errorf("%w: %q: %w", ErrPermission, rel, err)
 	}
 	return fmt.Errorf("%q: %w", rel, err)
 }
@@ -62,7 +115,7 @@ func classify(rel string, err error) error {
 // symlinks that stay inside the root. It fails with ErrNotFound unless rel
 // is a regular file.
 func (r *Root) Stat(rel string) (fs.FileInfo, error) {
-	fi, err := r.root.Stat(rel)
+	fi, err := r.stat(rel)
 	if err != nil {
 		return nil, classify(rel, err)
 	}
@@ -76,7 +129,7 @@ func (r *Root) Stat(rel string) (fs.FileInfo, error) {
 // opens without blocking (a fifo does not hang it) and refuses anything
 // but a regular file with ErrNotFound.
 func (r *Root) OpenFile(rel string) (*os.File, fs.FileInfo, error) {
-	f, err := r.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := r.open(rel, os.O_RDONLY|syscall.O_NONBLOCK)
 	if err != nil {
 		return nil, nil, classify(rel, err)
 	}
@@ -101,7 +154,7 @@ type Limits struct {
 }
 
 // Glob returns the regular files that pattern (a clean relative path whose
-// segments may hold *, ? and [...] as in the shell, and {a,b}) matches,
+// segments may hold *, ? and [...] as in the shell; braces are literal) matches,
 // sorted bytewise. As in the shell and Python's glob, a wildcard does not
 // match a leading "." unless the pattern segment starts with one. Matches
 // through symlinks that leave the root are left out. A pattern without
@@ -129,6 +182,8 @@ func (r *Root) Glob(pattern string, lim Limits) ([]string, error) {
 	return slices.Compact(w.matches), nil
 }
 
+var braces = strings.NewReplacer("{", `\{`, "}", `\}`)
+
 type walker struct {
 	root    *Root
 	lim     Limits
@@ -144,7 +199,9 @@ func (w *walker) walk(dir string, segs []string) error {
 	if !hasMeta(seg) {
 		return w.visit(path.Join(dir, seg), segs[1:])
 	}
-	g, err := glob.Compile(seg)
+	// Only *, ? and [...] are wildcards, as in the shell's basic globs:
+	// braces, which gobwas/glob would read as alternatives, are literal.
+	g, err := glob.Compile(braces.Replace(seg))
 	if err != nil {
 		return fmt.Errorf("%w: bad pattern %q: %w", ErrInvalid, seg, err)
 	}
@@ -209,7 +266,7 @@ func (w *walker) visit(rel string, rest []string) error {
 	if err := w.count(1); err != nil {
 		return err
 	}
-	fi, err := w.root.root.Stat(rel)
+	fi, err := w.root.stat(rel)
 	if err != nil {
 		return nil
 	}
@@ -233,7 +290,7 @@ func (w *walker) readDir(dir string) ([]string, error) {
 	if name == "" {
 		name = "."
 	}
-	f, err := w.root.root.Open(name)
+	f, err := w.root.open(name, os.O_RDONLY)
 	if err != nil {
 		if errors.Is(classify(dir, err), ErrNotFound) {
 			return nil, nil

@@ -1,8 +1,10 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"slices"
 	"time"
@@ -76,7 +78,7 @@ func (s *Service) entry(root *docroot.Root, rq request) (*infocache.Entry, error
 	e, checked, err := s.infos.Load(key)
 	switch {
 	case err != nil:
-		if !piececache.IsMiss(err) {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, infocache.ErrCorrupt) {
 			s.cacheProblem(err)
 		}
 	case e.Settings != s.settings(root):
