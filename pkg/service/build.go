@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"runtime"
 	"slices"
 	"time"
 
@@ -183,10 +184,6 @@ func (s *Service) digests(root *docroot.Root, rel string) (*pieces.Digests, piec
 	// Hybrid torrents need the v2 piece layer too: a cache entry without
 	// it is a miss, and hashing computes both in one read.
 	v2 := s.cfg.Format == torrent.Hybrid
-	hash := pieces.Hash
-	if v2 {
-		hash = pieces.HashHybrid
-	}
 	d, err := s.pieces.Load(rel, st, s.cfg.PieceLength, v2)
 	if err == nil {
 		s.Stats.PieceCacheHits.Add(1)
@@ -196,21 +193,22 @@ func (s *Service) digests(root *docroot.Root, rel string) (*pieces.Digests, piec
 		s.cacheProblem(err)
 	}
 	for range 2 {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, st, false, fmt.Errorf("%s: %w", rel, err)
+		// Every core hashes pieces of the file; a file that shrank
+		// under it fails with io.ErrUnexpectedEOF and is hashed again.
+		d, herr := pieces.HashAt(f, st.Size, s.cfg.PieceLength, v2, runtime.GOMAXPROCS(0))
+		if herr != nil && !errors.Is(herr, io.ErrUnexpectedEOF) {
+			return nil, st, false, fmt.Errorf("%s: %w", rel, herr)
 		}
-		d, err := hash(f, s.cfg.PieceLength)
-		if err != nil {
-			return nil, st, false, fmt.Errorf("%s: %w", rel, err)
-		}
-		s.Stats.FilesHashed.Add(1)
-		s.Stats.BytesHashed.Add(d.Size)
 		fi, err := f.Stat()
 		if err != nil {
 			return nil, st, false, fmt.Errorf("%s: %w", rel, err)
 		}
 		now := piececache.StampOf(fi)
-		if now == st && d.Size == st.Size {
+		if herr == nil {
+			s.Stats.FilesHashed.Add(1)
+			s.Stats.BytesHashed.Add(d.Size)
+		}
+		if herr == nil && now == st {
 			if err := s.pieces.Save(rel, st, d); err != nil {
 				s.cacheProblem(err)
 			}
