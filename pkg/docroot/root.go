@@ -3,6 +3,7 @@ package docroot
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -47,8 +48,13 @@ func classify(rel string, err error) error {
 		// os.Root's refusal to follow a symlink or ".." out of the root;
 		// the standard library does not export it as a sentinel.
 		return fmt.Errorf("%w: %q: %w", ErrOutside, rel, err)
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ELOOP):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ELOOP),
+		errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENXIO), errors.Is(err, syscall.ENODEV):
+		// ENXIO and ENODEV: a socket or a device node without a driver,
+		// whichever got there between the Stat and the open.
 		return fmt.Errorf("%w: %q: %w", ErrNotFound, rel, err)
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		return fmt.Errorf("%w: %q: %w", ErrInvalid, rel, err)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w: %q: permission denied: %w", ErrOutside, rel, err)
 	}
@@ -70,9 +76,14 @@ func (r *Root) Stat(rel string) (fs.FileInfo, error) {
 }
 
 // OpenFile opens rel for reading and returns it with its FileInfo. It
-// opens without blocking (a fifo does not hang it) and refuses anything
-// but a regular file with ErrNotFound.
+// refuses anything but a regular file with ErrNotFound, and checks that
+// before it opens anything, so that a device is never opened; should one
+// be swapped in between, it opens without blocking (a fifo does not hang
+// it) and checks again on what it opened.
 func (r *Root) OpenFile(rel string) (*os.File, fs.FileInfo, error) {
+	if _, err := r.Stat(rel); err != nil {
+		return nil, nil, err
+	}
 	f, err := r.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, classify(rel, err)
@@ -129,7 +140,7 @@ type walker struct {
 func (w *walker) walk(dir string, segs []string) error {
 	seg := segs[0]
 	if !hasMeta(seg) {
-		return w.visit(path.Join(dir, seg), segs[1:])
+		return w.visit(path.Join(dir, seg), segs[1:], true)
 	}
 	g, err := glob.Compile(seg)
 	if err != nil {
@@ -146,7 +157,7 @@ func (w *walker) walk(dir string, segs []string) error {
 		if !g.Match(name) {
 			continue
 		}
-		if err := w.visit(path.Join(dir, name), segs[1:]); err != nil {
+		if err := w.visit(path.Join(dir, name), segs[1:], false); err != nil {
 			return err
 		}
 	}
@@ -155,13 +166,18 @@ func (w *walker) walk(dir string, segs []string) error {
 
 // visit follows one candidate: a file when no segments remain, else a
 // folder to descend into. Candidates that do not exist, leave the root or
-// have the wrong type are skipped.
-func (w *walker) visit(rel string, rest []string) error {
+// have the wrong type are skipped, except that a literal segment of the
+// pattern (not a wildcard match) that leaves the root fails the glob with
+// ErrOutside, as the same path without wildcards would.
+func (w *walker) visit(rel string, rest []string, literal bool) error {
 	if err := w.count(1); err != nil {
 		return err
 	}
 	fi, err := w.root.root.Stat(rel)
 	if err != nil {
+		if err := classify(rel, err); literal && errors.Is(err, ErrOutside) {
+			return err
+		}
 		return nil
 	}
 	if len(rest) > 0 {
@@ -184,7 +200,9 @@ func (w *walker) readDir(dir string) ([]string, error) {
 	if name == "" {
 		name = "."
 	}
-	f, err := w.root.root.Open(name)
+	// O_DIRECTORY: only a folder is opened; a fifo or device put in the
+	// place of one fails instead of blocking or being opened.
+	f, err := w.root.root.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(classify(dir, err), ErrNotFound) {
 			return nil, nil
@@ -192,12 +210,26 @@ func (w *walker) readDir(dir string) ([]string, error) {
 		return nil, classify(dir, err)
 	}
 	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, nil // not a folder: nothing matches below it
+	// Read in batches and count as it goes, so that a huge folder is not
+	// read whole before the limit stops it.
+	var names []string
+	for {
+		batch, err := f.Readdirnames(readBatch)
+		names = append(names, batch...)
+		if err := w.count(len(batch)); err != nil {
+			return nil, err
+		}
+		if errors.Is(err, io.EOF) {
+			return names, nil
+		}
+		if err != nil {
+			return nil, classify(dir, err)
+		}
 	}
-	return names, w.count(len(names))
 }
+
+// readBatch is how many folder entries a glob reads at a time.
+const readBatch = 1024
 
 // count adds n to the entries this glob has looked at, and fails once
 // that passes the limit.
