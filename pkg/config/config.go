@@ -42,6 +42,13 @@ type Config struct {
 	BaseURL string
 	// MaxFiles bounds the files of one torrent (glob matches or p fields).
 	MaxFiles int
+	// MaxWalk bounds the folder entries one glob may read.
+	MaxWalk int
+	// LockTimeout bounds how long a request waits, in all, for other
+	// requests or processes that build the same torrent or hash the same
+	// file; past it the request is answered 503 with Retry-After. 0 means
+	// never wait.
+	LockTimeout time.Duration
 
 	// HTTP is the address of the standalone HTTP server, if any.
 	HTTP string
@@ -61,6 +68,8 @@ func Default() Config {
 		Format:      torrent.BEP47,
 		Revalidate:  time.Minute,
 		MaxFiles:    10000,
+		MaxWalk:     1000000,
+		LockTimeout: 25 * time.Second,
 		LogLevel:    "info",
 	}
 }
@@ -100,6 +109,12 @@ var settings = []setting{
 	{"max-files", "most files in one torrent",
 		func(c *Config, v string) (err error) { c.MaxFiles, err = strconv.Atoi(v); return err },
 		func(c *Config) string { return strconv.Itoa(c.MaxFiles) }},
+	{"max-walk", "most folder entries one glob may read",
+		func(c *Config, v string) (err error) { c.MaxWalk, err = strconv.Atoi(v); return err },
+		func(c *Config) string { return strconv.Itoa(c.MaxWalk) }},
+	{"lock-timeout", "longest wait for another request or process building the same torrent or hashing the same file, then 503 (0s: never wait)",
+		func(c *Config, v string) (err error) { c.LockTimeout, err = time.ParseDuration(v); return err },
+		func(c *Config) string { return c.LockTimeout.String() }},
 	{"http", "serve standalone HTTP on this address: the files under -root and the service",
 		func(c *Config, v string) error { c.HTTP = v; return nil },
 		func(c *Config) string { return c.HTTP }},
@@ -226,6 +241,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxFiles < 1 {
 		return fmt.Errorf("max-files: %d is less than 1", c.MaxFiles)
+	}
+	if c.MaxWalk < c.MaxFiles {
+		return fmt.Errorf("max-walk: %d is less than max-files (%d)", c.MaxWalk, c.MaxFiles)
+	}
+	if c.LockTimeout < 0 {
+		return fmt.Errorf("lock-timeout: %v is negative", c.LockTimeout)
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)
