@@ -42,6 +42,7 @@ type Service struct {
 	env      func(r *http.Request, key string) string
 	now      func() time.Time
 	builds   flight[*infocache.Entry]
+	hashes   flight[fileDigests]
 	cacheLog rateLimited
 
 	// Stats are the service's counters, read by tests and benchmarks.
