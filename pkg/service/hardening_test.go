@@ -28,22 +28,29 @@ import (
 
 const mount = "http://mirror.test/yum/torrent_service/"
 
-// hostileFixture is a fixture whose document root also holds symlinks
-// out of it and back into it, a fifo, a device and a socket; the secret
-// file sits next to the root.
+// hostileFixture is a fixture whose document root also holds what
+// plantHostile puts there.
 func hostileFixture(t *testing.T, edit func(*config.Config)) (f *fixture, secret string) {
 	t.Helper()
 	f = newFixture(t, edit)
-	outside := filepath.Join(filepath.Dir(f.root), "secret")
+	return f, plantHostile(t, f.root)
+}
+
+// plantHostile puts symlinks out of the document root root and back into
+// it, a fifo, a device and a socket under root/yum, and a secret file
+// next to root, whose name it returns.
+func plantHostile(tb testing.TB, root string) (secret string) {
+	tb.Helper()
+	outside := filepath.Join(filepath.Dir(root), "secret")
 	os.MkdirAll(outside, 0o755)
 	secret = filepath.Join(outside, "passwd")
 	os.WriteFile(secret, []byte("root:SECRET:0:0\n"), 0o644)
-	y := filepath.Join(f.root, "yum")
+	y := filepath.Join(root, "yum")
 	for name, target := range map[string]string{
 		"out-file":   "../../secret/passwd",
 		"out-dir":    "../../secret",
 		"out-abs":    secret,
-		"in-abs":     filepath.Join(f.root, "yum/iso/boot.iso"),
+		"in-abs":     filepath.Join(root, "yum/iso/boot.iso"),
 		"in-file":    "iso/boot.iso",
 		"in-dir":     "iso",
 		"in-updown":  "../yum/iso/boot.iso",
@@ -51,21 +58,21 @@ func hostileFixture(t *testing.T, edit func(*config.Config)) (f *fixture, secret
 		"loop":       "loop",
 	} {
 		if err := os.Symlink(target, filepath.Join(y, name)); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	if err := syscall.Mkfifo(filepath.Join(y, "fifo"), 0o644); err != nil {
-		t.Fatalf("mkfifo: %v", err)
+		tb.Fatalf("mkfifo: %v", err)
 	}
 	if err := syscall.Mknod(filepath.Join(y, "zero"), syscall.S_IFCHR|0o644, 1<<8|5); err != nil {
-		t.Fatalf("mknod /dev/zero's twin (the tests need root): %v", err)
+		tb.Fatalf("mknod /dev/zero's twin (the tests need root): %v", err)
 	}
 	l, err := net.Listen("unix", filepath.Join(y, "sock"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	return f, secret
+	tb.Cleanup(func() { l.Close() })
+	return secret
 }
 
 // within runs fn and fails the test when it does not return within a
