@@ -3,6 +3,7 @@ package docroot
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -260,5 +261,53 @@ func TestGlobHugeFolder(t *testing.T) {
 	}
 	if w.visits > 1500+readBatch {
 		t.Errorf("read %d entries before stopping, want at most %d", w.visits, 1500+readBatch)
+	}
+}
+
+// TestFS checks the fs.FS the standalone server serves files from.
+func TestFS(t *testing.T) {
+	dir := specialRoot(t)
+	os.MkdirAll(filepath.Join(filepath.Dir(dir), "secret"), 0o755)
+	os.WriteFile(filepath.Join(filepath.Dir(dir), "secret", "key"), []byte("secret"), 0o600)
+	os.Symlink("../../secret/key", filepath.Join(dir, "yum/out"))
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fsys := r.FS()
+	for _, tc := range []struct {
+		name string
+		want error
+	}{
+		{"yum/file", nil},
+		{"yum/link-file", nil},
+		{"yum/dir", nil},
+		{".", nil},
+		{"yum/fifo", fs.ErrNotExist},
+		{"yum/link-fifo", fs.ErrNotExist},
+		{"yum/zero", fs.ErrNotExist},
+		{"yum/sock", fs.ErrNotExist},
+		{"yum/missing", fs.ErrNotExist},
+		{"yum/" + strings.Repeat("a", 300), fs.ErrNotExist},
+		{"yum/out", fs.ErrPermission},
+		{"../secret/key", fs.ErrInvalid},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			f, err := fsys.Open(tc.name)
+			if err == nil {
+				f.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Errorf("Open(%.40s) = %v, want %v", tc.name, err, tc.want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("Open(%s) blocked", tc.name)
+		}
 	}
 }
