@@ -38,9 +38,11 @@ type Lock struct {
 // Acquire locks the file name exclusively, creating it and its folder
 // when needed. It tries at once, then polls with a short backoff until the
 // lock is free or ctx ends (ErrTimeout, wrapping the context's error). An
-// ended ctx still gets the first try. Any other error means that the lock
-// file cannot be used at all (a read-only or missing cache folder, say).
-func Acquire(ctx context.Context, name string) (*Lock, error) {
+// ended ctx still gets the first try. onWait, when not nil, is called once
+// when the first try finds the lock held. Any other error means that the
+// lock file cannot be used at all (a read-only or missing cache folder,
+// say).
+func Acquire(ctx context.Context, name string, onWait func()) (*Lock, error) {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
@@ -63,6 +65,9 @@ func Acquire(ctx context.Context, name string) (*Lock, error) {
 			return nil, fmt.Errorf("lock %s: %w", name, err)
 		}
 		if timer == nil {
+			if onWait != nil {
+				onWait()
+			}
 			timer = time.NewTimer(backoff)
 		} else {
 			timer.Reset(backoff)

@@ -20,7 +20,7 @@ const holderEnv = "FILELOCK_TEST_HOLD"
 
 func TestMain(m *testing.M) {
 	if name := os.Getenv(holderEnv); name != "" {
-		l, err := Acquire(context.Background(), name)
+		l, err := Acquire(context.Background(), name, nil)
 		if err != nil {
 			os.Stderr.WriteString("helper: " + err.Error() + "\n")
 			os.Exit(3)
@@ -36,14 +36,18 @@ func TestMain(m *testing.M) {
 
 func TestExclusiveWithinProcess(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "sub", "x.lock")
-	a, err := Acquire(context.Background(), name)
+	a, err := Acquire(context.Background(), name, nil)
 	if err != nil {
 		t.Fatalf("first Acquire: %v (the folder should be created)", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := Acquire(ctx, name); !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+	waits := 0
+	if _, err := Acquire(ctx, name, func() { waits++ }); !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second Acquire while held: %v, want ErrTimeout wrapping DeadlineExceeded", err)
+	}
+	if waits != 1 {
+		t.Errorf("onWait called %d times, want once", waits)
 	}
 	if err := a.Release(); err != nil {
 		t.Fatal(err)
@@ -51,7 +55,7 @@ func TestExclusiveWithinProcess(t *testing.T) {
 	// An ended context still gets one try.
 	done, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	b, err := Acquire(done, name)
+	b, err := Acquire(done, name, func() { t.Error("onWait called for a free lock") })
 	if err != nil {
 		t.Fatalf("Acquire of a free lock with an ended context: %v", err)
 	}
@@ -65,7 +69,7 @@ func TestMutualExclusion(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 20 {
-				l, err := Acquire(context.Background(), name)
+				l, err := Acquire(context.Background(), name, nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -108,7 +112,7 @@ func TestReleasedWhenHolderDies(t *testing.T) {
 		t.Fatalf("helper said %q, %v", line, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	_, err = Acquire(ctx, name)
+	_, err = Acquire(ctx, name, nil)
 	cancel()
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("Acquire while another process holds it: %v, want ErrTimeout", err)
@@ -117,7 +121,7 @@ func TestReleasedWhenHolderDies(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		l, err := Acquire(ctx, name)
+		l, err := Acquire(ctx, name, nil)
 		if err == nil {
 			l.Release()
 		}
@@ -134,12 +138,12 @@ func TestUnusableFolder(t *testing.T) {
 	file := filepath.Join(dir, "file")
 	os.WriteFile(file, nil, 0o644)
 	// A lock under a regular file: its folder cannot exist.
-	if _, err := Acquire(context.Background(), filepath.Join(file, "x.lock")); err == nil || errors.Is(err, ErrTimeout) {
+	if _, err := Acquire(context.Background(), filepath.Join(file, "x.lock"), nil); err == nil || errors.Is(err, ErrTimeout) {
 		t.Errorf("lock under a file: %v, want an error other than ErrTimeout", err)
 	}
 	// A folder where the lock file should be.
 	os.Mkdir(filepath.Join(dir, "d.lock"), 0o755)
-	if _, err := Acquire(context.Background(), filepath.Join(dir, "d.lock")); err == nil || errors.Is(err, ErrTimeout) {
+	if _, err := Acquire(context.Background(), filepath.Join(dir, "d.lock"), nil); err == nil || errors.Is(err, ErrTimeout) {
 		t.Errorf("lock that is a folder: %v, want an error other than ErrTimeout", err)
 	}
 }

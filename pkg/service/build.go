@@ -129,7 +129,9 @@ func (s *Service) cached(root *docroot.Root, rq request, key string) *infocache.
 // without it, and the log says so once a minute. The returned function
 // releases the lock.
 func (s *Service) lock(ctx context.Context, name string) (unlock func(), err error) {
-	l, err := filelock.Acquire(ctx, name)
+	l, err := filelock.Acquire(ctx, name, func() {
+		s.log.Debug("waiting for a lock held elsewhere", "lock", name)
+	})
 	switch {
 	case err == nil:
 		return func() {
@@ -284,6 +286,7 @@ func (s *Service) hash(root *docroot.Root, rel string) (fileDigests, error) {
 	if _, err := s.pieces.RemoveTemps(rel, s.cfg.PieceLength); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.cacheProblem(err)
 	}
+	s.log.Debug("hashing file", "path", rel, "bytes", st.Size)
 	for range 2 {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return fileDigests{}, fmt.Errorf("%s: %w", rel, err)

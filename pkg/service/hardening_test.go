@@ -399,7 +399,7 @@ func TestWaitIsBounded(t *testing.T) {
 	}
 	hold := func(name string) *filelock.Lock {
 		t.Helper()
-		l, err := filelock.Acquire(context.Background(), name)
+		l, err := filelock.Acquire(context.Background(), name, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
