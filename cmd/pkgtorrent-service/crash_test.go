@@ -129,15 +129,20 @@ func (c *crashCase) checkEntry(mustExist bool) {
 func (c *crashCase) getSingle(s *server) {
 	c.t.Helper()
 	res, body := get(c.t, "GET", s.url+"/yum/torrent_service/single/"+bigRel, nil)
-	if res.StatusCode != 200 {
-		c.t.Fatalf("%s: status %d: %s", s.name, res.StatusCode, body)
+	c.checkSingle(s.name, res.StatusCode, body)
+}
+
+func (c *crashCase) checkSingle(name string, status int, body []byte) {
+	c.t.Helper()
+	if status != 200 {
+		c.t.Fatalf("%s: status %d: %s", name, status, body)
 	}
 	v, err := bencode.Decode(bytes.NewReader(body))
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	if got := []byte(v.(map[string]any)["info"].(map[string]any)["pieces"].(string)); !bytes.Equal(got, c.want) {
-		c.t.Errorf("%s: the torrent's pieces differ from the file's", s.name)
+		c.t.Errorf("%s: the torrent's pieces differ from the file's", name)
 	}
 }
 
@@ -178,15 +183,30 @@ func TestKilledWhileHashing(t *testing.T) {
 	}
 
 	p3 := c.start("p3", "", "", "-lock-timeout", "5m")
-	done := make(chan struct{})
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	done := make(chan answer, 1)
 	go func() {
-		defer close(done)
-		c.getSingle(p3)
+		res, err := client().Get(p3.url + "/yum/torrent_service/single/" + bigRel)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		done <- answer{res.StatusCode, body, err}
 	}()
 	p3.waitLog(waitingForLock, time.Minute)
 	p1.kill()
 	select {
-	case <-done:
+	case a := <-done:
+		if a.err != nil {
+			t.Fatalf("p3: %v", a.err)
+		}
+		c.checkSingle("p3", a.status, a.body)
 	case <-time.After(5 * time.Minute):
 		t.Fatalf("p3 still waits after p1 was killed:\n%s", p3.log())
 	}

@@ -362,21 +362,24 @@ func TestOnceInProcess(t *testing.T) {
 	g := newFixture(t, nil)
 	files := append(slices.Clone(all), pkg("libstdc++-devel-11.4.1-2.el9.x86_64.rpm"))
 	start = make(chan struct{})
-	for i := range 40 {
+	answers := make([]*httptest.ResponseRecorder, 40)
+	for i := range answers {
 		k := i % 8
 		set := []string{files[k], files[(k+1)%8], files[(k+3)%8]}
 		slices.Sort(set)
 		wg.Go(func() {
 			<-start
-			if w := g.post(set...); w.Code != 200 {
-				t.Errorf("digest %d: %d %s", k, w.Code, w.Body)
-			} else {
-				verifyPieces(t, g.root, "torrent_service", decodeTorrent(t, w.Body.Bytes()))
-			}
+			answers[i] = g.post(set...)
 		})
 	}
 	close(start)
 	wg.Wait()
+	for i, w := range answers {
+		if w.Code != 200 {
+			t.Fatalf("request %d: %d %s", i, w.Code, w.Body)
+		}
+		verifyPieces(t, g.root, "torrent_service", decodeTorrent(t, w.Body.Bytes()))
+	}
 	if n := g.svc.Stats.FilesHashed.Load(); n != 8 {
 		t.Errorf("eight digests sharing 8 files hashed %d files, want 8\n%s", n, g.logs)
 	}
