@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/service"
 )
 
@@ -167,9 +168,9 @@ func systemdListener() (net.Listener, error) {
 // serveHTTP runs the standalone server: the service under
 // /{top}/{service-name}/, every other path a file under the root.
 func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error {
-	root, err := os.OpenRoot(cfg.Root)
+	root, err := docroot.Open(cfg.Root)
 	if err != nil {
-		return fmt.Errorf("root: %w", err)
+		return err
 	}
 	defer root.Close()
 	files := http.FileServerFS(root.FS())

@@ -3,20 +3,31 @@
 package cachefile
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/failpoint"
 )
+
+// tempPrefix starts the name of a temporary file; no reader opens one.
+const tempPrefix = ".tmp-"
 
 // WriteAtomic writes data to name through a temporary file in the same
 // folder and a rename, creating the folder when needed. A process killed
-// half-way leaves at most a temporary file that no reader ever opens.
+// half-way leaves at most a temporary file that no reader ever opens, and
+// that RemoveTemps removes. The data is not synced: a machine that
+// crashes can leave a short or empty file under name, so readers must
+// check what they read (the cache formats carry a checksum).
 func WriteAtomic(name string, data []byte) (err error) {
 	dir := filepath.Dir(name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cache write: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(name)+"-*")
+	f, err := os.CreateTemp(dir, tempPrefix+filepath.Base(name)+"-*")
 	if err != nil {
 		return fmt.Errorf("cache write: %w", err)
 	}
@@ -26,7 +37,12 @@ func WriteAtomic(name string, data []byte) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err = f.Write(data); err != nil {
+	half := len(data) / 2
+	if _, err = f.Write(data[:half]); err != nil {
+		return fmt.Errorf("cache write %s: %w", name, err)
+	}
+	failpoint.Hit(failpoint.WriteHalf, name)
+	if _, err = f.Write(data[half:]); err != nil {
 		return fmt.Errorf("cache write %s: %w", name, err)
 	}
 	if err = f.Chmod(0o644); err != nil {
@@ -35,8 +51,32 @@ func WriteAtomic(name string, data []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("cache write %s: %w", name, err)
 	}
+	failpoint.Hit(failpoint.BeforeRename, name)
 	if err = os.Rename(f.Name(), name); err != nil {
 		return fmt.Errorf("cache write %s: %w", name, err)
 	}
 	return nil
+}
+
+// RemoveTemps removes the temporary files that writes of name left
+// behind when their process died. It lists name's folder, so it suits
+// folders of a few entries. Call it only while no other write of name can
+// be under way (while holding name's lock): it would remove that write's
+// temporary file, and the write would fail.
+func RemoveTemps(name string) (removed int, err error) {
+	dir, prefix := filepath.Dir(name), tempPrefix+filepath.Base(name)+"-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("cache cleanup: %w", err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("cache cleanup: %w", err)
+		}
+		removed++
+	}
+	return removed, nil
 }

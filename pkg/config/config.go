@@ -50,6 +50,13 @@ type Config struct {
 	// DHTNodes are DHT bootstrap nodes, host:port, put in the torrents'
 	// nodes key (BEP 5). Repeatable.
 	DHTNodes []string
+	// MaxWalk bounds the folder entries one glob may read.
+	MaxWalk int
+	// LockTimeout bounds how long a request waits, in all, for other
+	// requests or processes that build the same torrent or hash the same
+	// file; past it the request is answered 503 with Retry-After. 0 means
+	// never wait.
+	LockTimeout time.Duration
 
 	// HTTP is the address of the standalone HTTP server, if any.
 	HTTP string
@@ -69,6 +76,8 @@ func Default() Config {
 		Format:      torrent.BEP47,
 		Revalidate:  time.Minute,
 		MaxFiles:    10000,
+		MaxWalk:     1000000,
+		LockTimeout: 25 * time.Second,
 		LogLevel:    "info",
 	}
 }
@@ -118,6 +127,12 @@ var settings = []setting{
 		set:   func(c *Config, v string) error { c.DHTNodes = append(c.DHTNodes, v); return nil },
 		get:   func(c *Config) string { return strings.Join(c.DHTNodes, " ") },
 		reset: func(c *Config) { c.DHTNodes = nil }},
+	{name: "max-walk", usage: "most folder entries one glob may read",
+		set: func(c *Config, v string) (err error) { c.MaxWalk, err = strconv.Atoi(v); return err },
+		get: func(c *Config) string { return strconv.Itoa(c.MaxWalk) }},
+	{name: "lock-timeout", usage: "longest wait for another request or process building the same torrent or hashing the same file, then 503 (0s: never wait)",
+		set: func(c *Config, v string) (err error) { c.LockTimeout, err = time.ParseDuration(v); return err },
+		get: func(c *Config) string { return c.LockTimeout.String() }},
 	{"http", "serve standalone HTTP on this address: the files under -root and the service",
 		func(c *Config, v string) error { c.HTTP = v; return nil },
 		func(c *Config) string { return c.HTTP }, nil},
@@ -255,6 +270,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxFiles < 1 {
 		return fmt.Errorf("max-files: %d is less than 1", c.MaxFiles)
+	}
+	if c.MaxWalk < c.MaxFiles {
+		return fmt.Errorf("max-walk: %d is less than max-files (%d)", c.MaxWalk, c.MaxFiles)
+	}
+	if c.LockTimeout < 0 {
+		return fmt.Errorf("lock-timeout: %v is negative", c.LockTimeout)
 	}
 	if c.BaseURL != "" && !isBaseURL(c.BaseURL) {
 		return fmt.Errorf("base-url: %q is not an http or https URL without query", c.BaseURL)

@@ -35,6 +35,8 @@ func TestLoadDefaults(t *testing.T) {
 		Format:      torrent.BEP47,
 		Revalidate:  time.Minute,
 		MaxFiles:    10000,
+		MaxWalk:     1000000,
+		LockTimeout: 25 * time.Second,
 		LogLevel:    "info",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -71,6 +73,8 @@ func TestLoadFlags(t *testing.T) {
 		Revalidate:  0,
 		BaseURL:     "https://cdn.example/mirror",
 		MaxFiles:    5,
+		MaxWalk:     1000000,
+		LockTimeout: 25 * time.Second,
 		HTTP:        "127.0.0.1:8080",
 		LogLevel:    "debug",
 	}
@@ -109,6 +113,8 @@ log-level = warn
 		Revalidate:  90 * time.Second,
 		BaseURL:     "http://mirror.example:8080",
 		MaxFiles:    77,
+		MaxWalk:     1000000,
+		LockTimeout: 25 * time.Second,
 		FCGI:        "unix:/run/pkgtorrent.sock",
 		LogLevel:    "warn",
 	}

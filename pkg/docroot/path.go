@@ -11,11 +11,12 @@ import (
 
 // Sentinels that callers map to HTTP statuses.
 var (
-	// ErrInvalid reports a malformed path: empty, with a NUL byte, an
-	// empty or "." segment, or too long.
+	// ErrInvalid reports a malformed path: empty, with a NUL byte (also
+	// percent-encoded), an empty or "." segment, or too long.
 	ErrInvalid = errors.New("malformed path")
-	// ErrOutside reports a path that leads outside the document root,
-	// by ".." segments, a backslash or a symlink.
+	// ErrOutside reports a path that leads outside the document root, or
+	// tries to: an absolute path, a ".." segment (also percent-encoded,
+	// once or more), a backslash, or a symlink that leaves the root.
 	ErrOutside = errors.New("path is outside the document root")
 	// ErrPermission reports a file or folder the service may not read.
 	ErrPermission = errors.New("permission denied")
@@ -28,9 +29,22 @@ var (
 // MaxPathLength bounds the length of one request path, as PATH_MAX does.
 const MaxPathLength = 4096
 
+// MaxNameLength bounds one path segment, as NAME_MAX does.
+const MaxNameLength = 255
+
+// maxDecodes bounds how many rounds of percent-decoding a segment is
+// checked for: a front end that decodes twice is plausible, more is not,
+// but a few more rounds cost nothing.
+const maxDecodes = 4
+
 // Clean validates a slash-separated path relative to the document root
 // (one leading "/" is allowed, as clients send them) and returns it
 // without the leading slash. It never touches the file system.
+//
+// The path is already percent-decoded. A segment that decodes further to
+// "..", or to something with a "/", "\\" or NUL in it, is refused as well:
+// it is what a double-encoded attack looks like after one decoding, and a
+// proxy or web server in front that decodes again would turn it into one.
 func Clean(p string) (string, error) {
 	if len(p) > MaxPathLength {
 		return "", fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxPathLength)
@@ -42,6 +56,9 @@ func Clean(p string) (string, error) {
 	if rel == "" {
 		return "", fmt.Errorf("%w: empty path", ErrInvalid)
 	}
+	if strings.HasPrefix(rel, "/") {
+		return "", fmt.Errorf("%w: %q is an absolute path", ErrOutside, p)
+	}
 	if strings.IndexByte(rel, '\\') >= 0 {
 		return "", fmt.Errorf("%w: %q has a backslash", ErrOutside, p)
 	}
@@ -52,8 +69,75 @@ func Clean(p string) (string, error) {
 		case "", ".":
 			return "", fmt.Errorf("%w: %q has an empty or \".\" segment", ErrInvalid, p)
 		}
+		if len(seg) > MaxNameLength {
+			return "", fmt.Errorf("%w: a segment of %q is longer than %d bytes", ErrInvalid, p, MaxNameLength)
+		}
+		if err := checkEncoded(p, seg); err != nil {
+			return "", err
+		}
 	}
 	return rel, nil
+}
+
+// CleanRelative is Clean for a path that must not start with "/", such as
+// the one after single/ in a URL: a leading "/" there makes it absolute.
+func CleanRelative(p string) (string, error) {
+	if strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("%w: %q is an absolute path", ErrOutside, p)
+	}
+	return Clean(p)
+}
+
+// checkEncoded decodes seg a few rounds and refuses it when a round gives
+// "..", a "/", a "\\" or a NUL byte.
+func checkEncoded(p, seg string) error {
+	s := seg
+	for range maxDecodes {
+		if strings.IndexByte(s, '%') < 0 {
+			return nil
+		}
+		u := unescape(s)
+		if u == s {
+			return nil // no escape: a literal "%" in a file name
+		}
+		s = u
+		switch {
+		case strings.IndexByte(s, 0) >= 0:
+			return fmt.Errorf("%w: %q holds an encoded NUL byte", ErrInvalid, p)
+		case s == ".." || strings.ContainsAny(s, "/\\"):
+			return fmt.Errorf("%w: %q holds an encoded \"..\", \"/\" or \"\\\\\"", ErrOutside, p)
+		}
+	}
+	return nil
+}
+
+// unescape decodes every valid %XX escape of s and keeps anything else
+// as it is, as a lenient decoder in front of the service might.
+func unescape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 // TopFolder returns the first segment of a clean relative path, and

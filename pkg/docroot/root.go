@@ -3,6 +3,7 @@ package docroot
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -101,9 +102,11 @@ func classify(rel string, err error) error {
 	case escapes(err):
 		return fmt.Errorf("%w: %q: %w", ErrOutside, rel, err)
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ELOOP),
-		errors.Is(err, syscall.ENXIO): // opening a socket
+		errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENXIO), errors.Is(err, syscall.ENODEV):
+		// ENXIO and ENODEV: a socket or a device node without a driver,
+		// whichever got there between the Stat and the open.
 		return fmt.Errorf("%w: %q: %w", ErrNotFound, rel, err)
-	case errors.Is(err, syscall.ENAMETOOLONG): // a segment longer than NAME_MAX
+	case errors.Is(err, syscall.ENAMETOOLONG):
 		return fmt.Errorf("%w: %q: %w", ErrInvalid, rel, err)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w: %q: %w", ErrPermission, rel, err)
@@ -126,9 +129,14 @@ func (r *Root) Stat(rel string) (fs.FileInfo, error) {
 }
 
 // OpenFile opens rel for reading and returns it with its FileInfo. It
-// opens without blocking (a fifo does not hang it) and refuses anything
-// but a regular file with ErrNotFound.
+// refuses anything but a regular file with ErrNotFound, and checks that
+// before it opens anything, so that a device is never opened; should one
+// be swapped in between, it opens without blocking (a fifo does not hang
+// it) and checks again on what it opened.
 func (r *Root) OpenFile(rel string) (*os.File, fs.FileInfo, error) {
+	if _, err := r.Stat(rel); err != nil {
+		return nil, nil, err
+	}
 	f, err := r.open(rel, os.O_RDONLY|syscall.O_NONBLOCK)
 	if err != nil {
 		return nil, nil, classify(rel, err)
@@ -197,7 +205,7 @@ func (w *walker) walk(dir string, segs []string) error {
 		return w.walkAny(dir, segs[1:])
 	}
 	if !hasMeta(seg) {
-		return w.visit(path.Join(dir, seg), segs[1:])
+		return w.visit(path.Join(dir, seg), segs[1:], true)
 	}
 	// Only *, ? and [...] are wildcards, as in the shell's basic globs:
 	// braces, which gobwas/glob would read as alternatives, are literal.
@@ -216,7 +224,7 @@ func (w *walker) walk(dir string, segs []string) error {
 		if !g.Match(name) {
 			continue
 		}
-		if err := w.visit(path.Join(dir, name), segs[1:]); err != nil {
+		if err := w.visit(path.Join(dir, name), segs[1:], false); err != nil {
 			return err
 		}
 	}
@@ -244,7 +252,7 @@ func (w *walker) walkAny(dir string, rest []string) error {
 		}
 		rel := path.Join(dir, name)
 		if len(rest) == 0 {
-			if err := w.visit(rel, nil); err != nil {
+			if err := w.visit(rel, nil, false); err != nil {
 				return err
 			}
 		}
@@ -261,13 +269,18 @@ func (w *walker) walkAny(dir string, rest []string) error {
 
 // visit follows one candidate: a file when no segments remain, else a
 // folder to descend into. Candidates that do not exist, leave the root or
-// have the wrong type are skipped.
-func (w *walker) visit(rel string, rest []string) error {
+// have the wrong type are skipped, except that a literal segment of the
+// pattern (not a wildcard match) that leaves the root fails the glob with
+// ErrOutside, as the same path without wildcards would.
+func (w *walker) visit(rel string, rest []string, literal bool) error {
 	if err := w.count(1); err != nil {
 		return err
 	}
 	fi, err := w.root.stat(rel)
 	if err != nil {
+		if err := classify(rel, err); literal && errors.Is(err, ErrOutside) {
+			return err
+		}
 		return nil
 	}
 	if len(rest) > 0 {
@@ -290,7 +303,9 @@ func (w *walker) readDir(dir string) ([]string, error) {
 	if name == "" {
 		name = "."
 	}
-	f, err := w.root.open(name, os.O_RDONLY)
+	// O_DIRECTORY: only a folder is opened; a fifo or device put in the
+	// place of one fails instead of blocking or being opened.
+	f, err := w.root.open(name, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK)
 	if err != nil {
 		if errors.Is(classify(dir, err), ErrNotFound) {
 			return nil, nil
@@ -298,12 +313,26 @@ func (w *walker) readDir(dir string) ([]string, error) {
 		return nil, classify(dir, err)
 	}
 	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, nil // not a folder: nothing matches below it
+	// Read in batches and count as it goes, so that a huge folder is not
+	// read whole before the limit stops it.
+	var names []string
+	for {
+		batch, err := f.Readdirnames(readBatch)
+		names = append(names, batch...)
+		if err := w.count(len(batch)); err != nil {
+			return nil, err
+		}
+		if errors.Is(err, io.EOF) {
+			return names, nil
+		}
+		if err != nil {
+			return nil, classify(dir, err)
+		}
 	}
-	return names, w.count(len(names))
 }
+
+// readBatch is how many folder entries a glob reads at a time.
+const readBatch = 1024
 
 // count adds n to the entries this glob has looked at, and fails once
 // that passes the limit.

@@ -210,6 +210,10 @@ type Store struct {
 // Path returns the file name of entry key.
 func (s Store) Path(key string) string { return filepath.Join(s.Dir, key) }
 
+// LockPath returns the name of the lock file that guards entry key (see
+// package filelock).
+func (s Store) LockPath(key string) string { return s.Path(key) + ".lock" }
+
 // Load reads entry key and returns it with the time its files were last
 // checked. An entry whose request text does not hash to key is ErrCorrupt.
 func (s Store) Load(key string) (*Entry, time.Time, error) {

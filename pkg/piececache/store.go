@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/cachefile"
-
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 )
 
@@ -27,6 +26,16 @@ type Store struct {
 // Path returns the cache file name of rel for piece length n.
 func (s Store) Path(rel string, n int64) string {
 	return filepath.Join(s.Dir, filepath.FromSlash(rel), strconv.FormatInt(n, 10))
+}
+
+// LockPath returns the name of the lock file that guards the entry of rel
+// for piece length n (see package filelock).
+func (s Store) LockPath(rel string, n int64) string { return s.Path(rel, n) + ".lock" }
+
+// RemoveTemps removes what interrupted writes of the entry of rel for
+// piece length n left behind. Call it only while holding the entry's lock.
+func (s Store) RemoveTemps(rel string, n int64) (int, error) {
+	return cachefile.RemoveTemps(s.Path(rel, n))
 }
 
 // Load returns the cached digests of rel when the entry exists, decodes

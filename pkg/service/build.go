@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,9 +9,13 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/failpoint"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/filelock"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
@@ -40,7 +45,7 @@ func (s *Service) files(root *docroot.Root, rq request) ([]string, error) {
 	if !rq.single() {
 		return rq.paths, nil
 	}
-	lim := docroot.Limits{MaxMatches: s.cfg.MaxFiles, MaxVisits: 100 * s.cfg.MaxFiles}
+	lim := docroot.Limits{MaxMatches: s.cfg.MaxFiles, MaxVisits: s.cfg.MaxWalk}
 	paths, err := root.Glob(rq.pattern, lim)
 	if err != nil {
 		return nil, err
@@ -73,9 +78,35 @@ func (s *Service) settings(root *docroot.Root) string {
 // entry returns the torrent of rq: from the info cache when the entry was
 // made under the same settings from the same files, checking the files
 // again once the last check is older than the revalidate setting; else
-// built anew, once however many requests ask for it at the same time.
+// built anew, once however many requests of however many processes ask
+// for it at the same time. A request waits for the others at most
+// lock-timeout in all, then gets ErrWaitTimeout.
 func (s *Service) entry(root *docroot.Root, rq request) (*infocache.Entry, error) {
 	key := infocache.Key(rq.text)
+	if e := s.cached(root, rq, key); e != nil {
+		return e, nil
+	}
+	// The deadline bounds waiting, not working: it does not reach into the
+	// request's own hashing, and a lock that is free is always taken.
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LockTimeout)
+	defer cancel()
+	e, _, err := s.builds.do(ctx, s.settings(root)+"\x00"+key, func() (*infocache.Entry, error) {
+		unlock, err := s.lock(ctx, s.infos.LockPath(key))
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		// Another process may have built it while this one waited.
+		if e := s.cached(root, rq, key); e != nil {
+			return e, nil
+		}
+		return s.build(ctx, root, rq)
+	})
+	return e, err
+}
+
+// cached returns the info cache entry of rq when it may be served, or nil.
+func (s *Service) cached(root *docroot.Root, rq request, key string) *infocache.Entry {
 	e, checked, err := s.infos.Load(key)
 	switch {
 	case err != nil:
@@ -85,14 +116,37 @@ func (s *Service) entry(root *docroot.Root, rq request) (*infocache.Entry, error
 	case e.Settings != s.settings(root):
 	case !rq.single() && !slices.Equal(e.Paths, rq.paths):
 	case s.now().Sub(checked) <= s.cfg.Revalidate:
-		return e, nil
+		return e
 	case s.unchanged(root, rq, e):
 		if err := s.infos.Touch(key, s.now()); err != nil {
 			s.cacheProblem(err)
 		}
-		return e, nil
+		return e
 	}
-	return s.builds.do(key, func() (*infocache.Entry, error) { return s.build(root, rq) })
+	return nil
+}
+
+// lock takes the file lock name, waiting for another process that holds
+// it until ctx ends (then ErrWaitTimeout). When the lock file cannot be
+// used at all (the cache folder is read-only, say), the work goes on
+// without it, and the log says so once a minute. The returned function
+// releases the lock.
+func (s *Service) lock(ctx context.Context, name string) (unlock func(), err error) {
+	l, err := filelock.Acquire(ctx, name, func() {
+		s.log.Debug("waiting for a lock held elsewhere", "lock", name)
+	})
+	switch {
+	case err == nil:
+		return func() {
+			if err := l.Release(); err != nil {
+				s.cacheProblem(err)
+			}
+		}, nil
+	case errors.Is(err, filelock.ErrTimeout):
+		return nil, fmt.Errorf("%w: another process is at it: %w", ErrWaitTimeout, err)
+	}
+	s.cacheProblem(err)
+	return func() {}, nil
 }
 
 // unchanged reports whether the files of rq are still those of entry e,
@@ -113,7 +167,7 @@ func (s *Service) unchanged(root *docroot.Root, rq request, e *infocache.Entry) 
 
 // build makes the torrent of rq from piece digests, cached or computed,
 // and stores it in the info cache.
-func (s *Service) build(root *docroot.Root, rq request) (*infocache.Entry, error) {
+func (s *Service) build(ctx context.Context, root *docroot.Root, rq request) (*infocache.Entry, error) {
 	start := time.Now()
 	paths, err := s.files(root, rq)
 	if err != nil {
@@ -135,17 +189,17 @@ func (s *Service) build(root *docroot.Root, rq request) (*infocache.Entry, error
 	files := make([]torrent.File, len(paths))
 	var hashed, hits int64
 	for i, p := range paths {
-		d, st, hit, err := s.digests(root, p)
+		fd, err := s.digests(ctx, root, p)
 		if err != nil {
 			return nil, err
 		}
-		if hit {
-			hits++
+		if fd.hashed {
+			hashed += fd.d.Size
 		} else {
-			hashed += d.Size
+			hits++
 		}
-		files[i] = torrent.File{Path: p, Digests: d}
-		e.Stamps[i] = st
+		files[i] = torrent.File{Path: p, Digests: fd.d}
+		e.Stamps[i] = fd.stamp
 	}
 	switch {
 	case s.cfg.Format == torrent.Hybrid:
@@ -170,51 +224,135 @@ func (s *Service) build(root *docroot.Root, rq request) (*infocache.Entry, error
 	return e, nil
 }
 
+// fileDigests are the piece digests of one version of a file.
+type fileDigests struct {
+	d     *pieces.Digests
+	stamp piececache.Stamp
+	// hashed reports that this request hashed the file, rather than
+	// finding its digests in the piece cache or sharing another
+	// request's.
+	hashed bool
+}
+
 // digests returns the piece digests of file rel and its stamp: from the
 // piece cache when the entry matches the file's current stamp, else by
-// hashing the file (and caching the result). A file that changes while it
-// is hashed is hashed again once, then given up with ErrBusy.
-func (s *Service) digests(root *docroot.Root, rel string) (*pieces.Digests, piececache.Stamp, bool, error) {
+// hashing the file, once however many requests and processes want it.
+func (s *Service) digests(ctx context.Context, root *docroot.Root, rel string) (fileDigests, error) {
+	fi, err := root.Stat(rel)
+	if err != nil {
+		return fileDigests{}, err
+	}
+	if fd, ok := s.loadDigests(rel, piececache.StampOf(fi)); ok {
+		return fd, nil
+	}
+	fd, shared, err := s.hashes.do(ctx, root.Dir()+"\x00"+rel, func() (fileDigests, error) {
+		unlock, err := s.lock(ctx, s.pieces.LockPath(rel, s.cfg.PieceLength))
+		if err != nil {
+			return fileDigests{}, err
+		}
+		defer unlock()
+		return s.hash(root, rel)
+	})
+	if shared {
+		fd.hashed = false
+	}
+	return fd, err
+}
+
+// loadDigests returns the digests of rel from the piece cache when its
+// entry was made from the file version st.
+func (s *Service) loadDigests(rel string, st piececache.Stamp) (fileDigests, bool) {
+	// Hybrid torrents need the v2 piece layer too: an entry without it
+	// is a miss.
+	d, err := s.pieces.Load(rel, st, s.cfg.PieceLength, s.cfg.Format == torrent.Hybrid)
+	if err != nil {
+		if !piececache.IsMiss(err) {
+			s.cacheProblem(err)
+		}
+		return fileDigests{}, false
+	}
+	s.Stats.PieceCacheHits.Add(1)
+	return fileDigests{d: d, stamp: st}, true
+}
+
+// hash hashes file rel and caches its digests, unless another process
+// cached them while this one waited for the lock. Call it holding the
+// entry's lock. A file that changes while it is hashed is hashed again
+// once, then given up with ErrBusy: digests that mix two versions of a
+// file are never cached or used.
+func (s *Service) hash(root *docroot.Root, rel string) (fileDigests, error) {
 	f, fi, err := root.OpenFile(rel)
 	if err != nil {
-		return nil, piececache.Stamp{}, false, err
+		return fileDigests{}, err
 	}
 	defer f.Close()
 	st := piececache.StampOf(fi)
-	// Hybrid torrents need the v2 piece layer too: a cache entry without
-	// it is a miss, and hashing computes both in one read.
-	v2 := s.cfg.Format == torrent.Hybrid
-	d, err := s.pieces.Load(rel, st, s.cfg.PieceLength, v2)
-	if err == nil {
-		s.Stats.PieceCacheHits.Add(1)
-		return d, st, true, nil
+	if fd, ok := s.loadDigests(rel, st); ok {
+		return fd, nil
 	}
-	if !piececache.IsMiss(err) {
+	// Hybrid torrents need the v2 piece layer too; hashing computes both
+	// in one read.
+	v2 := s.cfg.Format == torrent.Hybrid
+	// A process that died writing this entry left its temporary file;
+	// no reader opens one, and holding the lock, this one may remove it.
+	if _, err := s.pieces.RemoveTemps(rel, s.cfg.PieceLength); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.cacheProblem(err)
 	}
+	s.log.Debug("hashing file", "path", rel, "bytes", st.Size)
 	for range 2 {
 		// Every core hashes pieces of the file; a file that shrank
 		// under it fails with io.ErrUnexpectedEOF and is hashed again.
-		d, herr := pieces.HashAt(f, st.Size, s.cfg.PieceLength, v2, runtime.GOMAXPROCS(0))
+		d, herr := pieces.HashAt(hashReaderAt(f, rel, st.Size), st.Size, s.cfg.PieceLength, v2, runtime.GOMAXPROCS(0))
 		if herr != nil && !errors.Is(herr, io.ErrUnexpectedEOF) {
-			return nil, st, false, fmt.Errorf("%s: %w", rel, herr)
+			return fileDigests{}, fmt.Errorf("%s: %w", rel, herr)
 		}
-		fi, err := f.Stat()
-		if err != nil {
-			return nil, st, false, fmt.Errorf("%s: %w", rel, err)
-		}
-		now := piececache.StampOf(fi)
 		if herr == nil {
 			s.Stats.FilesHashed.Add(1)
 			s.Stats.BytesHashed.Add(d.Size)
+			failpoint.Hit(failpoint.Hashed, rel)
 		}
+		fi, err := f.Stat()
+		if err != nil {
+			return fileDigests{}, fmt.Errorf("%s: %w", rel, err)
+		}
+		now := piececache.StampOf(fi)
 		if herr == nil && now == st {
+			s.log.Debug("file hashed", "path", rel, "bytes", d.Size)
 			if err := s.pieces.Save(rel, st, d); err != nil {
 				s.cacheProblem(err)
 			}
-			return d, st, false, nil
+			return fileDigests{d: d, stamp: st, hashed: true}, nil
 		}
+		s.log.Info("file changed while it was hashed", "path", rel, "size", st.Size, "new_size", now.Size)
 		st = now
 	}
-	return nil, st, false, fmt.Errorf("%w: %s", ErrBusy, rel)
+	return fileDigests{}, fmt.Errorf("%w: %s", ErrBusy, rel)
+}
+
+// hashReaderAt returns r, or when failpoints are enabled, r with the
+// HashHalf failpoint once half of size has been read (workers read
+// concurrently, so "half" is of the bytes read, not a file offset).
+func hashReaderAt(r io.ReaderAt, rel string, size int64) io.ReaderAt {
+	if !failpoint.Enabled() {
+		return r
+	}
+	return &halfway{r: r, rel: rel, half: size / 2}
+}
+
+type halfway struct {
+	r    io.ReaderAt
+	rel  string
+	half int64
+	read atomic.Int64
+	once sync.Once
+}
+
+// ReadAt hits the failpoint once the bytes read reach half the size,
+// before handing over the read that reached it.
+func (h *halfway) ReadAt(p []byte, off int64) (int, error) {
+	n, err := h.r.ReadAt(p, off)
+	if h.read.Add(int64(n)) >= h.half {
+		h.once.Do(func() { failpoint.Hit(failpoint.HashHalf, h.rel) })
+	}
+	return n, err
 }

@@ -36,6 +36,11 @@ func clientError(status int, format string, args ...any) *Error {
 // ErrBusy reports a file that kept changing while it was hashed.
 var ErrBusy = errors.New("file changed while it was being hashed")
 
+// ErrWaitTimeout reports a request that waited the lock-timeout setting
+// for another request or process building the same torrent or hashing
+// the same file.
+var ErrWaitTimeout = errors.New("waited too long for the same work elsewhere")
+
 // toClient maps an error to what the client is told. This is the one place
 // where sentinels of other packages become HTTP statuses.
 func toClient(err error) *Error {
@@ -54,7 +59,7 @@ func toClient(err error) *Error {
 	case errors.Is(err, docroot.ErrInvalid), errors.Is(err, docroot.ErrTooMany),
 		errors.Is(err, torrent.ErrMixedFolders), errors.Is(err, torrent.ErrNoFolder):
 		return &Error{http.StatusBadRequest, "bad request: " + err.Error(), err}
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, ErrBusy), errors.Is(err, ErrWaitTimeout):
 		return &Error{http.StatusServiceUnavailable, "try again later: " + err.Error(), err}
 	}
 	return &Error{http.StatusInternalServerError, "internal error", err}
@@ -64,7 +69,10 @@ func toClient(err error) *Error {
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ce := toClient(err)
 	level := slog.LevelInfo
-	if ce.Status >= 500 {
+	switch {
+	case ce.Status == http.StatusServiceUnavailable:
+		level = slog.LevelWarn
+	case ce.Status >= 500:
 		level = slog.LevelError
 	}
 	s.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", ce.Status, "err", err)

@@ -1,13 +1,16 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"sync"
 )
 
-// flight runs one function per key at a time: callers that arrive while
-// it runs wait for it and share its result, so a burst of requests for the
-// same new torrent hashes its files once.
+// flight runs one function per key at a time within this process: callers
+// that arrive while it runs wait for it and share its result, so a burst
+// of requests for the same new torrent, or for torrents that share files,
+// does the work once. (Other processes are kept out by file locks; see
+// Service.lock.)
 type flight[T any] struct {
 	mu    sync.Mutex
 	calls map[string]*call[T]
@@ -19,15 +22,22 @@ type call[T any] struct {
 	err  error
 }
 
-func (f *flight[T]) do(key string, fn func() (T, error)) (T, error) {
+// do runs fn under key, or waits for the run already under way and
+// returns its result with shared set. A waiter gives up when ctx ends,
+// with ErrWaitTimeout; the run goes on for whoever else waits.
+func (f *flight[T]) do(ctx context.Context, key string, fn func() (T, error)) (val T, shared bool, err error) {
 	f.mu.Lock()
 	if f.calls == nil {
 		f.calls = make(map[string]*call[T])
 	}
 	if c, ok := f.calls[key]; ok {
 		f.mu.Unlock()
-		<-c.done
-		return c.val, c.err
+		select {
+		case <-c.done:
+			return c.val, true, c.err
+		case <-ctx.Done():
+			return val, true, fmt.Errorf("%w: another request of this process is at it: %w", ErrWaitTimeout, ctx.Err())
+		}
 	}
 	c := &call[T]{done: make(chan struct{})}
 	f.calls[key] = c
@@ -46,5 +56,5 @@ func (f *flight[T]) do(key string, fn func() (T, error)) (T, error) {
 		}()
 		c.val, c.err = fn()
 	}()
-	return c.val, c.err
+	return c.val, false, c.err
 }

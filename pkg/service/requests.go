@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"slices"
@@ -96,20 +97,23 @@ func wantsMagnet(r *http.Request) (bool, error) {
 // digest. It returns the request text (the "\n"-joined fields whose SHA-1
 // is the digest) and the clean relative paths in the order posted.
 func (s *Service) parsePost(w http.ResponseWriter, r *http.Request, digest string) (string, []string, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
-	if err := r.ParseForm(); err != nil {
+	if err := checkFormType(r); err != nil {
+		return "", nil, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return "", nil, err
 		}
-		return "", nil, clientError(http.StatusBadRequest, "bad request: unreadable form body: %v", err)
+		return "", nil, clientError(http.StatusBadRequest, "bad request: unreadable body: %v", err)
 	}
-	ps := r.PostForm["p"]
+	ps, err := formValues(string(body), "p", s.cfg.MaxFiles)
+	if err != nil {
+		return "", nil, err
+	}
 	if len(ps) == 0 {
 		return "", nil, clientError(http.StatusBadRequest, "bad request: no p field in the body (want application/x-www-form-urlencoded p=/path&p=/path...)")
-	}
-	if len(ps) > s.cfg.MaxFiles {
-		return "", nil, clientError(http.StatusBadRequest, "bad request: %d p fields, more than the %d files a torrent may hold", len(ps), s.cfg.MaxFiles)
 	}
 	// yum-torrent sorts the paths, hashes them and posts them in that
 	// order, and the torrent keeps the posted order. A client that posts
@@ -180,7 +184,7 @@ func (s *Service) cachedDigest(r *http.Request, digest string) (*infocache.Entry
 // serveSingle answers {mount}/single/{path-or-glob} with the torrent, and
 // {mount}/magnet/{path-or-glob} with its magnet link.
 func (s *Service) serveSingle(w http.ResponseWriter, r *http.Request, rt Route, asMagnet bool) error {
-	pattern, err := docroot.Clean(rt.Arg)
+	pattern, err := docroot.CleanRelative(rt.Arg)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -99,12 +100,24 @@ func (l *List) ModTime() time.Time {
 	return l.mtime
 }
 
+// maxSkipWarnings bounds the warnings about skipped lines per reading, so
+// that a file of garbage does not flood the log.
+const maxSkipWarnings = 10
+
 func (l *List) load() ([]string, error) {
-	f, err := os.Open(l.path)
+	// O_NONBLOCK: a fifo put in its place must not hang every request.
+	f, err := os.OpenFile(l.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", l.path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v)", l.path, fi.Mode().Type())
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", l.path, err)
@@ -114,9 +127,17 @@ func (l *List) load() ([]string, error) {
 		// Drop the line the limit cuts: its start could pass for a URL.
 		data = data[:bytes.LastIndexByte(data, '\n')+1]
 	}
-	return Parse(data, func(lineNo int, line, why string) {
-		l.log.Warn("trackers file: line skipped", "path", l.path, "line", lineNo, "text", line, "why", why)
-	}), nil
+	skipped := 0
+	urls := Parse(data, func(lineNo int, line, why string) {
+		skipped++
+		if skipped <= maxSkipWarnings {
+			l.log.Warn("trackers file: line skipped", "path", l.path, "line", lineNo, "text", line, "why", why)
+		}
+	})
+	if skipped > maxSkipWarnings {
+		l.log.Warn("trackers file: more lines skipped", "path", l.path, "more", skipped-maxSkipWarnings)
+	}
+	return urls, nil
 }
 
 // Parse returns the announce URLs in data, one per line. Blank lines and
