@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -73,8 +72,8 @@ func New(cfg config.Config, opt Options) *Service {
 	return &Service{
 		cfg:      cfg,
 		log:      log,
-		pieces:   piececache.Store{Dir: filepath.Join(cfg.Cache, "pieces")},
-		infos:    infocache.Store{Dir: filepath.Join(cfg.Cache, "info")},
+		pieces:   piececache.Store{Dir: cfg.PiecesDir()},
+		infos:    infocache.Store{Dir: cfg.InfoDir()},
 		trackers: trackers.New(cfg.Trackers, opt.TrackersInterval, log),
 		env:      env,
 		now:      time.Now,
