@@ -47,7 +47,9 @@ func classify(rel string, err error) error {
 		// os.Root's refusal to follow a symlink or ".." out of the root;
 		// the standard library does not export it as a sentinel.
 		return fmt.Errorf("%w: %q: %w", ErrOutside, rel, err)
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ELOOP):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ELOOP),
+		errors.Is(err, syscall.ENAMETOOLONG):
+		// A name longer than the file system allows names no file.
 		return fmt.Errorf("%w: %q: %w", ErrNotFound, rel, err)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w: %q: permission denied: %w", ErrOutside, rel, err)
@@ -102,8 +104,24 @@ type Limits struct {
 // sorted bytewise. As in the shell and Python's glob, a wildcard does not
 // match a leading "." unless the pattern segment starts with one. Matches
 // through symlinks that leave the root are left out. A pattern without
-// wildcards is a plain lookup and fails as Stat does.
+// wildcards is a plain lookup and fails as Stat does. A "**" segment is
+// the same as "*" here; GlobRecursive gives it its recursive meaning.
 func (r *Root) Glob(pattern string, lim Limits) ([]string, error) {
+	return r.glob(pattern, lim, false)
+}
+
+// GlobRecursive is Glob where a segment that is exactly "**" matches any
+// number of folders, none included, as in bash with globstar: "yum/**/*.rpm"
+// matches yum/a.rpm and yum/el9/x86_64/Packages/b.rpm. A trailing "**"
+// matches every file below. "**" does not descend into hidden folders
+// (names starting with ".") nor through symlinks to folders, so it cannot
+// loop; symlinks named by the other segments are followed as in Glob. The
+// same Limits bound it: every folder entry it lists counts as a visit.
+func (r *Root) GlobRecursive(pattern string, lim Limits) ([]string, error) {
+	return r.glob(pattern, lim, true)
+}
+
+func (r *Root) glob(pattern string, lim Limits, recursive bool) ([]string, error) {
 	segs := strings.Split(pattern, "/")
 	if !slices.ContainsFunc(segs, hasMeta) {
 		if _, err := r.Stat(pattern); err != nil {
@@ -112,34 +130,57 @@ func (r *Root) Glob(pattern string, lim Limits) ([]string, error) {
 		return []string{pattern}, nil
 	}
 	w := walker{root: r, lim: lim}
-	if err := w.walk("", segs); err != nil {
+	if recursive {
+		// "**/**" matches what "**" does; keeping one saves walking the
+		// same folders twice.
+		segs = slices.CompactFunc(segs, func(a, b string) bool { return a == globstar && b == globstar })
+		w.recursive = true
+		w.seen = make(map[string]bool)
+	}
+	if err := w.walk("", segs, nil); err != nil {
 		return nil, err
 	}
 	slices.Sort(w.matches)
 	return w.matches, nil
 }
 
+// globstar is the segment that GlobRecursive gives its recursive meaning.
+const globstar = "**"
+
 type walker struct {
-	root    *Root
-	lim     Limits
+	root      *Root
+	lim       Limits
+	recursive bool
+	// seen holds the matches so far when several "**" could reach the
+	// same file in more than one way ("a/**/b/**" and a/b/b/x).
+	seen    map[string]bool
 	visits  int
 	matches []string
 }
 
-func (w *walker) walk(dir string, segs []string) error {
+// walk matches segs against the folder dir. listed, when not nil, is the
+// listing of dir already read by the caller.
+func (w *walker) walk(dir string, segs []string, listed []fs.DirEntry) error {
 	seg := segs[0]
 	if !hasMeta(seg) {
 		return w.visit(path.Join(dir, seg), segs[1:])
+	}
+	entries := listed
+	if entries == nil {
+		var err error
+		if entries, err = w.readDir(dir); err != nil {
+			return err
+		}
+	}
+	if w.recursive && seg == globstar {
+		return w.walkGlobstar(dir, segs, entries)
 	}
 	g, err := glob.Compile(seg)
 	if err != nil {
 		return fmt.Errorf("%w: bad pattern %q: %w", ErrInvalid, seg, err)
 	}
-	names, err := w.readDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, name := range names {
+	for _, e := range entries {
+		name := e.Name()
 		if name[0] == '.' && seg[0] != '.' {
 			continue
 		}
@@ -147,6 +188,28 @@ func (w *walker) walk(dir string, segs []string) error {
 			continue
 		}
 		if err := w.visit(path.Join(dir, name), segs[1:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walkGlobstar matches segs, which start with "**", in dir: the rest of
+// the pattern right here (zero folders), then "**" again in each real,
+// non-hidden subfolder (one folder more).
+func (w *walker) walkGlobstar(dir string, segs []string, entries []fs.DirEntry) error {
+	rest := segs[1:]
+	if len(rest) == 0 {
+		rest = []string{"*"}
+	}
+	if err := w.walk(dir, rest, entries); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name()[0] == '.' || !e.IsDir() {
+			continue
+		}
+		if err := w.walk(path.Join(dir, e.Name()), segs, nil); err != nil {
 			return err
 		}
 	}
@@ -166,11 +229,17 @@ func (w *walker) visit(rel string, rest []string) error {
 	}
 	if len(rest) > 0 {
 		if fi.IsDir() {
-			return w.walk(rel, rest)
+			return w.walk(rel, rest, nil)
 		}
 		return nil
 	}
 	if fi.Mode().IsRegular() {
+		if w.seen != nil {
+			if w.seen[rel] {
+				return nil
+			}
+			w.seen[rel] = true
+		}
 		w.matches = append(w.matches, rel)
 		if w.lim.MaxMatches > 0 && len(w.matches) > w.lim.MaxMatches {
 			return fmt.Errorf("%w: the pattern matches more than %d files", ErrTooMany, w.lim.MaxMatches)
@@ -179,7 +248,9 @@ func (w *walker) visit(rel string, rest []string) error {
 	return nil
 }
 
-func (w *walker) readDir(dir string) ([]string, error) {
+// readDir lists dir; a folder that does not exist or is not a folder
+// lists nothing.
+func (w *walker) readDir(dir string) ([]fs.DirEntry, error) {
 	name := dir
 	if name == "" {
 		name = "."
@@ -192,11 +263,11 @@ func (w *walker) readDir(dir string) ([]string, error) {
 		return nil, classify(dir, err)
 	}
 	defer f.Close()
-	names, err := f.Readdirnames(-1)
+	entries, err := f.ReadDir(-1)
 	if err != nil {
 		return nil, nil // not a folder: nothing matches below it
 	}
-	return names, w.count(len(names))
+	return entries, w.count(len(entries))
 }
 
 // count adds n to the entries this glob has looked at, and fails once
