@@ -21,6 +21,7 @@ func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infoca
 	if err != nil {
 		return err
 	}
+	s.markUsed(e)
 	hash := torrent.InfoHash(e.Info)
 	body := torrent.Metainfo(e.Info, torrent.OrderTrackers(s.trackers.URLs(), hash), seed)
 	h := w.Header()

@@ -29,6 +29,9 @@ type Stats struct {
 	PieceCacheHits atomic.Int64
 	// TorrentsBuilt counts info dictionaries built (not served from cache).
 	TorrentsBuilt atomic.Int64
+	// UseMarks counts cache entries whose last use was written (see
+	// markUsed): at most one per entry a day.
+	UseMarks atomic.Int64
 }
 
 // Service answers torrent requests. Create it with New.
