@@ -58,7 +58,7 @@ func (s Stamp) Mtime() time.Time { return time.Unix(0, s.MtimeNs) }
 const (
 	magic      = "PTPC"
 	version    = 1
-	headerSize = 4 + 2 + 2 + 8*6 + pieces.HashSize + 4
+	headerSize = 4 + 2 + 2 + 8*5 + pieces.HashSize + 4
 	// MaxEntrySize bounds what Decode accepts: a 1 TiB file at the
 	// smallest piece length.
 	maxCount = (1 << 40) / pieces.MinLength
