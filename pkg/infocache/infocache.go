@@ -17,6 +17,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/cachefile"
@@ -44,6 +45,19 @@ type Entry struct {
 	// Used is the entry file's access time when Load opened it: the last
 	// recorded use. It is not part of the encoded entry.
 	Used time.Time
+}
+
+// Settings returns the Settings text of an entry built with these
+// settings and document root.
+func Settings(format string, pieceLength int64, serviceName, root string) string {
+	return fmt.Sprintf("format=%s piece-length=%d service-name=%s root=%s", format, pieceLength, serviceName, root)
+}
+
+// RootOf returns the document root that a Settings text names, and false
+// when it names none.
+func RootOf(settings string) (string, bool) {
+	_, root, ok := strings.Cut(settings, " root=")
+	return root, ok && root != ""
 }
 
 // Key returns the name of the entry for request text: its SHA-1 in hex.
