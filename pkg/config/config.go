@@ -216,13 +216,17 @@ func printUsage(w io.Writer, cmd Command, own, sfs *flag.FlagSet) {
 	}
 	hasOwn := false
 	own.VisitAll(func(*flag.Flag) { hasOwn = true })
-	if hasOwn {
+	switch {
+	case hasOwn:
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Flags:")
 		own.SetOutput(w)
 		own.PrintDefaults()
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Settings (as for the service; flags override -config):")
+	case cmd.Doc != "":
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Settings (flags override -config):")
 	}
 	sfs.SetOutput(w)
 	sfs.PrintDefaults()

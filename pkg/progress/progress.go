@@ -110,9 +110,11 @@ func Clock(d time.Duration) string {
 }
 
 // Duration formats an elapsed time to about three significant digits:
-// 215ms, 3.42s, 1m12s.
+// 215µs, 215ms, 3.42s, 1m12s.
 func Duration(d time.Duration) string {
 	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
 	case d < time.Second:
 		return d.Round(time.Millisecond).String()
 	case d < time.Minute:

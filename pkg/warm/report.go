@@ -28,8 +28,10 @@ func (s Snapshot) Line(width int) string {
 	if s.Failed > 0 {
 		text += fmt.Sprintf("  %d failed", s.Failed)
 	}
-	bar := max(width-len(text)-3, 10)
-	return progress.Bar(min(bar, 40), min(s.BytesDone, s.Bytes), s.Bytes) + "  " + text
+	// The bar's width depends on the terminal's only, so that it does
+	// not jump as the numbers change; Meter cuts what does not fit.
+	bar := min(max(width-60, 8), 30)
+	return progress.Bar(bar, min(s.BytesDone, s.Bytes), s.Bytes) + "  " + text
 }
 
 // Summary is the one line that tells the outcome of a run:
@@ -41,9 +43,14 @@ func (s Snapshot) Summary(interrupted bool) string {
 	if interrupted {
 		fmt.Fprintf(&b, "interrupted after %d of ", s.FilesDone)
 	}
-	fmt.Fprintf(&b, "%d files, %s: %d hashed, %d already valid, %d failed; hashed %s in %s (%s) with %d workers",
-		s.Files, progress.Bytes(s.Bytes), s.Hashed, s.Valid, s.Failed,
-		progress.Bytes(s.BytesHashed), progress.Duration(s.Elapsed), progress.Rate(s.BytesHashed, s.Elapsed), s.Workers)
+	fmt.Fprintf(&b, "%d files, %s: %d hashed, %d already valid, %d failed; ",
+		s.Files, progress.Bytes(s.Bytes), s.Hashed, s.Valid, s.Failed)
+	if s.BytesHashed > 0 {
+		fmt.Fprintf(&b, "hashed %s in %s (%s)", progress.Bytes(s.BytesHashed), progress.Duration(s.Elapsed), progress.Rate(s.BytesHashed, s.Elapsed))
+	} else {
+		fmt.Fprintf(&b, "nothing to hash, took %s", progress.Duration(s.Elapsed))
+	}
+	fmt.Fprintf(&b, " with %d workers", s.Workers)
 	if interrupted {
 		b.WriteString("; the entries written are kept")
 	}

@@ -256,6 +256,10 @@ func TestReport(t *testing.T) {
 	if got := s.Summary(false); got != want {
 		t.Errorf("summary\n%q, want\n%q", got, want)
 	}
+	valid := warm.Snapshot{Matched: true, Files: 2, Bytes: 2048, FilesDone: 2, BytesDone: 2048, Valid: 2, Workers: 4, Elapsed: 1500 * time.Microsecond}
+	if got, want := valid.Summary(false), "warm: 2 files, 2.0 KiB: 0 hashed, 2 already valid, 0 failed; nothing to hash, took 2ms with 4 workers"; got != want {
+		t.Errorf("summary\n%q, want\n%q", got, want)
+	}
 	if got := s.Summary(true); !strings.HasPrefix(got, "warm: interrupted after 4 of 9 files") || !strings.HasSuffix(got, "; the entries written are kept") {
 		t.Errorf("interrupted summary %q", got)
 	}
