@@ -30,7 +30,7 @@ func (s Snapshot) Line(width int) string {
 	}
 	// The bar's width depends on the terminal's only, so that it does
 	// not jump as the numbers change; Meter cuts what does not fit.
-	bar := min(max(width-60, 8), 30)
+	bar := min(max(width-64, 8), 30)
 	return progress.Bar(bar, min(s.BytesDone, s.Bytes), s.Bytes) + "  " + text
 }
 
