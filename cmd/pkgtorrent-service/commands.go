@@ -121,6 +121,9 @@ otherwise one summary line. SIGINT or SIGTERM stops it, keeping every entry writ
 		return exitUsage
 	}
 	log := newLogger(cfg, stderr)
+	if uid, foreign := warm.ForeignOwner(cfg.Cache); foreign {
+		log.Warn("warm: running as root, but the cache belongs to another user: the service cannot replace or mark the entries root writes; run warm as that user (runuser -u USER -- pkgtorrent-service warm ...)", "cache", cfg.Cache, "owner_uid", uid)
+	}
 	root, err := docroot.Open(cfg.Root)
 	if err != nil {
 		fmt.Fprintln(stderr, "pkgtorrent-service:", err)

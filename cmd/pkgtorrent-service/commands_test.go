@@ -71,6 +71,27 @@ func TestWarmSummaryWithoutTerminal(t *testing.T) {
 	}
 }
 
+func TestWarmAsRootWarnsOfForeignCache(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the warning is about root writing another user's cache")
+	}
+	root, cache, _ := mirror(t)
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(cache, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runBinary(t, "warm", "-root", root, "-cache", cache, "yum/iso/*")
+	if code != 0 || !strings.Contains(errOut, "run warm as that user") || !strings.Contains(errOut, "owner_uid=65534") {
+		t.Errorf("warm as root in a cache of uid 65534: exit %d, stderr %q; want a warning", code, errOut)
+	}
+	os.Chown(cache, 0, 0)
+	if _, errOut, _ := runBinary(t, "warm", "-root", root, "-cache", cache, "yum/iso/*"); strings.Contains(errOut, "run warm as that user") {
+		t.Errorf("warning for root's own cache: %q", errOut)
+	}
+}
+
 func TestWarmProgressOnTerminal(t *testing.T) {
 	root, cache, _ := mirror(t)
 	master, slave := openPTY(t, 100)
