@@ -18,6 +18,7 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/inspect"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/progress"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/version"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/warm"
 )
@@ -98,13 +99,14 @@ func runWarm(args []string, stdout *os.File, stderr io.Writer) int {
 		Usage: "pkgtorrent-service warm [-j N] [settings] PATTERN...",
 		Doc: `Hashes ahead of time every file that the patterns match under -root, so that the
 first client to ask for a torrent of them does not wait: run it after each repository
-sync. A pattern is a path relative to the document root; * ? [...] {a,b} match within
-a folder name and ** any number of folders, as in 'yum/**/*.rpm'. Files whose piece
-cache entry is still valid are skipped. On a terminal it shows a live progress line;
+sync. A pattern is a path relative to the document root; * ? [...] match within a
+folder name and ** any number of folders, as in 'yum/**/*.rpm'. Files whose piece
+cache entry is still valid are skipped; -j files are hashed at once, each on its share
+of the cores. On a terminal it shows a live progress line;
 otherwise one summary line. SIGINT or SIGTERM stops it, keeping every entry written
 (exit status 130).`,
 		Flags: func(fs *flag.FlagSet) {
-			fs.IntVar(&workers, "j", 0, "files hashed at once (default: one per core, GOMAXPROCS)")
+			fs.IntVar(&workers, "j", 0, "files hashed at once, each on GOMAXPROCS/j cores (default: one per core)")
 		},
 		Args: true,
 	}
@@ -141,6 +143,7 @@ otherwise one summary line. SIGINT or SIGTERM stops it, keeping every entry writ
 		Root:        root,
 		Pieces:      piececache.Store{Dir: cfg.PiecesDir()},
 		PieceLength: cfg.PieceLength,
+		V2:          cfg.Format == torrent.Hybrid,
 		Workers:     workers,
 		Log:         log,
 	}, patterns, p)
@@ -187,7 +190,7 @@ Run it daily (deploy/ has a systemd timer and a cron example).`,
 	}
 	log := newLogger(cfg, stderr)
 	if cfg.Root == "" {
-		log.Warn("gc: no root setting: piece entries of files gone from the mirror are removed only once unused for max-age")
+		log.Info("gc: no root setting: piece entries of files gone from the mirror are removed once unused for max-age (they are never used)")
 	}
 	ctx, stop := interruptible()
 	defer stop()

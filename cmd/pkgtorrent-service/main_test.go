@@ -26,6 +26,15 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
 )
 
+// TestMain removes the binary that serviceBinary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
 var (
 	buildOnce sync.Once
 	builtBin  string

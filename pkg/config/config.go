@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +44,13 @@ type Config struct {
 	BaseURL string
 	// MaxFiles bounds the files of one torrent (glob matches or p fields).
 	MaxFiles int
+	// Mirrors are the base URLs (scheme://host[:port][/path]) of other
+	// mirrors that hold the same tree; each adds a url-list entry after
+	// the request's own. Repeatable.
+	Mirrors []string
+	// DHTNodes are DHT bootstrap nodes, host:port, put in the torrents'
+	// nodes key (BEP 5). Repeatable.
+	DHTNodes []string
 
 	// HTTP is the address of the standalone HTTP server, if any.
 	HTTP string
@@ -77,50 +85,63 @@ type setting struct {
 	name, usage string
 	set         func(c *Config, v string) error
 	get         func(c *Config) string
+	// reset, for a repeatable setting, empties its list: set appends.
+	reset func(c *Config)
 }
 
 var settings = []setting{
 	{"root", "document root (default: the request's DOCUMENT_ROOT)",
 		func(c *Config, v string) error { c.Root = v; return nil },
-		func(c *Config) string { return c.Root }},
+		func(c *Config) string { return c.Root }, nil},
 	{"cache", "cache folder",
 		func(c *Config, v string) error { c.Cache = v; return nil },
-		func(c *Config) string { return c.Cache }},
+		func(c *Config) string { return c.Cache }, nil},
 	{"trackers", "trackers file, one announce URL per line",
 		func(c *Config, v string) error { c.Trackers = v; return nil },
-		func(c *Config) string { return c.Trackers }},
+		func(c *Config) string { return c.Trackers }, nil},
 	{"service-name", "name the service answers under: /{top}/{service-name}/",
 		func(c *Config, v string) error { c.ServiceName = v; return nil },
-		func(c *Config) string { return c.ServiceName }},
+		func(c *Config) string { return c.ServiceName }, nil},
 	{"piece-length", "piece length: bytes, or with a KiB or MiB suffix; a power of two of at least 16 KiB",
 		func(c *Config, v string) (err error) { c.PieceLength, err = parseSize(v); return err },
-		func(c *Config) string { return strconv.FormatInt(c.PieceLength, 10) }},
-	{"format", "torrent layout: pkgtorrent (byte-identical to the original) or bep47 (padding marked attr p)",
+		func(c *Config) string { return strconv.FormatInt(c.PieceLength, 10) }, nil},
+	{"format", "torrent layout: bep47 (padding marked attr p), pkgtorrent (byte-identical to the original) or hybrid (BitTorrent v1+v2)",
 		func(c *Config, v string) (err error) { c.Format, err = torrent.ParseFormat(v); return err },
-		func(c *Config) string { return string(c.Format) }},
+		func(c *Config) string { return string(c.Format) }, nil},
 	{"revalidate", "how long a cached torrent is served before its files are checked again (0s: every request)",
 		func(c *Config, v string) (err error) { c.Revalidate, err = time.ParseDuration(v); return err },
-		func(c *Config) string { return c.Revalidate.String() }},
+		func(c *Config) string { return c.Revalidate.String() }, nil},
 	{"base-url", "scheme://host[:port][/path] for web seed URLs instead of the request's",
 		func(c *Config, v string) error { c.BaseURL = v; return nil },
-		func(c *Config) string { return c.BaseURL }},
+		func(c *Config) string { return c.BaseURL }, nil},
 	{"max-files", "most files in one torrent",
 		func(c *Config, v string) (err error) { c.MaxFiles, err = strconv.Atoi(v); return err },
-		func(c *Config) string { return strconv.Itoa(c.MaxFiles) }},
+		func(c *Config) string { return strconv.Itoa(c.MaxFiles) }, nil},
+	{name: "mirror", usage: "base URL of another mirror with the same tree, added to url-list (repeatable)",
+		set:   func(c *Config, v string) error { c.Mirrors = append(c.Mirrors, v); return nil },
+		get:   func(c *Config) string { return strings.Join(c.Mirrors, " ") },
+		reset: func(c *Config) { c.Mirrors = nil }},
+	{name: "dht-node", usage: "DHT bootstrap node host:port, put in the torrents' nodes (repeatable)",
+		set:   func(c *Config, v string) error { c.DHTNodes = append(c.DHTNodes, v); return nil },
+		get:   func(c *Config) string { return strings.Join(c.DHTNodes, " ") },
+		reset: func(c *Config) { c.DHTNodes = nil }},
 	{"http", "serve standalone HTTP on this address: the files under -root and the service",
 		func(c *Config, v string) error { c.HTTP = v; return nil },
-		func(c *Config) string { return c.HTTP }},
+		func(c *Config) string { return c.HTTP }, nil},
 	{"fcgi", "serve FastCGI on host:port or unix:/path",
 		func(c *Config, v string) error { c.FCGI = v; return nil },
-		func(c *Config) string { return c.FCGI }},
+		func(c *Config) string { return c.FCGI }, nil},
 	{"log-level", "debug, info, warn or error",
 		func(c *Config, v string) error { c.LogLevel = v; return nil },
-		func(c *Config) string { return c.LogLevel }},
+		func(c *Config) string { return c.LogLevel }, nil},
 }
 
 type flagValue struct {
 	c *Config
 	s *setting
+	// given records the repeatable settings given as flags in this parse:
+	// the first one replaces what the file set, the next ones append.
+	given map[string]bool
 }
 
 func (f flagValue) String() string {
@@ -129,7 +150,13 @@ func (f flagValue) String() string {
 	}
 	return f.s.get(f.c)
 }
-func (f flagValue) Set(v string) error { return f.s.set(f.c, v) }
+func (f flagValue) Set(v string) error {
+	if f.s.reset != nil && !f.given[f.s.name] {
+		f.s.reset(f.c)
+		f.given[f.s.name] = true
+	}
+	return f.s.set(f.c, v)
+}
 
 // ErrHelp is returned by Load when -h or -help was given.
 var ErrHelp = flag.ErrHelp
@@ -178,8 +205,9 @@ func LoadCommand(cmd Command, args []string, usage io.Writer) (Config, []string,
 	}
 	sfs := flag.NewFlagSet("settings", flag.ContinueOnError)
 	configFile := sfs.String("config", "", "read settings from this file (key = value lines, # comments)")
+	given := map[string]bool{}
 	for i := range settings {
-		sfs.Var(flagValue{&c, &settings[i]}, settings[i].name, settings[i].usage)
+		sfs.Var(flagValue{&c, &settings[i], given}, settings[i].name, settings[i].usage)
 	}
 	for _, set := range []*flag.FlagSet{own, sfs} {
 		set.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
@@ -201,6 +229,7 @@ func LoadCommand(cmd Command, args []string, usage io.Writer) (Config, []string,
 		if err := c.readFile(*configFile); err != nil {
 			return c, nil, err
 		}
+		clear(given)
 		if err := fs.Parse(args); err != nil {
 			return c, nil, err
 		}
@@ -305,10 +334,17 @@ func (c *Config) Validate() error {
 	if c.MaxFiles < 1 {
 		return fmt.Errorf("max-files: %d is less than 1", c.MaxFiles)
 	}
-	if c.BaseURL != "" {
-		u, err := url.Parse(c.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return fmt.Errorf("base-url: %q is not an http or https URL without query", c.BaseURL)
+	if c.BaseURL != "" && !isBaseURL(c.BaseURL) {
+		return fmt.Errorf("base-url: %q is not an http or https URL without query", c.BaseURL)
+	}
+	for _, m := range c.Mirrors {
+		if !isBaseURL(m) {
+			return fmt.Errorf("mirror: %q is not an http or https URL without query", m)
+		}
+	}
+	for _, n := range c.DHTNodes {
+		if _, err := ParseNode(n); err != nil {
+			return fmt.Errorf("dht-node: %w", err)
 		}
 	}
 	if c.HTTP != "" && c.FCGI != "" {
@@ -332,6 +368,31 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log-level: %q is not debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// isBaseURL reports whether s is an http or https URL with a host and
+// neither query nor fragment, to which paths can be appended.
+func isBaseURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && u.User == nil
+}
+
+// ParseNode parses a DHT node setting: host:port, the host a name or an
+// address (IPv6 in brackets), the port from 1 to 65535.
+func ParseNode(s string) (torrent.Node, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return torrent.Node{}, fmt.Errorf("%q is not host:port: %w", s, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return torrent.Node{}, fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, port)
+	}
+	if host == "" || strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r == '/' || r >= 0x7f }) {
+		return torrent.Node{}, fmt.Errorf("%q: bad host %q", s, host)
+	}
+	return torrent.Node{Host: host, Port: p}, nil
 }
 
 // parseSize reads a byte count with an optional K, KiB, M or MiB suffix.

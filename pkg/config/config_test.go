@@ -3,114 +3,334 @@ package config
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 )
 
-func TestLoadCommandOwnFlagsAndArgs(t *testing.T) {
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "service.conf")
-	if err := os.WriteFile(conf, []byte("cache = /from/file\npiece-length = 256KiB\nroot = "+dir+"\n"), 0o644); err != nil {
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "pkgtorrent.conf")
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var maxAge time.Duration
-	var dryRun bool
-	cmd := Command{
-		Usage: "pkgtorrent-service gc [flags]",
-		Flags: func(fs *flag.FlagSet) {
-			fs.DurationVar(&maxAge, "max-age", 720*time.Hour, "remove entries unused for this long")
-			fs.BoolVar(&dryRun, "dry-run", false, "only print")
-		},
-		Args: true,
-	}
-	c, args, err := LoadCommand(cmd, []string{"-config", conf, "-max-age", "48h", "-dry-run", "-cache", "/from/flag", "a", "b"}, nil)
+	return name
+}
+
+func TestLoadDefaults(t *testing.T) {
+	got, err := Load(nil, &bytes.Buffer{})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Load(no arguments) error = %v, want nil", err)
 	}
-	if maxAge != 48*time.Hour || !dryRun {
-		t.Errorf("own flags: max-age %v, dry-run %v; want 48h and true", maxAge, dryRun)
+	want := Config{
+		Cache:       "/var/cache/torrent_service",
+		Trackers:    "/var/lib/torrent_service/trackers",
+		ServiceName: "torrent_service",
+		PieceLength: 1 << 20,
+		Format:      torrent.BEP47,
+		Revalidate:  time.Minute,
+		MaxFiles:    10000,
+		LogLevel:    "info",
 	}
-	if c.Cache != "/from/flag" || c.PieceLength != 256<<10 || c.Root != dir {
-		t.Errorf("settings: cache %q, piece length %d, root %q; want the flag's cache, the file's piece length and root", c.Cache, c.PieceLength, c.Root)
-	}
-	if strings.Join(args, " ") != "a b" {
-		t.Errorf("args %q, want [a b]", args)
-	}
-	if c.PiecesDir() != "/from/flag/pieces" || c.InfoDir() != "/from/flag/info" {
-		t.Errorf("cache folders %q and %q", c.PiecesDir(), c.InfoDir())
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(no arguments) = %+v, want %+v", got, want)
 	}
 }
 
-func TestLoadCommandErrors(t *testing.T) {
-	noArgs := Command{Usage: "x"}
-	for _, tc := range []struct {
+func TestLoadFlags(t *testing.T) {
+	root := t.TempDir()
+	args := []string{
+		"-root", root,
+		"-cache", "/tmp/cache",
+		"-trackers", "/tmp/trackers",
+		"-service-name", "ts",
+		"-piece-length", "256KiB",
+		"-format", "pkgtorrent",
+		"-revalidate", "0s",
+		"-base-url", "https://cdn.example/mirror",
+		"-max-files", "5",
+		"-http", "127.0.0.1:8080",
+		"-log-level", "debug",
+	}
+	got, err := Load(args, &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("Load error = %v, want nil", err)
+	}
+	want := Config{
+		Root:        root,
+		Cache:       "/tmp/cache",
+		Trackers:    "/tmp/trackers",
+		ServiceName: "ts",
+		PieceLength: 256 << 10,
+		Format:      torrent.Pkgtorrent,
+		Revalidate:  0,
+		BaseURL:     "https://cdn.example/mirror",
+		MaxFiles:    5,
+		HTTP:        "127.0.0.1:8080",
+		LogLevel:    "debug",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load = %+v, want %+v", got, want)
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	root := t.TempDir()
+	name := writeConfig(t, `# pkgtorrent-service settings
+
+root = `+root+`
+  cache=/srv/cache
+trackers   =   /srv/trackers   
+piece-length = 512KiB
+	# indented comment
+format = pkgtorrent
+revalidate = 90s
+fcgi = unix:/run/pkgtorrent.sock
+max-files = 77
+base-url = http://mirror.example:8080
+log-level = warn
+`)
+	got, err := Load([]string{"-config", name}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("Load error = %v, want nil", err)
+	}
+	want := Config{
+		Root:        root,
+		Cache:       "/srv/cache",
+		Trackers:    "/srv/trackers",
+		ServiceName: "torrent_service",
+		PieceLength: 512 << 10,
+		Format:      torrent.Pkgtorrent,
+		Revalidate:  90 * time.Second,
+		BaseURL:     "http://mirror.example:8080",
+		MaxFiles:    77,
+		FCGI:        "unix:/run/pkgtorrent.sock",
+		LogLevel:    "warn",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load = %+v, want %+v", got, want)
+	}
+}
+
+func TestLoadFlagsOverrideFile(t *testing.T) {
+	name := writeConfig(t, "piece-length = 512KiB\nformat = pkgtorrent\ncache = /from/file\n")
+	tests := []struct {
 		name string
-		cmd  Command
 		args []string
-		want string
 	}{
-		{"argument to the service", noArgs, []string{"warm"}, `unexpected argument "warm"`},
-		{"unknown flag", noArgs, []string{"-max-age", "1h"}, "max-age"},
-		{"invalid setting", Command{Usage: "x", Args: true}, []string{"-piece-length", "1000", "p"}, "piece-length"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := LoadCommand(tc.cmd, tc.args, nil)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %v, want one naming %s", err, tc.want)
+		{"flags after -config", []string{"-config", name, "-piece-length", "2MiB", "-log-level", "error"}},
+		{"flags before -config", []string{"-piece-length", "2MiB", "-log-level", "error", "-config", name}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Load(tt.args, &bytes.Buffer{})
+			if err != nil {
+				t.Fatalf("Load error = %v, want nil", err)
+			}
+			if got.PieceLength != 2<<20 {
+				t.Errorf("PieceLength = %d, want %d from the flag", got.PieceLength, 2<<20)
+			}
+			if got.LogLevel != "error" {
+				t.Errorf("LogLevel = %q, want %q from the flag", got.LogLevel, "error")
+			}
+			if got.Format != torrent.Pkgtorrent || got.Cache != "/from/file" {
+				t.Errorf("Format, Cache = %q, %q; want %q, %q from the file", got.Format, got.Cache, torrent.Pkgtorrent, "/from/file")
+			}
+			if got.Trackers != Default().Trackers {
+				t.Errorf("Trackers = %q, want the default %q", got.Trackers, Default().Trackers)
 			}
 		})
 	}
 }
 
-func TestLoadCommandHelp(t *testing.T) {
-	var out bytes.Buffer
-	cmd := Command{
-		Usage: "pkgtorrent-service warm [settings] PATTERN...",
-		Doc:   "Hashes ahead of time.",
-		Flags: func(fs *flag.FlagSet) { fs.Int("j", 4, "files hashed at once") },
-		Args:  true,
+func TestLoadPieceLength(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"16384", 16 << 10},
+		{"16KiB", 16 << 10},
+		{"16K", 16 << 10},
+		{"16k", 16 << 10},
+		{"256KiB", 256 << 10},
+		{"1MiB", 1 << 20},
+		{"1M", 1 << 20},
+		{"4 MiB", 4 << 20},
+		{"64MiB", 64 << 20},
+		{"1048576", 1 << 20},
 	}
-	_, _, err := LoadCommand(cmd, []string{"-h"}, &out)
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := Load([]string{"-piece-length", tt.in}, &bytes.Buffer{})
+			if err != nil {
+				t.Fatalf("Load(-piece-length %q) error = %v, want nil", tt.in, err)
+			}
+			if got.PieceLength != tt.want {
+				t.Errorf("Load(-piece-length %q).PieceLength = %d, want %d", tt.in, got.PieceLength, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		// names is what the error must name: the setting, or for a
+		// malformed file line its place.
+		names  string
+		prefix bool // the error must start with names
+	}{
+		{"piece length not a power of two", []string{"-piece-length", "48KiB"}, "piece-length", true},
+		{"piece length not a power of two in bytes", []string{"-piece-length", "1000000"}, "piece-length", true},
+		{"piece length below 16 KiB", []string{"-piece-length", "8KiB"}, "piece-length", true},
+		{"piece length above 64 MiB", []string{"-piece-length", "128MiB"}, "piece-length", true},
+		{"piece length zero", []string{"-piece-length", "0"}, "piece-length", false},
+		{"piece length negative", []string{"-piece-length", "-16KiB"}, "piece-length", false},
+		{"piece length not a number", []string{"-piece-length", "big"}, "piece-length", false},
+		{"piece length with an unknown unit", []string{"-piece-length", "1GiB"}, "piece-length", false},
+		{"piece length overflowing", []string{"-piece-length", "99999999999999999999"}, "piece-length", false},
+		{"format unknown", []string{"-format", "bep52"}, "format", false},
+		{"revalidate negative", []string{"-revalidate", "-1s"}, "revalidate", true},
+		{"revalidate not a duration", []string{"-revalidate", "soon"}, "revalidate", false},
+		{"max-files zero", []string{"-max-files", "0"}, "max-files", true},
+		{"max-files not a number", []string{"-max-files", "many"}, "max-files", false},
+		{"service-name with a slash", []string{"-service-name", "a/b"}, "service-name", true},
+		{"service-name empty", []string{"-service-name", ""}, "service-name", true},
+		{"service-name dot-dot", []string{"-service-name", ".."}, "service-name", true},
+		{"service-name with a backslash", []string{"-service-name", `a\b`}, "service-name", true},
+		{"cache empty", []string{"-cache", ""}, "cache", true},
+		{"base-url ftp", []string{"-base-url", "ftp://mirror.example/"}, "base-url", true},
+		{"base-url without host", []string{"-base-url", "https:///x"}, "base-url", true},
+		{"base-url with a query", []string{"-base-url", "https://mirror.example/?a=b"}, "base-url", true},
+		{"base-url with a fragment", []string{"-base-url", "https://mirror.example/#top"}, "base-url", true},
+		{"http and fcgi both", []string{"-root", dir, "-http", ":8080", "-fcgi", ":9000"}, "http and fcgi", true},
+		{"http without root", []string{"-http", ":8080"}, "root", true},
+		{"root missing", []string{"-root", filepath.Join(dir, "missing")}, "root", true},
+		{"root a file", []string{"-root", file}, "root", true},
+		{"log-level unknown", []string{"-log-level", "loud"}, "log-level", true},
+		{"unknown flag", []string{"-colour", "red"}, "-colour", false},
+		{"unexpected argument", []string{"extra"}, `unexpected argument "extra"`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkError(t, tt.args, tt.names, tt.prefix)
+		})
+	}
+}
+
+func TestLoadFileErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		names   string
+	}{
+		{"unknown key", "cache = /c\ncolour = red\n", `unknown setting "colour"`},
+		{"malformed line", "# settings\npiece-length 1MiB\n", `:2: want key = value, got "piece-length 1MiB"`},
+		{"bad piece length", "piece-length = lots\n", "piece-length"},
+		{"piece length not a power of two", "piece-length = 100KiB\n", "piece-length"},
+		{"bad format", "format = zip\n", "format"},
+		{"negative revalidate", "revalidate = -5m\n", "revalidate"},
+		{"bad revalidate", "revalidate = often\n", "revalidate"},
+		{"root missing", "root = /nonexistent/pkgtorrent/root\n", "root"},
+		{"config is not a setting in the file", "config = /etc/other.conf\n", `unknown setting "config"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := writeConfig(t, tt.content)
+			checkError(t, []string{"-config", name}, tt.names, false)
+		})
+	}
+	t.Run("missing file", func(t *testing.T) {
+		name := filepath.Join(t.TempDir(), "missing.conf")
+		_, err := Load([]string{"-config", name}, &bytes.Buffer{})
+		if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "config") {
+			t.Errorf("Load(-config missing) error = %v, want a config error wrapping %v", err, os.ErrNotExist)
+		}
+	})
+}
+
+func checkError(t *testing.T, args []string, names string, prefix bool) {
+	t.Helper()
+	var usage bytes.Buffer
+	_, err := Load(args, &usage)
+	if err == nil {
+		t.Fatalf("Load(%q) error = nil, want one naming %q", args, names)
+	}
+	if prefix && !strings.HasPrefix(err.Error(), names) {
+		t.Errorf("Load(%q) error = %q, want it to start with %q", args, err, names)
+	}
+	if !strings.Contains(err.Error(), names) {
+		t.Errorf("Load(%q) error = %q, want it to name %q", args, err, names)
+	}
+}
+
+func TestLoadHelp(t *testing.T) {
+	var usage bytes.Buffer
+	_, err := Load([]string{"-h"}, &usage)
 	if !errors.Is(err, ErrHelp) {
-		t.Fatalf("-h: %v, want ErrHelp", err)
+		t.Errorf("Load(-h) error = %v, want %v", err, ErrHelp)
 	}
-	text := out.String()
-	for _, want := range []string{"Usage: pkgtorrent-service warm [settings] PATTERN...\n", "Hashes ahead of time.", "Flags:\n  -j int\n", "(default 4)", "Settings (as for the service", "  -config string", "  -piece-length value", "(default 1048576)"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("-h text lacks %q:\n%s", want, text)
+	for _, s := range settings {
+		if !strings.Contains(usage.String(), "-"+s.name) {
+			t.Errorf("usage text does not mention -%s:\n%s", s.name, usage.String())
 		}
 	}
-	if strings.Index(text, "-j int") > strings.Index(text, "-cache") {
-		t.Errorf("the command's own flags should come before the settings:\n%s", text)
+	if !strings.Contains(usage.String(), "-config") {
+		t.Errorf("usage text does not mention -config:\n%s", usage.String())
 	}
 }
 
-func TestLoadServiceUnchanged(t *testing.T) {
-	var out bytes.Buffer
-	if _, err := Load([]string{"-help"}, &out); !errors.Is(err, ErrHelp) {
-		t.Fatalf("-help: %v", err)
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"1", 1, false},
+		{"16384", 16384, false},
+		{"3KiB", 3 << 10, false},
+		{"3K", 3 << 10, false},
+		{"3k", 3 << 10, false},
+		{"3MiB", 3 << 20, false},
+		{"3M", 3 << 20, false},
+		{" 7 KiB", 7 << 10, false},
+		{"1099511627776", 1 << 40, false},
+		{"1073741824KiB", 1 << 40, false},
+		{"1048576MiB", 1 << 40, false},
+		{"1099511627777", 0, true},
+		{"1073741825KiB", 0, true},
+		{"1048577MiB", 0, true},
+		{"", 0, true},
+		{"KiB", 0, true},
+		{"0", 0, true},
+		{"0KiB", 0, true},
+		{"-1", 0, true},
+		{"1.5MiB", 0, true},
+		{"1GiB", 0, true},
+		{"1 mib", 0, true},
+		{"0x4000", 0, true},
+		{"99999999999999999999", 0, true},
 	}
-	if !strings.HasPrefix(out.String(), "Usage: pkgtorrent-service [-config FILE]") || strings.Contains(out.String(), "Flags:") {
-		t.Errorf("service usage:\n%s", out.String())
-	}
-	c, err := Load(nil, nil)
-	if err != nil || c != Default() {
-		t.Errorf("no flags: %+v, %v; want the defaults", c, err)
-	}
-}
-
-func TestNamesCoverEverySetting(t *testing.T) {
-	names := Names()
-	if names[0] != "config" || len(names) != len(settings)+1 {
-		t.Fatalf("names %q", names)
-	}
-	for _, n := range names[1:] {
-		if lookup(n) == nil {
-			t.Errorf("%q is not a setting", n)
-		}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseSize(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("parseSize(%q) error = %v, want error: %v", tt.in, err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("parseSize(%q) = %d, want %d", tt.in, got, tt.want)
+			}
+		})
 	}
 }

@@ -17,6 +17,8 @@ var (
 	// ErrOutside reports a path that leads outside the document root,
 	// by ".." segments, a backslash or a symlink.
 	ErrOutside = errors.New("path is outside the document root")
+	// ErrPermission reports a file or folder the service may not read.
+	ErrPermission = errors.New("permission denied")
 	// ErrNotFound reports a path that names no regular file.
 	ErrNotFound = errors.New("no such file")
 	// ErrTooMany reports a glob that matches or visits too many entries.

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -16,18 +17,73 @@ import (
 // Root is an open document root. Every lookup goes through an os.Root, so
 // neither ".." nor a symlink can reach a file outside it; symlinks that
 // stay inside are followed.
+//
+// Mirrors often hold absolute symlinks that point inside the mirror
+// ("latest -> /srv/mirror/yum/el9.4"), which os.Root refuses outright. Such
+// a path is resolved in full and, when it lands inside the root, looked up
+// again through the os.Root by its resolved relative path, so that the
+// final open is still confined.
 type Root struct {
 	dir  string
+	real string // dir with every symlink resolved
 	root *os.Root
 }
 
 // Open opens the document root dir.
 func Open(dir string) (*Root, error) {
-	r, err := os.OpenRoot(dir)
+	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return nil, fmt.Errorf("document root: %w", err)
 	}
-	return &Root{dir: dir, root: r}, nil
+	r, err := os.OpenRoot(real)
+	if err != nil {
+		return nil, fmt.Errorf("document root: %w", err)
+	}
+	return &Root{dir: dir, real: real, root: r}, nil
+}
+
+// escapes reports whether err is os.Root's refusal to follow a symlink
+// or ".." out of the root; the standard library does not export it as a
+// sentinel.
+func escapes(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent"
+}
+
+// inside resolves every symlink of rel and returns the result relative to
+// the root, and false when it leads outside.
+func (r *Root) inside(rel string) (string, bool) {
+	target, err := filepath.EvalSymlinks(filepath.Join(r.real, filepath.FromSlash(rel)))
+	if err != nil {
+		return "", false
+	}
+	in, err := filepath.Rel(r.real, target)
+	if err != nil || in == "." || in == ".." || strings.HasPrefix(in, "../") {
+		return "", false
+	}
+	return filepath.ToSlash(in), true
+}
+
+// stat is os.Root.Stat, following symlinks that lead back inside.
+func (r *Root) stat(rel string) (fs.FileInfo, error) {
+	fi, err := r.root.Stat(rel)
+	if escapes(err) {
+		if in, ok := r.inside(rel); ok {
+			return r.root.Stat(in)
+		}
+	}
+	return fi, err
+}
+
+// open is os.Root.OpenFile, following symlinks that lead back inside.
+func (r *Root) open(rel string, flag int) (*os.File, error) {
+	f, err := r.root.OpenFile(rel, flag, 0)
+	if escapes(err) {
+		if in, ok := r.inside(rel); ok {
+			return r.root.OpenFile(in, flag, 0)
+		}
+	}
+	return f, err
 }
 
 // Dir returns the folder the root was opened with.
@@ -39,20 +95,18 @@ func (r *Root) Close() error { return r.root.Close() }
 // classify turns an os.Root error into one of the package's sentinels,
 // keeping the original in the chain.
 func classify(rel string, err error) error {
-	var pe *fs.PathError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent":
-		// os.Root's refusal to follow a symlink or ".." out of the root;
-		// the standard library does not export it as a sentinel.
+	case escapes(err):
 		return fmt.Errorf("%w: %q: %w", ErrOutside, rel, err)
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ELOOP),
-		errors.Is(err, syscall.ENAMETOOLONG):
-		// A name longer than the file system allows names no file.
+		errors.Is(err, syscall.ENXIO): // opening a socket
 		return fmt.Errorf("%w: %q: %w", ErrNotFound, rel, err)
+	case errors.Is(err, syscall.ENAMETOOLONG): // a segment longer than NAME_MAX
+		return fmt.Errorf("%w: %q: %w", ErrInvalid, rel, err)
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("%w: %q: permission denied: %w", ErrOutside, rel, err)
+		return fmt.Errorf("%w: %q: %w", ErrPermission, rel, err)
 	}
 	return fmt.Errorf("%q: %w", rel, err)
 }
@@ -61,7 +115,7 @@ func classify(rel string, err error) error {
 // symlinks that stay inside the root. It fails with ErrNotFound unless rel
 // is a regular file.
 func (r *Root) Stat(rel string) (fs.FileInfo, error) {
-	fi, err := r.root.Stat(rel)
+	fi, err := r.stat(rel)
 	if err != nil {
 		return nil, classify(rel, err)
 	}
@@ -75,7 +129,7 @@ func (r *Root) Stat(rel string) (fs.FileInfo, error) {
 // opens without blocking (a fifo does not hang it) and refuses anything
 // but a regular file with ErrNotFound.
 func (r *Root) OpenFile(rel string) (*os.File, fs.FileInfo, error) {
-	f, err := r.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := r.open(rel, os.O_RDONLY|syscall.O_NONBLOCK)
 	if err != nil {
 		return nil, nil, classify(rel, err)
 	}
@@ -100,28 +154,18 @@ type Limits struct {
 }
 
 // Glob returns the regular files that pattern (a clean relative path whose
-// segments may hold *, ? and [...] as in the shell, and {a,b}) matches,
+// segments may hold *, ? and [...] as in the shell; braces are literal) matches,
 // sorted bytewise. As in the shell and Python's glob, a wildcard does not
 // match a leading "." unless the pattern segment starts with one. Matches
 // through symlinks that leave the root are left out. A pattern without
-// wildcards is a plain lookup and fails as Stat does. A "**" segment is
-// the same as "*" here; GlobRecursive gives it its recursive meaning.
+// wildcards is a plain lookup and fails as Stat does.
+//
+// A segment that is exactly "**" matches zero or more folders, as bash's
+// globstar does: "a/**" is every file below a, "a/**/*.rpm" every .rpm
+// file below a. It does not enter hidden folders, nor follow symlinks to
+// folders (a loop would never end); the other segments and the Limits
+// apply as usual.
 func (r *Root) Glob(pattern string, lim Limits) ([]string, error) {
-	return r.glob(pattern, lim, false)
-}
-
-// GlobRecursive is Glob where a segment that is exactly "**" matches any
-// number of folders, none included, as in bash with globstar: "yum/**/*.rpm"
-// matches yum/a.rpm and yum/el9/x86_64/Packages/b.rpm. A trailing "**"
-// matches every file below. "**" does not descend into hidden folders
-// (names starting with ".") nor through symlinks to folders, so it cannot
-// loop; symlinks named by the other segments are followed as in Glob. The
-// same Limits bound it: every folder entry it lists counts as a visit.
-func (r *Root) GlobRecursive(pattern string, lim Limits) ([]string, error) {
-	return r.glob(pattern, lim, true)
-}
-
-func (r *Root) glob(pattern string, lim Limits, recursive bool) ([]string, error) {
 	segs := strings.Split(pattern, "/")
 	if !slices.ContainsFunc(segs, hasMeta) {
 		if _, err := r.Stat(pattern); err != nil {
@@ -130,57 +174,42 @@ func (r *Root) glob(pattern string, lim Limits, recursive bool) ([]string, error
 		return []string{pattern}, nil
 	}
 	w := walker{root: r, lim: lim}
-	if recursive {
-		// "**/**" matches what "**" does; keeping one saves walking the
-		// same folders twice.
-		segs = slices.CompactFunc(segs, func(a, b string) bool { return a == globstar && b == globstar })
-		w.recursive = true
-		w.seen = make(map[string]bool)
-	}
-	if err := w.walk("", segs, nil); err != nil {
+	if err := w.walk("", segs); err != nil {
 		return nil, err
 	}
 	slices.Sort(w.matches)
-	return w.matches, nil
+	// "a/**/**/b" can reach a file along several ways.
+	return slices.Compact(w.matches), nil
 }
 
-// globstar is the segment that GlobRecursive gives its recursive meaning.
-const globstar = "**"
+var braces = strings.NewReplacer("{", `\{`, "}", `\}`)
 
 type walker struct {
-	root      *Root
-	lim       Limits
-	recursive bool
-	// seen holds the matches so far when several "**" could reach the
-	// same file in more than one way ("a/**/b/**" and a/b/b/x).
-	seen    map[string]bool
+	root    *Root
+	lim     Limits
 	visits  int
 	matches []string
 }
 
-// walk matches segs against the folder dir. listed, when not nil, is the
-// listing of dir already read by the caller.
-func (w *walker) walk(dir string, segs []string, listed []fs.DirEntry) error {
+func (w *walker) walk(dir string, segs []string) error {
 	seg := segs[0]
+	if seg == "**" {
+		return w.walkAny(dir, segs[1:])
+	}
 	if !hasMeta(seg) {
 		return w.visit(path.Join(dir, seg), segs[1:])
 	}
-	entries := listed
-	if entries == nil {
-		var err error
-		if entries, err = w.readDir(dir); err != nil {
-			return err
-		}
-	}
-	if w.recursive && seg == globstar {
-		return w.walkGlobstar(dir, segs, entries)
-	}
-	g, err := glob.Compile(seg)
+	// Only *, ? and [...] are wildcards, as in the shell's basic globs:
+	// braces, which gobwas/glob would read as alternatives, are literal.
+	g, err := glob.Compile(braces.Replace(seg))
 	if err != nil {
 		return fmt.Errorf("%w: bad pattern %q: %w", ErrInvalid, seg, err)
 	}
-	for _, e := range entries {
-		name := e.Name()
+	names, err := w.readDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
 		if name[0] == '.' && seg[0] != '.' {
 			continue
 		}
@@ -194,22 +223,36 @@ func (w *walker) walk(dir string, segs []string, listed []fs.DirEntry) error {
 	return nil
 }
 
-// walkGlobstar matches segs, which start with "**", in dir: the rest of
-// the pattern right here (zero folders), then "**" again in each real,
-// non-hidden subfolder (one folder more).
-func (w *walker) walkGlobstar(dir string, segs []string, entries []fs.DirEntry) error {
-	rest := segs[1:]
-	if len(rest) == 0 {
-		rest = []string{"*"}
+// walkAny matches rest in dir and in every folder below it that is
+// neither hidden nor reached through a symlink: "**" standing for zero or
+// more folders. With no rest, it matches every file there that is not
+// hidden.
+func (w *walker) walkAny(dir string, rest []string) error {
+	if len(rest) > 0 {
+		if err := w.walk(dir, rest); err != nil {
+			return err
+		}
 	}
-	if err := w.walk(dir, rest, entries); err != nil {
+	names, err := w.readDir(dir)
+	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		if e.Name()[0] == '.' || !e.IsDir() {
+	slices.Sort(names)
+	for _, name := range names {
+		if name[0] == '.' {
 			continue
 		}
-		if err := w.walk(path.Join(dir, e.Name()), segs, nil); err != nil {
+		rel := path.Join(dir, name)
+		if len(rest) == 0 {
+			if err := w.visit(rel, nil); err != nil {
+				return err
+			}
+		}
+		fi, err := w.root.root.Lstat(rel)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		if err := w.walkAny(rel, rest); err != nil {
 			return err
 		}
 	}
@@ -223,23 +266,17 @@ func (w *walker) visit(rel string, rest []string) error {
 	if err := w.count(1); err != nil {
 		return err
 	}
-	fi, err := w.root.root.Stat(rel)
+	fi, err := w.root.stat(rel)
 	if err != nil {
 		return nil
 	}
 	if len(rest) > 0 {
 		if fi.IsDir() {
-			return w.walk(rel, rest, nil)
+			return w.walk(rel, rest)
 		}
 		return nil
 	}
 	if fi.Mode().IsRegular() {
-		if w.seen != nil {
-			if w.seen[rel] {
-				return nil
-			}
-			w.seen[rel] = true
-		}
 		w.matches = append(w.matches, rel)
 		if w.lim.MaxMatches > 0 && len(w.matches) > w.lim.MaxMatches {
 			return fmt.Errorf("%w: the pattern matches more than %d files", ErrTooMany, w.lim.MaxMatches)
@@ -248,14 +285,12 @@ func (w *walker) visit(rel string, rest []string) error {
 	return nil
 }
 
-// readDir lists dir; a folder that does not exist or is not a folder
-// lists nothing.
-func (w *walker) readDir(dir string) ([]fs.DirEntry, error) {
+func (w *walker) readDir(dir string) ([]string, error) {
 	name := dir
 	if name == "" {
 		name = "."
 	}
-	f, err := w.root.root.Open(name)
+	f, err := w.root.open(name, os.O_RDONLY)
 	if err != nil {
 		if errors.Is(classify(dir, err), ErrNotFound) {
 			return nil, nil
@@ -263,11 +298,11 @@ func (w *walker) readDir(dir string) ([]fs.DirEntry, error) {
 		return nil, classify(dir, err)
 	}
 	defer f.Close()
-	entries, err := f.ReadDir(-1)
+	names, err := f.Readdirnames(-1)
 	if err != nil {
 		return nil, nil // not a folder: nothing matches below it
 	}
-	return entries, w.count(len(entries))
+	return names, w.count(len(names))
 }
 
 // count adds n to the entries this glob has looked at, and fails once

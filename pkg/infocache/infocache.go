@@ -41,6 +41,11 @@ type Entry struct {
 	Stamps []piececache.Stamp
 	// Info is the bencoded info dictionary.
 	Info []byte
+	// PieceLayers is the bencoded "piece layers" dictionary of a hybrid
+	// torrent, which lies beside info; empty otherwise.
+	PieceLayers []byte
+	// Built is when the info was built: the torrent's Last-Modified.
+	Built time.Time
 
 	// Used is the entry file's access time when Load opened it: the last
 	// recorded use. It is not part of the encoded entry.
@@ -72,7 +77,7 @@ var ErrCorrupt = errors.New("corrupt info cache entry")
 
 const (
 	magic   = "PTIC"
-	version = 1
+	version = 2
 	// maxField bounds one length-prefixed field.
 	maxField = 1 << 30
 )
@@ -80,12 +85,13 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Encode returns the bytes of e. Layout, integers big-endian: magic
-// "PTIC", version u16, flags u16 (bit 0: single), then the request,
-// the settings and the info as u32-length-prefixed strings, the number of
+// "PTIC", version u16 (2), flags u16 (bit 0: single), then the request,
+// the settings, the info and the piece layers as u32-length-prefixed
+// strings, the build time (ns since the epoch, u64, 0 when unknown), the number of
 // files u32 and per file its path (u32 length + bytes) and stamp (size,
 // mtime ns, dev, ino: 4 × u64), and last a CRC-32C of everything before.
 func Encode(e *Entry) []byte {
-	n := 32 + len(e.Request) + len(e.Settings) + len(e.Info)
+	n := 44 + len(e.Request) + len(e.Settings) + len(e.Info) + len(e.PieceLayers)
 	for _, p := range e.Paths {
 		n += 36 + len(p)
 	}
@@ -100,6 +106,12 @@ func Encode(e *Entry) []byte {
 	b = appendField(b, e.Request)
 	b = appendField(b, e.Settings)
 	b = appendField(b, string(e.Info))
+	b = appendField(b, string(e.PieceLayers))
+	var built uint64 // 0 for an unknown build time
+	if !e.Built.IsZero() {
+		built = uint64(e.Built.UnixNano())
+	}
+	b = binary.BigEndian.AppendUint64(b, built)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Paths)))
 	for i, p := range e.Paths {
 		b = appendField(b, p)
@@ -133,11 +145,21 @@ func Decode(b []byte) (*Entry, error) {
 	if got := crc32.Checksum(body, castagnoli); got != sum {
 		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, sum)
 	}
+	flags := binary.BigEndian.Uint16(body[6:])
+	if flags&^1 != 0 {
+		return nil, fmt.Errorf("%w: unknown flags %#04x", ErrCorrupt, flags)
+	}
 	d := decoder{b: body, p: 8}
-	e := &Entry{Single: binary.BigEndian.Uint16(body[6:])&1 == 1}
+	e := &Entry{Single: flags == 1}
 	e.Request = d.field()
 	e.Settings = d.field()
 	e.Info = []byte(d.field())
+	if l := d.field(); l != "" {
+		e.PieceLayers = []byte(l)
+	}
+	if built := d.u64(); built != 0 {
+		e.Built = time.Unix(0, int64(built))
+	}
 	n := d.u32()
 	if d.err == nil && uint64(n)*36 > uint64(len(body)-d.p) {
 		d.err = fmt.Errorf("%w: %d files do not fit", ErrCorrupt, n)

@@ -309,3 +309,23 @@ func FuzzParse(f *testing.F) {
 		inspect.Print(&out, tor)
 	})
 }
+
+func TestHybridTorrent(t *testing.T) {
+	m := newMirror(t, torrent.Hybrid)
+	b, hash := m.get(t, "yum/el9/x86_64/Packages/*.rpm")
+	tor, err := inspect.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(tor.InfoHash[:]); got != hash || tor.InfoHashV2 == nil {
+		t.Fatalf("info hash %s (the service says %s), v2 %v", got, hash, tor.InfoHashV2)
+	}
+	var out bytes.Buffer
+	inspect.Print(&out, tor)
+	if !strings.Contains(out.String(), "info hash v2:  "+hex.EncodeToString(tor.InfoHashV2[:])+"\n") {
+		t.Errorf("no v2 info hash line:\n%s", out.String())
+	}
+	if v, err := inspect.Verify(context.Background(), tor, m.root); err != nil || len(v.Bad) != 0 {
+		t.Errorf("verify of a hybrid torrent: %+v, %v", v, err)
+	}
+}

@@ -41,11 +41,11 @@ func StampOf(fi fs.FileInfo) Stamp {
 // Mtime returns the modification time the stamp records.
 func (s Stamp) Mtime() time.Time { return time.Unix(0, s.MtimeNs) }
 
-// Layout of version 1, all integers big-endian:
+// Layout of version 2, all integers big-endian:
 //
 //	magic       4  "PTPC"
-//	version     2  1
-//	reserved    2  0
+//	version     2  2
+//	flags       2  bit 0: the v2 piece layer and pieces root follow the digests
 //	piece len   8
 //	size        8  source file size
 //	mtime       8  source file mtime, nanoseconds since the epoch
@@ -54,13 +54,19 @@ func (s Stamp) Mtime() time.Time { return time.Unix(0, s.MtimeNs) }
 //	tail       20  SHA-1 of the bare tail (zeros when none)
 //	count       4  number of piece digests
 //	digests    20 × count (last one padded with zeros to a full piece)
+//	root       32  v2 pieces root          (flag 0 only)
+//	layer      32 × count v2 piece layer   (flag 0 only)
 //	crc32c      4  of every byte before it
+//
+// Version 1 (v1 digests only, no flags) is read as corrupt: an entry of
+// the old version is a miss, and the file is hashed again.
 const (
 	magic      = "PTPC"
-	version    = 1
+	version    = 2
+	flagV2     = 1
 	headerSize = 4 + 2 + 2 + 8*5 + pieces.HashSize + 4
-	// MaxEntrySize bounds what Decode accepts: a 1 TiB file at the
-	// smallest piece length.
+	// maxCount bounds what Decode accepts: a 1 TiB file at the smallest
+	// piece length.
 	maxCount = (1 << 40) / pieces.MinLength
 )
 
@@ -72,10 +78,14 @@ var ErrCorrupt = errors.New("corrupt piece cache entry")
 
 // Encode returns the cache file bytes for the digests of a source file.
 func Encode(st Stamp, d *pieces.Digests) []byte {
-	b := make([]byte, 0, headerSize+len(d.Padded)+4)
+	b := make([]byte, 0, headerSize+len(d.Padded)+len(d.Layer)+pieces.V2Size+4)
 	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint16(b, version)
-	b = binary.BigEndian.AppendUint16(b, 0)
+	var flags uint16
+	if d.V2 {
+		flags |= flagV2
+	}
+	b = binary.BigEndian.AppendUint16(b, flags)
 	b = binary.BigEndian.AppendUint64(b, uint64(d.PieceLength))
 	b = binary.BigEndian.AppendUint64(b, uint64(st.Size))
 	b = binary.BigEndian.AppendUint64(b, uint64(st.MtimeNs))
@@ -84,6 +94,10 @@ func Encode(st Stamp, d *pieces.Digests) []byte {
 	b = append(b, d.Tail[:]...)
 	b = binary.BigEndian.AppendUint32(b, uint32(d.NumPieces()))
 	b = append(b, d.Padded...)
+	if d.V2 {
+		b = append(b, d.Root[:]...)
+		b = append(b, d.Layer...)
+	}
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
@@ -106,9 +120,13 @@ func Decode(b []byte) (Stamp, *pieces.Digests, error) {
 	if got := crc32.Checksum(body, castagnoli); got != sum {
 		return st, nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, sum)
 	}
+	flags := binary.BigEndian.Uint16(b[6:])
+	if flags&^flagV2 != 0 {
+		return st, nil, fmt.Errorf("%w: unknown flags %04x", ErrCorrupt, flags)
+	}
 	p := 8
 	next := func() uint64 { v := binary.BigEndian.Uint64(b[p:]); p += 8; return v }
-	d := &pieces.Digests{PieceLength: int64(next())}
+	d := &pieces.Digests{PieceLength: int64(next()), V2: flags&flagV2 != 0}
 	st.Size = int64(next())
 	st.MtimeNs = int64(next())
 	st.Dev = next()
@@ -127,9 +145,18 @@ func Decode(b []byte) (Stamp, *pieces.Digests, error) {
 	if count != want || count > maxCount {
 		return st, nil, fmt.Errorf("%w: %d digests for %d bytes", ErrCorrupt, count, st.Size)
 	}
-	if uint64(len(body)-p) != count*pieces.HashSize {
-		return st, nil, fmt.Errorf("%w: %d digest bytes, want %d", ErrCorrupt, len(body)-p, count*pieces.HashSize)
+	want = count * pieces.HashSize
+	if d.V2 {
+		want += pieces.V2Size + count*pieces.V2Size
 	}
-	d.Padded = append([]byte(nil), body[p:]...)
+	if uint64(len(body)-p) != want {
+		return st, nil, fmt.Errorf("%w: %d digest bytes, want %d", ErrCorrupt, len(body)-p, want)
+	}
+	end := p + int(count)*pieces.HashSize
+	d.Padded = append([]byte(nil), body[p:end]...)
+	if d.V2 {
+		p = end + copy(d.Root[:], body[end:])
+		d.Layer = append([]byte(nil), body[p:]...)
+	}
 	return st, d, nil
 }

@@ -30,10 +30,11 @@ func (s Store) Path(rel string, n int64) string {
 }
 
 // Load returns the cached digests of rel when the entry exists, decodes
-// cleanly and was made from the file version st with piece length n.
-// Otherwise it returns an error: fs.ErrNotExist, ErrCorrupt or ErrStale
-// (wrapped), or the I/O error that stopped it.
-func (s Store) Load(rel string, st Stamp, n int64) (*pieces.Digests, error) {
+// cleanly and was made from the file version st with piece length n, and,
+// when v2 is true, holds the v2 piece layer too. Otherwise it returns an
+// error: fs.ErrNotExist, ErrCorrupt or ErrStale (wrapped), or the I/O
+// error that stopped it.
+func (s Store) Load(rel string, st Stamp, n int64, v2 bool) (*pieces.Digests, error) {
 	b, err := os.ReadFile(s.Path(rel, n))
 	if err != nil {
 		return nil, fmt.Errorf("piece cache: %w", err)
@@ -44,6 +45,9 @@ func (s Store) Load(rel string, st Stamp, n int64) (*pieces.Digests, error) {
 	}
 	if got != st || d.PieceLength != n {
 		return nil, fmt.Errorf("piece cache %s: %w", rel, ErrStale)
+	}
+	if v2 && !d.V2 {
+		return nil, fmt.Errorf("piece cache %s: %w: no v2 piece layer", rel, ErrStale)
 	}
 	return d, nil
 }

@@ -1,4 +1,6 @@
-// Package pieces computes BitTorrent v1 piece digests of a file's bytes.
+// Package pieces computes the piece digests of a file's bytes: BitTorrent
+// v1 SHA-1 piece digests and, on request in the same read, the BitTorrent
+// v2 (BEP 52) SHA-256 merkle piece layer and pieces root.
 //
 // Hashing is a pure function over an io.Reader: opening files, checking
 // them and caching the result happen elsewhere (package piececache and
@@ -48,6 +50,18 @@ type Digests struct {
 	// bytes without zeros): the last piece when the file ends the torrent.
 	// It is meaningful only when HasTail reports true.
 	Tail [HashSize]byte
+
+	// V2 reports whether Layer and Root hold the file's BitTorrent v2
+	// hashes (HashHybrid computes them, Hash does not).
+	V2 bool
+	// Layer is the v2 piece layer: the SHA-256 merkle hash of each piece,
+	// V2Size bytes per piece. A file's tail piece is hashed over its blocks
+	// followed by zero leaves up to a full piece, as BEP 52 requires.
+	Layer []byte
+	// Root is the v2 pieces root: the root of the merkle tree over the
+	// file's 16 KiB blocks. It is all zeros for an empty file, which has
+	// none.
+	Root [V2Size]byte
 }
 
 // NumPieces is the number of pieces of the file.
@@ -78,19 +92,40 @@ func (d *Digests) Unpadded() []byte {
 	return out
 }
 
-// Hash reads r to its end and returns its piece digests for the given
+// Hash reads r to its end and returns its v1 piece digests for the given
 // piece length. It reads one piece at a time, so memory does not grow with
 // the size of the input.
 func Hash(r io.Reader, pieceLength int64) (*Digests, error) {
+	return hash(r, pieceLength, false)
+}
+
+// HashHybrid is Hash that also computes the v2 piece layer and pieces root
+// (BEP 52) in the same single read of r: each piece is hashed with SHA-1,
+// and each of its 16 KiB blocks with SHA-256.
+func HashHybrid(r io.Reader, pieceLength int64) (*Digests, error) {
+	return hash(r, pieceLength, true)
+}
+
+func hash(r io.Reader, pieceLength int64, v2 bool) (*Digests, error) {
 	if !ValidLength(pieceLength) {
 		return nil, fmt.Errorf("hash: %d: %w", pieceLength, ErrPieceLength)
 	}
-	d := &Digests{PieceLength: pieceLength}
+	d := &Digests{PieceLength: pieceLength, V2: v2}
 	buf := make([]byte, pieceLength)
+	var leaves [][V2Size]byte // the blocks of the current piece
+	var firstLeaves [][V2Size]byte
 	for {
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
 			d.Size += int64(n)
+			if v2 {
+				leaves = blockLeaves(buf[:n], leaves[:0])
+				h := merkleRoot(leaves, int(pieceLength/BlockSize), zeroLeaf)
+				d.Layer = append(d.Layer, h[:]...)
+				if len(d.Layer) == V2Size {
+					firstLeaves = append(firstLeaves[:0], leaves...)
+				}
+			}
 			if int64(n) < pieceLength {
 				d.Tail = sha1.Sum(buf[:n])
 				clear(buf[n:])
@@ -102,6 +137,9 @@ func Hash(r io.Reader, pieceLength int64) (*Digests, error) {
 		case err == nil:
 			continue
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			if v2 {
+				d.Root = piecesRoot(d, firstLeaves)
+			}
 			return d, nil
 		default:
 			return nil, fmt.Errorf("hash: after %d bytes: %w", d.Size, err)

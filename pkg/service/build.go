@@ -1,9 +1,12 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"runtime"
 	"slices"
 	"time"
 
@@ -75,7 +78,7 @@ func (s *Service) entry(root *docroot.Root, rq request) (*infocache.Entry, error
 	e, checked, err := s.infos.Load(key)
 	switch {
 	case err != nil:
-		if !piececache.IsMiss(err) {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, infocache.ErrCorrupt) {
 			s.cacheProblem(err)
 		}
 	case e.Settings != s.settings(root):
@@ -143,11 +146,15 @@ func (s *Service) build(root *docroot.Root, rq request) (*infocache.Entry, error
 		files[i] = torrent.File{Path: p, Digests: d}
 		e.Stamps[i] = st
 	}
-	if single {
+	switch {
+	case s.cfg.Format == torrent.Hybrid:
+		e.Info, e.PieceLayers, err = torrent.HybridInfo(files, single, s.cfg.ServiceName)
+	case single:
 		e.Info, err = torrent.Single(files[0])
-	} else {
+	default:
 		e.Info, err = torrent.Multi(files, s.cfg.ServiceName, s.cfg.Format)
 	}
+	e.Built = s.now()
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +180,10 @@ func (s *Service) digests(root *docroot.Root, rel string) (*pieces.Digests, piec
 	}
 	defer f.Close()
 	st := piececache.StampOf(fi)
-	d, err := s.pieces.Load(rel, st, s.cfg.PieceLength)
+	// Hybrid torrents need the v2 piece layer too: a cache entry without
+	// it is a miss, and hashing computes both in one read.
+	v2 := s.cfg.Format == torrent.Hybrid
+	d, err := s.pieces.Load(rel, st, s.cfg.PieceLength, v2)
 	if err == nil {
 		s.Stats.PieceCacheHits.Add(1)
 		return d, st, true, nil
@@ -182,21 +192,22 @@ func (s *Service) digests(root *docroot.Root, rel string) (*pieces.Digests, piec
 		s.cacheProblem(err)
 	}
 	for range 2 {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, st, false, fmt.Errorf("%s: %w", rel, err)
+		// Every core hashes pieces of the file; a file that shrank
+		// under it fails with io.ErrUnexpectedEOF and is hashed again.
+		d, herr := pieces.HashAt(f, st.Size, s.cfg.PieceLength, v2, runtime.GOMAXPROCS(0))
+		if herr != nil && !errors.Is(herr, io.ErrUnexpectedEOF) {
+			return nil, st, false, fmt.Errorf("%s: %w", rel, herr)
 		}
-		d, err := pieces.Hash(f, s.cfg.PieceLength)
-		if err != nil {
-			return nil, st, false, fmt.Errorf("%s: %w", rel, err)
-		}
-		s.Stats.FilesHashed.Add(1)
-		s.Stats.BytesHashed.Add(d.Size)
 		fi, err := f.Stat()
 		if err != nil {
 			return nil, st, false, fmt.Errorf("%s: %w", rel, err)
 		}
 		now := piececache.StampOf(fi)
-		if now == st && d.Size == st.Size {
+		if herr == nil {
+			s.Stats.FilesHashed.Add(1)
+			s.Stats.BytesHashed.Add(d.Size)
+		}
+		if herr == nil && now == st {
 			if err := s.pieces.Save(rel, st, d); err != nil {
 				s.cacheProblem(err)
 			}

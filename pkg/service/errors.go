@@ -47,7 +47,7 @@ func toClient(err error) *Error {
 	switch {
 	case errors.As(err, &mbe):
 		return &Error{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit), err}
-	case errors.Is(err, docroot.ErrOutside):
+	case errors.Is(err, docroot.ErrOutside), errors.Is(err, docroot.ErrPermission):
 		return &Error{http.StatusForbidden, "forbidden: " + err.Error(), err}
 	case errors.Is(err, docroot.ErrNotFound):
 		return &Error{http.StatusNotFound, "not found: " + err.Error(), err}

@@ -31,11 +31,22 @@ func parseDigest(arg string) (string, error) {
 	return strings.ToLower(arg), nil
 }
 
-// serveDigest answers GET and POST {mount}/digest/{digest}.
-func (s *Service) serveDigest(w http.ResponseWriter, r *http.Request, arg string) error {
-	digest, err := parseDigest(arg)
+// serveDigest answers GET and POST {mount}/digest/{digest}, with the
+// torrent or, for ?format=magnet, its magnet link.
+func (s *Service) serveDigest(w http.ResponseWriter, r *http.Request, rt Route) error {
+	digest, err := parseDigest(rt.Arg)
 	if err != nil {
 		return err
+	}
+	asMagnet, err := wantsMagnet(r)
+	if err != nil {
+		return err
+	}
+	write := func(e *infocache.Entry) error {
+		if asMagnet {
+			return s.writeMagnet(w, r, e, "/"+rt.Top+"/"+s.cfg.ServiceName+"/digest/"+digest)
+		}
+		return s.writeTorrent(w, r, e)
 	}
 	if r.Method != http.MethodPost {
 		e, err := s.cachedDigest(r, digest)
@@ -50,7 +61,7 @@ func (s *Service) serveDigest(w http.ResponseWriter, r *http.Request, arg string
 		if err != nil {
 			return err
 		}
-		return s.writeTorrent(w, r, e)
+		return write(e)
 	}
 	req, paths, err := s.parsePost(w, r, digest)
 	if err != nil {
@@ -65,7 +76,20 @@ func (s *Service) serveDigest(w http.ResponseWriter, r *http.Request, arg string
 	if err != nil {
 		return err
 	}
-	return s.writeTorrent(w, r, e)
+	return write(e)
+}
+
+// wantsMagnet reports whether the query asks for a magnet link
+// (format=magnet) rather than the torrent (no format, or format=torrent).
+func wantsMagnet(r *http.Request) (bool, error) {
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "torrent":
+		return false, nil
+	case "magnet":
+		return true, nil
+	default:
+		return false, clientError(http.StatusBadRequest, "bad request: format %q (want torrent or magnet)", f)
+	}
 }
 
 // parsePost reads the p fields of a POST and checks them against the
@@ -153,9 +177,10 @@ func (s *Service) cachedDigest(r *http.Request, digest string) (*infocache.Entry
 	return e, err
 }
 
-// serveSingle answers {mount}/single/{path-or-glob}.
-func (s *Service) serveSingle(w http.ResponseWriter, r *http.Request, arg string) error {
-	pattern, err := docroot.Clean(arg)
+// serveSingle answers {mount}/single/{path-or-glob} with the torrent, and
+// {mount}/magnet/{path-or-glob} with its magnet link.
+func (s *Service) serveSingle(w http.ResponseWriter, r *http.Request, rt Route, asMagnet bool) error {
+	pattern, err := docroot.Clean(rt.Arg)
 	if err != nil {
 		return err
 	}
@@ -167,6 +192,9 @@ func (s *Service) serveSingle(w http.ResponseWriter, r *http.Request, arg string
 	e, err := s.entry(root, request{text: singlePrefix + pattern, pattern: pattern})
 	if err != nil {
 		return err
+	}
+	if asMagnet {
+		return s.writeMagnet(w, r, e, "/"+rt.Top+"/"+s.cfg.ServiceName+"/single/"+escapePath(pattern))
 	}
 	return s.writeTorrent(w, r, e)
 }

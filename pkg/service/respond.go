@@ -1,60 +1,210 @@
 package service
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 )
 
 // writeTorrent answers with the .torrent of entry e: the cached info with
-// the current trackers and this request's web seed around it.
+// the current trackers, this request's web seed and the other mirrors',
+// and the DHT nodes around it.
 func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infocache.Entry) error {
-	seed, err := s.webSeed(r, e)
+	seeds, err := s.webSeeds(r, e)
 	if err != nil {
 		return err
 	}
 	s.markUsed(e)
 	hash := torrent.InfoHash(e.Info)
-	body := torrent.Metainfo(e.Info, torrent.OrderTrackers(s.trackers.URLs(), hash), seed)
+	body := torrent.Metainfo(e.Info, torrent.Extras{
+		Trackers:    torrent.OrderTrackers(s.trackers.URLs(), hash),
+		WebSeeds:    seeds,
+		Nodes:       s.nodes,
+		PieceLayers: e.PieceLayers,
+	})
+	w.Header().Set("Content-Disposition", "attachment; filename="+hex.EncodeToString(hash[:])+".torrent")
+	s.writeCacheable(w, r, body, "application/x-bittorrent", s.lastModified(e))
+	return nil
+}
+
+// writeMagnet answers with the magnet link of entry e (text/plain, one
+// line): xt with the v1 info hash (urn:btih) and, for a hybrid torrent,
+// the v2 one (urn:btmh, a SHA-256 multihash); dn, the torrent's name; tr
+// for each tracker, in the torrent's order; ws, the file's own URL, for a
+// single-file torrent; xs, the URL of the .torrent (servicePath, under
+// this request's base URL). Every value is percent-encoded.
+func (s *Service) writeMagnet(w http.ResponseWriter, r *http.Request, e *infocache.Entry, servicePath string) error {
+	base, err := s.baseURL(r)
+	if err != nil {
+		return err
+	}
+	s.markUsed(e)
+	hash := torrent.InfoHash(e.Info)
+	var b strings.Builder
+	b.WriteString("magnet:?xt=urn:btih:" + hex.EncodeToString(hash[:]))
+	if s.cfg.Format == torrent.Hybrid {
+		v2 := torrent.InfoHashV2(e.Info)
+		b.WriteString("&xt=urn:btmh:1220" + hex.EncodeToString(v2[:]))
+	}
+	b.WriteString("&dn=" + magnetEscape(torrentName(e)))
+	for _, t := range torrent.OrderTrackers(s.trackers.URLs(), hash) {
+		b.WriteString("&tr=" + magnetEscape(t))
+	}
+	if e.Single {
+		b.WriteString("&ws=" + magnetEscape(seedURL(base, e)+url.PathEscape(torrentName(e))))
+	}
+	b.WriteString("&xs=" + magnetEscape(base+servicePath))
+	b.WriteString("\n")
+	s.writeCacheable(w, r, []byte(b.String()), "text/plain; charset=utf-8", s.lastModified(e))
+	return nil
+}
+
+// torrentName is the name in e's info: the file's base name for a
+// single-file torrent, else the first folder that all files share.
+func torrentName(e *infocache.Entry) string {
+	if e.Single {
+		return path.Base(e.Paths[0])
+	}
+	top, _ := docroot.TopFolder(e.Paths[0])
+	return top
+}
+
+// magnetEscape percent-encodes every byte of v but the unreserved ones of
+// RFC 3986, so that no magnet parser can take a value's "&", "+", "=" or
+// space for anything else.
+func magnetEscape(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// escapePath escapes each segment of a slash-separated path for a URL.
+func escapePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		segs[i] = url.PathEscape(seg)
+	}
+	return strings.Join(segs, "/")
+}
+
+// lastModified is the Last-Modified of e's answers: the latest of when its
+// info was built, when the trackers last changed and when this process
+// started (its settings: mirrors, DHT nodes), as these shape the body.
+func (s *Service) lastModified(e *infocache.Entry) time.Time {
+	t := e.Built
+	for _, u := range []time.Time{s.trackers.ModTime(), s.started} {
+		if u.After(t) {
+			t = u
+		}
+	}
+	return t
+}
+
+// TorrentMaxAge is how long caches in front of the mirror may serve a
+// torrent or magnet link without asking again.
+const TorrentMaxAge = 60 * time.Second
+
+// writeCacheable answers with body and validators for the HTTP caches in
+// front of mirrors: a strong ETag over the exact body (so it changes with
+// the info hash, trackers, web seeds or nodes), Last-Modified, and for GET
+// and HEAD a short public max-age. A GET or HEAD whose If-None-Match holds
+// the ETag (or, without If-None-Match, whose If-Modified-Since is not older
+// than Last-Modified) gets 304 with no body.
+func (s *Service) writeCacheable(w http.ResponseWriter, r *http.Request, body []byte, contentType string, lastMod time.Time) {
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	lastMod = lastMod.UTC().Truncate(time.Second)
 	h := w.Header()
-	h.Set("Content-Type", "application/x-bittorrent")
-	h.Set("Content-Disposition", "attachment; filename="+hex.EncodeToString(hash[:])+".torrent")
+	h.Set("ETag", etag)
+	if !lastMod.IsZero() {
+		h.Set("Last-Modified", lastMod.Format(http.TimeFormat))
+	}
+	get := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if get {
+		h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(TorrentMaxAge/time.Second)))
+		if notModified(r, etag, lastMod) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)
 	}
-	return nil
 }
 
-// webSeed returns the url-list entry of e (BEP 19): the site's base URL,
-// plus for a single-file torrent the folder of the file, since a client
-// appends only the torrent's name.
-func (s *Service) webSeed(r *http.Request, e *infocache.Entry) (string, error) {
+// notModified applies If-None-Match, or when the request has none,
+// If-Modified-Since (RFC 9110, section 13.2.2).
+func notModified(r *http.Request, etag string, lastMod time.Time) bool {
+	if inm := r.Header.Values("If-None-Match"); len(inm) > 0 {
+		for _, list := range inm {
+			for tag := range strings.SplitSeq(list, ",") {
+				tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+				if tag == "*" || tag == etag {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	ims := r.Header.Get("If-Modified-Since")
+	if ims == "" || lastMod.IsZero() {
+		return false
+	}
+	t, err := http.ParseTime(ims)
+	return err == nil && !lastMod.After(t)
+}
+
+// webSeeds returns the url-list of e (BEP 19): this request's base URL,
+// then each mirror's, with for a single-file torrent the folder of the
+// file appended, since a client appends only the torrent's name.
+func (s *Service) webSeeds(r *http.Request, e *infocache.Entry) ([]string, error) {
 	base, err := s.baseURL(r)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
+	seeds := []string{seedURL(base, e)}
+	for _, m := range s.cfg.Mirrors {
+		if seed := seedURL(strings.TrimRight(m, "/"), e); !slices.Contains(seeds, seed) {
+			seeds = append(seeds, seed)
+		}
+	}
+	return seeds, nil
+}
+
+// seedURL is the web seed of e under base (scheme://host[/path], without
+// a trailing slash).
+func seedURL(base string, e *infocache.Entry) string {
 	if !e.Single {
-		return base + "/", nil
+		return base + "/"
 	}
 	dir := path.Dir(e.Paths[0])
 	if dir == "." {
-		return base + "/", nil
+		return base + "/"
 	}
-	segs := strings.Split(dir, "/")
-	for i, seg := range segs {
-		segs[i] = url.PathEscape(seg)
-	}
-	return base + "/" + strings.Join(segs, "/") + "/", nil
+	return base + "/" + escapePath(dir) + "/"
 }
 
 // baseURL returns scheme://host[:port] of the request, without a trailing

@@ -1,5 +1,5 @@
 // Package service is the HTTP handler of pkgtorrent-service: it answers
-// /{top}/{service-name}/{digest,single,simple,nullfile}/... with torrents
+// /{top}/{service-name}/{digest,single,simple,magnet,nullfile}/... with torrents
 // built from cached piece digests, whatever runs it (FastCGI, CGI or the
 // standalone HTTP server).
 package service
@@ -15,6 +15,7 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/trackers"
 )
 
@@ -43,6 +44,8 @@ type Service struct {
 	trackers *trackers.List
 	env      func(r *http.Request, key string) string
 	now      func() time.Time
+	nodes    []torrent.Node
+	started  time.Time
 	builds   flight[*infocache.Entry]
 	cacheLog rateLimited
 
@@ -72,8 +75,16 @@ func New(cfg config.Config, opt Options) *Service {
 	if env == nil {
 		env = func(*http.Request, string) string { return "" }
 	}
+	nodes := make([]torrent.Node, 0, len(cfg.DHTNodes))
+	for _, n := range cfg.DHTNodes {
+		if nd, err := config.ParseNode(n); err == nil { // Validate checked them
+			nodes = append(nodes, nd)
+		}
+	}
 	return &Service{
 		cfg:      cfg,
+		nodes:    nodes,
+		started:  time.Now(),
 		log:      log,
 		pieces:   piececache.Store{Dir: cfg.PiecesDir()},
 		infos:    infocache.Store{Dir: cfg.InfoDir()},
@@ -148,13 +159,15 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch rt.Mode {
 	case "digest":
-		err = s.serveDigest(w, r, rt.Arg)
+		err = s.serveDigest(w, r, rt)
 	case "single", "simple":
-		err = s.serveSingle(w, r, rt.Arg)
+		err = s.serveSingle(w, r, rt, false)
+	case "magnet":
+		err = s.serveSingle(w, r, rt, true)
 	case "nullfile":
 		err = s.serveNullfile(w, r, rt.Arg)
 	default:
-		err = clientError(http.StatusNotFound, "not found: unknown mode %q (want digest, single, simple or nullfile)", rt.Mode)
+		err = clientError(http.StatusNotFound, "not found: unknown mode %q (want digest, single, simple, magnet or nullfile)", rt.Mode)
 	}
 	if err != nil {
 		s.writeError(w, r, err)

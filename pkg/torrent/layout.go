@@ -29,15 +29,18 @@ const (
 	// BEP47 adds attr "p" to every padding entry, so that clients that
 	// know BEP 47 make the zeros up instead of downloading them.
 	BEP47 Format = "bep47"
+	// Hybrid is a BitTorrent v1+v2 hybrid torrent (BEP 52): the v1 part is
+	// the BEP47 layout over the files in v2 order, padded after every file.
+	Hybrid Format = "hybrid"
 )
 
 // ParseFormat returns the Format named s.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
-	case Pkgtorrent, BEP47:
+	case Pkgtorrent, BEP47, Hybrid:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown format %q (want %q or %q)", s, Pkgtorrent, BEP47)
+	return "", fmt.Errorf("unknown format %q (want %q, %q or %q)", s, Pkgtorrent, BEP47, Hybrid)
 }
 
 // Errors of a file list that cannot form one torrent.

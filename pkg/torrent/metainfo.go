@@ -32,24 +32,47 @@ func OrderTrackers(trackers []string, infoHash [sha1.Size]byte) []string {
 	return out
 }
 
+// Node is a DHT bootstrap node (BEP 5): a host name or address and a port.
+type Node struct {
+	Host string
+	Port int
+}
+
+// Extras are the keys of a .torrent outside info. None of them changes the
+// info hash.
+type Extras struct {
+	// Trackers are the announce URLs, in order: one per tier.
+	Trackers []string
+	// WebSeeds are the url-list entries (BEP 19), in order.
+	WebSeeds []string
+	// Nodes are the DHT bootstrap nodes (BEP 5).
+	Nodes []Node
+	// PieceLayers is the bencoded "piece layers" dictionary of a v2 or
+	// hybrid torrent (BEP 52); nil for a v1 torrent.
+	PieceLayers []byte
+}
+
 // Metainfo returns a bencoded .torrent file around an already bencoded
 // info dictionary: announce (the first tracker, for clients that ignore
 // announce-list), announce-list (one tracker per tier, in the order given),
-// info, and url-list with one web seed (BEP 19). With no trackers, announce
-// and announce-list are left out and clients download from the web seed.
-func Metainfo(info []byte, trackers []string, webSeed string) []byte {
-	n := len(info) + len(webSeed) + 64
-	for _, t := range trackers {
+// info, nodes, piece layers and url-list. Empty ones are left out; with no
+// trackers, clients download from the web seeds.
+func Metainfo(info []byte, x Extras) []byte {
+	n := len(info) + len(x.PieceLayers) + 64
+	for _, t := range x.Trackers {
 		n += 2*len(t) + 16
+	}
+	for _, s := range x.WebSeeds {
+		n += len(s) + 8
 	}
 	b := make([]byte, 0, n)
 	b = append(b, 'd')
-	if len(trackers) > 0 {
+	if len(x.Trackers) > 0 {
 		b = appendString(b, "announce")
-		b = appendString(b, trackers[0])
+		b = appendString(b, x.Trackers[0])
 		b = appendString(b, "announce-list")
 		b = append(b, 'l')
-		for _, t := range trackers {
+		for _, t := range x.Trackers {
 			b = append(b, 'l')
 			b = appendString(b, t)
 			b = append(b, 'e')
@@ -58,11 +81,27 @@ func Metainfo(info []byte, trackers []string, webSeed string) []byte {
 	}
 	b = appendString(b, "info")
 	b = append(b, info...)
-	b = appendString(b, "url-list")
-	b = append(b, 'l')
-	b = appendString(b, webSeed)
-	b = append(b, 'e', 'e')
-	return b
+	if len(x.Nodes) > 0 {
+		b = appendString(b, "nodes")
+		b = append(b, 'l')
+		for _, nd := range x.Nodes {
+			b = appendValue(b, []any{nd.Host, nd.Port})
+		}
+		b = append(b, 'e')
+	}
+	if len(x.PieceLayers) > 0 {
+		b = appendString(b, "piece layers")
+		b = append(b, x.PieceLayers...)
+	}
+	if len(x.WebSeeds) > 0 {
+		b = appendString(b, "url-list")
+		b = append(b, 'l')
+		for _, s := range x.WebSeeds {
+			b = appendString(b, s)
+		}
+		b = append(b, 'e')
+	}
+	return append(b, 'e')
 }
 
 func appendString(b []byte, s string) []byte {

@@ -59,6 +59,9 @@ func (l *List) URLs() []string {
 	l.checked = now
 	fi, err := os.Stat(l.path)
 	if err != nil {
+		if l.read {
+			l.mtime = now // the list changed now: it lost its trackers
+		}
 		l.urls, l.read = nil, false
 		l.log.Warn("trackers file unreadable: torrents get web seeds only", "path", l.path, "err", err)
 		return nil
@@ -71,6 +74,9 @@ func (l *List) URLs() []string {
 	}
 	urls, err := l.load()
 	if err != nil {
+		if l.read {
+			l.mtime = now
+		}
 		l.urls, l.read = nil, false
 		l.log.Warn("trackers file unreadable: torrents get web seeds only", "path", l.path, "err", err)
 		return nil
@@ -82,6 +88,15 @@ func (l *List) URLs() []string {
 		l.log.Info("trackers file read", "path", l.path, "trackers", len(urls))
 	}
 	return urls
+}
+
+// ModTime returns when the list last changed as far as it knows: the
+// trackers file's mtime when it was last read, or the time the file was
+// found gone. Zero before the first URLs call or when there never was a file.
+func (l *List) ModTime() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mtime
 }
 
 func (l *List) load() ([]string, error) {
@@ -96,7 +111,8 @@ func (l *List) load() ([]string, error) {
 	}
 	if len(data) > MaxFileSize {
 		l.log.Warn("trackers file too large: reading its first part only", "path", l.path, "limit", MaxFileSize)
-		data = data[:MaxFileSize]
+		// Drop the line the limit cuts: its start could pass for a URL.
+		data = data[:bytes.LastIndexByte(data, '\n')+1]
 	}
 	return Parse(data, func(lineNo int, line, why string) {
 		l.log.Warn("trackers file: line skipped", "path", l.path, "line", lineNo, "text", line, "why", why)
@@ -146,7 +162,7 @@ func check(line string) string {
 	default:
 		return "not an http, https or udp URL"
 	}
-	if u.Host == "" {
+	if u.Hostname() == "" {
 		return "URL has no host"
 	}
 	return ""

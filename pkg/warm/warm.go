@@ -5,10 +5,10 @@
 // Each file goes through the same steps as in the service: its piece
 // cache entry is loaded and kept when it matches the file's size, mtime
 // and inode (piececache.Store.Load); otherwise the file is hashed
-// (pieces.Hash) and the entry written atomically (piececache.Store.Save),
+// (pieces.HashAt) and the entry written atomically (piececache.Store.Save),
 // so that the service, in this process or another, finds it valid, and a
 // run stopped half-way loses nothing already written. Several files are
-// hashed at once, one per worker.
+// hashed at once, one per worker, each on its share of the cores.
 package warm
 
 import (
@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -38,8 +37,13 @@ type Options struct {
 	Pieces piececache.Store
 	// PieceLength is the service's piece length.
 	PieceLength int64
+	// V2 asks for entries that hold the v2 piece layer too, as the
+	// service's hybrid format needs them.
+	V2 bool
 	// Workers is how many files are hashed at once; 0 means one per
-	// core the Go runtime uses (GOMAXPROCS).
+	// core the Go runtime uses (GOMAXPROCS). Each file is hashed on
+	// GOMAXPROCS/Workers cores (at least one), so that -j 1 hashes one
+	// large image on every core.
 	Workers int
 	// Log receives a warning per file that could not be hashed; nil
 	// means slog.Default().
@@ -132,7 +136,7 @@ type job struct {
 }
 
 // Run hashes every regular file that patterns (paths relative to the
-// document root, with *, ?, [...], {a,b} and ** as in docroot.GlobRecursive)
+// document root, with *, ?, [...] and ** as in docroot.Root.Glob)
 // match, unless its piece cache entry is valid. p, which may be nil, shows
 // the progress while it runs. When ctx ends, Run stops hashing, keeps the
 // entries already written and returns ctx's error. A pattern that matches
@@ -152,6 +156,7 @@ func Run(ctx context.Context, opt Options, patterns []string, p *Progress) (Snap
 		workers = runtime.GOMAXPROCS(0)
 	}
 	p.workers.Store(int64(workers))
+	threads := max(1, runtime.GOMAXPROCS(0)/workers)
 	jobs, err := match(opt.Root, patterns, log)
 	if err != nil {
 		return p.Snapshot(), err
@@ -173,7 +178,7 @@ func Run(ctx context.Context, opt Options, patterns []string, p *Progress) (Snap
 	for range min(workers, len(jobs)) {
 		wg.Go(func() {
 			for j := range queue {
-				if err := warmFile(ctx, opt, j, p); err != nil {
+				if err := warmFile(ctx, opt, j, threads, p); err != nil {
 					if ctx.Err() != nil {
 						continue
 					}
@@ -205,7 +210,8 @@ feed:
 }
 
 // match expands the patterns into the files to warm, each once, with
-// their sizes.
+// their sizes. A "**" segment matches any number of folders (see
+// docroot.Root.Glob).
 func match(root *docroot.Root, patterns []string, log *slog.Logger) ([]job, error) {
 	seen := make(map[string]bool)
 	var jobs []job
@@ -216,7 +222,7 @@ func match(root *docroot.Root, patterns []string, log *slog.Logger) ([]job, erro
 		}
 		// A mirror has as many files as it has: no limit, and ** does
 		// not follow symlinks to folders, so the walk ends.
-		paths, err := root.GlobRecursive(rel, docroot.Limits{})
+		paths, err := root.Glob(rel, docroot.Limits{})
 		if errors.Is(err, docroot.ErrNotFound) {
 			paths, err = nil, nil
 		}
@@ -242,20 +248,21 @@ func match(root *docroot.Root, patterns []string, log *slog.Logger) ([]job, erro
 	return jobs, nil
 }
 
-// warmFile makes sure the piece cache holds a valid entry for j: it loads
-// the entry, and hashes the file and saves its entry when the entry is
-// missing, stale or corrupt. A file that changes while it is hashed is
-// hashed once more, then given up with ErrChanged.
-func warmFile(ctx context.Context, opt Options, j job, p *Progress) (err error) {
-	counted := int64(0)
+// warmFile makes sure the piece cache holds a valid entry for j, as the
+// service's digests step does: it loads the entry, and when the entry is
+// missing, stale or corrupt, hashes the file on threads cores and saves
+// its entry. A file that changes while it is hashed is hashed once more,
+// then given up with ErrChanged.
+func warmFile(ctx context.Context, opt Options, j job, threads int, p *Progress) (err error) {
+	var counted atomic.Int64
 	defer func() {
 		// Whatever was counted while hashing, a finished file adds its
 		// size to BytesDone, once; an interrupted one nothing.
 		if err != nil && ctx.Err() != nil {
-			p.bytesDone.Add(-counted)
+			p.bytesDone.Add(-counted.Load())
 			return
 		}
-		p.bytesDone.Add(j.size - counted)
+		p.bytesDone.Add(j.size - counted.Load())
 	}()
 	f, fi, err := opt.Root.OpenFile(j.rel)
 	if err != nil {
@@ -263,7 +270,7 @@ func warmFile(ctx context.Context, opt Options, j job, p *Progress) (err error) 
 	}
 	defer f.Close()
 	st := piececache.StampOf(fi)
-	if _, err := opt.Pieces.Load(j.rel, st, opt.PieceLength); err == nil {
+	if _, err := opt.Pieces.Load(j.rel, st, opt.PieceLength, opt.V2); err == nil {
 		p.valid.Add(1)
 		// The operator asked for this file: keep its entry from gc as
 		// if it had been served.
@@ -271,20 +278,19 @@ func warmFile(ctx context.Context, opt Options, j job, p *Progress) (err error) 
 		return nil
 	}
 	for range 2 {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("%s: %w", j.rel, err)
-		}
-		r := &reader{ctx: ctx, r: f, p: p, counted: &counted}
-		d, err := pieces.Hash(r, opt.PieceLength)
-		if err != nil {
-			return fmt.Errorf("%s: %w", j.rel, err)
+		r := &readerAt{ctx: ctx, r: f, p: p, counted: &counted}
+		// A file that shrank under it fails with io.ErrUnexpectedEOF
+		// and is hashed again.
+		d, herr := pieces.HashAt(r, st.Size, opt.PieceLength, opt.V2, threads)
+		if herr != nil && (ctx.Err() != nil || !errors.Is(herr, io.ErrUnexpectedEOF)) {
+			return fmt.Errorf("%s: %w", j.rel, herr)
 		}
 		fi, err := f.Stat()
 		if err != nil {
 			return fmt.Errorf("%s: %w", j.rel, err)
 		}
 		now := piececache.StampOf(fi)
-		if now == st && d.Size == st.Size {
+		if herr == nil && now == st {
 			if err := opt.Pieces.Save(j.rel, st, d); err != nil {
 				return err
 			}
@@ -296,21 +302,22 @@ func warmFile(ctx context.Context, opt Options, j job, p *Progress) (err error) 
 	return fmt.Errorf("%w: %s", ErrChanged, j.rel)
 }
 
-// reader counts the bytes read into the progress and stops at ctx's end.
-type reader struct {
+// readerAt counts the bytes read into the progress and stops at ctx's
+// end.
+type readerAt struct {
 	ctx     context.Context
-	r       *os.File
+	r       io.ReaderAt
 	p       *Progress
-	counted *int64
+	counted *atomic.Int64
 }
 
-func (r *reader) Read(b []byte) (int, error) {
+func (r *readerAt) ReadAt(b []byte, off int64) (int, error) {
 	if err := r.ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := r.r.Read(b)
+	n, err := r.r.ReadAt(b, off)
 	r.p.bytesHashed.Add(int64(n))
 	r.p.bytesDone.Add(int64(n))
-	*r.counted += int64(n)
+	r.counted.Add(int64(n))
 	return n, err
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/service"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/warm"
 )
 
@@ -67,7 +68,14 @@ func sample(prefix string) (n, size int64) {
 var mirrorPatterns = []string{"yum/**/*.rpm", "/yum/iso/*.iso"}
 
 func TestWarmThenServiceHashesNothing(t *testing.T) {
+	for _, format := range []torrent.Format{torrent.BEP47, torrent.Hybrid} {
+		t.Run(string(format), func(t *testing.T) { testWarmThenService(t, format) })
+	}
+}
+
+func testWarmThenService(t *testing.T, format torrent.Format) {
 	f := newFixture(t)
+	f.opt.V2 = format == torrent.Hybrid
 	s, err := warm.Run(context.Background(), f.opt, mirrorPatterns, nil)
 	if err != nil {
 		t.Fatalf("warm: %v\n%s", err, f.logs)
@@ -82,7 +90,7 @@ func TestWarmThenServiceHashesNothing(t *testing.T) {
 	// The service, in a new process over the same cache, finds every
 	// entry valid.
 	cfg := config.Default()
-	cfg.Root, cfg.Cache, cfg.Trackers = f.root, f.cache, filepath.Join(f.dir, "trackers")
+	cfg.Root, cfg.Cache, cfg.Trackers, cfg.Format = f.root, f.cache, filepath.Join(f.dir, "trackers"), format
 	svc := service.New(cfg, service.Options{Log: slog.New(slog.NewTextHandler(f.logs, nil))})
 	var paths []string
 	for _, sf := range samplemirror.Files {
@@ -180,7 +188,7 @@ func checkCache(t *testing.T, f *fixture) (entries int) {
 			t.Errorf("entry %s: %v", p, err)
 			return nil
 		}
-		if _, err := f.opt.Pieces.Load(filepath.ToSlash(rel), piececache.StampOf(fi), 1<<20); err != nil {
+		if _, err := f.opt.Pieces.Load(filepath.ToSlash(rel), piececache.StampOf(fi), 1<<20, f.opt.V2); err != nil {
 			t.Errorf("entry %s is not valid: %v", p, err)
 		}
 		entries++

@@ -1,0 +1,83 @@
+package pieces
+
+import (
+	"crypto/sha1"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// HashAt returns the same digests as Hash (or HashHybrid when v2 is set)
+// over the first size bytes of r, hashing up to workers pieces at once.
+// Workers take pieces in file order, so the reads stay close to
+// sequential. It fails when r holds fewer than size bytes.
+func HashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int) (*Digests, error) {
+	if !ValidLength(pieceLength) {
+		return nil, fmt.Errorf("hash: %d: %w", pieceLength, ErrPieceLength)
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("hash: negative size %d", size)
+	}
+	n := (size + pieceLength - 1) / pieceLength
+	d := &Digests{PieceLength: pieceLength, Size: size, V2: v2, Padded: make([]byte, n*HashSize)}
+	if v2 {
+		d.Layer = make([]byte, n*V2Size)
+	}
+	workers = int(max(1, min(int64(workers), n)))
+	var (
+		next        atomic.Int64
+		failed      atomic.Bool
+		errOnce     sync.Once
+		firstErr    error
+		firstLeaves [][V2Size]byte
+		wg          sync.WaitGroup
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, pieceLength)
+			var leaves [][V2Size]byte
+			for !failed.Load() {
+				i := next.Add(1) - 1
+				if i >= n {
+					return
+				}
+				off := i * pieceLength
+				piece := buf[:min(pieceLength, size-off)]
+				if m, err := r.ReadAt(piece, off); m < len(piece) {
+					if err == nil || err == io.EOF {
+						err = io.ErrUnexpectedEOF
+					}
+					errOnce.Do(func() { firstErr = fmt.Errorf("hash: piece %d at byte %d: %w", i, off, err) })
+					failed.Store(true)
+					return
+				}
+				if v2 {
+					leaves = blockLeaves(piece, leaves[:0])
+					h := merkleRoot(leaves, int(pieceLength/BlockSize), zeroLeaf)
+					copy(d.Layer[i*V2Size:], h[:])
+					if i == 0 {
+						firstLeaves = append([][V2Size]byte(nil), leaves...)
+					}
+				}
+				if int64(len(piece)) < pieceLength {
+					// The last piece: nothing reads buf after it.
+					d.Tail = sha1.Sum(piece)
+					clear(buf[len(piece):])
+				}
+				sum := sha1.Sum(buf)
+				copy(d.Padded[i*HashSize:], sum[:])
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if v2 {
+		d.Root = piecesRoot(d, firstLeaves)
+	}
+	return d, nil
+}
