@@ -6,9 +6,11 @@ BIN     := bin/pkgtorrent-service
 ADDR    ?= 127.0.0.1:8080
 RUNDIR  := run
 # Debian packages the end-to-end tests drive: real web servers, BitTorrent
-# clients and a tracker; systemd and rpm check the files under deploy/. `make deps` installs the missing ones when root.
+# clients and a tracker; systemd and rpm check the files under deploy/, and
+# man-db renders the manual pages in deploy/man. `make deps` installs the
+# missing ones when root.
 DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
-	python3-libtorrent curl mktorrent systemd rpm
+	python3-libtorrent curl mktorrent systemd rpm man-db
 FUZZTIME ?= 30s
 
 .PHONY: all build run deps test vet fuzz clean

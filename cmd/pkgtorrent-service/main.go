@@ -11,6 +11,11 @@
 //
 // Settings come from flags and, with -config FILE, from a file of
 // "key = value" lines; flags win. Run with -h for the list.
+//
+// A first argument that names a subcommand runs the operator's tools
+// instead (see commands.go): warm, gc, inspect and version. warm and gc
+// take the same settings as the service, so that they work on the very
+// caches it uses.
 package main
 
 import (
@@ -36,13 +41,30 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run starts the service and returns the exit status. Start-up errors are
-// one line on stderr.
-func run(args []string, stderr io.Writer) int {
-	cfg, err := config.Load(args, stderr)
+// serviceCommand is the service's own -h text.
+var serviceCommand = config.Command{
+	Usage: "pkgtorrent-service [-config FILE] [-setting value ...]\n       pkgtorrent-service warm|gc|inspect|version [-h] ...",
+	Doc: `Without a subcommand, serves torrents: FastCGI on standard input (mod_fcgid), on a
+systemd socket or on -fcgi ADDR; CGI when GATEWAY_INTERFACE is set; standalone HTTP
+with -http ADDR. SIGTERM or SIGINT stops the -http and -fcgi servers gracefully.
+
+Subcommands (each takes -h):
+  warm PATTERN...  hash the matching files under -root ahead of time
+  gc               remove unused cache entries and those of gone files
+  inspect TORRENT  print what a .torrent file or URL holds; -verify ROOT checks it
+  version          print the version of this build`,
+}
+
+// run starts the service, or runs the subcommand that args start with,
+// and returns the exit status. Start-up errors are one line on stderr.
+func run(args []string, stdout *os.File, stderr io.Writer) int {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return runSubcommand(args[0], args[1:], stdout, stderr)
+	}
+	cfg, _, err := config.LoadCommand(serviceCommand, args, stderr)
 	if errors.Is(err, config.ErrHelp) {
 		return 0
 	}
@@ -50,8 +72,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pkgtorrent-service:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level(cfg.LogLevel)}))
-	slog.SetDefault(log)
+	log := newLogger(cfg, stderr)
 	if err := serve(cfg, log); err != nil {
 		fmt.Fprintln(stderr, "pkgtorrent-service:", err)
 		return 1
@@ -63,6 +84,14 @@ func level(s string) slog.Level {
 	var l slog.Level
 	l.UnmarshalText([]byte(s))
 	return l
+}
+
+// newLogger returns the logger for stderr at the log-level setting, and
+// makes it the default.
+func newLogger(cfg config.Config, stderr io.Writer) *slog.Logger {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level(cfg.LogLevel)}))
+	slog.SetDefault(log)
+	return log
 }
 
 func serve(cfg config.Config, log *slog.Logger) error {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +82,12 @@ func Default() Config {
 		LogLevel:    "info",
 	}
 }
+
+// PiecesDir is the piece cache folder: Cache/pieces.
+func (c Config) PiecesDir() string { return filepath.Join(c.Cache, "pieces") }
+
+// InfoDir is the info cache folder: Cache/info.
+func (c Config) InfoDir() string { return filepath.Join(c.Cache, "info") }
 
 // setting is one key, settable from the file and as a flag.
 type setting struct {
@@ -169,44 +176,115 @@ func (f flagValue) Set(v string) error {
 // ErrHelp is returned by Load when -h or -help was given.
 var ErrHelp = flag.ErrHelp
 
+// Command describes a program that takes the settings: the service
+// itself, or one of its subcommands (warm, gc), which take the same
+// settings so that they work on exactly the caches the service uses.
+type Command struct {
+	// Usage is the first line of the -h text, after "Usage: ".
+	Usage string
+	// Doc, when set, is printed under the usage line.
+	Doc string
+	// Flags registers the command's own flags, besides the settings.
+	Flags func(fs *flag.FlagSet)
+	// Args reports whether the command takes arguments after the flags;
+	// without it, any argument is an error.
+	Args bool
+}
+
+// service is the command of the service itself.
+var service = Command{Usage: "pkgtorrent-service [-config FILE] [-setting value ...]"}
+
 // Load builds the configuration from the defaults, the file named by
 // -config (if any) and the flags in args, then validates it. Usage text
 // for -h goes to usage.
 func Load(args []string, usage io.Writer) (Config, error) {
+	c, _, err := LoadCommand(service, args, usage)
+	return c, err
+}
+
+// LoadCommand is Load for a command with its own flags and arguments: it
+// parses cmd's flags together with the settings, and returns the
+// arguments left after the flags. -h prints cmd's usage, its own flags,
+// then the settings.
+func LoadCommand(cmd Command, args []string, usage io.Writer) (Config, []string, error) {
 	c := Default()
 	fs := flag.NewFlagSet("pkgtorrent-service", flag.ContinueOnError)
 	// Errors are returned as one line; the full usage only for -h.
 	fs.SetOutput(io.Discard)
-	configFile := fs.String("config", "", "read settings from this file (key = value lines, # comments)")
+	// own holds the command's flags and sfs the settings, apart, for the
+	// -h text; fs parses them all. Registering them copies each flag's
+	// default text before anything is parsed.
+	own := flag.NewFlagSet("own", flag.ContinueOnError)
+	if cmd.Flags != nil {
+		cmd.Flags(own)
+	}
+	sfs := flag.NewFlagSet("settings", flag.ContinueOnError)
+	configFile := sfs.String("config", "", "read settings from this file (key = value lines, # comments)")
 	given := map[string]bool{}
 	for i := range settings {
-		fs.Var(flagValue{&c, &settings[i], given}, settings[i].name, settings[i].usage)
+		sfs.Var(flagValue{&c, &settings[i], given}, settings[i].name, settings[i].usage)
+	}
+	for _, set := range []*flag.FlagSet{own, sfs} {
+		set.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
 	}
 	// First pass: find -config and check the flags' syntax.
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(usage)
-			fmt.Fprintln(usage, "Usage: pkgtorrent-service [-config FILE] [-setting value ...]")
-			fs.PrintDefaults()
+			printUsage(usage, cmd, own, sfs)
 		}
-		return c, err
+		return c, nil, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if fs.NArg() > 0 && !cmd.Args {
+		return c, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *configFile != "" {
 		// The file sits between the defaults and the flags: load it into
 		// fresh defaults, then let the flags override it.
 		c = Default()
 		if err := c.readFile(*configFile); err != nil {
-			return c, err
+			return c, nil, err
 		}
 		clear(given)
 		if err := fs.Parse(args); err != nil {
-			return c, err
+			return c, nil, err
 		}
 	}
-	return c, c.Validate()
+	return c, fs.Args(), c.Validate()
+}
+
+func printUsage(w io.Writer, cmd Command, own, sfs *flag.FlagSet) {
+	fmt.Fprintln(w, "Usage: "+cmd.Usage)
+	if cmd.Doc != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, strings.TrimRight(cmd.Doc, "\n"))
+	}
+	hasOwn := false
+	own.VisitAll(func(*flag.Flag) { hasOwn = true })
+	switch {
+	case hasOwn:
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Flags:")
+		own.SetOutput(w)
+		own.PrintDefaults()
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Settings (as for the service; flags override -config):")
+	case cmd.Doc != "":
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Settings (flags override -config):")
+	}
+	sfs.SetOutput(w)
+	sfs.PrintDefaults()
+}
+
+// Names returns the names of every setting, as used in the file and as
+// flags, in the order they are documented.
+func Names() []string {
+	names := make([]string, 0, len(settings)+1)
+	names = append(names, "config")
+	for _, s := range settings {
+		names = append(names, s.name)
+	}
+	return names
 }
 
 // readFile applies "key = value" lines; blank lines and "#" comments are

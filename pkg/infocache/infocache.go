@@ -4,6 +4,8 @@
 //
 // The modification time of an entry's file is the last time its source
 // files were checked; Touch moves it forward after a successful check.
+// Its access time is the last time a torrent was served from it (see
+// MarkUsed and package cachefile); pkgtorrent-service gc goes by that.
 package infocache
 
 import (
@@ -15,6 +17,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/cachefile"
@@ -43,6 +46,23 @@ type Entry struct {
 	PieceLayers []byte
 	// Built is when the info was built: the torrent's Last-Modified.
 	Built time.Time
+
+	// Used is the entry file's access time when Load opened it: the last
+	// recorded use. It is not part of the encoded entry.
+	Used time.Time
+}
+
+// Settings returns the Settings text of an entry built with these
+// settings and document root.
+func Settings(format string, pieceLength int64, serviceName, root string) string {
+	return fmt.Sprintf("format=%s piece-length=%d service-name=%s root=%s", format, pieceLength, serviceName, root)
+}
+
+// RootOf returns the document root that a Settings text names, and false
+// when it names none.
+func RootOf(settings string) (string, bool) {
+	_, root, ok := strings.Cut(settings, " root=")
+	return root, ok && root != ""
 }
 
 // Key returns the name of the entry for request text: its SHA-1 in hex.
@@ -216,22 +236,16 @@ func (s Store) LockPath(key string) string { return s.Path(key) + ".lock" }
 
 // Load reads entry key and returns it with the time its files were last
 // checked. An entry whose request text does not hash to key is ErrCorrupt.
+// Reading it does not count as a use (cachefile.ReadQuietly): only
+// MarkUsed moves e.Used, so that the kernel's relatime updates of the
+// first of two loads cannot hide an old mark from the second.
 func (s Store) Load(key string) (*Entry, time.Time, error) {
-	f, err := os.Open(s.Path(key))
+	b, fi, err := cachefile.ReadQuietly(s.Path(key), maxField)
+	if errors.Is(err, cachefile.ErrTooLarge) {
+		return nil, time.Time{}, fmt.Errorf("info cache %s: %w: %w", key, ErrCorrupt, err)
+	}
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("info cache: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("info cache: %w", err)
-	}
-	if fi.Size() > maxField {
-		return nil, time.Time{}, fmt.Errorf("info cache %s: %w: %d bytes", key, ErrCorrupt, fi.Size())
-	}
-	b := make([]byte, fi.Size())
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil, time.Time{}, fmt.Errorf("info cache %s: %w", key, err)
 	}
 	e, err := Decode(b)
 	if err != nil {
@@ -240,6 +254,7 @@ func (s Store) Load(key string) (*Entry, time.Time, error) {
 	if Key(e.Request) != key {
 		return nil, time.Time{}, fmt.Errorf("info cache %s: %w: holds another request", key, ErrCorrupt)
 	}
+	e.Used = cachefile.LastUsed(fi)
 	return e, fi.ModTime(), nil
 }
 
@@ -248,7 +263,15 @@ func (s Store) Save(e *Entry) error {
 	return cachefile.WriteAtomic(s.Path(Key(e.Request)), Encode(e))
 }
 
-// Touch records that the files of entry key were checked at t.
+// MarkUsed records that a torrent was served from entry key at now, at
+// most once a cachefile.MarkInterval, keeping the entry's check time. It
+// reports whether it wrote the mark.
+func (s Store) MarkUsed(key string, now time.Time) (bool, error) {
+	return cachefile.MarkUsed(s.Path(key), now)
+}
+
+// Touch records that the files of entry key were checked at t (and, in
+// passing, that it was used at t).
 func (s Store) Touch(key string, t time.Time) error {
 	if err := os.Chtimes(s.Path(key), t, t); err != nil {
 		return fmt.Errorf("info cache: %w", err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/cachefile"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
@@ -66,6 +67,13 @@ func (s Store) Load(rel string, st Stamp, n int64, v2 bool) (*pieces.Digests, er
 // the old entry or the new one, never a part of one.
 func (s Store) Save(rel string, st Stamp, d *pieces.Digests) error {
 	return cachefile.WriteAtomic(s.Path(rel, d.PieceLength), Encode(st, d))
+}
+
+// MarkUsed records that the entry of rel for piece length n was used at
+// now, at most once a cachefile.MarkInterval (see package cachefile). It
+// reports whether it wrote the mark.
+func (s Store) MarkUsed(rel string, n int64, now time.Time) (bool, error) {
+	return cachefile.MarkUsed(s.Path(rel, n), now)
 }
 
 // IsMiss reports whether err only means that the entry must be rebuilt

@@ -71,8 +71,7 @@ func (s *Service) openRoot(r *http.Request) (*docroot.Root, error) {
 // settings describes what besides the files shapes a torrent's info; a
 // cache entry made under other settings is not used.
 func (s *Service) settings(root *docroot.Root) string {
-	return fmt.Sprintf("format=%s piece-length=%d service-name=%s root=%s",
-		s.cfg.Format, s.cfg.PieceLength, s.cfg.ServiceName, root.Dir())
+	return infocache.Settings(string(s.cfg.Format), s.cfg.PieceLength, s.cfg.ServiceName, root.Dir())
 }
 
 // entry returns the torrent of rq: from the info cache when the entry was

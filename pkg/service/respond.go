@@ -27,6 +27,7 @@ func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infoca
 	if err != nil {
 		return err
 	}
+	s.markUsed(e)
 	hash := torrent.InfoHash(e.Info)
 	body := torrent.Metainfo(e.Info, torrent.Extras{
 		Trackers:    torrent.OrderTrackers(s.trackers.URLs(), hash),
@@ -50,6 +51,7 @@ func (s *Service) writeMagnet(w http.ResponseWriter, r *http.Request, e *infocac
 	if err != nil {
 		return err
 	}
+	s.markUsed(e)
 	hash := torrent.InfoHash(e.Info)
 	var b strings.Builder
 	b.WriteString("magnet:?xt=urn:btih:" + hex.EncodeToString(hash[:]))

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,6 +30,9 @@ type Stats struct {
 	PieceCacheHits atomic.Int64
 	// TorrentsBuilt counts info dictionaries built (not served from cache).
 	TorrentsBuilt atomic.Int64
+	// UseMarks counts cache entries whose last use was written (see
+	// markUsed): at most one per entry a day.
+	UseMarks atomic.Int64
 }
 
 // Service answers torrent requests. Create it with New.
@@ -85,8 +87,8 @@ func New(cfg config.Config, opt Options) *Service {
 		nodes:    nodes,
 		started:  time.Now(),
 		log:      log,
-		pieces:   piececache.Store{Dir: filepath.Join(cfg.Cache, "pieces")},
-		infos:    infocache.Store{Dir: filepath.Join(cfg.Cache, "info")},
+		pieces:   piececache.Store{Dir: cfg.PiecesDir()},
+		infos:    infocache.Store{Dir: cfg.InfoDir()},
 		trackers: trackers.New(cfg.Trackers, opt.TrackersInterval, log),
 		env:      env,
 		now:      time.Now,
