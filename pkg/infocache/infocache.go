@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -213,30 +214,51 @@ func (s Store) Path(key string) string { return filepath.Join(s.Dir, key) }
 // Load reads entry key and returns it with the time its files were last
 // checked. An entry whose request text does not hash to key is ErrCorrupt.
 func (s Store) Load(key string) (*Entry, time.Time, error) {
+	e, fi, err := s.LoadStat(key)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return e, fi.ModTime(), nil
+}
+
+// LoadStat is Load, returning the entry file's own FileInfo (read from the
+// open file, so it describes the bytes decoded): its ModTime is the last
+// check, and with its size and inode it tells a later Stat whether the
+// entry is still the one loaded.
+func (s Store) LoadStat(key string) (*Entry, fs.FileInfo, error) {
 	f, err := os.Open(s.Path(key))
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("info cache: %w", err)
+		return nil, nil, fmt.Errorf("info cache: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("info cache: %w", err)
+		return nil, nil, fmt.Errorf("info cache: %w", err)
 	}
 	if fi.Size() > maxField {
-		return nil, time.Time{}, fmt.Errorf("info cache %s: %w: %d bytes", key, ErrCorrupt, fi.Size())
+		return nil, nil, fmt.Errorf("info cache %s: %w: %d bytes", key, ErrCorrupt, fi.Size())
 	}
 	b := make([]byte, fi.Size())
 	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil, time.Time{}, fmt.Errorf("info cache %s: %w", key, err)
+		return nil, nil, fmt.Errorf("info cache %s: %w", key, err)
 	}
 	e, err := Decode(b)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("info cache %s: %w", key, err)
+		return nil, nil, fmt.Errorf("info cache %s: %w", key, err)
 	}
 	if Key(e.Request) != key {
-		return nil, time.Time{}, fmt.Errorf("info cache %s: %w: holds another request", key, ErrCorrupt)
+		return nil, nil, fmt.Errorf("info cache %s: %w: holds another request", key, ErrCorrupt)
 	}
-	return e, fi.ModTime(), nil
+	return e, fi, nil
+}
+
+// Stat returns the FileInfo of entry key's file.
+func (s Store) Stat(key string) (fs.FileInfo, error) {
+	fi, err := os.Stat(s.Path(key))
+	if err != nil {
+		return nil, fmt.Errorf("info cache: %w", err)
+	}
+	return fi, nil
 }
 
 // Save writes entry e under its key, atomically.

@@ -30,6 +30,9 @@ type request struct {
 	paths []string
 	// pattern is the clean path or glob of a single-mode request.
 	pattern string
+	// key is infocache.Key(text) when the caller knows it already (a
+	// digest GET), to spare hashing a long request text per request.
+	key string
 }
 
 func (rq request) single() bool { return rq.paths == nil }
@@ -75,8 +78,11 @@ func (s *Service) settings(root *docroot.Root) string {
 // again once the last check is older than the revalidate setting; else
 // built anew, once however many requests ask for it at the same time.
 func (s *Service) entry(root *docroot.Root, rq request) (*infocache.Entry, error) {
-	key := infocache.Key(rq.text)
-	e, checked, err := s.infos.Load(key)
+	key := rq.key
+	if key == "" {
+		key = infocache.Key(rq.text)
+	}
+	e, checked, err := s.loadEntry(key)
 	switch {
 	case err != nil:
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, infocache.ErrCorrupt) {
@@ -90,6 +96,7 @@ func (s *Service) entry(root *docroot.Root, rq request) (*infocache.Entry, error
 		if err := s.infos.Touch(key, s.now()); err != nil {
 			s.cacheProblem(err)
 		}
+		s.touched(key, e)
 		return e, nil
 	}
 	return s.builds.do(key, func() (*infocache.Entry, error) { return s.build(root, rq) })

@@ -45,6 +45,7 @@ type Service struct {
 	nodes    []torrent.Node
 	started  time.Time
 	builds   flight[*infocache.Entry]
+	warm     warmCache
 	cacheLog rateLimited
 
 	// Stats are the service's counters, read by tests and benchmarks.
