@@ -3,7 +3,9 @@
 package cachefile
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -13,10 +15,15 @@ import (
 // half-way leaves at most a temporary file that no reader ever opens.
 func WriteAtomic(name string, data []byte) (err error) {
 	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cache write: %w", err)
-	}
+	// The folder usually exists: try first, and create it only when
+	// missing, which spares a mkdir per file when many are written.
 	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(name)+"-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("cache write: %w", err)
+		}
+		f, err = os.CreateTemp(dir, ".tmp-"+filepath.Base(name)+"-*")
+	}
 	if err != nil {
 		return fmt.Errorf("cache write: %w", err)
 	}

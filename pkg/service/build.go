@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
@@ -140,19 +142,23 @@ func (s *Service) build(root *docroot.Root, rq request) (*infocache.Entry, error
 		Stamps:   make([]piececache.Stamp, len(paths)),
 	}
 	files := make([]torrent.File, len(paths))
-	var hashed, hits int64
-	for i, p := range paths {
-		d, st, hit, err := s.digests(root, p)
+	var hashed, hits atomic.Int64
+	err = s.eachFile(paths, func(i int, p string, workers int) error {
+		d, st, hit, err := s.digests(root, p, workers)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if hit {
-			hits++
+			hits.Add(1)
 		} else {
-			hashed += d.Size
+			hashed.Add(d.Size)
 		}
 		files[i] = torrent.File{Path: p, Digests: d}
 		e.Stamps[i] = st
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case s.cfg.Format == torrent.Hybrid:
@@ -172,7 +178,7 @@ func (s *Service) build(root *docroot.Root, rq request) (*infocache.Entry, error
 	s.Stats.TorrentsBuilt.Add(1)
 	hash := torrent.InfoHash(e.Info)
 	s.log.Info("torrent built", "key", infocache.Key(rq.text), "info_hash", fmt.Sprintf("%x", hash),
-		"files", len(paths), "bytes_hashed", hashed, "piece_cache_hits", hits,
+		"files", len(paths), "bytes_hashed", hashed.Load(), "piece_cache_hits", hits.Load(),
 		"duration", time.Since(start).Round(time.Microsecond))
 	return e, nil
 }
@@ -181,7 +187,7 @@ func (s *Service) build(root *docroot.Root, rq request) (*infocache.Entry, error
 // piece cache when the entry matches the file's current stamp, else by
 // hashing the file (and caching the result). A file that changes while it
 // is hashed is hashed again once, then given up with ErrBusy.
-func (s *Service) digests(root *docroot.Root, rel string) (*pieces.Digests, piececache.Stamp, bool, error) {
+func (s *Service) digests(root *docroot.Root, rel string, workers int) (*pieces.Digests, piececache.Stamp, bool, error) {
 	f, fi, err := root.OpenFile(rel)
 	if err != nil {
 		return nil, piececache.Stamp{}, false, err
@@ -200,9 +206,9 @@ func (s *Service) digests(root *docroot.Root, rel string) (*pieces.Digests, piec
 		s.cacheProblem(err)
 	}
 	for range 2 {
-		// Every core hashes pieces of the file; a file that shrank
+		// workers goroutines hash pieces of the file; a file that shrank
 		// under it fails with io.ErrUnexpectedEOF and is hashed again.
-		d, herr := pieces.HashAt(f, st.Size, s.cfg.PieceLength, v2, runtime.GOMAXPROCS(0))
+		d, herr := pieces.HashAt(f, st.Size, s.cfg.PieceLength, v2, workers)
 		if herr != nil && !errors.Is(herr, io.ErrUnexpectedEOF) {
 			return nil, st, false, fmt.Errorf("%s: %w", rel, herr)
 		}
@@ -224,4 +230,43 @@ func (s *Service) digests(root *docroot.Root, rel string) (*pieces.Digests, piec
 		st = now
 	}
 	return nil, st, false, fmt.Errorf("%w: %s", ErrBusy, rel)
+}
+
+// eachFile calls fn for every path, on as many files at once as there are
+// cores: most packages are smaller than a piece, so one file's pieces
+// cannot keep the cores busy. fn gets the number of goroutines it may
+// hash the file's pieces with, so that at most GOMAXPROCS pieces (and
+// piece buffers) are in flight. Files are taken in order; after an error
+// no new file is started, and the error of the earliest failing file is
+// returned, as a loop over the files would.
+func (s *Service) eachFile(paths []string, fn func(i int, p string, workers int) error) error {
+	procs := runtime.GOMAXPROCS(0)
+	n := min(procs, len(paths))
+	workers := max(1, procs/max(n, 1))
+	errs := make([]error, len(paths))
+	var (
+		next   atomic.Int64
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	for range n {
+		wg.Go(func() {
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(paths) {
+					return
+				}
+				if errs[i] = fn(i, paths[i], workers); errs[i] != nil {
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
