@@ -26,40 +26,55 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
 )
 
-// TestMain removes the binary that serviceBinary built.
+// TestMain removes the binaries that the tests built.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtBin != "" {
-		os.RemoveAll(filepath.Dir(builtBin))
+	for _, b := range []*testBinary{&plainBinary, &failpointBin} {
+		if b.path != "" {
+			os.RemoveAll(filepath.Dir(b.path))
+		}
 	}
 	os.Exit(code)
 }
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
+// testBinary is the real binary, built once per test run with -race and
+// the given build tags.
+type testBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var plainBinary, failpointBin testBinary
+
+func (b *testBinary) build(t *testing.T, name string, tags ...string) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "pkgtorrent-bin-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, name)
+		args := []string{"build", "-race", "-o", b.path}
+		if len(tags) > 0 {
+			args = append(args, "-tags", strings.Join(tags, ","))
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+		if err != nil {
+			b.err = &buildError{err, string(out)}
+		}
+	})
+	if b.err != nil {
+		t.Fatalf("go build %s: %v", strings.Join(tags, " "), b.err)
+	}
+	return b.path
+}
 
 // serviceBinary builds the real binary once per test run.
 func serviceBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pkgtorrent-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "pkgtorrent-service")
-		out, err := exec.Command("go", "build", "-race", "-o", builtBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = &buildError{err, string(out)}
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("go build: %v", buildErr)
-	}
-	return builtBin
+	return plainBinary.build(t, "pkgtorrent-service")
 }
 
 type buildError struct {

@@ -21,33 +21,12 @@ import (
 	"github.com/jackpal/bencode-go"
 )
 
-var (
-	failpointOnce sync.Once
-	failpointBin  string
-	failpointErr  error
-)
-
 // failpointBinary builds the binary with -tags failpoint once per test
 // run: PKGTORRENT_FAILPOINT=name makes it stop at that failpoint (see
 // pkg/failpoint), so a test can kill it right there.
 func failpointBinary(t *testing.T) string {
 	t.Helper()
-	failpointOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pkgtorrent-bin-")
-		if err != nil {
-			failpointErr = err
-			return
-		}
-		failpointBin = filepath.Join(dir, "pkgtorrent-service-failpoint")
-		out, err := exec.Command("go", "build", "-race", "-tags", "failpoint", "-o", failpointBin, ".").CombinedOutput()
-		if err != nil {
-			failpointErr = &buildError{err, string(out)}
-		}
-	})
-	if failpointErr != nil {
-		t.Fatalf("go build -tags failpoint: %v", failpointErr)
-	}
-	return failpointBin
+	return failpointBin.build(t, "pkgtorrent-service-failpoint", "failpoint")
 }
 
 // server is one process of the real binary in -http mode on a loopback
