@@ -298,34 +298,29 @@ func (s *Service) hash(root *docroot.Root, rel string) (fileDigests, error) {
 		s.cacheProblem(err)
 	}
 	s.log.Debug("hashing file", "path", rel, "bytes", st.Size)
-	for range 2 {
-		// Every core hashes pieces of the file; a file that shrank
-		// under it fails with io.ErrUnexpectedEOF and is hashed again.
-		d, herr := pieces.HashAt(hashReaderAt(f, rel, st.Size), st.Size, s.cfg.PieceLength, v2, runtime.GOMAXPROCS(0))
-		if herr != nil && !errors.Is(herr, io.ErrUnexpectedEOF) {
-			return fileDigests{}, fmt.Errorf("%s: %w", rel, herr)
-		}
-		if herr == nil {
+	// Every core hashes pieces of the file.
+	d, st, err := piececache.HashFile(f, st, piececache.HashOptions{
+		PieceLength: s.cfg.PieceLength,
+		V2:          v2,
+		Workers:     runtime.GOMAXPROCS(0),
+		Wrap:        func(r io.ReaderAt) io.ReaderAt { return hashReaderAt(r, rel, st.Size) },
+		Hashed: func(d *pieces.Digests) {
 			s.Stats.FilesHashed.Add(1)
 			s.Stats.BytesHashed.Add(d.Size)
 			failpoint.Hit(failpoint.Hashed, rel)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			return fileDigests{}, fmt.Errorf("%s: %w", rel, err)
-		}
-		now := piececache.StampOf(fi)
-		if herr == nil && now == st {
-			s.log.Debug("file hashed", "path", rel, "bytes", d.Size)
-			if err := s.pieces.Save(rel, st, d); err != nil {
-				s.cacheProblem(err)
-			}
-			return fileDigests{d: d, stamp: st, hashed: true}, nil
-		}
-		s.log.Info("file changed while it was hashed", "path", rel, "size", st.Size, "new_size", now.Size)
-		st = now
+		},
+		Changed: func(old, now piececache.Stamp) {
+			s.log.Info("file changed while it was hashed", "path", rel, "size", old.Size, "new_size", now.Size)
+		},
+	})
+	if err != nil {
+		return fileDigests{}, err
 	}
-	return fileDigests{}, fmt.Errorf("%w: %s", ErrBusy, rel)
+	s.log.Debug("file hashed", "path", rel, "bytes", d.Size)
+	if err := s.pieces.Save(rel, st, d); err != nil {
+		s.cacheProblem(err)
+	}
+	return fileDigests{d: d, stamp: st, hashed: true}, nil
 }
 
 // hashReaderAt returns r, or when failpoints are enabled, r with the

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 )
 
@@ -34,7 +35,7 @@ func clientError(status int, format string, args ...any) *Error {
 }
 
 // ErrBusy reports a file that kept changing while it was hashed.
-var ErrBusy = errors.New("file changed while it was being hashed")
+var ErrBusy = piececache.ErrChanged
 
 // ErrWaitTimeout reports a request that waited the lock-timeout setting
 // for another request or process building the same torrent or hashing

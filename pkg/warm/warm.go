@@ -5,7 +5,8 @@
 // Each file goes through the same steps as in the service: its piece
 // cache entry is loaded and kept when it matches the file's size, mtime
 // and inode (piececache.Store.Load); otherwise the file is hashed
-// (pieces.HashAt) and the entry written atomically (piececache.Store.Save),
+// (piececache.HashFile, under the service's lock on the entry) and the
+// entry written atomically (piececache.Store.Save),
 // so that the service, in this process or another, finds it valid, and a
 // run stopped half-way loses nothing already written. Several files are
 // hashed at once, one per worker, each on its share of the cores.
@@ -25,8 +26,8 @@ import (
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/filelock"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
-	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 )
 
 // Options are what a run works on.
@@ -59,7 +60,7 @@ var ErrFailed = errors.New("some files were not hashed")
 
 // ErrChanged reports a file that kept changing while it was hashed (a
 // sync still writing it); it is left for the service to hash later.
-var ErrChanged = errors.New("file changed while it was being hashed")
+var ErrChanged = piececache.ErrChanged
 
 // Progress is the live state of a run. Its methods are safe to call from
 // any goroutine while the run goes on.
@@ -277,29 +278,34 @@ func warmFile(ctx context.Context, opt Options, j job, threads int, p *Progress)
 		opt.Pieces.MarkUsed(j.rel, opt.PieceLength, time.Now())
 		return nil
 	}
-	for range 2 {
-		r := &readerAt{ctx: ctx, r: f, p: p, counted: &counted}
-		// A file that shrank under it fails with io.ErrUnexpectedEOF
-		// and is hashed again.
-		d, herr := pieces.HashAt(r, st.Size, opt.PieceLength, opt.V2, threads)
-		if herr != nil && (ctx.Err() != nil || !errors.Is(herr, io.ErrUnexpectedEOF)) {
-			return fmt.Errorf("%s: %w", j.rel, herr)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			return fmt.Errorf("%s: %w", j.rel, err)
-		}
-		now := piececache.StampOf(fi)
-		if herr == nil && now == st {
-			if err := opt.Pieces.Save(j.rel, st, d); err != nil {
-				return err
-			}
-			p.hashed.Add(1)
+	// The service's lock on the entry: a request hashing the same file
+	// now is waited for, and its entry then found valid. A cache where
+	// the lock file cannot be made is warmed without it, as the service
+	// does; the atomic Save keeps readers safe either way.
+	l, err := filelock.Acquire(ctx, opt.Pieces.LockPath(j.rel, opt.PieceLength), nil)
+	switch {
+	case err == nil:
+		defer l.Release()
+		if _, err := opt.Pieces.Load(j.rel, st, opt.PieceLength, opt.V2); err == nil {
+			p.valid.Add(1)
+			opt.Pieces.MarkUsed(j.rel, opt.PieceLength, time.Now())
 			return nil
 		}
-		st = now
+	case errors.Is(err, filelock.ErrTimeout):
+		return fmt.Errorf("%s: %w", j.rel, err)
 	}
-	return fmt.Errorf("%w: %s", ErrChanged, j.rel)
+	r := func(f io.ReaderAt) io.ReaderAt { return &readerAt{ctx: ctx, r: f, p: p, counted: &counted} }
+	d, st, err := piececache.HashFile(f, st, piececache.HashOptions{
+		PieceLength: opt.PieceLength, V2: opt.V2, Workers: threads, Wrap: r,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", j.rel, err)
+	}
+	if err := opt.Pieces.Save(j.rel, st, d); err != nil {
+		return err
+	}
+	p.hashed.Add(1)
+	return nil
 }
 
 // readerAt counts the bytes read into the progress and stops at ctx's

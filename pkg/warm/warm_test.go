@@ -19,6 +19,7 @@ import (
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/filelock"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/service"
@@ -175,8 +176,8 @@ func TestWarmFailures(t *testing.T) {
 func checkCache(t *testing.T, f *fixture) (entries int) {
 	t.Helper()
 	filepath.WalkDir(filepath.Join(f.cache, "pieces"), func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+		if err != nil || d.IsDir() || strings.HasSuffix(d.Name(), ".lock") {
+			return err // lock files are the service's locks, shared with warm
 		}
 		if strings.HasPrefix(d.Name(), ".tmp-") {
 			t.Errorf("temporary file left: %s", p)
@@ -276,4 +277,42 @@ func TestReport(t *testing.T) {
 func sha1Hex(s string) string {
 	sum := sha1.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// TestWarmTakesTheServiceLock holds the lock that the service takes while
+// it hashes a file: warm waits for it instead of hashing the same file at
+// the same time, and once the holder has written the entry, uses it.
+func TestWarmTakesTheServiceLock(t *testing.T) {
+	f := newFixture(t)
+	const iso = "yum/iso/boot.iso"
+	l, err := filelock.Acquire(context.Background(), f.opt.Pieces.LockPath(iso, f.opt.PieceLength), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	s, err := warm.Run(ctx, f.opt, []string{iso}, nil)
+	if err == nil || s.Hashed != 0 {
+		t.Fatalf("with the lock held elsewhere: %+v, %v; want no hashing and an error", s, err)
+	}
+
+	// The holder writes the entry, as the service would, and lets go.
+	fd, err := os.Open(filepath.Join(f.root, iso))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := fd.Stat()
+	d, st, err := piececache.HashFile(fd, piececache.StampOf(fi), piececache.HashOptions{PieceLength: f.opt.PieceLength, Workers: 1})
+	fd.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.opt.Pieces.Save(iso, st, d); err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	s, err = warm.Run(context.Background(), f.opt, []string{iso}, nil)
+	if err != nil || s.Hashed != 0 || s.Valid != 1 {
+		t.Errorf("after the holder wrote the entry: %+v, %v; want it found valid, nothing hashed", s, err)
+	}
 }
