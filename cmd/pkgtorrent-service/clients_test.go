@@ -13,13 +13,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackpal/bencode-go"
 )
 
 const (
 	systemPython = "/usr/bin/python3"
-	ltClient     = "../../testdata/clients/lt_client.py"
+	ltClient     = "testdata/ltclient.py"
 )
 
 // needLibtorrent fails the test when python3-libtorrent is missing: a
@@ -63,7 +61,7 @@ func startHTTP(t *testing.T, args ...string) string {
 	return ""
 }
 
-// ltJSON runs lt_client.py and decodes its JSON output.
+// ltJSON runs ltclient.py and decodes its JSON output.
 func ltJSON(t *testing.T, v any, args ...string) {
 	t.Helper()
 	cmd := exec.Command(systemPython, append([]string{ltClient}, args...)...)
@@ -71,10 +69,10 @@ func ltJSON(t *testing.T, v any, args ...string) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("lt_client.py %s: %v\n%s%s", args[0], err, out, stderr.String())
+		t.Fatalf("ltclient.py %s: %v\n%s%s", args[0], err, out, stderr.String())
 	}
 	if err := json.Unmarshal(out, v); err != nil {
-		t.Fatalf("lt_client.py %s: %v: %s", args[0], err, out)
+		t.Fatalf("ltclient.py %s: %v: %s", args[0], err, out)
 	}
 }
 
@@ -82,15 +80,7 @@ func ltJSON(t *testing.T, v any, args ...string) {
 // info re-encoded canonically.
 func hybridHashes(t *testing.T, body []byte) (v1, v2 string) {
 	t.Helper()
-	v, err := bencode.Decode(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("torrent does not decode: %v", err)
-	}
-	var buf bytes.Buffer
-	if err := bencode.Marshal(&buf, v.(map[string]any)["info"]); err != nil {
-		t.Fatal(err)
-	}
-	s := sha256.Sum256(buf.Bytes())
+	s := sha256.Sum256(canonicalInfo(t, body))
 	return infoHash(t, body), hex.EncodeToString(s[:])
 }
 
@@ -135,7 +125,7 @@ func TestHybridWithRealClients(t *testing.T) {
 				V1, V2 string
 				Name   string
 			}
-			ltJSON(t, &info, "info", tor)
+			ltJSON(t, &info, "info", "--torrent", tor)
 			if info.V1 != v1 || info.V2 != v2 {
 				t.Errorf("libtorrent: info hashes v1 %q v2 %q, want %s and %s (hybrid)", info.V1, info.V2, v1, v2)
 			}
@@ -155,9 +145,11 @@ func TestHybridWithRealClients(t *testing.T) {
 				}
 			}
 			ltSave := filepath.Join(dir, "lt")
-			var done struct{ Done bool }
-			ltJSON(t, &done, "download", tor, ltSave)
-			if !done.Done {
+			var done struct {
+				IsSeeding bool `json:"is_seeding"`
+			}
+			ltJSON(t, &done, "download", "--torrent", tor, "--save", ltSave)
+			if !done.IsSeeding {
 				t.Errorf("libtorrent did not finish")
 			}
 			check("libtorrent", ltSave)
@@ -194,7 +186,7 @@ func TestHybridWithRealClients(t *testing.T) {
 				Trackers     []string
 				URLSeeds     []string `json:"url_seeds"`
 			}
-			ltJSON(t, &m, "magnet", strings.TrimSpace(string(body)))
+			ltJSON(t, &m, "magnet", "--uri", strings.TrimSpace(string(body)))
 			if m.V1 != v1 || m.V2 != v2 || m.Name != tc.name {
 				t.Errorf("libtorrent reads %+v from %s, want v1 %s v2 %s name %q", m, body, v1, v2, tc.name)
 			}

@@ -118,9 +118,9 @@ func golden(t *testing.T, name string) string {
 	return m[name].InfoHash
 }
 
-// infoHash decodes a torrent and returns the SHA-1 of its info dict,
-// re-encoded canonically.
-func infoHash(t *testing.T, body []byte) string {
+// canonicalInfo decodes a torrent and returns its info dict re-encoded
+// canonically (keys sorted), independently of the encoder under test.
+func canonicalInfo(t *testing.T, body []byte) []byte {
 	t.Helper()
 	v, err := bencode.Decode(bytes.NewReader(body))
 	if err != nil {
@@ -130,7 +130,13 @@ func infoHash(t *testing.T, body []byte) string {
 	if err := bencode.Marshal(&buf, v.(map[string]any)["info"]); err != nil {
 		t.Fatal(err)
 	}
-	sum := sha1.Sum(buf.Bytes())
+	return buf.Bytes()
+}
+
+// infoHash returns the v1 info hash of a torrent: SHA-1 of its info.
+func infoHash(t *testing.T, body []byte) string {
+	t.Helper()
+	sum := sha1.Sum(canonicalInfo(t, body))
 	return hex.EncodeToString(sum[:])
 }
 

@@ -10,6 +10,14 @@ its web seeds (url-list) and the peers its trackers return.
       Downloads T into DIR. Prints one JSON object on stdout (see report())
       and exits 0 when complete, 1 on timeout or error.
 
+  ltclient.py info --torrent T
+      Prints JSON: the v1 and v2 info hashes ("v1", "v2"; empty when the
+      torrent has none), name, files and web seeds, as libtorrent reads them.
+
+  ltclient.py magnet --uri URI
+      Prints JSON: what parse_magnet_uri reads (hashes, name, trackers,
+      url_seeds).
+
   ltclient.py seed --torrent T --save DIR --port P [--timeout S]
       Checks the files already in DIR, then seeds them. Prints one JSON
       line {"event": "seeding", ...} on stdout once the files check out and
@@ -200,17 +208,50 @@ def seed(args):
     return 0
 
 
+def hashes(ih):
+    return {
+        "v1": str(ih.v1) if ih.has_v1() else "",
+        "v2": str(ih.v2) if ih.has_v2() else "",
+    }
+
+
+def info(args):
+    ti = lt.torrent_info(args.torrent)
+    fs = ti.files()
+    out = hashes(ti.info_hashes())
+    out.update({
+        "name": ti.name(),
+        "files": [fs.file_path(i) for i in range(fs.num_files())],
+        "web_seeds": [w["url"] for w in ti.web_seeds()],
+    })
+    print(json.dumps(out))
+    return 0
+
+
+def magnet(args):
+    p = lt.parse_magnet_uri(args.uri)
+    out = hashes(p.info_hashes)
+    out.update({"name": p.name, "trackers": list(p.trackers), "url_seeds": list(p.url_seeds)})
+    print(json.dumps(out))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["download", "seed"])
-    ap.add_argument("--torrent", required=True)
-    ap.add_argument("--save", required=True)
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("mode", choices=["download", "seed", "info", "magnet"])
+    ap.add_argument("--torrent")
+    ap.add_argument("--uri")
+    ap.add_argument("--save")
+    ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--no-web-seeds", action="store_true")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--rate-limit", type=int, default=0, help="download bytes per second (0: none)")
     args = ap.parse_args()
-    return download(args) if args.mode == "download" else seed(args)
+    need = {"download": ["torrent", "save"], "seed": ["torrent", "save"], "info": ["torrent"], "magnet": ["uri"]}
+    for name in need[args.mode]:
+        if getattr(args, name) is None:
+            ap.error("%s needs --%s" % (args.mode, name))
+    return {"download": download, "seed": seed, "info": info, "magnet": magnet}[args.mode](args)
 
 
 if __name__ == "__main__":
