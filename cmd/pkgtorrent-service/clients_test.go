@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,10 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 const (
@@ -27,38 +24,6 @@ func needLibtorrent(t *testing.T) {
 	if err := exec.Command(systemPython, "-c", "import libtorrent").Run(); err != nil {
 		t.Fatalf("python3-libtorrent is missing: install the Debian package python3-libtorrent (`make deps` installs it): %v", err)
 	}
-}
-
-// startHTTP runs the binary in -http mode on a loopback port with args and
-// returns its base URL; the server is stopped when the test ends.
-func startHTTP(t *testing.T, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(serviceBinary(t), append([]string{"-http", "127.0.0.1:0"}, args...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`msg="serving HTTP" addr=(\S+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return "http://" + a
-	case <-time.After(30 * time.Second):
-		t.Fatal("the server did not start")
-	}
-	return ""
 }
 
 // ltJSON runs ltclient.py and decodes its JSON output.
@@ -94,7 +59,7 @@ func TestHybridWithRealClients(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, tricky), bytes.Repeat([]byte("tricky name "), 10000), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	site := startHTTP(t, "-root", root, "-cache", cache, "-trackers", trackers, "-format", "hybrid")
+	site := startServer(t, "hybrid", serviceBinary(t), nil, "-root", root, "-cache", cache, "-trackers", trackers, "-format", "hybrid").url
 	mount := site + "/yum/torrent_service"
 	pkgs := []string{tricky}
 	for _, n := range []string{"empty-0-1.noarch.rpm", "exact-3-1.x86_64.rpm", "libstdc++-devel-11.4.1-2.el9.x86_64.rpm",

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha1"
 	"encoding/hex"
@@ -14,12 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jackpal/bencode-go"
 
@@ -202,39 +198,8 @@ var goldenAllPackages = []string{
 
 func TestStandaloneHTTP(t *testing.T) {
 	root, cache, trackers := mirror(t)
-	cmd := exec.Command(serviceBinary(t), "-http", "127.0.0.1:0", "-root", root, "-cache", cache, "-trackers", trackers, "-format", "pkgtorrent")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	var logsMu sync.Mutex
-	addr := make(chan string, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		re := regexp.MustCompile(`msg="serving HTTP" addr=(\S+)`)
-		for sc.Scan() {
-			logsMu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			logsMu.Unlock()
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var site string
-	select {
-	case a := <-addr:
-		site = "http://" + a
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the server did not start:\n%s", logs.String())
-	}
+	srv := startServer(t, "standalone", serviceBinary(t), nil, "-root", root, "-cache", cache, "-trackers", trackers, "-format", "pkgtorrent")
+	site := srv.url
 
 	// The files themselves.
 	res, b := get(t, "GET", site+"/yum/iso/boot.iso", nil)
@@ -264,15 +229,9 @@ func TestStandaloneHTTP(t *testing.T) {
 		t.Errorf("nullfile: status %d, %d bytes", res.StatusCode, len(b))
 	}
 	// Stops cleanly on SIGTERM.
-	cmd.Process.Signal(syscall.SIGTERM)
-	<-done
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("exit after SIGTERM: %v", err)
-	}
-	logsMu.Lock()
-	defer logsMu.Unlock()
-	if !strings.Contains(logs.String(), `msg="torrent built"`) {
-		t.Errorf("no build log line:\n%s", logs.String())
+	srv.stop()
+	if !strings.Contains(srv.log(), `msg="torrent built"`) {
+		t.Errorf("no build log line:\n%s", srv.log())
 	}
 }
 
