@@ -191,6 +191,11 @@ func TestWarmInterruptedKeepsEntries(t *testing.T) {
 		}
 	}
 	for name := range after {
+		// The entry's lock file stays, by design (see pkg/filelock); an
+		// entry or a temporary file must not.
+		if strings.HasSuffix(name, ".lock") {
+			continue
+		}
 		if strings.Contains(name, "huge.iso") || strings.Contains(name, ".tmp-") {
 			t.Errorf("%s left by the interrupted run", name)
 		}
