@@ -14,7 +14,6 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"syscall"
-	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 )
@@ -37,9 +36,6 @@ func StampOf(fi fs.FileInfo) Stamp {
 	}
 	return s
 }
-
-// Mtime returns the modification time the stamp records.
-func (s Stamp) Mtime() time.Time { return time.Unix(0, s.MtimeNs) }
 
 // Layout of version 2, all integers big-endian:
 //

@@ -119,12 +119,6 @@ func ParseRoute(urlPath, service string) (Route, bool) {
 	return Route{Top: top, Mode: mode, Arg: arg}, true
 }
 
-// IsServicePath reports whether urlPath is under /{top}/{service}/.
-func (s *Service) IsServicePath(urlPath string) bool {
-	_, ok := ParseRoute(urlPath, s.cfg.ServiceName)
-	return ok
-}
-
 // ServeHTTP answers one request. It never lets a panic escape: under
 // FastCGI and CGI nothing else would catch it.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
