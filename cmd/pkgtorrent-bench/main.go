@@ -54,6 +54,7 @@ func run() error {
 	snippet := flag.String("nginx-conf", "httpd-conf/nginx-pkgtorrent-service.conf", "the operator's nginx snippet")
 	runs := flag.Int("runs", 3, "timed runs per side (medians are reported)")
 	wrkTime := flag.Duration("wrk-time", 4*time.Second, "duration of one wrk run")
+	only := flag.String("targets", "1,2,3,4,5", "comma-separated targets to run (4 needs 2)")
 	flag.Parse()
 	for _, tool := range []string{"mktorrent", "wrk", "nginx"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -98,14 +99,17 @@ func run() error {
 	b.out("# pkgtorrent-bench %s, %d CPUs (GOMAXPROCS %d), load %s, median of %d alternating runs per side",
 		time.Now().Format(time.DateTime), runtime.NumCPU(), runtime.GOMAXPROCS(0), strings.Join(strings.Fields(string(load))[:3], " "), b.runs)
 	steps := []func() error{b.coldSingle, b.coldMany, b.warm, b.newCombination, b.memory}
-	for _, step := range steps {
+	for i, step := range steps {
+		if !slices.Contains(strings.Split(*only, ","), strconv.Itoa(i+1)) {
+			continue
+		}
 		if err := step(); err != nil {
 			return err
 		}
 	}
 	load, _ = os.ReadFile("/proc/loadavg")
 	b.out("# load at the end %s", strings.Join(strings.Fields(string(load))[:3], " "))
-	if logs, err := os.ReadFile(filepath.Join(b.work, "error.log")); err == nil && strings.Contains(string(logs), "temporary file") {
+	if logs, err := os.ReadFile(filepath.Join(b.work, "error.log")); err == nil && strings.Contains(string(logs), "upstream response is buffered to a temporary file") {
 		b.out("# WARNING: nginx buffered a FastCGI response to a temporary file (see %s/error.log)", b.work)
 	}
 	return nil

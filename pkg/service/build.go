@@ -35,6 +35,9 @@ type request struct {
 	paths []string
 	// pattern is the clean path or glob of a single-mode request.
 	pattern string
+	// key is infocache.Key(text) when the caller knows it already (a
+	// digest GET), to spare hashing a long request text per request.
+	key string
 }
 
 func (rq request) single() bool { return rq.paths == nil }
@@ -81,7 +84,10 @@ func (s *Service) settings(root *docroot.Root) string {
 // for it at the same time. A request waits for the others at most
 // lock-timeout in all, then gets ErrWaitTimeout.
 func (s *Service) entry(root *docroot.Root, rq request) (*infocache.Entry, error) {
-	key := infocache.Key(rq.text)
+	key := rq.key
+	if key == "" {
+		key = infocache.Key(rq.text)
+	}
 	if e := s.cached(root, rq, key); e != nil {
 		return e, nil
 	}
@@ -105,8 +111,10 @@ func (s *Service) entry(root *docroot.Root, rq request) (*infocache.Entry, error
 }
 
 // cached returns the info cache entry of rq when it may be served, or nil.
+// An entry this process loaded before comes from memory while its file is
+// unchanged (see loadEntry).
 func (s *Service) cached(root *docroot.Root, rq request, key string) *infocache.Entry {
-	e, checked, err := s.infos.Load(key)
+	e, checked, err := s.loadEntry(key)
 	switch {
 	case err != nil:
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, infocache.ErrCorrupt) {
@@ -120,6 +128,7 @@ func (s *Service) cached(root *docroot.Root, rq request, key string) *infocache.
 		if err := s.infos.Touch(key, s.now()); err != nil {
 			s.cacheProblem(err)
 		}
+		s.touched(key, e)
 		return e
 	}
 	return nil
