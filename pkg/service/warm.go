@@ -87,7 +87,11 @@ func (s *Service) loadEntry(key string) (*infocache.Entry, time.Time, error) {
 }
 
 // touched records that entry key's file was touched by this process, so
-// that its new mtime does not make the entry be read again.
+// that its new mtime does not make the entry be read again. The last use
+// stays the one from before the Touch (which moves the access time too),
+// as for an entry read from disk, so that markUsed still marks the piece
+// entries of a torrent revalidated after a day; the next request's stat
+// sees the new access time.
 func (s *Service) touched(key string, e *infocache.Entry) {
 	fi, err := s.infos.Stat(key)
 	if err != nil {
@@ -97,7 +101,6 @@ func (s *Service) touched(key string, e *infocache.Entry) {
 	defer s.warm.mu.Unlock()
 	if we := s.warm.byKey[key]; we != nil && we.e == e {
 		we.stamp = piececache.StampOf(fi)
-		we.setUsed(cachefile.LastUsed(fi))
 	}
 }
 
