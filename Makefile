@@ -11,9 +11,14 @@ RUNDIR  := run
 # missing ones when root.
 DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
 	python3-libtorrent curl mktorrent systemd rpm man-db
+# Debian packages `make bench` compares against or drives.
+BENCH_PACKAGES := mktorrent wrk nginx-light
 FUZZTIME ?= 30s
+# Go micro-benchmarks `make bench` runs after the comparisons.
+GOBENCH ?= BenchmarkHashAt|BenchmarkHash$$|BenchmarkMulti|BenchmarkMetainfo|BenchmarkServeWarm
+BENCHTIME ?= 1s
 
-.PHONY: all build run deps test vet fuzz clean
+.PHONY: all build run deps bench-deps install-packages test vet fuzz bench clean
 
 all: build
 
@@ -37,7 +42,15 @@ run: build
 # Installs the Debian packages the tests need (as root), or names the
 # missing ones and stops; then fetches the Go modules.
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)" WHAT="make test"
+	$(GO) mod download
+
+bench-deps:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)" WHAT="make bench"
+	$(GO) mod download
+
+install-packages:
+	@missing=""; for p in $(PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -45,10 +58,9 @@ deps:
 			echo "installing:$$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 		else \
-			echo "make test needs these Debian packages:$$missing (run make as root, or apt-get install them)"; exit 1; \
+			echo "$(WHAT) needs these Debian packages:$$missing (run make as root, or apt-get install them)"; exit 1; \
 		fi; \
 	fi
-	$(GO) mod download
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -68,5 +80,12 @@ fuzz:
 		done; \
 	done
 
+# Times the service against mktorrent and static nginx (data under .bench/,
+# generated once, about 9 GiB), one line per target; then the Go benchmarks.
+bench: bench-deps build
+	$(GO) build -o bin/pkgtorrent-bench ./cmd/pkgtorrent-bench
+	bin/pkgtorrent-bench -dir .bench -bin $(BIN)
+	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchmem -benchtime $(BENCHTIME) ./pkg/...
+
 clean:
-	rm -rf bin $(RUNDIR)
+	rm -rf bin $(RUNDIR) .bench

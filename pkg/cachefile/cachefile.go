@@ -24,10 +24,15 @@ const tempPrefix = ".tmp-"
 // check what they read (the cache formats carry a checksum).
 func WriteAtomic(name string, data []byte) (err error) {
 	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cache write: %w", err)
-	}
+	// The folder usually exists: try first, and create it only when
+	// missing, which spares a mkdir per file when many are written.
 	f, err := os.CreateTemp(dir, tempPrefix+filepath.Base(name)+"-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("cache write: %w", err)
+		}
+		f, err = os.CreateTemp(dir, tempPrefix+filepath.Base(name)+"-*")
+	}
 	if err != nil {
 		return fmt.Errorf("cache write: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -240,22 +241,44 @@ func (s Store) LockPath(key string) string { return s.Path(key) + ".lock" }
 // MarkUsed moves e.Used, so that the kernel's relatime updates of the
 // first of two loads cannot hide an old mark from the second.
 func (s Store) Load(key string) (*Entry, time.Time, error) {
+	e, fi, err := s.LoadStat(key)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return e, fi.ModTime(), nil
+}
+
+// LoadStat is Load, returning the entry file's own FileInfo (taken from
+// the open file, so it describes the bytes decoded): its ModTime is the
+// last check, and with its size and inode it tells a later Stat whether
+// the entry is still the one loaded.
+func (s Store) LoadStat(key string) (*Entry, fs.FileInfo, error) {
 	b, fi, err := cachefile.ReadQuietly(s.Path(key), maxField)
 	if errors.Is(err, cachefile.ErrTooLarge) {
-		return nil, time.Time{}, fmt.Errorf("info cache %s: %w: %w", key, ErrCorrupt, err)
+		return nil, nil, fmt.Errorf("info cache %s: %w: %w", key, ErrCorrupt, err)
 	}
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("info cache: %w", err)
+		return nil, nil, fmt.Errorf("info cache: %w", err)
 	}
 	e, err := Decode(b)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("info cache %s: %w", key, err)
+		return nil, nil, fmt.Errorf("info cache %s: %w", key, err)
 	}
 	if Key(e.Request) != key {
-		return nil, time.Time{}, fmt.Errorf("info cache %s: %w: holds another request", key, ErrCorrupt)
+		return nil, nil, fmt.Errorf("info cache %s: %w: holds another request", key, ErrCorrupt)
 	}
 	e.Used = cachefile.LastUsed(fi)
-	return e, fi.ModTime(), nil
+	return e, fi, nil
+}
+
+// Stat returns the FileInfo of entry key's file. A stat does not count as
+// a use, and cachefile.LastUsed of it is the entry's last recorded use.
+func (s Store) Stat(key string) (fs.FileInfo, error) {
+	fi, err := os.Stat(s.Path(key))
+	if err != nil {
+		return nil, fmt.Errorf("info cache: %w", err)
+	}
+	return fi, nil
 }
 
 // Save writes entry e under its key, atomically.

@@ -37,7 +37,9 @@ func HashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int) (*Dige
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, pieceLength)
+			bp := getBuffer(pieceLength)
+			defer putBuffer(bp)
+			buf := *bp
 			var leaves [][V2Size]byte
 			for !failed.Load() {
 				i := next.Add(1) - 1
@@ -62,12 +64,13 @@ func HashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int) (*Dige
 						firstLeaves = append([][V2Size]byte(nil), leaves...)
 					}
 				}
+				var sum [HashSize]byte
 				if int64(len(piece)) < pieceLength {
 					// The last piece: nothing reads buf after it.
-					d.Tail = sha1.Sum(piece)
-					clear(buf[len(piece):])
+					d.Tail, sum = tailSums(buf, len(piece))
+				} else {
+					sum = sha1.Sum(buf)
 				}
-				sum := sha1.Sum(buf)
 				copy(d.Padded[i*HashSize:], sum[:])
 			}
 		}()

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // HashSize is the size of one SHA-1 piece digest.
@@ -126,11 +127,12 @@ func hash(r io.Reader, pieceLength int64, v2 bool) (*Digests, error) {
 					firstLeaves = append(firstLeaves[:0], leaves...)
 				}
 			}
+			var sum [HashSize]byte
 			if int64(n) < pieceLength {
-				d.Tail = sha1.Sum(buf[:n])
-				clear(buf[n:])
+				d.Tail, sum = tailSums(buf, n)
+			} else {
+				sum = sha1.Sum(buf)
 			}
-			sum := sha1.Sum(buf)
 			d.Padded = append(d.Padded, sum[:]...)
 		}
 		switch {
@@ -146,3 +148,33 @@ func hash(r io.Reader, pieceLength int64, v2 bool) (*Digests, error) {
 		}
 	}
 }
+
+// tailSums returns the digests of a file's last piece, whose n bytes start
+// buf (a whole piece long): the bare tail, and the tail followed by zeros
+// to the piece's end. It hashes the tail once, taking the first digest
+// half-way; it zeroes buf after the tail.
+func tailSums(buf []byte, n int) (tail, padded [HashSize]byte) {
+	clear(buf[n:])
+	h := sha1.New()
+	h.Write(buf[:n])
+	h.Sum(tail[:0])
+	h.Write(buf[n:])
+	h.Sum(padded[:0])
+	return tail, padded
+}
+
+// pieceBuffers recycles piece buffers across files, so that hashing many
+// small files does not allocate and clear a piece per file.
+var pieceBuffers sync.Pool
+
+// getBuffer returns a buffer of n bytes, with unspecified content.
+func getBuffer(n int64) *[]byte {
+	if b, ok := pieceBuffers.Get().(*[]byte); ok && int64(cap(*b)) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func putBuffer(b *[]byte) { pieceBuffers.Put(b) }

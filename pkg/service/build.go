@@ -35,6 +35,9 @@ type request struct {
 	paths []string
 	// pattern is the clean path or glob of a single-mode request.
 	pattern string
+	// key is infocache.Key(text) when the caller knows it already (a
+	// digest GET), to spare hashing a long request text per request.
+	key string
 }
 
 func (rq request) single() bool { return rq.paths == nil }
@@ -81,7 +84,10 @@ func (s *Service) settings(root *docroot.Root) string {
 // for it at the same time. A request waits for the others at most
 // lock-timeout in all, then gets ErrWaitTimeout.
 func (s *Service) entry(root *docroot.Root, rq request) (*infocache.Entry, error) {
-	key := infocache.Key(rq.text)
+	key := rq.key
+	if key == "" {
+		key = infocache.Key(rq.text)
+	}
 	if e := s.cached(root, rq, key); e != nil {
 		return e, nil
 	}
@@ -105,8 +111,10 @@ func (s *Service) entry(root *docroot.Root, rq request) (*infocache.Entry, error
 }
 
 // cached returns the info cache entry of rq when it may be served, or nil.
+// An entry this process loaded before comes from memory while its file is
+// unchanged (see loadEntry).
 func (s *Service) cached(root *docroot.Root, rq request, key string) *infocache.Entry {
-	e, checked, err := s.infos.Load(key)
+	e, checked, err := s.loadEntry(key)
 	switch {
 	case err != nil:
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, infocache.ErrCorrupt) {
@@ -120,6 +128,7 @@ func (s *Service) cached(root *docroot.Root, rq request, key string) *infocache.
 		if err := s.infos.Touch(key, s.now()); err != nil {
 			s.cacheProblem(err)
 		}
+		s.touched(key, e)
 		return e
 	}
 	return nil
@@ -186,19 +195,23 @@ func (s *Service) build(ctx context.Context, root *docroot.Root, rq request) (*i
 		Stamps:   make([]piececache.Stamp, len(paths)),
 	}
 	files := make([]torrent.File, len(paths))
-	var hashed, hits int64
-	for i, p := range paths {
-		fd, err := s.digests(ctx, root, p)
+	var hashed, hits atomic.Int64
+	err = s.eachFile(paths, func(i int, p string, workers int) error {
+		fd, err := s.digests(ctx, root, p, workers)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if fd.hashed {
-			hashed += fd.d.Size
+			hashed.Add(fd.d.Size)
 		} else {
-			hits++
+			hits.Add(1)
 		}
 		files[i] = torrent.File{Path: p, Digests: fd.d}
 		e.Stamps[i] = fd.stamp
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case s.cfg.Format == torrent.Hybrid:
@@ -218,7 +231,7 @@ func (s *Service) build(ctx context.Context, root *docroot.Root, rq request) (*i
 	s.Stats.TorrentsBuilt.Add(1)
 	hash := torrent.InfoHash(e.Info)
 	s.log.Info("torrent built", "key", infocache.Key(rq.text), "info_hash", fmt.Sprintf("%x", hash),
-		"files", len(paths), "bytes_hashed", hashed, "piece_cache_hits", hits,
+		"files", len(paths), "bytes_hashed", hashed.Load(), "piece_cache_hits", hits.Load(),
 		"duration", time.Since(start).Round(time.Microsecond))
 	return e, nil
 }
@@ -235,8 +248,9 @@ type fileDigests struct {
 
 // digests returns the piece digests of file rel and its stamp: from the
 // piece cache when the entry matches the file's current stamp, else by
-// hashing the file, once however many requests and processes want it.
-func (s *Service) digests(ctx context.Context, root *docroot.Root, rel string) (fileDigests, error) {
+// hashing the file with up to workers goroutines, once however many
+// requests and processes want it.
+func (s *Service) digests(ctx context.Context, root *docroot.Root, rel string, workers int) (fileDigests, error) {
 	fi, err := root.Stat(rel)
 	if err != nil {
 		return fileDigests{}, err
@@ -250,7 +264,7 @@ func (s *Service) digests(ctx context.Context, root *docroot.Root, rel string) (
 			return fileDigests{}, err
 		}
 		defer unlock()
-		return s.hash(root, rel)
+		return s.hash(root, rel, workers)
 	})
 	if shared {
 		fd.hashed = false
@@ -278,8 +292,8 @@ func (s *Service) loadDigests(rel string, st piececache.Stamp) (fileDigests, boo
 // cached them while this one waited for the lock. Call it holding the
 // entry's lock. A file that changes while it is hashed is hashed again
 // once, then given up with ErrBusy: digests that mix two versions of a
-// file are never cached or used.
-func (s *Service) hash(root *docroot.Root, rel string) (fileDigests, error) {
+// file are never cached or used. workers goroutines hash its pieces.
+func (s *Service) hash(root *docroot.Root, rel string, workers int) (fileDigests, error) {
 	f, fi, err := root.OpenFile(rel)
 	if err != nil {
 		return fileDigests{}, err
@@ -298,11 +312,11 @@ func (s *Service) hash(root *docroot.Root, rel string) (fileDigests, error) {
 		s.cacheProblem(err)
 	}
 	s.log.Debug("hashing file", "path", rel, "bytes", st.Size)
-	// Every core hashes pieces of the file.
+	// workers goroutines hash pieces of the file.
 	d, st, err := piececache.HashFile(f, st, piececache.HashOptions{
 		PieceLength: s.cfg.PieceLength,
 		V2:          v2,
-		Workers:     runtime.GOMAXPROCS(0),
+		Workers:     workers,
 		Wrap:        func(r io.ReaderAt) io.ReaderAt { return hashReaderAt(r, rel, st.Size) },
 		Hashed: func(d *pieces.Digests) {
 			s.Stats.FilesHashed.Add(1)
@@ -350,3 +364,63 @@ func (h *halfway) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return n, err
 }
+
+// eachFile calls fn for every path, on as many files at once as there are
+// cores (a bounded pool of GOMAXPROCS goroutines): most packages are
+// smaller than a piece, so one file's pieces cannot keep the cores busy.
+// fn is digests, with its file lock and single flight per file, so each
+// file is still hashed once however many requests and processes want it.
+// fn gets the number of goroutines it may hash the file's pieces with, so
+// that at most GOMAXPROCS pieces (and piece buffers) are in flight. Files
+// are taken in request order and fn stores its result at index i, so the
+// results keep that order; after an error no new file is started, and the
+// error of the earliest failing file is returned, as a loop over the
+// files would (every file before it was started, and is waited for). A
+// panic in fn stops the pool too and is raised again in the caller's
+// goroutine, where ServeHTTP turns it into a 500 as before.
+func (s *Service) eachFile(paths []string, fn func(i int, p string, workers int) error) error {
+	procs := runtime.GOMAXPROCS(0)
+	n := min(procs, len(paths))
+	workers := max(1, procs/max(n, 1))
+	errs := make([]error, len(paths))
+	panics := make([]any, len(paths))
+	var (
+		next   atomic.Int64
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	call := func(i int) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				panics[i], err = p, errPanicked
+			}
+		}()
+		return fn(i, paths[i], workers)
+	}
+	for range n {
+		wg.Go(func() {
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(paths) {
+					return
+				}
+				if errs[i] = call(i); errs[i] != nil {
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if panics[i] != nil {
+			panic(panics[i])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errPanicked marks a file whose fn panicked in eachFile.
+var errPanicked = errors.New("panicked")

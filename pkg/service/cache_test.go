@@ -343,3 +343,36 @@ func TestSettingsChangeRebuilds(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmEntryFollowsItsFile serves a digest from memory after the first
+// GET, and stops doing so as soon as the entry's file changes: another
+// process may have rebuilt or damaged it.
+func TestWarmEntryFollowsItsFile(t *testing.T) {
+	f := newFixture(t, nil)
+	first := f.post(somePackages...)
+	target := "http://mirror.test/yum/torrent_service/digest/" + digestOf(somePackages)
+	for i := range 3 {
+		w := f.do(http.MethodGet, target, nil)
+		if w.Code != http.StatusOK || w.Body.String() != first.Body.String() {
+			t.Fatalf("GET %d: status %d, same torrent as the POST %v", i, w.Code, w.Body.String() == first.Body.String())
+		}
+		if w.Header().Get("ETag") != first.Header().Get("ETag") {
+			t.Errorf("GET %d: ETag %s, want %s", i, w.Header().Get("ETag"), first.Header().Get("ETag"))
+		}
+	}
+	if we := f.svc.warm.byKey[digestOf(somePackages)]; we == nil || len(we.answers) != 1 {
+		t.Fatalf("after three GETs the entry and one body should be in memory, got %+v", we)
+	}
+	entry := filepath.Join(f.cache, "info", digestOf(somePackages))
+	b, err := os.ReadFile(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/3] ^= 0x40
+	if err := os.WriteFile(entry, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if w := f.do(http.MethodGet, target, nil); w.Code != http.StatusPreconditionFailed {
+		t.Errorf("GET after the entry file was damaged: status %d, want 412 (the memory copy must not be used)", w.Code)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
 )
 
 // ErrUnknownDigest reports a GET for a digest the service has no valid
@@ -150,7 +151,7 @@ func (s *Service) parsePost(w http.ResponseWriter, r *http.Request, digest strin
 // its cached entry, revalidated, or rebuilt from the paths it records when
 // its files changed. ErrUnknownDigest when there is none to trust.
 func (s *Service) cachedDigest(r *http.Request, digest string) (*infocache.Entry, error) {
-	e, _, err := s.infos.Load(digest)
+	e, _, err := s.loadEntry(digest)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, infocache.ErrCorrupt) {
 			s.cacheProblem(err)
@@ -160,20 +161,21 @@ func (s *Service) cachedDigest(r *http.Request, digest string) (*infocache.Entry
 	if strings.HasPrefix(e.Request, singlePrefix) {
 		return nil, fmt.Errorf("%w: entry %s is a single-mode entry", ErrUnknownDigest, digest)
 	}
-	paths := make([]string, 0, len(e.Paths))
-	for p := range strings.SplitSeq(e.Request, "\n") {
-		rel, err := docroot.Clean(p)
-		if err != nil {
-			return nil, fmt.Errorf("%w: cached request: %w", ErrUnknownDigest, err)
-		}
-		paths = append(paths, rel)
+	we := s.warm.of(e)
+	if we == nil {
+		// Dropped from memory meanwhile: parse the paths again.
+		we = newWarmEntry(digest, piececache.Stamp{}, e)
 	}
+	if we.pathsErr != nil {
+		return nil, fmt.Errorf("%w: cached request: %w", ErrUnknownDigest, we.pathsErr)
+	}
+	paths := we.paths
 	root, err := s.openRoot(r)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	e, err = s.entry(root, request{text: e.Request, paths: paths})
+	e, err = s.entry(root, request{text: e.Request, paths: paths, key: digest})
 	if errors.Is(err, docroot.ErrNotFound) {
 		// A file is gone: let the client POST and learn which.
 		return nil, fmt.Errorf("%w: %w", ErrUnknownDigest, err)

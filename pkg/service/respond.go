@@ -23,20 +23,36 @@ import (
 // the current trackers, this request's web seed and the other mirrors',
 // and the DHT nodes around it.
 func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infocache.Entry) error {
-	seeds, err := s.webSeeds(r, e)
+	base, err := s.baseURL(r)
 	if err != nil {
 		return err
 	}
 	s.markUsed(e)
-	hash := torrent.InfoHash(e.Info)
-	body := torrent.Metainfo(e.Info, torrent.Extras{
-		Trackers:    torrent.OrderTrackers(s.trackers.URLs(), hash),
-		WebSeeds:    seeds,
-		Nodes:       s.nodes,
-		PieceLayers: e.PieceLayers,
-	})
-	w.Header().Set("Content-Disposition", "attachment; filename="+hex.EncodeToString(hash[:])+".torrent")
-	s.writeCacheable(w, r, body, "application/x-bittorrent", s.lastModified(e))
+	trackers := s.trackers.URLs()
+	lastMod := s.lastModified(e)
+	// A repeated request gets the body made for the first: same entry,
+	// base URL, trackers and Last-Modified give the same bytes, so the
+	// same ETag, and If-None-Match is checked against it as before.
+	we := s.warm.of(e)
+	a := we.answer(base, trackers, lastMod)
+	if a == nil {
+		seeds, err := s.webSeeds(r, e)
+		if err != nil {
+			return err
+		}
+		hash := torrent.InfoHash(e.Info)
+		body := torrent.Metainfo(e.Info, torrent.Extras{
+			Trackers:    torrent.OrderTrackers(trackers, hash),
+			WebSeeds:    seeds,
+			Nodes:       s.nodes,
+			PieceLayers: e.PieceLayers,
+		})
+		a = &answer{base: base, trackers: trackers, lastMod: lastMod, body: body, etag: etagOf(body),
+			disposition: "attachment; filename=" + hex.EncodeToString(hash[:]) + ".torrent"}
+		s.warm.addAnswer(we, a)
+	}
+	w.Header().Set("Content-Disposition", a.disposition)
+	s.writeBody(w, r, a.body, a.etag, "application/x-bittorrent", a.lastMod)
 	return nil
 }
 
@@ -131,8 +147,17 @@ const TorrentMaxAge = 60 * time.Second
 // the ETag (or, without If-None-Match, whose If-Modified-Since is not older
 // than Last-Modified) gets 304 with no body.
 func (s *Service) writeCacheable(w http.ResponseWriter, r *http.Request, body []byte, contentType string, lastMod time.Time) {
+	s.writeBody(w, r, body, etagOf(body), contentType, lastMod)
+}
+
+// etagOf is the strong ETag of body.
+func etagOf(body []byte) string {
 	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}
+
+// writeBody is writeCacheable with the body's ETag already computed.
+func (s *Service) writeBody(w http.ResponseWriter, r *http.Request, body []byte, etag, contentType string, lastMod time.Time) {
 	lastMod = lastMod.UTC().Truncate(time.Second)
 	h := w.Header()
 	h.Set("ETag", etag)

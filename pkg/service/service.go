@@ -48,6 +48,7 @@ type Service struct {
 	started  time.Time
 	builds   flight[*infocache.Entry]
 	hashes   flight[fileDigests]
+	warm     warmCache
 	cacheLog rateLimited
 
 	// Stats are the service's counters, read by tests and benchmarks.

@@ -14,11 +14,13 @@ import (
 // It does so at most once a cachefile.MarkInterval: e.Used tells when the
 // info entry was last marked, and its piece entries are marked along with
 // it, each only when its own mark is older. A request served from an entry
-// marked less than a day ago costs nothing more. The modification times,
-// which record an info entry's last check, are left alone.
+// marked less than a day ago costs nothing more; for an entry served from
+// memory, its last mark is what the stat that validated it said (see
+// warmCache). The modification times, which record an info entry's last
+// check, are left alone.
 func (s *Service) markUsed(e *infocache.Entry) {
 	now := s.now()
-	if now.Sub(e.Used) < cachefile.MarkInterval {
+	if now.Sub(s.lastUsed(e)) < cachefile.MarkInterval {
 		return
 	}
 	mark := func(wrote bool, err error) bool {

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// proc is a program the benchmark started; stop ends it.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func start(name, logFile string, cmd *exec.Cmd) (*proc, error) {
+	out, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		out.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop sends SIGTERM, then SIGKILL after 5 s, and waits.
+func (p *proc) stop() {
+	if p == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// peakRSS is the process's peak resident set in bytes (VmHWM), read while
+// it runs.
+func (p *proc) peakRSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
+				return 0, fmt.Errorf("VmHWM %q: %w", v, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+}
+
+// freePort returns a loopback TCP port nobody listens on now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitFor polls ok until it holds or 20 s pass.
+func waitFor(what string, p *proc, ok func() bool) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited before %s", p.name, what)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// service is pkgtorrent-service under FastCGI on a unix socket.
+type service struct {
+	bin, dir, mirror, sock string
+	p                      *proc
+}
+
+// start (re)starts the service with an empty cache when fresh is set.
+func (s *service) start(fresh bool) error {
+	s.p.stop()
+	cache := filepath.Join(s.dir, "cache")
+	if fresh {
+		if err := os.RemoveAll(cache); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return err
+	}
+	os.Remove(s.sock)
+	p, err := start("pkgtorrent-service", filepath.Join(s.dir, "service.log"), exec.Command(s.bin,
+		"-fcgi", "unix:"+s.sock, "-cache", cache, "-trackers", filepath.Join(s.dir, "trackers"), "-log-level", "warn"))
+	if err != nil {
+		return err
+	}
+	s.p = p
+	return waitFor("the service's socket", p, func() bool {
+		c, err := net.Dial("unix", s.sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+// nginx serves the mirror on a loopback port with the operator's snippet
+// from httpd-conf, its socket replaced by the benchmark's.
+func startNginx(dir, mirror, snippetFile, sock string) (*proc, string, error) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		return nil, "", fmt.Errorf("nginx: %w (make bench-deps installs it)", err)
+	}
+	snippet, err := os.ReadFile(snippetFile)
+	if err != nil {
+		return nil, "", err
+	}
+	text := strings.ReplaceAll(string(snippet), "unix:/run/pkgtorrent-service.sock", "unix:"+sock)
+	if text == string(snippet) {
+		return nil, "", fmt.Errorf("%s: no unix:/run/pkgtorrent-service.sock to replace", snippetFile)
+	}
+	params, err := os.ReadFile("/etc/nginx/fastcgi_params")
+	if err != nil {
+		return nil, "", fmt.Errorf("nginx: %w", err)
+	}
+	for name, b := range map[string]string{"pkgtorrent-service.conf": text, "fastcgi_params": string(params)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(b), 0o644); err != nil {
+			return nil, "", err
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	user := ""
+	if os.Getuid() == 0 {
+		user = "user root;"
+	}
+	conf := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes auto;
+%[1]s
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log notice;
+events { worker_connections 1024; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path %[2]s/tmp-body;
+    fastcgi_temp_path %[2]s/tmp-fastcgi;
+    proxy_temp_path %[2]s/tmp-proxy;
+    uwsgi_temp_path %[2]s/tmp-uwsgi;
+    scgi_temp_path %[2]s/tmp-scgi;
+    server {
+        listen 127.0.0.1:%[3]d;
+        server_name localhost;
+        root %[4]s;
+        include pkgtorrent-service.conf;
+    }
+}
+`, user, dir, port, mirror)
+	confFile := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		return nil, "", err
+	}
+	p, err := start("nginx", filepath.Join(dir, "nginx.out"), exec.Command(nginx, "-p", dir+"/", "-c", confFile, "-e", filepath.Join(dir, "error.log")))
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	err = waitFor("nginx's port", p, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	if err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, "http://" + addr, nil
+}

@@ -1,0 +1,104 @@
+package service
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+)
+
+// discardWriter is a ResponseWriter that keeps nothing, so that a
+// benchmark counts the handler's allocations, not the recorder's.
+type discardWriter struct {
+	h      http.Header
+	status int
+	n      int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+func (w *discardWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.n += len(b)
+	return len(b), nil
+}
+
+// benchService returns a service over a mirror of n small packages and
+// the digest of all of them, already POSTed (so cached).
+func benchService(b *testing.B, n int) (*Service, string) {
+	b.Helper()
+	dir := b.TempDir()
+	root := filepath.Join(dir, "www")
+	var paths []string
+	for i := range n {
+		rel := fmt.Sprintf("yum/el9/Packages/pkg-%05d-1.0-1.x86_64.rpm", i)
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, rel), []byte(strings.Repeat("x", 100+i)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		paths = append(paths, "/"+rel)
+	}
+	cfg := config.Default()
+	cfg.Root = root
+	cfg.Cache = filepath.Join(dir, "cache")
+	cfg.Trackers = filepath.Join(dir, "trackers")
+	if err := os.WriteFile(cfg.Trackers, []byte("http://tracker.example.org/announce\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		b.Fatalf("config: %v", err)
+	}
+	svc := New(cfg, Options{Log: slog.New(slog.DiscardHandler)})
+	digest := digestOf(paths)
+	form := url.Values{"p": paths}
+	r := httptest.NewRequest(http.MethodPost, "http://mirror.example/yum/torrent_service/digest/"+digest, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := &discardWriter{h: http.Header{}}
+	svc.ServeHTTP(w, r)
+	if w.status != http.StatusOK {
+		b.Fatalf("POST status %d, want 200", w.status)
+	}
+	return svc, digest
+}
+
+// BenchmarkServeWarm measures a repeated GET of a cached digest torrent:
+// the allocations per request must not grow with the number of files.
+func BenchmarkServeWarm(b *testing.B) {
+	for _, n := range []int{100, 2000} {
+		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
+			svc, digest := benchService(b, n)
+			r := httptest.NewRequest(http.MethodGet, "http://mirror.example/yum/torrent_service/digest/"+digest, nil)
+			w := &discardWriter{h: http.Header{}}
+			svc.ServeHTTP(w, r)
+			if w.status != http.StatusOK {
+				b.Fatalf("GET status %d, want 200", w.status)
+			}
+			b.SetBytes(int64(w.n))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				w := &discardWriter{h: http.Header{}}
+				svc.ServeHTTP(w, r)
+				if w.status != http.StatusOK {
+					b.Fatalf("GET status %d, want 200", w.status)
+				}
+			}
+		})
+	}
+}
+
+var _ io.Writer = (*discardWriter)(nil)
