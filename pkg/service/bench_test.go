@@ -102,3 +102,28 @@ func BenchmarkServeWarm(b *testing.B) {
 }
 
 var _ io.Writer = (*discardWriter)(nil)
+
+// BenchmarkNewCombination measures bench target 4 in process: a digest
+// of all but one of 2000 files whose piece cache entries are warm, with
+// a cold info cache (the entry is removed before each request).
+func BenchmarkNewCombination(b *testing.B) {
+	const n = 2000
+	svc, _ := benchService(b, n)
+	var paths []string
+	for i := 1; i < n; i++ {
+		paths = append(paths, fmt.Sprintf("/yum/el9/Packages/pkg-%05d-1.0-1.x86_64.rpm", i))
+	}
+	digest := digestOf(paths)
+	body := url.Values{"p": paths}.Encode()
+	b.ReportAllocs()
+	for b.Loop() {
+		os.Remove(filepath.Join(svc.cfg.Cache, "info", digest))
+		r := httptest.NewRequest(http.MethodPost, "http://mirror.example/yum/torrent_service/digest/"+digest, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := &discardWriter{h: http.Header{}}
+		svc.ServeHTTP(w, r)
+		if w.status != http.StatusOK {
+			b.Fatalf("POST status %d, want 200", w.status)
+		}
+	}
+}
