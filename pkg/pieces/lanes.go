@@ -322,3 +322,15 @@ func hashScalar(j job, buf []byte) {
 	}
 	h.Sum(b.d.Padded[j.i*HashSize : j.i*HashSize])
 }
+
+// FilesAtOnce is how many files a caller hashing many files should keep
+// going: when it hashes v1 pieces only (v2 false) in the lane engine,
+// twice the pieces the engine hashes at once (16 per core), so that the
+// lanes stay full while some files are being opened, locked or cached;
+// else one per core, since each file then hashes with its own buffers.
+func FilesAtOnce(v2 bool) int {
+	if UseLanes && !v2 {
+		return 2 * sha1x16.Lanes * runtime.GOMAXPROCS(0)
+	}
+	return runtime.GOMAXPROCS(0)
+}

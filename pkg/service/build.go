@@ -365,13 +365,14 @@ func (h *halfway) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// eachFile calls fn for every path, on as many files at once as there are
-// cores (a bounded pool of GOMAXPROCS goroutines): most packages are
-// smaller than a piece, so one file's pieces cannot keep the cores busy.
+// eachFile calls fn for every path, on pieces.FilesAtOnce files at once (a
+// bounded pool of goroutines): most packages are smaller than a piece, so
+// one file's pieces cannot keep the cores busy.
 // fn is digests, with its file lock and single flight per file, so each
 // file is still hashed once however many requests and processes want it.
 // fn gets the number of goroutines it may hash the file's pieces with, so
-// that at most GOMAXPROCS pieces (and piece buffers) are in flight. Files
+// that at most GOMAXPROCS pieces (and piece buffers) are in flight
+// without the lanes (with them, the lane engine holds the buffers). Files
 // are taken in request order and fn stores its result at index i, so the
 // results keep that order; after an error no new file is started, and the
 // error of the earliest failing file is returned, as a loop over the
@@ -380,7 +381,7 @@ func (h *halfway) ReadAt(p []byte, off int64) (int, error) {
 // goroutine, where ServeHTTP turns it into a 500 as before.
 func (s *Service) eachFile(paths []string, fn func(i int, p string, workers int) error) error {
 	procs := runtime.GOMAXPROCS(0)
-	n := min(procs, len(paths))
+	n := min(pieces.FilesAtOnce(s.cfg.Format == torrent.Hybrid), len(paths))
 	workers := max(1, procs/max(n, 1))
 	errs := make([]error, len(paths))
 	panics := make([]any, len(paths))
