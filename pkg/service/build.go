@@ -164,8 +164,10 @@ func (s *Service) unchanged(root *docroot.Root, rq request, e *infocache.Entry) 
 	if err != nil || !slices.Equal(paths, e.Paths) {
 		return false
 	}
+	look := root.Lookup()
+	defer look.Close()
 	for i, p := range paths {
-		fi, err := root.Stat(p)
+		fi, err := look.Stat(p)
 		if err != nil || piececache.StampOf(fi) != e.Stamps[i] {
 			return false
 		}
@@ -196,8 +198,10 @@ func (s *Service) build(ctx context.Context, root *docroot.Root, rq request) (*i
 	}
 	files := make([]torrent.File, len(paths))
 	var hashed, hits atomic.Int64
+	look := root.Lookup()
+	defer look.Close()
 	err = s.eachFile(paths, func(i int, p string, workers int) error {
-		fd, err := s.digests(ctx, root, p, workers)
+		fd, err := s.digests(ctx, look, p, workers)
 		if err != nil {
 			return err
 		}
@@ -250,15 +254,24 @@ type fileDigests struct {
 // piece cache when the entry matches the file's current stamp, else by
 // hashing the file with up to workers goroutines, once however many
 // requests and processes want it.
-func (s *Service) digests(ctx context.Context, root *docroot.Root, rel string, workers int) (fileDigests, error) {
-	fi, err := root.Stat(rel)
+func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string, workers int) (fileDigests, error) {
+	root := look.Root()
+	fi, err := look.Stat(rel)
 	if err != nil {
 		return fileDigests{}, err
 	}
-	if fd, ok := s.loadDigests(rel, piececache.StampOf(fi)); ok {
+	st := piececache.StampOf(fi)
+	key := root.Dir() + "\x00" + rel
+	if d, ok := s.memo.get(key, st, s.cfg.Format == torrent.Hybrid); ok {
+		s.Stats.PieceCacheHits.Add(1)
+		s.Stats.MemoHits.Add(1)
+		return fileDigests{d: d, stamp: st}, nil
+	}
+	if fd, ok := s.loadDigests(rel, st); ok {
+		s.memo.put(key, fd.stamp, fd.d)
 		return fd, nil
 	}
-	fd, shared, err := s.hashes.do(ctx, root.Dir()+"\x00"+rel, func() (fileDigests, error) {
+	fd, shared, err := s.hashes.do(ctx, key, func() (fileDigests, error) {
 		unlock, err := s.lock(ctx, s.pieces.LockPath(rel, s.cfg.PieceLength))
 		if err != nil {
 			return fileDigests{}, err
@@ -268,6 +281,9 @@ func (s *Service) digests(ctx context.Context, root *docroot.Root, rel string, w
 	})
 	if shared {
 		fd.hashed = false
+	}
+	if err == nil && !shared {
+		s.memo.put(key, fd.stamp, fd.d)
 	}
 	return fd, err
 }
@@ -333,6 +349,9 @@ func (s *Service) hash(root *docroot.Root, rel string, workers int) (fileDigests
 	s.log.Debug("file hashed", "path", rel, "bytes", d.Size)
 	if err := s.pieces.Save(rel, st, d); err != nil {
 		s.cacheProblem(err)
+	} else {
+		// A new entry's access time is now: a use.
+		s.marks.set(rel, s.now().UnixNano())
 	}
 	return fileDigests{d: d, stamp: st, hashed: true}, nil
 }
