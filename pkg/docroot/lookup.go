@@ -5,15 +5,17 @@ import (
 	"os"
 	"path"
 	"sync"
+	"syscall"
 )
 
-// Lookup stats many files of a root, as one request does: the files of a
+// Lookup stats and opens many files of a root, as one request does: the files of a
 // package transaction are a few thousand names in a few folders. Through
 // os.Root, every Stat opens and closes each folder on the way (four
 // system calls per level); Lookup opens each folder once, through the
-// root, and stats regular files in it with one fstatat. Anything else (a
-// symlink, a missing name, a folder that cannot be opened that way) is
-// looked up by Root.Stat, so the answers are Root.Stat's.
+// root, and stats (opens) regular files in it with one fstatat (openat).
+// Anything else (a symlink, a missing name, a folder that cannot be
+// opened that way) is looked up by Root.Stat (Root.OpenFile), so the
+// answers are Root's.
 //
 // The folders stay open until Close: use one Lookup per request, not
 // longer, so that a folder moved away while the service runs is not used
@@ -58,6 +60,25 @@ func (l *Lookup) dir(dir string) *os.Root {
 		l.dirs[dir] = d
 	}
 	return d
+}
+
+// OpenFile is Root.OpenFile.
+func (l *Lookup) OpenFile(rel string) (*os.File, fs.FileInfo, error) {
+	dir, base := path.Split(rel)
+	if d := l.dir(dir); d != nil && base != "" {
+		// As Root.OpenFile: only a regular file is opened, without
+		// blocking, and checked again once open. A symlink swapped in
+		// between is confined to the folder by its os.Root.
+		if fi, err := d.Lstat(base); err == nil && fi.Mode().IsRegular() {
+			if f, err := d.OpenFile(base, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+				if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+					return f, fi, nil
+				}
+				f.Close()
+			}
+		}
+	}
+	return l.r.OpenFile(rel)
 }
 
 // Close closes the folders l opened.

@@ -183,8 +183,21 @@ func testStat(t *testing.T, stat func(string) (fs.FileInfo, error)) {
 	}
 }
 
+// TestOpenFile runs the table through Root.OpenFile and through one
+// Lookup (twice), which must answer alike.
 func TestOpenFile(t *testing.T) {
 	fx := newFixture(t)
+	look := fx.root.Lookup()
+	defer look.Close()
+	for _, via := range []struct {
+		name string
+		open func(string) (*os.File, fs.FileInfo, error)
+	}{{"Root", fx.root.OpenFile}, {"Lookup", look.OpenFile}, {"Lookup again", look.OpenFile}} {
+		t.Run(via.name, func(t *testing.T) { testOpenFile(t, via.open) })
+	}
+}
+
+func testOpenFile(t *testing.T, open func(string) (*os.File, fs.FileInfo, error)) {
 	for _, tt := range lookupTests {
 		t.Run(tt.name, func(t *testing.T) {
 			type result struct {
@@ -194,7 +207,7 @@ func TestOpenFile(t *testing.T) {
 			}
 			ch := make(chan result, 1)
 			go func() {
-				f, fi, err := fx.root.OpenFile(tt.rel)
+				f, fi, err := open(tt.rel)
 				ch <- result{f, fi, err}
 			}()
 			var r result

@@ -277,7 +277,7 @@ func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string,
 			return fileDigests{}, err
 		}
 		defer unlock()
-		return s.hash(root, rel, workers)
+		return s.hash(look, rel, workers)
 	})
 	if shared {
 		fd.hashed = false
@@ -309,8 +309,8 @@ func (s *Service) loadDigests(rel string, st piececache.Stamp) (fileDigests, boo
 // entry's lock. A file that changes while it is hashed is hashed again
 // once, then given up with ErrBusy: digests that mix two versions of a
 // file are never cached or used. workers goroutines hash its pieces.
-func (s *Service) hash(root *docroot.Root, rel string, workers int) (fileDigests, error) {
-	f, fi, err := root.OpenFile(rel)
+func (s *Service) hash(look *docroot.Lookup, rel string, workers int) (fileDigests, error) {
+	f, fi, err := look.OpenFile(rel)
 	if err != nil {
 		return fileDigests{}, err
 	}
