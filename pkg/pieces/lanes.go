@@ -178,7 +178,7 @@ func laneWorker() {
 	scalarBuf := make([]byte, laneChunk)
 	for {
 		// Idle: wait for work; hash a few pieces with crypto/sha1.
-		js = take(js[:0], sha1x16.Lanes, true)
+		js = skipFailed(take(js[:0], sha1x16.Lanes, true))
 		if len(js) < laneMinimum {
 			for _, j := range js {
 				hashScalar(j, scalarBuf)
@@ -221,7 +221,7 @@ func laneWorker() {
 			}
 			// Refill the idle lanes.
 			if active < sha1x16.Lanes {
-				js = take(js[:0], sha1x16.Lanes-active, false)
+				js = skipFailed(take(js[:0], sha1x16.Lanes-active, false))
 				for l := 0; len(js) > 0 && l < sha1x16.Lanes; l++ {
 					if !lanes[l].active {
 						startLane(&lanes[l], &state, l, js[0])
@@ -232,6 +232,20 @@ func laneWorker() {
 			}
 		}
 	}
+}
+
+// skipFailed finishes the pieces of js whose batch failed, without
+// hashing them, and returns the others.
+func skipFailed(js []job) []job {
+	out := js[:0]
+	for _, j := range js {
+		if j.b.failed.Load() {
+			j.b.finish()
+			continue
+		}
+		out = append(out, j)
+	}
+	return out
 }
 
 // startLane puts piece j into lane l.
