@@ -89,7 +89,12 @@ func run() error {
 	if err := b.svc.start(true); err != nil {
 		return err
 	}
-	defer func() { b.svc.p.stop() }()
+	defer func() {
+		b.svc.p.stop()
+		if err := b.svc.removeOldCaches(); err != nil {
+			say("removing the old caches: %v", err)
+		}
+	}()
 	ngx, base, err := startNginx(b.work, b.mirror, *snippet, b.svc.sock)
 	if err != nil {
 		return err
