@@ -15,7 +15,7 @@ DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
 BENCH_PACKAGES := mktorrent wrk nginx-light
 FUZZTIME ?= 30s
 # Go micro-benchmarks `make bench` runs after the comparisons.
-GOBENCH ?= BenchmarkHashAt|BenchmarkHash$$|BenchmarkMulti|BenchmarkMetainfo|BenchmarkServeWarm
+GOBENCH ?= BenchmarkBlocks|BenchmarkCryptoSHA1|BenchmarkHashAt|BenchmarkHash$$|BenchmarkMulti|BenchmarkMetainfo|BenchmarkServeWarm|BenchmarkNewCombination
 BENCHTIME ?= 1s
 
 .PHONY: all build run deps bench-deps install-packages test vet fuzz bench clean

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -266,7 +267,9 @@ func TestInspectCommand(t *testing.T) {
 	root, cache, trackers := mirror(t)
 	cfg := config.Default()
 	cfg.Root, cfg.Cache, cfg.Trackers, cfg.Format = root, cache, trackers, torrent.Pkgtorrent
-	srv := httptest.NewServer(service.New(cfg, service.Options{Log: slog.New(slog.DiscardHandler)}))
+	var shift atomic.Int64 // the service's clock is ahead of the real one by this
+	clock := func() time.Time { return time.Now().Add(time.Duration(shift.Load())) }
+	srv := httptest.NewServer(service.New(cfg, service.Options{Log: slog.New(slog.DiscardHandler), Now: clock}))
 	defer srv.Close()
 	url := srv.URL + "/yum/torrent_service/single/yum/el9/x86_64/Packages/*.rpm"
 	res, body := get(t, "GET", url, nil)
@@ -358,7 +361,9 @@ func TestUsedMarksSurviveGC(t *testing.T) {
 	root, cache, trackers := mirror(t)
 	cfg := config.Default()
 	cfg.Root, cfg.Cache, cfg.Trackers = root, cache, trackers
-	srv := httptest.NewServer(service.New(cfg, service.Options{Log: slog.New(slog.DiscardHandler)}))
+	var shift atomic.Int64 // the service's clock is ahead of the real one by this
+	clock := func() time.Time { return time.Now().Add(time.Duration(shift.Load())) }
+	srv := httptest.NewServer(service.New(cfg, service.Options{Log: slog.New(slog.DiscardHandler), Now: clock}))
 	defer srv.Close()
 	url := srv.URL + "/yum/torrent_service/single/yum/iso/boot.iso"
 	if res, _ := get(t, "GET", url, nil); res.StatusCode != 200 {
@@ -376,13 +381,15 @@ func TestUsedMarksSurviveGC(t *testing.T) {
 	if len(all) != 2 {
 		t.Fatalf("cache files %q, want an info entry and a piece entry", all)
 	}
-	// Served again after 40 days: marked used, so gc keeps both.
+	// Served again (two days later for the process, which remembers when
+	// it wrote the entries): marked used, so gc keeps both.
+	shift.Store(int64(48 * time.Hour))
 	if res, _ := get(t, "GET", url, nil); res.StatusCode != 200 {
 		t.Fatalf("GET: %d", res.StatusCode)
 	}
 	for _, p := range all {
 		fi, _ := os.Stat(p)
-		if time.Since(cachefile.LastUsed(fi)) > time.Hour {
+		if clock().Sub(cachefile.LastUsed(fi)) > time.Hour {
 			t.Errorf("%s not marked used", p)
 		}
 	}

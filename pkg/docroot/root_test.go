@@ -3,6 +3,7 @@ package docroot
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -145,11 +146,24 @@ var lookupTests = []struct {
 	{"segment longer than NAME_MAX", "yum/" + strings.Repeat("x", 256), "", ErrInvalid},
 }
 
+// TestStat runs the table through Root.Stat and through one Lookup (twice,
+// so that the second time its folders are open), which must answer alike.
 func TestStat(t *testing.T) {
 	fx := newFixture(t)
+	look := fx.root.Lookup()
+	defer look.Close()
+	for _, via := range []struct {
+		name string
+		stat func(string) (fs.FileInfo, error)
+	}{{"Root", fx.root.Stat}, {"Lookup", look.Stat}, {"Lookup again", look.Stat}} {
+		t.Run(via.name, func(t *testing.T) { testStat(t, via.stat) })
+	}
+}
+
+func testStat(t *testing.T, stat func(string) (fs.FileInfo, error)) {
 	for _, tt := range lookupTests {
 		t.Run(tt.name, func(t *testing.T) {
-			fi, err := fx.root.Stat(tt.rel)
+			fi, err := stat(tt.rel)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Errorf("Stat(%q) error = %v, want %v", tt.rel, err, tt.wantErr)
@@ -169,8 +183,21 @@ func TestStat(t *testing.T) {
 	}
 }
 
+// TestOpenFile runs the table through Root.OpenFile and through one
+// Lookup (twice), which must answer alike.
 func TestOpenFile(t *testing.T) {
 	fx := newFixture(t)
+	look := fx.root.Lookup()
+	defer look.Close()
+	for _, via := range []struct {
+		name string
+		open func(string) (*os.File, fs.FileInfo, error)
+	}{{"Root", fx.root.OpenFile}, {"Lookup", look.OpenFile}, {"Lookup again", look.OpenFile}} {
+		t.Run(via.name, func(t *testing.T) { testOpenFile(t, via.open) })
+	}
+}
+
+func testOpenFile(t *testing.T, open func(string) (*os.File, fs.FileInfo, error)) {
 	for _, tt := range lookupTests {
 		t.Run(tt.name, func(t *testing.T) {
 			type result struct {
@@ -180,7 +207,7 @@ func TestOpenFile(t *testing.T) {
 			}
 			ch := make(chan result, 1)
 			go func() {
-				f, fi, err := fx.root.OpenFile(tt.rel)
+				f, fi, err := open(tt.rel)
 				ch <- result{f, fi, err}
 			}()
 			var r result

@@ -9,9 +9,14 @@ import (
 )
 
 // HashAt returns the same digests as Hash (or HashHybrid when v2 is set)
-// over the first size bytes of r, hashing up to workers pieces at once.
-// Workers take pieces in file order, so the reads stay close to
-// sequential. It fails when r holds fewer than size bytes.
+// over the first size bytes of r. It fails when r holds fewer than size
+// bytes.
+//
+// v1 digests are computed in the lane engine (lanes.go) when UseLanes is
+// set: 16 pieces per core at once, shared with every other HashAt call of
+// the process, and workers is not used. Otherwise up to workers
+// goroutines hash one piece each, taking pieces in file order, so the
+// reads stay close to sequential.
 func HashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int) (*Digests, error) {
 	if !ValidLength(pieceLength) {
 		return nil, fmt.Errorf("hash: %d: %w", pieceLength, ErrPieceLength)
@@ -23,6 +28,12 @@ func HashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int) (*Dige
 	d := &Digests{PieceLength: pieceLength, Size: size, V2: v2, Padded: make([]byte, n*HashSize)}
 	if v2 {
 		d.Layer = make([]byte, n*V2Size)
+	}
+	if UseLanes && !v2 {
+		if err := hashLanes(r, size, pieceLength, d); err != nil {
+			return nil, err
+		}
+		return d, nil
 	}
 	workers = int(max(1, min(int64(workers), n)))
 	var (

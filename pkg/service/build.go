@@ -164,8 +164,10 @@ func (s *Service) unchanged(root *docroot.Root, rq request, e *infocache.Entry) 
 	if err != nil || !slices.Equal(paths, e.Paths) {
 		return false
 	}
+	look := root.Lookup()
+	defer look.Close()
 	for i, p := range paths {
-		fi, err := root.Stat(p)
+		fi, err := look.Stat(p)
 		if err != nil || piececache.StampOf(fi) != e.Stamps[i] {
 			return false
 		}
@@ -196,8 +198,10 @@ func (s *Service) build(ctx context.Context, root *docroot.Root, rq request) (*i
 	}
 	files := make([]torrent.File, len(paths))
 	var hashed, hits atomic.Int64
+	look := root.Lookup()
+	defer look.Close()
 	err = s.eachFile(paths, func(i int, p string, workers int) error {
-		fd, err := s.digests(ctx, root, p, workers)
+		fd, err := s.digests(ctx, look, p, workers)
 		if err != nil {
 			return err
 		}
@@ -250,24 +254,36 @@ type fileDigests struct {
 // piece cache when the entry matches the file's current stamp, else by
 // hashing the file with up to workers goroutines, once however many
 // requests and processes want it.
-func (s *Service) digests(ctx context.Context, root *docroot.Root, rel string, workers int) (fileDigests, error) {
-	fi, err := root.Stat(rel)
+func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string, workers int) (fileDigests, error) {
+	root := look.Root()
+	fi, err := look.Stat(rel)
 	if err != nil {
 		return fileDigests{}, err
 	}
-	if fd, ok := s.loadDigests(rel, piececache.StampOf(fi)); ok {
+	st := piececache.StampOf(fi)
+	key := root.Dir() + "\x00" + rel
+	if d, ok := s.memo.get(key, st, s.cfg.Format == torrent.Hybrid); ok {
+		s.Stats.PieceCacheHits.Add(1)
+		s.Stats.MemoHits.Add(1)
+		return fileDigests{d: d, stamp: st}, nil
+	}
+	if fd, ok := s.loadDigests(rel, st); ok {
+		s.memo.put(key, fd.stamp, fd.d)
 		return fd, nil
 	}
-	fd, shared, err := s.hashes.do(ctx, root.Dir()+"\x00"+rel, func() (fileDigests, error) {
+	fd, shared, err := s.hashes.do(ctx, key, func() (fileDigests, error) {
 		unlock, err := s.lock(ctx, s.pieces.LockPath(rel, s.cfg.PieceLength))
 		if err != nil {
 			return fileDigests{}, err
 		}
 		defer unlock()
-		return s.hash(root, rel, workers)
+		return s.hash(look, rel, workers)
 	})
 	if shared {
 		fd.hashed = false
+	}
+	if err == nil && !shared {
+		s.memo.put(key, fd.stamp, fd.d)
 	}
 	return fd, err
 }
@@ -293,8 +309,8 @@ func (s *Service) loadDigests(rel string, st piececache.Stamp) (fileDigests, boo
 // entry's lock. A file that changes while it is hashed is hashed again
 // once, then given up with ErrBusy: digests that mix two versions of a
 // file are never cached or used. workers goroutines hash its pieces.
-func (s *Service) hash(root *docroot.Root, rel string, workers int) (fileDigests, error) {
-	f, fi, err := root.OpenFile(rel)
+func (s *Service) hash(look *docroot.Lookup, rel string, workers int) (fileDigests, error) {
+	f, fi, err := look.OpenFile(rel)
 	if err != nil {
 		return fileDigests{}, err
 	}
@@ -333,6 +349,9 @@ func (s *Service) hash(root *docroot.Root, rel string, workers int) (fileDigests
 	s.log.Debug("file hashed", "path", rel, "bytes", d.Size)
 	if err := s.pieces.Save(rel, st, d); err != nil {
 		s.cacheProblem(err)
+	} else {
+		// A new entry's access time is now: a use.
+		s.marks.set(rel, s.now().UnixNano())
 	}
 	return fileDigests{d: d, stamp: st, hashed: true}, nil
 }
@@ -365,13 +384,14 @@ func (h *halfway) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// eachFile calls fn for every path, on as many files at once as there are
-// cores (a bounded pool of GOMAXPROCS goroutines): most packages are
-// smaller than a piece, so one file's pieces cannot keep the cores busy.
+// eachFile calls fn for every path, on pieces.FilesAtOnce files at once (a
+// bounded pool of goroutines): most packages are smaller than a piece, so
+// one file's pieces cannot keep the cores busy.
 // fn is digests, with its file lock and single flight per file, so each
 // file is still hashed once however many requests and processes want it.
 // fn gets the number of goroutines it may hash the file's pieces with, so
-// that at most GOMAXPROCS pieces (and piece buffers) are in flight. Files
+// that at most GOMAXPROCS pieces (and piece buffers) are in flight
+// without the lanes (with them, the lane engine holds the buffers). Files
 // are taken in request order and fn stores its result at index i, so the
 // results keep that order; after an error no new file is started, and the
 // error of the earliest failing file is returned, as a loop over the
@@ -380,7 +400,7 @@ func (h *halfway) ReadAt(p []byte, off int64) (int, error) {
 // goroutine, where ServeHTTP turns it into a 500 as before.
 func (s *Service) eachFile(paths []string, fn func(i int, p string, workers int) error) error {
 	procs := runtime.GOMAXPROCS(0)
-	n := min(procs, len(paths))
+	n := min(pieces.FilesAtOnce(s.cfg.Format == torrent.Hybrid), len(paths))
 	workers := max(1, procs/max(n, 1))
 	errs := make([]error, len(paths))
 	panics := make([]any, len(paths))

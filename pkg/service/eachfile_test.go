@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 )
 
 func TestEachFileKeepsRequestOrder(t *testing.T) {
@@ -37,8 +39,8 @@ func TestEachFileKeepsRequestOrder(t *testing.T) {
 			t.Fatalf("result %d is %q, want %q", i, got[i], p)
 		}
 	}
-	if m := most.Load(); m > int64(runtime.GOMAXPROCS(0)) {
-		t.Errorf("%d files at once, want at most GOMAXPROCS (%d)", m, runtime.GOMAXPROCS(0))
+	if m, want := most.Load(), int64(pieces.FilesAtOnce(false)); m > want {
+		t.Errorf("%d files at once, want at most pieces.FilesAtOnce (%d)", m, want)
 	}
 }
 

@@ -26,8 +26,10 @@ const MaxBodySize = 4 << 20
 type Stats struct {
 	// FilesHashed and BytesHashed count files read and hashed.
 	FilesHashed, BytesHashed atomic.Int64
-	// PieceCacheHits counts files whose digests came from the piece cache.
-	PieceCacheHits atomic.Int64
+	// PieceCacheHits counts files whose digests came from the piece cache
+	// or from its copy in memory (see digestMemo); MemoHits counts the
+	// latter.
+	PieceCacheHits, MemoHits atomic.Int64
 	// TorrentsBuilt counts info dictionaries built (not served from cache).
 	TorrentsBuilt atomic.Int64
 	// UseMarks counts cache entries whose last use was written (see
@@ -49,6 +51,8 @@ type Service struct {
 	builds   flight[*infocache.Entry]
 	hashes   flight[fileDigests]
 	warm     warmCache
+	memo     digestMemo
+	marks    markMemo
 	cacheLog rateLimited
 
 	// Stats are the service's counters, read by tests and benchmarks.
@@ -65,6 +69,9 @@ type Options struct {
 	// TrackersInterval overrides how often the trackers file is checked
 	// (trackers.DefaultInterval when zero).
 	TrackersInterval time.Duration
+	// Now is the service's clock; nil means time.Now. Tests move it on
+	// to see what a long-running process does days later.
+	Now func() time.Time
 }
 
 // New returns a Service for a validated configuration.
@@ -76,6 +83,10 @@ func New(cfg config.Config, opt Options) *Service {
 	env := opt.Env
 	if env == nil {
 		env = func(*http.Request, string) string { return "" }
+	}
+	now := opt.Now
+	if now == nil {
+		now = time.Now
 	}
 	nodes := make([]torrent.Node, 0, len(cfg.DHTNodes))
 	for _, n := range cfg.DHTNodes {
@@ -92,7 +103,7 @@ func New(cfg config.Config, opt Options) *Service {
 		infos:    infocache.Store{Dir: cfg.InfoDir()},
 		trackers: trackers.New(cfg.Trackers, opt.TrackersInterval, log),
 		env:      env,
-		now:      time.Now,
+		now:      now,
 	}
 }
 

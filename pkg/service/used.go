@@ -16,8 +16,9 @@ import (
 // it, each only when its own mark is older. A request served from an entry
 // marked less than a day ago costs nothing more; for an entry served from
 // memory, its last mark is what the stat that validated it said (see
-// warmCache). The modification times, which record an info entry's last
-// check, are left alone.
+// warmCache); piece entries this process marked or wrote less than a day
+// ago are skipped without a stat (see markMemo). The modification times,
+// which record an info entry's last check, are left alone.
 func (s *Service) markUsed(e *infocache.Entry) {
 	now := s.now()
 	if now.Sub(s.lastUsed(e)) < cachefile.MarkInterval {
@@ -36,9 +37,14 @@ func (s *Service) markUsed(e *infocache.Entry) {
 	if !mark(s.infos.MarkUsed(infocache.Key(e.Request), now)) {
 		return
 	}
+	interval := int64(cachefile.MarkInterval)
 	for _, p := range e.Paths {
+		if s.marks.recent(p, now.UnixNano(), interval) {
+			continue
+		}
 		if !mark(s.pieces.MarkUsed(p, s.cfg.PieceLength, now)) {
 			return
 		}
+		s.marks.set(p, now.UnixNano())
 	}
 }

@@ -26,7 +26,9 @@ func age(t *testing.T, name string, when time.Time) time.Time {
 }
 
 func TestServingMarksEntriesUsed(t *testing.T) {
-	f := newFixture(t, func(c *config.Config) { c.Revalidate = 24 * time.Hour })
+	// Revalidation is kept beyond the ten days, so that only use marks
+	// change the entries.
+	f := newFixture(t, func(c *config.Config) { c.Revalidate = 1000 * time.Hour })
 	if w := f.post(somePackages...); w.Code != http.StatusOK {
 		t.Fatalf("POST: %d %s", w.Code, w.Body)
 	}
@@ -38,12 +40,14 @@ func TestServingMarksEntriesUsed(t *testing.T) {
 	for _, p := range somePackages {
 		entries = append(entries, filepath.Join(f.cache, "pieces", filepath.FromSlash(p[1:]), "1048576"))
 	}
-	// Ten days without a request.
-	old := time.Now().Add(-240 * time.Hour)
 	mtimes := make([]time.Time, len(entries))
 	for i, e := range entries {
-		mtimes[i] = age(t, e, old)
+		mtimes[i] = age(t, e, time.Now())
 	}
+	// Ten days without a request: the service's clock moves on (the
+	// process remembers when it wrote or marked entries, as it would).
+	later := func() time.Time { return time.Now().Add(240 * time.Hour) }
+	f.svc.now = later
 	target := "http://mirror.test/yum/torrent_service/digest/" + digestOf(somePackages)
 	if w := f.do(http.MethodGet, target, nil); w.Code != http.StatusOK {
 		t.Fatalf("GET: %d", w.Code)
@@ -56,8 +60,8 @@ func TestServingMarksEntriesUsed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if used := cachefile.LastUsed(fi); time.Since(used) > time.Hour {
-			t.Errorf("%s: last use %v, want now", e, used)
+		if used := cachefile.LastUsed(fi); later().Sub(used).Abs() > time.Hour {
+			t.Errorf("%s: last use %v, want the service's now %v", e, used, later())
 		}
 		if !fi.ModTime().Equal(mtimes[i]) {
 			t.Errorf("%s: mtime moved from %v to %v; it must keep meaning the last check", e, mtimes[i], fi.ModTime())
@@ -73,6 +77,7 @@ func TestServingMarksEntriesUsed(t *testing.T) {
 	}
 	// A new process reads the mark from the entry's atime.
 	f.restart(nil)
+	f.svc.now = later
 	f.do(http.MethodGet, target, nil)
 	if n := f.svc.Stats.UseMarks.Load(); n != 0 {
 		t.Errorf("a new process wrote %d use marks within the day, want 0", n)
@@ -98,9 +103,12 @@ func TestServingMarksSingleMode(t *testing.T) {
 	if len(matches) != 1 {
 		t.Fatalf("info entries %q, want one", matches)
 	}
-	age(t, matches[0], old)
+	// Two days later, the info entry is marked again, and the piece
+	// entry with it.
+	later := time.Now().Add(48 * time.Hour)
+	f.svc.now = func() time.Time { return later }
 	f.do(http.MethodHead, target, nil)
-	if fi, _ := os.Stat(piece); time.Since(cachefile.LastUsed(fi)) > time.Hour {
+	if fi, _ := os.Stat(piece); later.Sub(cachefile.LastUsed(fi)).Abs() > time.Hour {
 		t.Errorf("piece entry not marked with its info entry")
 	}
 }

@@ -62,19 +62,6 @@ type File struct {
 	Digests *pieces.Digests
 }
 
-type fileEntry struct {
-	Attr   string   `bencode:"attr,omitempty"`
-	Length int64    `bencode:"length"`
-	Path   []string `bencode:"path"`
-}
-
-type multiInfo struct {
-	Files       []fileEntry `bencode:"files"`
-	Name        string      `bencode:"name"`
-	PieceLength int64       `bencode:"piece length"`
-	Pieces      string      `bencode:"pieces"`
-}
-
 type singleInfo struct {
 	Length      int64  `bencode:"length"`
 	Name        string `bencode:"name"`
@@ -109,32 +96,79 @@ func Multi(files []File, service string, format Format) ([]byte, error) {
 	if err := CheckFolders(paths); err != nil {
 		return nil, err
 	}
-	info := multiInfo{Files: make([]fileEntry, 0, 2*len(files)), PieceLength: files[0].Digests.PieceLength}
-	info.Name, _, _ = strings.Cut(files[0].Path, "/")
-	var digests []byte
+	// The info dictionary is appended directly, in bencoding's key order
+	// (files, name, piece length, pieces; in each file: attr, length,
+	// path): through reflection, a torrent of 2000 packages cost 6 ms
+	// and 46 000 allocations, most of the time of a new combination of
+	// hashed files. The golden tests check it byte for byte.
+	pieceLength := files[0].Digests.PieceLength
+	size := 64 + len(service)
+	npieces := 0
+	for _, f := range files {
+		size += 2*len(f.Path) + 96
+		npieces += f.Digests.NumPieces()
+	}
+	b := make([]byte, 0, size+npieces*pieces.HashSize)
+	b = append(b, "d5:filesl"...)
 	used := make(map[int64]int)
 	for i, f := range files {
-		_, rest, _ := strings.Cut(f.Path, "/")
-		if f.Digests.PieceLength != info.PieceLength {
-			return nil, fmt.Errorf("torrent: %q hashed with piece length %d, want %d", f.Path, f.Digests.PieceLength, info.PieceLength)
+		if f.Digests.PieceLength != pieceLength {
+			return nil, fmt.Errorf("torrent: %q hashed with piece length %d, want %d", f.Path, f.Digests.PieceLength, pieceLength)
 		}
-		info.Files = append(info.Files, fileEntry{Length: f.Digests.Size, Path: strings.Split(rest, "/")})
+		_, rest, _ := strings.Cut(f.Path, "/")
+		b = appendFileEntry(b, "", f.Digests.Size, rest)
 		pad := f.Digests.Padding()
 		if i == len(files)-1 || pad == 0 {
-			digests = append(digests, f.Digests.Unpadded()...)
 			continue
 		}
-		digests = append(digests, f.Digests.Padded...)
 		k := used[pad]
 		used[pad] = k + 1
-		e := fileEntry{Length: pad, Path: []string{service, "nullfile", NullfileName(pad, k)}}
+		attr := ""
 		if format == BEP47 {
-			e.Attr = "p"
+			attr = "p"
 		}
-		info.Files = append(info.Files, e)
+		b = appendFileEntry(b, attr, pad, "", service, "nullfile", NullfileName(pad, k))
 	}
-	info.Pieces = string(digests)
-	return encode(info)
+	name, _, _ := strings.Cut(files[0].Path, "/")
+	b = append(b, "e4:name"...)
+	b = appendString(b, name)
+	b = append(b, "12:piece lengthi"...)
+	b = strconv.AppendInt(b, pieceLength, 10)
+	b = append(b, "e6:pieces"...)
+	b = strconv.AppendInt(b, int64(npieces*pieces.HashSize), 10)
+	b = append(b, ':')
+	for i, f := range files {
+		if i == len(files)-1 && f.Digests.HasTail() {
+			b = append(b, f.Digests.Padded[:len(f.Digests.Padded)-pieces.HashSize]...)
+			b = append(b, f.Digests.Tail[:]...)
+		} else {
+			b = append(b, f.Digests.Padded...)
+		}
+	}
+	return append(b, 'e'), nil
+}
+
+// appendFileEntry appends the bencoded entry {attr, length, path} of a
+// file list, an empty attr left out. The path is the slash-separated
+// segments of rel, if not empty, then segs.
+func appendFileEntry(b []byte, attr string, length int64, rel string, segs ...string) []byte {
+	b = append(b, 'd')
+	if attr != "" {
+		b = append(b, "4:attr"...)
+		b = appendString(b, attr)
+	}
+	b = append(b, "6:lengthi"...)
+	b = strconv.AppendInt(b, length, 10)
+	b = append(b, "e4:pathl"...)
+	if rel != "" {
+		for seg := range strings.SplitSeq(rel, "/") {
+			b = appendString(b, seg)
+		}
+	}
+	for _, seg := range segs {
+		b = appendString(b, seg)
+	}
+	return append(b, "ee"...)
 }
 
 // CheckFolders checks that paths (clean, relative to the document root)

@@ -28,6 +28,7 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/filelock"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 )
 
 // Options are what a run works on.
@@ -41,10 +42,11 @@ type Options struct {
 	// V2 asks for entries that hold the v2 piece layer too, as the
 	// service's hybrid format needs them.
 	V2 bool
-	// Workers is how many files are hashed at once; 0 means one per
-	// core the Go runtime uses (GOMAXPROCS). Each file is hashed on
-	// GOMAXPROCS/Workers cores (at least one), so that -j 1 hashes one
-	// large image on every core.
+	// Workers is how many files are hashed at once; 0 means
+	// pieces.FilesAtOnce (for v1 digests with AVX-512, 32 per core;
+	// else one per core). Without AVX-512, each file is hashed on GOMAXPROCS/Workers
+	// cores (at least one), so that -j 1 hashes one large image on every
+	// core; with it, every file's pieces share the lanes of every core.
 	Workers int
 	// Log receives a warning per file that could not be hashed; nil
 	// means slog.Default().
@@ -154,7 +156,7 @@ func Run(ctx context.Context, opt Options, patterns []string, p *Progress) (Snap
 	}
 	workers := opt.Workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = pieces.FilesAtOnce(opt.V2)
 	}
 	p.workers.Store(int64(workers))
 	threads := max(1, runtime.GOMAXPROCS(0)/workers)

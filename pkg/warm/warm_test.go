@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/filelock"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/service"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
@@ -82,7 +82,7 @@ func testWarmThenService(t *testing.T, format torrent.Format) {
 		t.Fatalf("warm: %v\n%s", err, f.logs)
 	}
 	n, size := sample("yum/")
-	want := warm.Snapshot{Matched: true, Files: n, Bytes: size, FilesDone: n, BytesDone: size, Hashed: n, BytesHashed: size, Workers: runtime.GOMAXPROCS(0)}
+	want := warm.Snapshot{Matched: true, Files: n, Bytes: size, FilesDone: n, BytesDone: size, Hashed: n, BytesHashed: size, Workers: pieces.FilesAtOnce(f.opt.V2)}
 	s.Elapsed = 0
 	if s != want {
 		t.Errorf("first run: %+v\nwant %+v", s, want)

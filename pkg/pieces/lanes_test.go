@@ -1,0 +1,159 @@
+package pieces
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces/internal/sha1x16"
+)
+
+// forceLanes makes every HashAt of the test use the lane engine (min 1:
+// even a single piece runs in the lanes) or its crypto/sha1 path for
+// small loads (min above the lane count).
+func forceLanes(t *testing.T, use bool, minimum int) {
+	t.Helper()
+	if use && !sha1x16.Available {
+		// The development and CI machines have AVX-512; elsewhere, say
+		// so explicitly to skip.
+		if os.Getenv("PKGTORRENT_TEST_NO_AVX512") == "1" {
+			t.Skip("this CPU has no AVX-512 (PKGTORRENT_TEST_NO_AVX512=1): the lane engine is not tested")
+		}
+		t.Fatal("this CPU has no AVX-512: the lane engine cannot be tested here (PKGTORRENT_TEST_NO_AVX512=1 skips)")
+	}
+	oldUse, oldMin := UseLanes, laneMinimum
+	UseLanes, laneMinimum = use, minimum
+	t.Cleanup(func() { UseLanes, laneMinimum = oldUse, oldMin })
+}
+
+// laneSizes are file sizes around every boundary the engine handles:
+// blocks, the tail's last whole block, chunks and pieces.
+func laneSizes(pl int64) []int64 {
+	sizes := []int64{0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 1000}
+	for _, base := range []int64{laneChunk, pl, 2 * pl, 3*pl + laneChunk} {
+		for _, d := range []int64{-65, -64, -63, -1, 0, 1, 63, 64, 65} {
+			if base+d > 0 {
+				sizes = append(sizes, base+d)
+			}
+		}
+	}
+	return sizes
+}
+
+// TestLanesAgainstReference hashes many files at once, so that their
+// pieces share the lanes at every offset, and checks each against
+// refPieces (crypto/sha1 over each piece, in the test).
+func TestLanesAgainstReference(t *testing.T) {
+	for _, mode := range []struct {
+		name  string
+		lanes bool
+		min   int
+	}{
+		{"lanes", true, 1},
+		{"lanes-and-scalar", true, laneMinimum},
+		{"scalar-path-of-engine", true, sha1x16.Lanes + 1},
+		{"goroutines", false, 1},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			forceLanes(t, mode.lanes, mode.min)
+			for _, pl := range []int64{MinLength, 256 << 10, 1 << 20} {
+				sizes := laneSizes(pl)
+				data := randomBytes(uint64(pl), int(sizes[len(sizes)-1])+pl2(pl))
+				var wg sync.WaitGroup
+				errs := make([]error, len(sizes))
+				for k, size := range sizes {
+					// Each file starts at its own offset of data, so
+					// no two files have the same bytes.
+					file := data[k*7 : k*7+int(size)]
+					wg.Go(func() {
+						got, err := HashAt(bytes.NewReader(file), size, pl, false, 2)
+						if err != nil {
+							errs[k] = err
+							return
+						}
+						padded, tail, hasTail := refPieces(file, int(pl))
+						switch {
+						case got.Size != size:
+							errs[k] = fmt.Errorf("size %d, want %d", got.Size, size)
+						case !bytes.Equal(got.Padded, padded):
+							errs[k] = fmt.Errorf("padded digests differ from crypto/sha1's")
+						case hasTail && got.Tail != tail:
+							errs[k] = fmt.Errorf("tail digest %x, crypto/sha1 %x", got.Tail, tail)
+						}
+					})
+				}
+				wg.Wait()
+				for k, err := range errs {
+					if err != nil {
+						t.Errorf("piece length %d, size %d: %v", pl, sizes[k], err)
+					}
+				}
+			}
+		})
+	}
+}
+
+func pl2(pl int64) int { return int(2*pl) + 1000 }
+
+// failingReader fails every read that reaches byte at.
+type failingReader struct {
+	r     io.ReaderAt
+	at    int64
+	panic bool
+}
+
+var errDisk = errors.New("input/output error")
+
+func (f failingReader) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.at {
+		if f.panic {
+			panic("reader broke")
+		}
+		return 0, errDisk
+	}
+	return f.r.ReadAt(p, off)
+}
+
+// TestLanesReadErrors: a file whose reads fail (or panic) gets its error,
+// while files hashed at the same time in the same lanes are right, and
+// the engine goes on working.
+func TestLanesReadErrors(t *testing.T) {
+	forceLanes(t, true, 1)
+	const pl = MinLength
+	data := randomBytes(7, 40*pl+100)
+	var wg sync.WaitGroup
+	for k := range 24 {
+		wg.Go(func() {
+			size := int64(len(data) - k)
+			var r io.ReaderAt = bytes.NewReader(data[:size])
+			bad := k%3 == 0
+			if bad {
+				r = failingReader{r: r, at: int64(k) * pl / 2, panic: k%2 == 0}
+			}
+			got, err := HashAt(r, size, pl, false, 2)
+			switch {
+			case bad && err == nil:
+				t.Errorf("file %d: reads failed but HashAt succeeded", k)
+			case bad && k%2 == 1 && !errors.Is(err, errDisk):
+				t.Errorf("file %d: error %v, want the reader's", k, err)
+			case !bad && err != nil:
+				t.Errorf("file %d: %v", k, err)
+			case !bad:
+				padded, tail, _ := refPieces(data[:size], pl)
+				if !bytes.Equal(got.Padded, padded) || got.Tail != tail {
+					t.Errorf("file %d: digests differ from crypto/sha1's", k)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Still working.
+	got, err := HashAt(bytes.NewReader(data), int64(len(data)), pl, false, 2)
+	if padded, _, _ := refPieces(data, pl); err != nil || !bytes.Equal(got.Padded, padded) {
+		t.Fatalf("after the errors: %v", err)
+	}
+}
