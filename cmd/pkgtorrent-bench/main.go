@@ -51,7 +51,8 @@ type bench struct {
 func run() error {
 	dir := flag.String("dir", ".bench", "folder for the generated data and the servers' files")
 	bin := flag.String("bin", "bin/pkgtorrent-service", "the service's binary")
-	snippet := flag.String("nginx-conf", "httpd-conf/nginx-pkgtorrent-service.conf", "the operator's nginx snippet")
+	snippet := flag.String("nginx-conf", "httpd-conf/nginx-pkgtorrent-service.conf", "the operator's nginx snippet (server {})")
+	httpConf := flag.String("nginx-http-conf", "httpd-conf/nginx-pkgtorrent-service-http.conf", "its http {} part: the upstream")
 	runs := flag.Int("runs", 3, "timed runs per side (medians are reported)")
 	wrkTime := flag.Duration("wrk-time", 4*time.Second, "duration of one wrk run")
 	only := flag.String("targets", "1,2,3,4,5", "comma-separated targets to run (4 needs 2)")
@@ -88,7 +89,7 @@ func run() error {
 		return err
 	}
 	defer func() { b.svc.p.stop() }()
-	ngx, base, err := startNginx(b.work, b.mirror, *snippet, b.svc.sock)
+	ngx, base, err := startNginx(b.work, b.mirror, *snippet, *httpConf, b.svc.sock)
 	if err != nil {
 		return err
 	}

@@ -132,8 +132,9 @@ func (s *service) start(fresh bool) error {
 }
 
 // nginx serves the mirror on a loopback port with the operator's snippet
-// from httpd-conf, its socket replaced by the benchmark's.
-func startNginx(dir, mirror, snippetFile, sock string) (*proc, string, error) {
+// and its http {} part from httpd-conf, the upstream's socket replaced by
+// the benchmark's.
+func startNginx(dir, mirror, snippetFile, httpFile, sock string) (*proc, string, error) {
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
 		return nil, "", fmt.Errorf("nginx: %w (make bench-deps installs it)", err)
@@ -142,15 +143,19 @@ func startNginx(dir, mirror, snippetFile, sock string) (*proc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	text := strings.ReplaceAll(string(snippet), "unix:/run/pkgtorrent-service.sock", "unix:"+sock)
-	if text == string(snippet) {
-		return nil, "", fmt.Errorf("%s: no unix:/run/pkgtorrent-service.sock to replace", snippetFile)
+	httpPart, err := os.ReadFile(httpFile)
+	if err != nil {
+		return nil, "", err
+	}
+	text := strings.ReplaceAll(string(httpPart), "unix:/run/pkgtorrent-service.sock", "unix:"+sock)
+	if text == string(httpPart) {
+		return nil, "", fmt.Errorf("%s: no unix:/run/pkgtorrent-service.sock to replace", httpFile)
 	}
 	params, err := os.ReadFile("/etc/nginx/fastcgi_params")
 	if err != nil {
 		return nil, "", fmt.Errorf("nginx: %w", err)
 	}
-	for name, b := range map[string]string{"pkgtorrent-service.conf": text, "fastcgi_params": string(params)} {
+	for name, b := range map[string]string{"pkgtorrent-service.conf": string(snippet), "pkgtorrent-service-http.conf": text, "fastcgi_params": string(params)} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(b), 0o644); err != nil {
 			return nil, "", err
 		}
@@ -182,6 +187,7 @@ http {
     proxy_temp_path %[2]s/tmp-proxy;
     uwsgi_temp_path %[2]s/tmp-uwsgi;
     scgi_temp_path %[2]s/tmp-scgi;
+    include pkgtorrent-service-http.conf;
     server {
         listen 127.0.0.1:%[3]d;
         server_name localhost;
