@@ -187,7 +187,9 @@ func e2eNginx(t *testing.T, o e2eServerOpts) *e2eServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := e2eReplace(t, e2eNginxHTTPConf, string(httpPart), "unix:/run/pkgtorrent-service.sock", "unix:"+sock)
+	text := e2eReplace(t, e2eNginxHTTPConf, string(httpPart),
+		"unix:/run/pkgtorrent-service.sock", "unix:"+sock,
+		"/var/lib/nginx/pkgtorrent-service ", filepath.Join(dir, "fastcgi-cache")+" ")
 	e2eWriteFile(t, filepath.Join(dir, "nginx-pkgtorrent-service-http.conf"), text)
 	params, err := os.ReadFile("/etc/nginx/fastcgi_params")
 	if err != nil {
@@ -217,7 +219,7 @@ events { worker_connections 256; }
 http {
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    log_format e2e '$remote_addr "$request" $status $body_bytes_sent "$http_user_agent"';
+    log_format e2e '$remote_addr $upstream_cache_status "$request" $status $body_bytes_sent "$http_user_agent"';
     access_log %[4]s e2e;
     client_body_temp_path %[5]s/body;
     fastcgi_temp_path %[5]s/fastcgi;
