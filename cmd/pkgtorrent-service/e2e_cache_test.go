@@ -231,11 +231,17 @@ func (s *e2eServer) logged(t *testing.T, req *http.Request) (*http.Response, []b
 	req.Header.Set("User-Agent", agent)
 	resp, body := s.do(t, req)
 	var cache string
-	// nginx writes the line once the answer is sent: wait for it.
+	// nginx writes the line once the answer is sent: wait for it, and
+	// read only whole lines (127.0.0.1 HIT "GET ..." 200 123 "agent").
 	e2eWait(t, "the access log line of "+req.Method+" "+req.URL.String(), 10*time.Second, func() error {
-		for _, l := range e2eAccessLog(t, s.accessLog, 0) {
-			if l.agent == agent {
-				cache = l.cache
+		b, err := os.ReadFile(s.accessLog)
+		if err != nil {
+			return err
+		}
+		whole := b[:bytes.LastIndexByte(b, '\n')+1]
+		for line := range strings.Lines(string(whole)) {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasSuffix(strings.TrimSpace(line), `"`+agent+`"`) {
+				cache = f[1]
 				return nil
 			}
 		}
