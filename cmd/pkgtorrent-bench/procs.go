@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -159,26 +160,62 @@ func (s *service) removeOldCaches() error {
 	return nil
 }
 
-// nginx serves the mirror on a loopback port with the operator's snippet
-// from httpd-conf, its socket replaced by the benchmark's.
-func startNginx(dir, mirror, snippetFile, sock string) (*proc, string, error) {
+// nginxConf is where nginx's configuration comes from: the operator's
+// snippet and its http {} part from httpd-conf.
+type nginxConf struct {
+	dir, mirror       string
+	snippet, httpPart string
+	sock              string // the service's
+}
+
+// cacheDirective is a line of the snippet that turns on or sets up
+// nginx's fastcgi_cache.
+var cacheDirective = regexp.MustCompile(`(?m)^\s*fastcgi_(cache|cache_[a-z_]+|no_cache)\s.*\n`)
+
+// startNginx serves the mirror on a loopback port with the operator's
+// snippet and its http {} part, the upstream's socket replaced by the
+// benchmark's and the cache's folder by one under c.dir (emptied). With
+// cache false, the snippet's fastcgi_cache lines are left out.
+func startNginx(c nginxConf, cache bool) (*proc, string, error) {
+	dir, mirror := c.dir, c.mirror
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
 		return nil, "", fmt.Errorf("nginx: %w (make bench-deps installs it)", err)
 	}
-	snippet, err := os.ReadFile(snippetFile)
+	snippet, err := os.ReadFile(c.snippet)
 	if err != nil {
 		return nil, "", err
 	}
-	text := strings.ReplaceAll(string(snippet), "unix:/run/pkgtorrent-service.sock", "unix:"+sock)
-	if text == string(snippet) {
-		return nil, "", fmt.Errorf("%s: no unix:/run/pkgtorrent-service.sock to replace", snippetFile)
+	snippetText := string(snippet)
+	if !cache {
+		snippetText = cacheDirective.ReplaceAllString(snippetText, "")
+		if snippetText == string(snippet) {
+			return nil, "", fmt.Errorf("%s: no fastcgi_cache lines to leave out", c.snippet)
+		}
+	}
+	httpPart, err := os.ReadFile(c.httpPart)
+	if err != nil {
+		return nil, "", err
+	}
+	cacheDir := filepath.Join(dir, "fastcgi-cache")
+	if err := os.RemoveAll(cacheDir); err != nil {
+		return nil, "", err
+	}
+	text := string(httpPart)
+	for _, r := range []struct{ old, new string }{
+		{"unix:/run/pkgtorrent-service.sock", "unix:" + c.sock},
+		{"/var/lib/nginx/pkgtorrent-service ", cacheDir + " "},
+	} {
+		if !strings.Contains(text, r.old) {
+			return nil, "", fmt.Errorf("%s: no %s to replace", c.httpPart, r.old)
+		}
+		text = strings.ReplaceAll(text, r.old, r.new)
 	}
 	params, err := os.ReadFile("/etc/nginx/fastcgi_params")
 	if err != nil {
 		return nil, "", fmt.Errorf("nginx: %w", err)
 	}
-	for name, b := range map[string]string{"pkgtorrent-service.conf": text, "fastcgi_params": string(params)} {
+	for name, b := range map[string]string{"pkgtorrent-service.conf": snippetText, "pkgtorrent-service-http.conf": text, "fastcgi_params": string(params)} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(b), 0o644); err != nil {
 			return nil, "", err
 		}
@@ -210,6 +247,7 @@ http {
     proxy_temp_path %[2]s/tmp-proxy;
     uwsgi_temp_path %[2]s/tmp-uwsgi;
     scgi_temp_path %[2]s/tmp-scgi;
+    include pkgtorrent-service-http.conf;
     server {
         listen 127.0.0.1:%[3]d;
         server_name localhost;

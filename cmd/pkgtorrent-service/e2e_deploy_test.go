@@ -112,6 +112,7 @@ func e2eTestDeployFiles(t *testing.T) {
 	spec := read(e2eDeploy + "pkgtorrent-service.spec")
 	apache := read(e2eApacheConf)
 	nginx := read(e2eNginxConf)
+	nginxHTTP := read(e2eNginxHTTPConf)
 
 	t.Run("Consistent", func(t *testing.T) {
 		cfg, err := config.Load([]string{"-config", e2eDeploy + "pkgtorrent-service.conf"}, io.Discard)
@@ -132,7 +133,10 @@ func e2eTestDeployFiles(t *testing.T) {
 			}
 		}
 		for _, c := range []struct{ file, text, want string }{
-			{"the nginx snippet", nginx, "fastcgi_pass unix:/run/pkgtorrent-service.sock;"},
+			{"the nginx snippet", nginx, "fastcgi_pass pkgtorrent_service;"},
+			{"the nginx snippet", nginx, "fastcgi_keep_conn on;"},
+			{"the nginx http part", nginxHTTP, "upstream pkgtorrent_service {"},
+			{"the nginx http part", nginxHTTP, "server unix:/run/pkgtorrent-service.sock;"},
 			{"the Apache configuration", apache, `FcgidWrapper "/usr/bin/pkgtorrent-service -config /etc/pkgtorrent-service.conf" virtual`},
 			{"the tmpfiles entry", tmpfiles, "d     " + cfg.Cache + " "},
 			{"the tmpfiles entry", tmpfiles, "d     " + filepath.Dir(cfg.Trackers) + " "},

@@ -401,7 +401,8 @@ func e2eReplace(t *testing.T, file, text string, oldnew ...string) string {
 }
 
 // e2eLogLine is one line of the web servers' access logs, both written in
-// the format `addr "request" status bytes "user agent"`.
+// the format `addr "request" status bytes "user agent"` (nginx's with its
+// cache status after addr, which this skips).
 type e2eLogLine struct {
 	method, uri string
 	status      int

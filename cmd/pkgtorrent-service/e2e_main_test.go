@@ -18,6 +18,7 @@ func TestE2E(t *testing.T) {
 	e2eBinary(t) // build once, before the subtests time anything
 	t.Run("WebServers", e2eTestWebServers)
 	t.Run("NginxParams", e2eTestNginxParams)
+	t.Run("NginxCache", e2eTestNginxCache)
 	t.Run("BaseURL", e2eTestBaseURL)
 	t.Run("Downloads", e2eTestDownloads)
 	t.Run("Swarm", e2eTestSwarm)

@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,9 @@ import (
 // e2eTestNginxParams checks what nginx's snippet hands to the FastCGI
 // program, with a recorder in its place (net/http/fcgi hides SCRIPT_NAME
 // and PATH_INFO): the locations it sends, SCRIPT_NAME, PATH_INFO,
-// DOCUMENT_ROOT, HTTPS, SERVER_PORT and REQUEST_URI.
+// DOCUMENT_ROOT, HTTPS, SERVER_PORT and REQUEST_URI; and that it keeps
+// its FastCGI connection from one request to the next (the upstream's
+// keepalive and fastcgi_keep_conn).
 func e2eTestNginxParams(t *testing.T) {
 	mirror := e2eMirror(t)
 	dir := filepath.Join(t.TempDir(), "recorder")
@@ -70,6 +74,11 @@ func e2eTestNginxParams(t *testing.T) {
 			}
 		}
 		t.Logf("GET %s: HTTP_HOST %q SERVER_PORT %q", c.url, env["HTTP_HOST"], env["SERVER_PORT"])
+		// One nginx worker, one request at a time: each reuses the
+		// connection of the first.
+		if env[e2eKeepConnKey] != "1" || env[e2eConnKey] != "1" {
+			t.Errorf("GET %s: came on FastCGI connection %s with FCGI_KEEP_CONN %s, want the first connection, kept", c.url, env[e2eConnKey], env[e2eKeepConnKey])
+		}
 	}
 
 	// Not the service's: the root itself, a name that only starts with
@@ -88,31 +97,50 @@ func e2eTestNginxParams(t *testing.T) {
 }
 
 // e2eFCGIRecorder answers every FastCGI request on l with 204 No Content
-// and sends its parameters to the returned channel.
+// and sends its parameters to the returned channel, with two of its own:
+// e2eConnKey, the number of the connection it came on (from 1), and
+// e2eKeepConnKey, "1" when its FCGI_BEGIN_REQUEST asked to keep the
+// connection (FCGI_KEEP_CONN), which the recorder then does.
 func e2eFCGIRecorder(t *testing.T, l net.Listener) <-chan map[string]string {
 	ch := make(chan map[string]string, 16)
 	t.Cleanup(func() { l.Close() })
 	go func() {
-		for {
+		for n := 1; ; n++ {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
 			go func() {
 				defer c.Close()
-				env, err := e2eFCGIServe(c)
-				if err != nil {
-					env = map[string]string{"error": err.Error()}
-				}
-				select {
-				case ch <- env:
-				default:
+				r := bufio.NewReader(c)
+				for {
+					env, err := e2eFCGIServe(c, r)
+					if errors.Is(err, io.EOF) {
+						return
+					}
+					if err != nil {
+						env = map[string]string{"error": err.Error()}
+					}
+					env[e2eConnKey] = strconv.Itoa(n)
+					select {
+					case ch <- env:
+					default:
+					}
+					if err != nil || env[e2eKeepConnKey] != "1" {
+						return
+					}
 				}
 			}()
 		}
 	}()
 	return ch
 }
+
+// The recorder's own keys in the parameters it reports.
+const (
+	e2eConnKey     = "recorder.conn"
+	e2eKeepConnKey = "recorder.keep_conn"
+)
 
 // FastCGI record types (the FastCGI specification, section 8).
 const (
@@ -121,19 +149,24 @@ const (
 	fcgiParams       = 4
 	fcgiStdin        = 5
 	fcgiStdout       = 6
+
+	fcgiKeepConn = 1 // flag of FCGI_BEGIN_REQUEST
 )
 
-// e2eFCGIServe reads one request's records from c, answers 204 and
-// returns its parameters.
-func e2eFCGIServe(c net.Conn) (map[string]string, error) {
+// e2eFCGIServe reads one request's records from c (through r), answers
+// 204 and returns its parameters. io.EOF: c ended before a request.
+func e2eFCGIServe(c net.Conn, r *bufio.Reader) (map[string]string, error) {
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	r := bufio.NewReader(c)
 	var params []byte
 	var id uint16
-	for {
+	keep := "0"
+	for first := true; ; first = false {
 		var h [8]byte
 		if _, err := io.ReadFull(r, h[:]); err != nil {
-			return nil, err
+			if first && errors.Is(err, io.EOF) {
+				return nil, io.EOF
+			}
+			return nil, fmt.Errorf("reading a record: %w", err)
 		}
 		typ, n, pad := h[1], int(binary.BigEndian.Uint16(h[4:6])), int(h[6])
 		id = binary.BigEndian.Uint16(h[2:4])
@@ -143,6 +176,9 @@ func e2eFCGIServe(c net.Conn) (map[string]string, error) {
 		}
 		switch typ {
 		case fcgiBeginRequest:
+			if n >= 3 && content[2]&fcgiKeepConn != 0 {
+				keep = "1"
+			}
 		case fcgiParams:
 			params = append(params, content[:n]...)
 		case fcgiStdin:
@@ -153,6 +189,7 @@ func e2eFCGIServe(c net.Conn) (map[string]string, error) {
 			if err != nil {
 				return nil, err
 			}
+			env[e2eKeepConnKey] = keep
 			write := func(typ byte, content []byte) error {
 				h := [8]byte{1, typ}
 				binary.BigEndian.PutUint16(h[2:4], id)

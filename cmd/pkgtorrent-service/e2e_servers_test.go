@@ -39,6 +39,8 @@ import (
 const (
 	e2eApacheConf = "../../httpd-conf/apache-pkgtorrent-service.conf"
 	e2eNginxConf  = "../../httpd-conf/nginx-pkgtorrent-service.conf"
+	// e2eNginxHTTPConf is the http {} part: the upstream (and cache).
+	e2eNginxHTTPConf = "../../httpd-conf/nginx-pkgtorrent-service-http.conf"
 	// e2eService is the service name the configurations use.
 	e2eService = "torrent_service"
 	// e2eMount is where yum-torrent sends its requests by default.
@@ -172,15 +174,23 @@ func e2eNginx(t *testing.T, o e2eServerOpts) *e2eServer {
 		procs = append(procs, svc)
 	}
 
-	// The operator's snippet, talking to the test's socket. It includes
-	// fastcgi_params relative to the configuration's folder, as from
-	// /etc/nginx: the test uses the installed one.
+	// The operator's snippet, and its http {} part talking to the test's
+	// socket. The snippet includes fastcgi_params relative to the
+	// configuration's folder, as from /etc/nginx: the test uses the
+	// installed one.
 	snippet, err := os.ReadFile(e2eNginxConf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := e2eReplace(t, e2eNginxConf, string(snippet), "unix:/run/pkgtorrent-service.sock", "unix:"+sock)
-	e2eWriteFile(t, filepath.Join(dir, "nginx-pkgtorrent-service.conf"), text)
+	e2eWriteFile(t, filepath.Join(dir, "nginx-pkgtorrent-service.conf"), string(snippet))
+	httpPart, err := os.ReadFile(e2eNginxHTTPConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := e2eReplace(t, e2eNginxHTTPConf, string(httpPart),
+		"unix:/run/pkgtorrent-service.sock", "unix:"+sock,
+		"/var/lib/nginx/pkgtorrent-service ", filepath.Join(dir, "fastcgi-cache")+" ")
+	e2eWriteFile(t, filepath.Join(dir, "nginx-pkgtorrent-service-http.conf"), text)
 	params, err := os.ReadFile("/etc/nginx/fastcgi_params")
 	if err != nil {
 		t.Fatalf("nginx's fastcgi_params: %v: install the Debian package nginx-light (`make deps` installs it)", err)
@@ -209,13 +219,14 @@ events { worker_connections 256; }
 http {
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    log_format e2e '$remote_addr "$request" $status $body_bytes_sent "$http_user_agent"';
+    log_format e2e '$remote_addr $upstream_cache_status "$request" $status $body_bytes_sent "$http_user_agent"';
     access_log %[4]s e2e;
     client_body_temp_path %[5]s/body;
     fastcgi_temp_path %[5]s/fastcgi;
     proxy_temp_path %[5]s/proxy;
     uwsgi_temp_path %[5]s/uwsgi;
     scgi_temp_path %[5]s/scgi;
+    include nginx-pkgtorrent-service-http.conf;
     server {
         listen 127.0.0.1:%[6]d;
         listen 127.0.0.1:%[7]d ssl;

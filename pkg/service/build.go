@@ -82,38 +82,48 @@ func (s *Service) settings(root *docroot.Root) string {
 // again once the last check is older than the revalidate setting; else
 // built anew, once however many requests of however many processes ask
 // for it at the same time. A request waits for the others at most
-// lock-timeout in all, then gets ErrWaitTimeout.
-func (s *Service) entry(root *docroot.Root, rq request) (*infocache.Entry, error) {
+// lock-timeout in all, then gets ErrWaitTimeout. checked is when the
+// entry's files were last checked (or it was built): the answer may be
+// kept until checked + revalidate (see maxAge).
+func (s *Service) entry(root *docroot.Root, rq request) (e *infocache.Entry, checked time.Time, err error) {
 	key := rq.key
 	if key == "" {
 		key = infocache.Key(rq.text)
 	}
-	if e := s.cached(root, rq, key); e != nil {
-		return e, nil
+	if c, ok := s.cached(root, rq, key); ok {
+		return c.e, c.checked, nil
 	}
 	// The deadline bounds waiting, not working: it does not reach into the
 	// request's own hashing, and a lock that is free is always taken.
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LockTimeout)
 	defer cancel()
-	e, _, err := s.builds.do(ctx, s.settings(root)+"\x00"+key, func() (*infocache.Entry, error) {
+	c, _, err := s.builds.do(ctx, s.settings(root)+"\x00"+key, func() (checkedEntry, error) {
 		unlock, err := s.lock(ctx, s.infos.LockPath(key))
 		if err != nil {
-			return nil, err
+			return checkedEntry{}, err
 		}
 		defer unlock()
 		// Another process may have built it while this one waited.
-		if e := s.cached(root, rq, key); e != nil {
-			return e, nil
+		if c, ok := s.cached(root, rq, key); ok {
+			return c, nil
 		}
-		return s.build(ctx, root, rq)
+		e, err := s.build(ctx, root, rq)
+		return checkedEntry{e, s.now()}, err
 	})
-	return e, err
+	return c.e, c.checked, err
 }
 
-// cached returns the info cache entry of rq when it may be served, or nil.
-// An entry this process loaded before comes from memory while its file is
-// unchanged (see loadEntry).
-func (s *Service) cached(root *docroot.Root, rq request, key string) *infocache.Entry {
+// checkedEntry is an info cache entry and when its files were last
+// checked.
+type checkedEntry struct {
+	e       *infocache.Entry
+	checked time.Time
+}
+
+// cached returns the info cache entry of rq and when its files were last
+// checked, when it may be served. An entry this process loaded before
+// comes from memory while its file is unchanged (see loadEntry).
+func (s *Service) cached(root *docroot.Root, rq request, key string) (checkedEntry, bool) {
 	e, checked, err := s.loadEntry(key)
 	switch {
 	case err != nil:
@@ -123,15 +133,16 @@ func (s *Service) cached(root *docroot.Root, rq request, key string) *infocache.
 	case e.Settings != s.settings(root):
 	case !rq.single() && !slices.Equal(e.Paths, rq.paths):
 	case s.now().Sub(checked) <= s.cfg.Revalidate:
-		return e
+		return checkedEntry{e, checked}, true
 	case s.unchanged(root, rq, e):
-		if err := s.infos.Touch(key, s.now()); err != nil {
+		now := s.now()
+		if err := s.infos.Touch(key, now); err != nil {
 			s.cacheProblem(err)
 		}
 		s.touched(key, e)
-		return e
+		return checkedEntry{e, now}, true
 	}
-	return nil
+	return checkedEntry{}, false
 }
 
 // lock takes the file lock name, waiting for another process that holds

@@ -44,14 +44,14 @@ func (s *Service) serveDigest(w http.ResponseWriter, r *http.Request, rt Route) 
 	if err != nil {
 		return err
 	}
-	write := func(e *infocache.Entry) error {
+	write := func(e *infocache.Entry, checked time.Time) error {
 		if asMagnet {
-			return s.writeMagnet(w, r, e, "/"+rt.Top+"/"+s.cfg.ServiceName+"/digest/"+digest)
+			return s.writeMagnet(w, r, e, checked, "/"+rt.Top+"/"+s.cfg.ServiceName+"/digest/"+digest)
 		}
-		return s.writeTorrent(w, r, e)
+		return s.writeTorrent(w, r, e, checked)
 	}
 	if r.Method != http.MethodPost {
-		e, err := s.cachedDigest(r, digest)
+		e, checked, err := s.cachedDigest(r, digest)
 		if errors.Is(err, ErrUnknownDigest) {
 			h := w.Header()
 			h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
@@ -63,7 +63,7 @@ func (s *Service) serveDigest(w http.ResponseWriter, r *http.Request, rt Route) 
 		if err != nil {
 			return err
 		}
-		return write(e)
+		return write(e, checked)
 	}
 	req, paths, err := s.parsePost(w, r, digest)
 	if err != nil {
@@ -74,11 +74,11 @@ func (s *Service) serveDigest(w http.ResponseWriter, r *http.Request, rt Route) 
 		return err
 	}
 	defer root.Close()
-	e, err := s.entry(root, request{text: req, paths: paths})
+	e, checked, err := s.entry(root, request{text: req, paths: paths})
 	if err != nil {
 		return err
 	}
-	return write(e)
+	return write(e, checked)
 }
 
 // wantsMagnet reports whether the query asks for a magnet link
@@ -150,16 +150,16 @@ func (s *Service) parsePost(w http.ResponseWriter, r *http.Request, digest strin
 // cachedDigest returns the torrent of a digest that was POSTed before:
 // its cached entry, revalidated, or rebuilt from the paths it records when
 // its files changed. ErrUnknownDigest when there is none to trust.
-func (s *Service) cachedDigest(r *http.Request, digest string) (*infocache.Entry, error) {
+func (s *Service) cachedDigest(r *http.Request, digest string) (*infocache.Entry, time.Time, error) {
 	e, _, err := s.loadEntry(digest)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, infocache.ErrCorrupt) {
 			s.cacheProblem(err)
 		}
-		return nil, fmt.Errorf("%w: %w", ErrUnknownDigest, err)
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrUnknownDigest, err)
 	}
 	if strings.HasPrefix(e.Request, singlePrefix) {
-		return nil, fmt.Errorf("%w: entry %s is a single-mode entry", ErrUnknownDigest, digest)
+		return nil, time.Time{}, fmt.Errorf("%w: entry %s is a single-mode entry", ErrUnknownDigest, digest)
 	}
 	we := s.warm.of(e)
 	if we == nil {
@@ -167,20 +167,20 @@ func (s *Service) cachedDigest(r *http.Request, digest string) (*infocache.Entry
 		we = newWarmEntry(digest, piececache.Stamp{}, e)
 	}
 	if we.pathsErr != nil {
-		return nil, fmt.Errorf("%w: cached request: %w", ErrUnknownDigest, we.pathsErr)
+		return nil, time.Time{}, fmt.Errorf("%w: cached request: %w", ErrUnknownDigest, we.pathsErr)
 	}
 	paths := we.paths
 	root, err := s.openRoot(r)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	defer root.Close()
-	e, err = s.entry(root, request{text: e.Request, paths: paths, key: digest})
+	e, checked, err := s.entry(root, request{text: e.Request, paths: paths, key: digest})
 	if errors.Is(err, docroot.ErrNotFound) {
 		// A file is gone: let the client POST and learn which.
-		return nil, fmt.Errorf("%w: %w", ErrUnknownDigest, err)
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrUnknownDigest, err)
 	}
-	return e, err
+	return e, checked, err
 }
 
 // serveSingle answers {mount}/single/{path-or-glob} with the torrent, and
@@ -195,14 +195,14 @@ func (s *Service) serveSingle(w http.ResponseWriter, r *http.Request, rt Route, 
 		return err
 	}
 	defer root.Close()
-	e, err := s.entry(root, request{text: singlePrefix + pattern, pattern: pattern})
+	e, checked, err := s.entry(root, request{text: singlePrefix + pattern, pattern: pattern})
 	if err != nil {
 		return err
 	}
 	if asMagnet {
-		return s.writeMagnet(w, r, e, "/"+rt.Top+"/"+s.cfg.ServiceName+"/single/"+escapePath(pattern))
+		return s.writeMagnet(w, r, e, checked, "/"+rt.Top+"/"+s.cfg.ServiceName+"/single/"+escapePath(pattern))
 	}
-	return s.writeTorrent(w, r, e)
+	return s.writeTorrent(w, r, e, checked)
 }
 
 // serveNullfile answers {mount}/nullfile/{size}_{n}: size zero bytes, the

@@ -19,10 +19,11 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 )
 
-// writeTorrent answers with the .torrent of entry e: the cached info with
-// the current trackers, this request's web seed and the other mirrors',
-// and the DHT nodes around it.
-func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infocache.Entry) error {
+// writeTorrent answers with the .torrent of entry e, whose files were
+// last checked at checked: the cached info with the current trackers,
+// this request's web seed and the other mirrors', and the DHT nodes
+// around it.
+func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infocache.Entry, checked time.Time) error {
 	base, err := s.baseURL(r)
 	if err != nil {
 		return err
@@ -52,7 +53,7 @@ func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infoca
 		s.warm.addAnswer(we, a)
 	}
 	w.Header().Set("Content-Disposition", a.disposition)
-	s.writeBody(w, r, a.body, a.etag, "application/x-bittorrent", a.lastMod)
+	s.writeBody(w, r, a.body, a.etag, "application/x-bittorrent", a.lastMod, s.cacheControl(checked))
 	return nil
 }
 
@@ -61,8 +62,9 @@ func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infoca
 // the v2 one (urn:btmh, a SHA-256 multihash); dn, the torrent's name; tr
 // for each tracker, in the torrent's order; ws, the file's own URL, for a
 // single-file torrent; xs, the URL of the .torrent (servicePath, under
-// this request's base URL). Every value is percent-encoded.
-func (s *Service) writeMagnet(w http.ResponseWriter, r *http.Request, e *infocache.Entry, servicePath string) error {
+// this request's base URL). Every value is percent-encoded. checked is
+// when e's files were last checked, as for writeTorrent.
+func (s *Service) writeMagnet(w http.ResponseWriter, r *http.Request, e *infocache.Entry, checked time.Time, servicePath string) error {
 	base, err := s.baseURL(r)
 	if err != nil {
 		return err
@@ -84,7 +86,8 @@ func (s *Service) writeMagnet(w http.ResponseWriter, r *http.Request, e *infocac
 	}
 	b.WriteString("&xs=" + magnetEscape(base+servicePath))
 	b.WriteString("\n")
-	s.writeCacheable(w, r, []byte(b.String()), "text/plain; charset=utf-8", s.lastModified(e))
+	body := []byte(b.String())
+	s.writeBody(w, r, body, etagOf(body), "text/plain; charset=utf-8", s.lastModified(e), s.cacheControl(checked))
 	return nil
 }
 
@@ -136,18 +139,26 @@ func (s *Service) lastModified(e *infocache.Entry) time.Time {
 	return t
 }
 
-// TorrentMaxAge is how long caches in front of the mirror may serve a
-// torrent or magnet link without asking again.
-const TorrentMaxAge = 60 * time.Second
+// maxAge is how long a cache in front of the mirror may keep an answer
+// made from an entry whose files were last checked at checked: the time
+// left until this service would check them again (revalidate after
+// checked), in whole seconds rounded down, between 0 and revalidate. So a
+// cache never serves a torrent longer than the service itself would
+// without looking at its files.
+func (s *Service) maxAge(checked time.Time) time.Duration {
+	left := s.cfg.Revalidate - s.now().Sub(checked)
+	left = min(max(left, 0), s.cfg.Revalidate)
+	return left.Truncate(time.Second)
+}
 
-// writeCacheable answers with body and validators for the HTTP caches in
-// front of mirrors: a strong ETag over the exact body (so it changes with
-// the info hash, trackers, web seeds or nodes), Last-Modified, and for GET
-// and HEAD a short public max-age. A GET or HEAD whose If-None-Match holds
-// the ETag (or, without If-None-Match, whose If-Modified-Since is not older
-// than Last-Modified) gets 304 with no body.
-func (s *Service) writeCacheable(w http.ResponseWriter, r *http.Request, body []byte, contentType string, lastMod time.Time) {
-	s.writeBody(w, r, body, etagOf(body), contentType, lastMod)
+// cacheControl is the Cache-Control of a GET or HEAD answered from an
+// entry whose files were last checked at checked: public with maxAge, or
+// no-cache when revalidate is 0 (every request checks the files).
+func (s *Service) cacheControl(checked time.Time) string {
+	if s.cfg.Revalidate <= 0 {
+		return "no-cache"
+	}
+	return "public, max-age=" + strconv.Itoa(int(s.maxAge(checked)/time.Second))
 }
 
 // etagOf is the strong ETag of body.
@@ -156,8 +167,14 @@ func etagOf(body []byte) string {
 	return `"` + hex.EncodeToString(sum[:16]) + `"`
 }
 
-// writeBody is writeCacheable with the body's ETag already computed.
-func (s *Service) writeBody(w http.ResponseWriter, r *http.Request, body []byte, etag, contentType string, lastMod time.Time) {
+// writeBody answers with body and validators for the HTTP caches in
+// front of mirrors: a strong ETag over the exact body (so it changes with
+// the info hash, trackers, web seeds or nodes), Last-Modified, and for GET
+// and HEAD cacheControl (see Service.cacheControl). A GET or HEAD whose
+// If-None-Match holds the ETag (or, without If-None-Match, whose
+// If-Modified-Since is not older than Last-Modified) gets 304 with no
+// body, and the same Cache-Control.
+func (s *Service) writeBody(w http.ResponseWriter, r *http.Request, body []byte, etag, contentType string, lastMod time.Time, cacheControl string) {
 	lastMod = lastMod.UTC().Truncate(time.Second)
 	h := w.Header()
 	h.Set("ETag", etag)
@@ -166,7 +183,7 @@ func (s *Service) writeBody(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	get := r.Method == http.MethodGet || r.Method == http.MethodHead
 	if get {
-		h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(TorrentMaxAge/time.Second)))
+		h.Set("Cache-Control", cacheControl)
 		if notModified(r, etag, lastMod) {
 			w.WriteHeader(http.StatusNotModified)
 			return

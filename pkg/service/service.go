@@ -48,7 +48,7 @@ type Service struct {
 	now      func() time.Time
 	nodes    []torrent.Node
 	started  time.Time
-	builds   flight[*infocache.Entry]
+	builds   flight[checkedEntry]
 	hashes   flight[fileDigests]
 	warm     warmCache
 	memo     digestMemo
