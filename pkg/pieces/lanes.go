@@ -4,7 +4,9 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -45,6 +47,7 @@ var zeroChunk = make([]byte, laneChunk)
 // batch is one HashAt call's pieces.
 type batch struct {
 	r           io.ReaderAt
+	f           *os.File // when set, lanes map the file instead of reading r
 	size        int64
 	pieceLength int64
 	n           int64 // pieces
@@ -110,11 +113,15 @@ func hashLanes(r io.ReaderAt, size, pieceLength int64, d *Digests) error {
 	}
 	engine.start.Do(func() {
 		engine.cond = sync.NewCond(&engine.mu)
+		laneWindow = windowFor(runtime.GOMAXPROCS(0))
 		for range runtime.GOMAXPROCS(0) {
 			go laneWorker()
 		}
 	})
 	b := &batch{r: r, size: size, pieceLength: pieceLength, n: n, d: d, done: make(chan struct{})}
+	if f, ok := r.(*os.File); ok && UseMmap {
+		b.f = f
+	}
 	b.left.Store(n)
 	engine.mu.Lock()
 	engine.queue = append(engine.queue, b)
@@ -163,9 +170,39 @@ type lane struct {
 	bufAt  int64 // piece offset of buf[0]
 	bufLen int64 // bytes of buf holding the piece (whole blocks)
 	pad    [sha1x16.BlockSize]byte
+
+	// A mapped file (batch.f) is read in place, a window at a time:
+	// win maps the piece from offset winAt; stage holds the file's last
+	// partial block followed by zeros.
+	win   []byte
+	winAt int64
+	stage [sha1x16.BlockSize]byte
+}
+
+// laneWindow is the most of a piece a lane maps at once. The file pages
+// the process has mapped count in its RSS (they are the page cache's,
+// not its own): 16 windows per core, about 32 MiB in all up to 8 cores,
+// with 1 MiB windows on 2 cores (256 KiB at least: each window costs an
+// mmap and a munmap). Set when the engine starts.
+var laneWindow int64 = 1 << 20
+
+// windowFor returns laneWindow for procs cores.
+func windowFor(procs int) int64 {
+	return max(256<<10, min(1<<20, (32<<20)/int64(sha1x16.Lanes*procs)))
+}
+
+// unmap releases the lane's window.
+func (ln *lane) unmap() {
+	if ln.win != nil {
+		unmapFile(ln.win)
+		ln.win = nil
+	}
 }
 
 func laneWorker() {
+	// A mapped file truncated under a lane raises SIGBUS: a panic that
+	// laneStep recovers, rather than the end of the process.
+	debug.SetPanicOnFault(true)
 	var (
 		state sha1x16.State
 		lanes [sha1x16.Lanes]lane
@@ -191,20 +228,25 @@ func laneWorker() {
 			active++
 		}
 		for active > 0 {
-			// Each lane's next run of blocks; the step is the
-			// shortest run.
-			step := laneChunk / sha1x16.BlockSize
-			for l := range lanes {
-				ln := &lanes[l]
-				if !ln.active {
-					ptrs[l] = &zeroChunk[0]
-					continue
+			step, fault := laneStep(&state, &lanes, &ptrs)
+			if fault != nil {
+				// A mapped file shrank under a lane (SIGBUS, made
+				// a panic by SetPanicOnFault): every lane's state
+				// is lost. Their files fail with ErrUnexpectedEOF,
+				// which HashFile answers by checking the file and
+				// hashing it again.
+				for l := range lanes {
+					ln := &lanes[l]
+					if ln.active {
+						ln.b.fail(fmt.Errorf("hash: piece %d: %w: a mapped file shrank while it was read (%v)", ln.i, io.ErrUnexpectedEOF, fault))
+						ln.unmap()
+						ln.active = false
+						ln.b.finish()
+						active--
+					}
 				}
-				p, blocks := ln.run(&state, l)
-				ptrs[l] = p
-				step = min(step, blocks)
+				continue
 			}
-			sha1x16.Blocks(&state, &ptrs, step)
 			for l := range lanes {
 				ln := &lanes[l]
 				if !ln.active {
@@ -214,6 +256,7 @@ func laneWorker() {
 				if ln.pos == ln.b.pieceLength+sha1x16.BlockSize {
 					sum := state.Sum(l)
 					copy(ln.b.d.Padded[ln.i*HashSize:], sum[:])
+					ln.unmap()
 					ln.active = false
 					ln.b.finish()
 					active--
@@ -248,8 +291,33 @@ func skipFailed(js []job) []job {
 	return out
 }
 
+// laneStep runs every active lane's next blocks: as many as the shortest
+// run among them. It returns the number of blocks, or the fault that
+// stopped it.
+func laneStep(state *sha1x16.State, lanes *[sha1x16.Lanes]lane, ptrs *[sha1x16.Lanes]*byte) (step int, fault any) {
+	defer func() {
+		if r := recover(); r != nil {
+			fault = r
+		}
+	}()
+	step = laneChunk / sha1x16.BlockSize
+	for l := range lanes {
+		ln := &lanes[l]
+		if !ln.active {
+			ptrs[l] = &zeroChunk[0]
+			continue
+		}
+		p, blocks := ln.run(state, l)
+		ptrs[l] = p
+		step = min(step, blocks)
+	}
+	sha1x16.Blocks(state, ptrs, step)
+	return step, nil
+}
+
 // startLane puts piece j into lane l.
 func startLane(ln *lane, s *sha1x16.State, l int, j job) {
+	ln.unmap()
 	*ln = lane{job: j, active: true, buf: ln.buf, data: j.b.dataLen(j.i)}
 	ln.pad = sha1x16.PadBlock(j.b.pieceLength)
 	s.Reset(l)
@@ -272,6 +340,9 @@ func (ln *lane) run(s *sha1x16.State, l int) (*byte, int) {
 		return zeros()
 	}
 	dataEnd := (ln.data + bs - 1) / bs * bs // the data's blocks, the last one zero-filled
+	if b.f != nil {
+		return ln.runMapped(s, l, dataEnd)
+	}
 	if ln.pos < dataEnd && ln.pos >= ln.bufAt+ln.bufLen {
 		want := min(int64(len(ln.buf)), ln.data-ln.pos)
 		if err := b.read(ln.buf[:want], ln.i, ln.pos); err != nil {
@@ -305,6 +376,54 @@ func (ln *lane) run(s *sha1x16.State, l int) (*byte, int) {
 		end = min(end, whole) // stop at the tail's last whole block
 	}
 	return &ln.buf[ln.pos-ln.bufAt], int((end - ln.pos) / bs)
+}
+
+// runMapped is run for a mapped file: the lane's blocks come from its
+// window of the file, mapped as needed, except the last partial block,
+// copied to stage and zero-filled.
+func (ln *lane) runMapped(s *sha1x16.State, l int, dataEnd int64) (*byte, int) {
+	const bs = sha1x16.BlockSize
+	b := ln.b
+	zeros := func() (*byte, int) {
+		ln.unmap()
+		return &zeroChunk[0], int(min(int64(len(zeroChunk)), b.pieceLength-ln.pos) / bs)
+	}
+	if ln.pos < ln.data && ln.pos >= ln.winAt+int64(len(ln.win)) {
+		// Windows start at multiples of laneWindow (or of the piece
+		// length, if smaller) in the piece: page-aligned.
+		ln.unmap()
+		w, err := mapFile(b.f, ln.i*b.pieceLength+ln.pos, min(laneWindow, ln.data-ln.pos))
+		if err != nil {
+			b.fail(fmt.Errorf("hash: piece %d at byte %d: mapping: %w", ln.i, ln.i*b.pieceLength+ln.pos, err))
+			return zeros()
+		}
+		ln.win, ln.winAt = w, ln.pos
+	}
+	whole := ln.data / bs * bs
+	partial := ln.data < b.pieceLength
+	if partial && !ln.tailed && ln.pos == whole {
+		var tail []byte
+		if ln.data > whole {
+			tail = ln.win[whole-ln.winAt : ln.data-ln.winAt]
+		}
+		h := sha1.New()
+		if err := s.Resume(l, whole, h); err != nil {
+			panic(err) // whole is a multiple of the block size
+		}
+		h.Write(tail)
+		h.Sum(b.d.Tail[:0])
+		clear(ln.stage[:])
+		copy(ln.stage[:], tail)
+		ln.tailed = true
+	}
+	switch {
+	case ln.pos >= dataEnd:
+		return zeros()
+	case ln.pos >= whole:
+		return &ln.stage[0], 1
+	}
+	end := min(ln.winAt+int64(len(ln.win)), whole)
+	return &ln.win[ln.pos-ln.winAt], int((end - ln.pos) / bs)
 }
 
 // hashScalar hashes piece j with crypto/sha1, reading it through buf.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -155,5 +157,113 @@ func TestLanesReadErrors(t *testing.T) {
 	got, err := HashAt(bytes.NewReader(data), int64(len(data)), pl, false, 2)
 	if padded, _, _ := refPieces(data, pl); err != nil || !bytes.Equal(got.Padded, padded) {
 		t.Fatalf("after the errors: %v", err)
+	}
+}
+
+// TestLanesMapped hashes real files, which the lane engine maps in
+// windows instead of reading, for sizes around block, window and piece
+// boundaries, against crypto/sha1 in the test; then the same files with
+// mapping off.
+func TestLanesMapped(t *testing.T) {
+	for _, mmap := range []bool{true, false} {
+		t.Run(fmt.Sprintf("mmap=%v", mmap), func(t *testing.T) {
+			forceLanes(t, true, 1)
+			old := UseMmap
+			UseMmap = mmap
+			t.Cleanup(func() { UseMmap = old })
+			dir := t.TempDir()
+			for _, pl := range []int64{MinLength, 4 << 20} {
+				sizes := laneSizes(pl)
+				for _, d := range []int64{-65, -1, 0, 1, 65} {
+					sizes = append(sizes, laneWindow+d, 2*laneWindow+d)
+				}
+				data := randomBytes(uint64(pl)+3, int(slices.Max(sizes))+len(sizes)*7)
+				var wg sync.WaitGroup
+				for k, size := range sizes {
+					file := data[k*7 : k*7+int(size)]
+					name := filepath.Join(dir, fmt.Sprintf("%d-%d", pl, k))
+					if err := os.WriteFile(name, file, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					wg.Go(func() {
+						f, err := os.Open(name)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						defer f.Close()
+						got, err := HashAt(f, size, pl, false, 2)
+						if err != nil {
+							t.Errorf("piece length %d, size %d: %v", pl, size, err)
+							return
+						}
+						padded, tail, hasTail := refPieces(file, int(pl))
+						if !bytes.Equal(got.Padded, padded) || (hasTail && got.Tail != tail) {
+							t.Errorf("piece length %d, size %d: digests differ from crypto/sha1's", pl, size)
+						}
+					})
+				}
+				wg.Wait()
+			}
+		})
+	}
+}
+
+// TestLanesMappedShrunk: a mapped file shorter than the size asked for
+// (as when it is truncated while hashed) makes the lane fault (SIGBUS);
+// the process survives, that file fails with io.ErrUnexpectedEOF, files
+// hashed beside it either succeed or fail the same way (to be hashed
+// again), and the engine keeps working.
+func TestLanesMappedShrunk(t *testing.T) {
+	forceLanes(t, true, 1)
+	const pl = MinLength
+	dir := t.TempDir()
+	data := randomBytes(11, 40*pl)
+	short := filepath.Join(dir, "short")
+	if err := os.WriteFile(short, data[:3*pl+5], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	whole := filepath.Join(dir, "whole")
+	if err := os.WriteFile(whole, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hash := func(name string, size int64) (*Digests, error) {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return HashAt(f, size, pl, false, 2)
+	}
+	var wg sync.WaitGroup
+	for k := range 8 {
+		wg.Go(func() {
+			if k%2 == 0 {
+				if _, err := hash(short, int64(len(data))); !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Errorf("file shorter than its size: error %v, want io.ErrUnexpectedEOF", err)
+				}
+				return
+			}
+			got, err := hash(whole, int64(len(data)))
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("file beside it: error %v, want none or io.ErrUnexpectedEOF", err)
+			}
+			if padded, _, _ := refPieces(data, pl); err == nil && !bytes.Equal(got.Padded, padded) {
+				t.Errorf("file beside it: digests differ from crypto/sha1's")
+			}
+		})
+	}
+	wg.Wait()
+	got, err := hash(whole, int64(len(data)))
+	if padded, _, _ := refPieces(data, pl); err != nil || !bytes.Equal(got.Padded, padded) {
+		t.Fatalf("after the faults: %v", err)
+	}
+}
+
+func TestWindowFor(t *testing.T) {
+	for procs, want := range map[int]int64{1: 1 << 20, 2: 1 << 20, 3: 682 << 10, 4: 512 << 10, 8: 256 << 10, 64: 256 << 10} {
+		if got := windowFor(procs); got/1024 != want/1024 {
+			t.Errorf("windowFor(%d) = %d KiB, want %d KiB", procs, got>>10, want>>10)
+		}
 	}
 }

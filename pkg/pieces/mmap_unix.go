@@ -1,0 +1,31 @@
+//go:build unix
+
+package pieces
+
+import (
+	"os"
+	"syscall"
+)
+
+// mapFile maps n bytes of f from offset off (a multiple of the page
+// size) for reading.
+func mapFile(f *os.File, off, n int64) ([]byte, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var m []byte
+	var merr error
+	if err := rc.Control(func(fd uintptr) {
+		m, merr = syscall.Mmap(int(fd), off, int(n), syscall.PROT_READ, syscall.MAP_SHARED)
+	}); err != nil {
+		return nil, err
+	}
+	return m, merr
+}
+
+func unmapFile(m []byte) { syscall.Munmap(m) }
+
+// UseMmap reports whether the lane engine maps files instead of copying
+// them with pread; tests clear it to compare both ways.
+var UseMmap = true
