@@ -53,6 +53,60 @@ func MarkUsed(name string, now time.Time) (bool, error) {
 	return true, nil
 }
 
+// ReadUsed reads the cache file name, of at most max bytes, and returns
+// its last recorded use (its access time, see LastUsed) as of the open.
+// It is os.ReadFile with the file's stat, in four system calls: open,
+// fstat, read and close on the bare descriptor (an *os.File would also
+// try to register it with the poller). The service reads a piece cache
+// entry per file of a new combination, and marks it used from what this
+// returns, instead of a stat of its own.
+func ReadUsed(name string, max int64) ([]byte, time.Time, error) {
+	fd, err := openRetry(name)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("cache read: %w", &fs.PathError{Op: "open", Path: name, Err: err})
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, time.Time{}, fmt.Errorf("cache read: %w", &fs.PathError{Op: "stat", Path: name, Err: err})
+	}
+	used := time.Unix(st.Atim.Unix())
+	if st.Size > max {
+		return nil, used, fmt.Errorf("cache read %s: %w: %d bytes, more than %d", name, ErrTooLarge, st.Size, max)
+	}
+	// One byte more than the size, to see the end without another read
+	// in the usual case; a file that grew meanwhile is read to max.
+	b := make([]byte, 0, st.Size+1)
+	for {
+		if int64(len(b)) > max {
+			return nil, used, fmt.Errorf("cache read %s: %w: more than %d bytes", name, ErrTooLarge, max)
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := syscall.Read(fd, b[len(b):cap(b)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, used, fmt.Errorf("cache read: %w", &fs.PathError{Op: "read", Path: name, Err: err})
+		}
+		if n == 0 {
+			return b, used, nil
+		}
+		b = b[:len(b)+n]
+	}
+}
+
+func openRetry(name string) (int, error) {
+	for {
+		fd, err := syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			return fd, err
+		}
+	}
+}
+
 // ErrTooLarge reports a cache file larger than its reader accepts.
 var ErrTooLarge = errors.New("cache file too large")
 

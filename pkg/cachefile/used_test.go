@@ -1,6 +1,7 @@
 package cachefile
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -74,5 +75,32 @@ func TestReadQuietlyKeepsAtime(t *testing.T) {
 	}
 	if _, _, err := ReadQuietly(name, 3); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("7 bytes with a limit of 3: %v, want ErrTooLarge", err)
+	}
+}
+
+// TestReadUsed: the content, the access time the file records, the size
+// bound, and a missing file's error.
+func TestReadUsed(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "entry")
+	for _, size := range []int{0, 1, 4095, 4096, 70000} {
+		want := bytes.Repeat([]byte{'x'}, size)
+		if err := os.WriteFile(name, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		when := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		if err := os.Chtimes(name, when, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		got, used, err := ReadUsed(name, 70000)
+		if err != nil || !bytes.Equal(got, want) || !used.Equal(when) {
+			t.Errorf("%d bytes: got %d bytes, used %v, %v; want the file and %v", size, len(got), used, err, when)
+		}
+	}
+	if _, _, err := ReadUsed(name, 69999); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("over the bound: %v, want ErrTooLarge", err)
+	}
+	if _, _, err := ReadUsed(filepath.Join(dir, "missing"), 10); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
 }

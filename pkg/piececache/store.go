@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -45,21 +44,40 @@ func (s Store) RemoveTemps(rel string, n int64) (int, error) {
 // error: fs.ErrNotExist, ErrCorrupt or ErrStale (wrapped), or the I/O
 // error that stopped it.
 func (s Store) Load(rel string, st Stamp, n int64, v2 bool) (*pieces.Digests, error) {
-	b, err := os.ReadFile(s.Path(rel, n))
+	d, _, err := s.LoadUsed(rel, st, n, v2)
+	return d, err
+}
+
+// LoadUsed is Load, and also returns the entry's last recorded use (see
+// cachefile.LastUsed), read with it.
+func (s Store) LoadUsed(rel string, st Stamp, n int64, v2 bool) (*pieces.Digests, time.Time, error) {
+	b, used, err := cachefile.ReadUsed(s.Path(rel, n), maxEntry(st.Size, n))
 	if err != nil {
-		return nil, fmt.Errorf("piece cache: %w", err)
+		return nil, used, fmt.Errorf("piece cache: %w", err)
 	}
 	got, d, err := Decode(b)
 	if err != nil {
-		return nil, fmt.Errorf("piece cache %s: %w", rel, err)
+		return nil, used, fmt.Errorf("piece cache %s: %w", rel, err)
 	}
 	if got != st || d.PieceLength != n {
-		return nil, fmt.Errorf("piece cache %s: %w", rel, ErrStale)
+		return nil, used, fmt.Errorf("piece cache %s: %w", rel, ErrStale)
 	}
 	if v2 && !d.V2 {
-		return nil, fmt.Errorf("piece cache %s: %w: no v2 piece layer", rel, ErrStale)
+		return nil, used, fmt.Errorf("piece cache %s: %w: no v2 piece layer", rel, ErrStale)
 	}
-	return d, nil
+	return d, used, nil
+}
+
+// maxEntry bounds the size of the entry of a file of size bytes hashed
+// with piece length n (with a v2 layer): a larger file is not its entry,
+// and is not read in full. Sizes and lengths come from a stat and from
+// the settings, so a negative or odd one only makes the bound large.
+func maxEntry(size, n int64) int64 {
+	if size < 0 || n <= 0 {
+		return 1 << 30
+	}
+	count := size/n + 1
+	return headerSize + count*(pieces.HashSize+pieces.V2Size) + pieces.V2Size + 4
 }
 
 // Save writes the entry of rel atomically: to a temporary file in the

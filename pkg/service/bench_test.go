@@ -105,8 +105,20 @@ var _ io.Writer = (*discardWriter)(nil)
 
 // BenchmarkNewCombination measures bench target 4 in process: a digest
 // of all but one of 2000 files whose piece cache entries are warm, with
-// a cold info cache (the entry is removed before each request).
+// a cold info cache (the entry is removed before each request). In
+// "same process" the service keeps the digests it hashed in memory; in
+// "new process" each request comes to a new Service over the same
+// cache, which reads every piece cache entry, as make bench's target 4
+// does after the service restarted.
 func BenchmarkNewCombination(b *testing.B) {
+	for _, fresh := range []bool{false, true} {
+		b.Run(map[bool]string{false: "same-process", true: "new-process"}[fresh], func(b *testing.B) {
+			benchNewCombination(b, fresh)
+		})
+	}
+}
+
+func benchNewCombination(b *testing.B, fresh bool) {
 	const n = 2000
 	svc, _ := benchService(b, n)
 	var paths []string
@@ -117,6 +129,11 @@ func BenchmarkNewCombination(b *testing.B) {
 	body := url.Values{"p": paths}.Encode()
 	b.ReportAllocs()
 	for b.Loop() {
+		if fresh {
+			b.StopTimer()
+			svc = New(svc.cfg, Options{Log: svc.log})
+			b.StartTimer()
+		}
 		os.Remove(filepath.Join(svc.cfg.Cache, "info", digest))
 		r := httptest.NewRequest(http.MethodPost, "http://mirror.example/yum/torrent_service/digest/"+digest, strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")

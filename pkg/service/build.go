@@ -304,13 +304,16 @@ func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string,
 func (s *Service) loadDigests(rel string, st piececache.Stamp) (fileDigests, bool) {
 	// Hybrid torrents need the v2 piece layer too: an entry without it
 	// is a miss.
-	d, err := s.pieces.Load(rel, st, s.cfg.PieceLength, s.cfg.Format == torrent.Hybrid)
+	d, used, err := s.pieces.LoadUsed(rel, st, s.cfg.PieceLength, s.cfg.Format == torrent.Hybrid)
 	if err != nil {
 		if !piececache.IsMiss(err) {
 			s.cacheProblem(err)
 		}
 		return fileDigests{}, false
 	}
+	// The entry's last use came with it: markUsed need not stat it again
+	// while that is less than a day old.
+	s.marks.set(rel, used.UnixNano())
 	s.Stats.PieceCacheHits.Add(1)
 	return fileDigests{d: d, stamp: st}, true
 }

@@ -85,9 +85,10 @@ func (c *digestMemo) put(key string, st piececache.Stamp, d *pieces.Digests) {
 const maxMarks = 1 << 20
 
 // markMemo remembers which piece cache entries this process found marked
-// used (see markUsed), and when: a new combination of known files then
-// skips the stat of each file's entry, which cachefile.MarkUsed would do
-// only to find it marked less than a day ago. An entry it remembers is
+// used (see markUsed), or read with their last use, and when: a new
+// combination of known files then skips the stat of each file's entry,
+// which cachefile.MarkUsed would do only to find it marked less than a day
+// ago. An entry it remembers is
 // marked again once a cachefile.MarkInterval has passed since, so at most
 // two intervals after its last mark, far within gc's -max-age (30 days by
 // default).
