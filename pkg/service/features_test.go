@@ -143,15 +143,7 @@ func TestHTTPCaching(t *testing.T) {
 	now := time.Now()
 	f.svc.now = func() time.Time { return now }
 	target := mount + "/single/yum/iso/boot.iso"
-	get := func(h map[string]string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodGet, target, nil)
-		for k, v := range h {
-			r.Header.Set(k, v)
-		}
-		w := httptest.NewRecorder()
-		f.svc.ServeHTTP(w, r)
-		return w
-	}
+	get := func(h map[string]string) *httptest.ResponseRecorder { return f.get(target, h) }
 	first := get(nil)
 	etag, lm := first.Header().Get("ETag"), first.Header().Get("Last-Modified")
 	if first.Code != 200 || etag == "" || lm == "" || strings.HasPrefix(etag, "W/") {

@@ -68,6 +68,18 @@ func (f *fixture) do(method, target string, form url.Values) *httptest.ResponseR
 	return w
 }
 
+// get sends a GET of target with the headers h.
+func (f *fixture) get(target string, h map[string]string) *httptest.ResponseRecorder {
+	f.t.Helper()
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	for k, v := range h {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	f.svc.ServeHTTP(w, r)
+	return w
+}
+
 // post sends the yum-torrent POST for paths (with leading slashes) to the
 // digest of their "\n"-joined text in the order given.
 func (f *fixture) post(paths ...string) *httptest.ResponseRecorder {

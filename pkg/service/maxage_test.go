@@ -2,7 +2,6 @@ package service
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -26,16 +25,7 @@ func TestMaxAgeFollowsRevalidation(t *testing.T) {
 	key := digestOf(somePackages)
 	digest := "http://mirror.test/yum/torrent_service/digest/" + key
 	single := "http://mirror.test/yum/torrent_service/single/yum/iso/boot.iso"
-	get := func(target string, h map[string]string) *httptest.ResponseRecorder {
-		t.Helper()
-		r := httptest.NewRequest(http.MethodGet, target, nil)
-		for k, v := range h {
-			r.Header.Set(k, v)
-		}
-		w := httptest.NewRecorder()
-		f.svc.ServeHTTP(w, r)
-		return w
-	}
+	get := f.get
 	if w := f.post(somePackages...); w.Code != http.StatusOK {
 		t.Fatalf("POST: %d %s", w.Code, w.Body)
 	}

@@ -21,16 +21,7 @@ func TestWarmHitKeepsMarksRevalidateAndETag(t *testing.T) {
 	f.svc.now = func() time.Time { return now }
 	key := digestOf(somePackages)
 	target := "http://mirror.test/yum/torrent_service/digest/" + key
-	get := func(h map[string]string) *httptest.ResponseRecorder {
-		t.Helper()
-		r := httptest.NewRequest(http.MethodGet, target, nil)
-		for k, v := range h {
-			r.Header.Set(k, v)
-		}
-		w := httptest.NewRecorder()
-		f.svc.ServeHTTP(w, r)
-		return w
-	}
+	get := func(h map[string]string) *httptest.ResponseRecorder { return f.get(target, h) }
 	first := f.post(somePackages...)
 	if first.Code != http.StatusOK {
 		t.Fatalf("POST: %d %s", first.Code, first.Body)
