@@ -46,8 +46,11 @@ var zeroChunk = make([]byte, laneChunk)
 
 // batch is one HashAt call's pieces.
 type batch struct {
-	r           io.ReaderAt
-	f           *os.File // when set, lanes map the file instead of reading r
+	r io.ReaderAt
+	f *os.File // when set, lanes map the file instead of reading r
+	// unmappable is set once mapping f failed (a file system without
+	// mmap, say): the lanes read r from then on.
+	unmappable  atomic.Bool
 	size        int64
 	pieceLength int64
 	n           int64 // pieces
@@ -190,6 +193,9 @@ var laneWindow int64 = 1 << 20
 func windowFor(procs int) int64 {
 	return max(256<<10, min(1<<20, (32<<20)/int64(sha1x16.Lanes*procs)))
 }
+
+// mapWindow maps a window of a file; tests make it fail.
+var mapWindow = mapFile
 
 // unmap releases the lane's window.
 func (ln *lane) unmap() {
@@ -340,7 +346,7 @@ func (ln *lane) run(s *sha1x16.State, l int) (*byte, int) {
 		return zeros()
 	}
 	dataEnd := (ln.data + bs - 1) / bs * bs // the data's blocks, the last one zero-filled
-	if b.f != nil {
+	if b.f != nil && !b.unmappable.Load() {
 		return ln.runMapped(s, l, dataEnd)
 	}
 	if ln.pos < dataEnd && ln.pos >= ln.bufAt+ln.bufLen {
@@ -392,10 +398,12 @@ func (ln *lane) runMapped(s *sha1x16.State, l int, dataEnd int64) (*byte, int) {
 		// Windows start at multiples of laneWindow (or of the piece
 		// length, if smaller) in the piece: page-aligned.
 		ln.unmap()
-		w, err := mapFile(b.f, ln.i*b.pieceLength+ln.pos, min(laneWindow, ln.data-ln.pos))
+		w, err := mapWindow(b.f, ln.i*b.pieceLength+ln.pos, min(laneWindow, ln.data-ln.pos))
 		if err != nil {
-			b.fail(fmt.Errorf("hash: piece %d at byte %d: mapping: %w", ln.i, ln.i*b.pieceLength+ln.pos, err))
-			return zeros()
+			// Read it instead, from here on, this lane and the
+			// others: run starts reading at the lane's position.
+			b.unmappable.Store(true)
+			return ln.run(s, l)
 		}
 		ln.win, ln.winAt = w, ln.pos
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces/internal/sha1x16"
@@ -206,6 +208,47 @@ func TestLanesMapped(t *testing.T) {
 				wg.Wait()
 			}
 		})
+	}
+}
+
+// TestLanesUnmappable: when a file cannot be mapped (some file systems
+// cannot), the lanes read it instead, also from the middle of a piece,
+// and the digests are right.
+func TestLanesUnmappable(t *testing.T) {
+	forceLanes(t, true, 1)
+	const pl = 4 << 20
+	var maps atomic.Int64
+	old := mapWindow
+	mapWindow = func(f *os.File, off, n int64) ([]byte, error) {
+		// The first window of each piece maps; later ones fail.
+		if off%pl != 0 {
+			return nil, syscall.ENODEV
+		}
+		maps.Add(1)
+		return old(f, off, n)
+	}
+	t.Cleanup(func() { mapWindow = old })
+	dir := t.TempDir()
+	data := randomBytes(13, int(3*pl+3*laneWindow/2+7))
+	name := filepath.Join(dir, "f")
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := HashAt(f, int64(len(data)), pl, false, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	padded, tail, _ := refPieces(data, pl)
+	if !bytes.Equal(got.Padded, padded) || got.Tail != tail {
+		t.Error("digests differ from crypto/sha1's")
+	}
+	if maps.Load() == 0 {
+		t.Error("no window was mapped: the test did not switch from mapping to reading")
 	}
 }
 
