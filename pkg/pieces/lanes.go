@@ -236,15 +236,22 @@ func laneWorker() {
 		for active > 0 {
 			step, fault := laneStep(&state, &lanes, &ptrs)
 			if fault != nil {
-				// A mapped file shrank under a lane (SIGBUS, made
-				// a panic by SetPanicOnFault): every lane's state
-				// is lost. Their files fail with ErrUnexpectedEOF,
-				// which HashFile answers by checking the file and
-				// hashing it again.
+				// Every lane's state is lost. A memory fault is a
+				// mapped file that shrank under a lane (SIGBUS,
+				// made a panic by SetPanicOnFault, whose panic
+				// value has an Addr method): the files fail with
+				// ErrUnexpectedEOF, which HashFile answers by
+				// checking each file and hashing it again. Any
+				// other panic is a bug: the files fail with it, an
+				// internal error, and the process goes on.
+				err := fmt.Errorf("the SHA-1 lanes stopped: %v", fault)
+				if _, ok := fault.(interface{ Addr() uintptr }); ok {
+					err = fmt.Errorf("%w: a mapped file shrank while it was read (%v)", io.ErrUnexpectedEOF, fault)
+				}
 				for l := range lanes {
 					ln := &lanes[l]
 					if ln.active {
-						ln.b.fail(fmt.Errorf("hash: piece %d: %w: a mapped file shrank while it was read (%v)", ln.i, io.ErrUnexpectedEOF, fault))
+						ln.b.fail(fmt.Errorf("hash: piece %d: %w", ln.i, err))
 						ln.unmap()
 						ln.active = false
 						ln.b.finish()

@@ -310,3 +310,35 @@ func TestWindowFor(t *testing.T) {
 		}
 	}
 }
+
+// TestLanesPanicIsAnError: a panic in a lane step that is not a memory
+// fault (a bug) fails the files in the lanes with an error that is not
+// io.ErrUnexpectedEOF (so that it is not taken for a changed file), the
+// process goes on, and so does the engine.
+func TestLanesPanicIsAnError(t *testing.T) {
+	forceLanes(t, true, 1)
+	old := mapWindow
+	mapWindow = func(*os.File, int64, int64) ([]byte, error) { panic("a bug") }
+	t.Cleanup(func() { mapWindow = old })
+	name := filepath.Join(t.TempDir(), "f")
+	data := randomBytes(17, 5*MinLength)
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hash := func() (*Digests, error) {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return HashAt(f, int64(len(data)), MinLength, false, 2)
+	}
+	if _, err := hash(); err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("panic in a lane: error %v, want an error other than io.ErrUnexpectedEOF", err)
+	}
+	mapWindow = old
+	got, err := hash()
+	if padded, _, _ := refPieces(data, MinLength); err != nil || !bytes.Equal(got.Padded, padded) {
+		t.Fatalf("after the panic: %v", err)
+	}
+}
