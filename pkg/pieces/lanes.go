@@ -122,7 +122,7 @@ func hashLanes(r io.ReaderAt, size, pieceLength int64, d *Digests) error {
 		}
 	})
 	b := &batch{r: r, size: size, pieceLength: pieceLength, n: n, d: d, done: make(chan struct{})}
-	if f, ok := r.(*os.File); ok && UseMmap {
+	if f, ok := r.(*os.File); ok && useMmap {
 		b.f = f
 	}
 	b.left.Store(n)
