@@ -75,7 +75,9 @@ func ReadUsed(name string, max int64) ([]byte, time.Time, error) {
 		return nil, used, fmt.Errorf("cache read %s: %w: %d bytes, more than %d", name, ErrTooLarge, st.Size, max)
 	}
 	// One byte more than the size, to see the end without another read
-	// in the usual case; a file that grew meanwhile is read to max.
+	// in the usual case: a read of a regular file that stops short of
+	// the room it was given, at the size fstat saw, has reached the end.
+	// A file that grew meanwhile is read to max.
 	b := make([]byte, 0, st.Size+1)
 	for {
 		if int64(len(b)) > max {
@@ -95,6 +97,9 @@ func ReadUsed(name string, max int64) ([]byte, time.Time, error) {
 			return b, used, nil
 		}
 		b = b[:len(b)+n]
+		if int64(len(b)) == st.Size && len(b) < cap(b) {
+			return b, used, nil
+		}
 	}
 }
 

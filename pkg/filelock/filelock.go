@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -43,10 +44,15 @@ type Lock struct {
 // lock file cannot be used at all (a read-only or missing cache folder,
 // say).
 func Acquire(ctx context.Context, name string, onWait func()) (*Lock, error) {
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		return nil, fmt.Errorf("lock: %w", err)
-	}
+	// The folder usually exists: create it only when the open finds it
+	// missing, which spares a stat per lock.
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			return nil, fmt.Errorf("lock: %w", err)
+		}
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}

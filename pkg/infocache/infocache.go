@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -77,13 +76,12 @@ func Key(request string) string {
 var ErrCorrupt = errors.New("corrupt info cache entry")
 
 const (
-	magic   = "PTIC"
-	version = 2
+	magic      = "PTIC"
+	version    = 2
+	flagSingle = 1
 	// maxField bounds one length-prefixed field.
 	maxField = 1 << 30
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Encode returns the bytes of e. Layout, integers big-endian: magic
 // "PTIC", version u16 (2), flags u16 (bit 0: single), then the request,
@@ -97,13 +95,11 @@ func Encode(e *Entry) []byte {
 		n += 36 + len(p)
 	}
 	b := make([]byte, 0, n)
-	b = append(b, magic...)
-	b = binary.BigEndian.AppendUint16(b, version)
 	var flags uint16
 	if e.Single {
-		flags = 1
+		flags = flagSingle
 	}
-	b = binary.BigEndian.AppendUint16(b, flags)
+	b = cachefile.AppendHeader(b, magic, version, flags)
 	b = appendField(b, e.Request)
 	b = appendField(b, e.Settings)
 	b = appendField(b, string(e.Info))
@@ -122,7 +118,7 @@ func Encode(e *Entry) []byte {
 		b = binary.BigEndian.AppendUint64(b, st.Dev)
 		b = binary.BigEndian.AppendUint64(b, st.Ino)
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return cachefile.Seal(b)
 }
 
 func appendField(b []byte, s string) []byte {
@@ -133,25 +129,12 @@ func appendField(b []byte, s string) []byte {
 // Decode parses entry bytes and checks them whole: magic, version,
 // checksum, and that every length fits.
 func Decode(b []byte) (*Entry, error) {
-	if len(b) < 12 {
-		return nil, fmt.Errorf("%w: %d bytes is too short", ErrCorrupt, len(b))
+	flags, body, err := cachefile.Unseal(b, magic, version, flagSingle, ErrCorrupt)
+	if err != nil {
+		return nil, err
 	}
-	if string(b[:4]) != magic {
-		return nil, fmt.Errorf("%w: bad magic %q", ErrCorrupt, b[:4])
-	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != version {
-		return nil, fmt.Errorf("%w: version %d, want %d", ErrCorrupt, v, version)
-	}
-	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
-	if got := crc32.Checksum(body, castagnoli); got != sum {
-		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, sum)
-	}
-	flags := binary.BigEndian.Uint16(body[6:])
-	if flags&^1 != 0 {
-		return nil, fmt.Errorf("%w: unknown flags %#04x", ErrCorrupt, flags)
-	}
-	d := decoder{b: body, p: 8}
-	e := &Entry{Single: flags == 1}
+	d := decoder{b: body, p: cachefile.HeaderSize}
+	e := &Entry{Single: flags == flagSingle}
 	e.Request = d.field()
 	e.Settings = d.field()
 	e.Info = []byte(d.field())

@@ -11,10 +11,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"syscall"
 
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/cachefile"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 )
 
@@ -60,13 +60,11 @@ const (
 	magic      = "PTPC"
 	version    = 2
 	flagV2     = 1
-	headerSize = 4 + 2 + 2 + 8*5 + pieces.HashSize + 4
+	headerSize = cachefile.HeaderSize + 8*5 + pieces.HashSize + 4
 	// maxCount bounds what Decode accepts: a 1 TiB file at the smallest
 	// piece length.
 	maxCount = (1 << 40) / pieces.MinLength
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrCorrupt reports a cache file that is truncated, damaged, of another
 // version or not a piece cache at all. It is never trusted.
@@ -75,13 +73,11 @@ var ErrCorrupt = errors.New("corrupt piece cache entry")
 // Encode returns the cache file bytes for the digests of a source file.
 func Encode(st Stamp, d *pieces.Digests) []byte {
 	b := make([]byte, 0, headerSize+len(d.Padded)+len(d.Layer)+pieces.V2Size+4)
-	b = append(b, magic...)
-	b = binary.BigEndian.AppendUint16(b, version)
 	var flags uint16
 	if d.V2 {
 		flags |= flagV2
 	}
-	b = binary.BigEndian.AppendUint16(b, flags)
+	b = cachefile.AppendHeader(b, magic, version, flags)
 	b = binary.BigEndian.AppendUint64(b, uint64(d.PieceLength))
 	b = binary.BigEndian.AppendUint64(b, uint64(st.Size))
 	b = binary.BigEndian.AppendUint64(b, uint64(st.MtimeNs))
@@ -94,7 +90,7 @@ func Encode(st Stamp, d *pieces.Digests) []byte {
 		b = append(b, d.Root[:]...)
 		b = append(b, d.Layer...)
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return cachefile.Seal(b)
 }
 
 // Decode parses cache file bytes. It checks everything that can be checked
@@ -103,33 +99,23 @@ func Encode(st Stamp, d *pieces.Digests) []byte {
 // not alias b.
 func Decode(b []byte) (Stamp, *pieces.Digests, error) {
 	var st Stamp
-	if len(b) < headerSize+4 {
+	flags, body, err := cachefile.Unseal(b, magic, version, flagV2, ErrCorrupt)
+	if err != nil {
+		return st, nil, err
+	}
+	if len(body) < headerSize {
 		return st, nil, fmt.Errorf("%w: %d bytes is too short", ErrCorrupt, len(b))
 	}
-	if string(b[:4]) != magic {
-		return st, nil, fmt.Errorf("%w: bad magic %q", ErrCorrupt, b[:4])
-	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != version {
-		return st, nil, fmt.Errorf("%w: version %d, want %d", ErrCorrupt, v, version)
-	}
-	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
-	if got := crc32.Checksum(body, castagnoli); got != sum {
-		return st, nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, sum)
-	}
-	flags := binary.BigEndian.Uint16(b[6:])
-	if flags&^flagV2 != 0 {
-		return st, nil, fmt.Errorf("%w: unknown flags %04x", ErrCorrupt, flags)
-	}
-	p := 8
-	next := func() uint64 { v := binary.BigEndian.Uint64(b[p:]); p += 8; return v }
+	p := cachefile.HeaderSize
+	next := func() uint64 { v := binary.BigEndian.Uint64(body[p:]); p += 8; return v }
 	d := &pieces.Digests{PieceLength: int64(next()), V2: flags&flagV2 != 0}
 	st.Size = int64(next())
 	st.MtimeNs = int64(next())
 	st.Dev = next()
 	st.Ino = next()
 	d.Size = st.Size
-	p += copy(d.Tail[:], b[p:p+pieces.HashSize])
-	count := uint64(binary.BigEndian.Uint32(b[p:]))
+	p += copy(d.Tail[:], body[p:p+pieces.HashSize])
+	count := uint64(binary.BigEndian.Uint32(body[p:]))
 	p += 4
 	if !pieces.ValidLength(d.PieceLength) {
 		return st, nil, fmt.Errorf("%w: piece length %d", ErrCorrupt, d.PieceLength)

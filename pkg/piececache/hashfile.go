@@ -19,7 +19,9 @@ type HashOptions struct {
 	// V2 asks for the v2 piece layer too (hybrid torrents), computed in
 	// the same read.
 	V2 bool
-	// Workers is how many pieces are hashed at once.
+	// Workers is how many goroutines hash the file's pieces when they
+	// are not hashed in the lane engine, which serves v1 digests on
+	// AVX-512 CPUs and ignores it (see pieces.HashAt).
 	Workers int
 	// Wrap, when not nil, wraps the file's reader (progress counting,
 	// failpoints, cancellation).

@@ -46,7 +46,7 @@ func TestRoundTrip(t *testing.T) {
 func TestOldVersionIsCorrupt(t *testing.T) {
 	b := Encode(Stamp{Size: 70000}, digests(t, 70000, false))
 	binary.BigEndian.PutUint16(b[4:], 1)
-	binary.BigEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], castagnoli))
+	binary.BigEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], crc32.MakeTable(crc32.Castagnoli)))
 	if _, _, err := Decode(b); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("version 1 entry: err = %v, want ErrCorrupt", err)
 	}

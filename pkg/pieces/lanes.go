@@ -122,7 +122,7 @@ func hashLanes(r io.ReaderAt, size, pieceLength int64, d *Digests) error {
 		}
 	})
 	b := &batch{r: r, size: size, pieceLength: pieceLength, n: n, d: d, done: make(chan struct{})}
-	if f, ok := r.(*os.File); ok && UseMmap {
+	if f, ok := r.(*os.File); ok && useMmap {
 		b.f = f
 	}
 	b.left.Store(n)
@@ -343,14 +343,11 @@ func startLane(ln *lane, s *sha1x16.State, l int, j job) {
 func (ln *lane) run(s *sha1x16.State, l int) (*byte, int) {
 	const bs = sha1x16.BlockSize
 	b := ln.b
-	zeros := func() (*byte, int) {
-		return &zeroChunk[0], int(min(int64(len(zeroChunk)), b.pieceLength-ln.pos) / bs)
-	}
 	if ln.pos >= b.pieceLength {
 		return &ln.pad[0], 1
 	}
 	if b.failed.Load() {
-		return zeros()
+		return ln.zeros()
 	}
 	dataEnd := (ln.data + bs - 1) / bs * bs // the data's blocks, the last one zero-filled
 	if b.f != nil && !b.unmappable.Load() {
@@ -360,32 +357,23 @@ func (ln *lane) run(s *sha1x16.State, l int) (*byte, int) {
 		want := min(int64(len(ln.buf)), ln.data-ln.pos)
 		if err := b.read(ln.buf[:want], ln.i, ln.pos); err != nil {
 			b.fail(err)
-			return zeros()
+			return ln.zeros()
 		}
 		ln.bufAt = ln.pos
 		ln.bufLen = (want + bs - 1) / bs * bs
 		clear(ln.buf[want:ln.bufLen])
 	}
-	// A partial piece: the bare tail's digest, from the state at its last
-	// whole block and the bytes after it (in the buffer, just read).
 	whole := ln.data / bs * bs
-	partial := ln.data < b.pieceLength
-	if partial && !ln.tailed && ln.pos == whole {
-		h := sha1.New()
-		if err := s.Resume(l, whole, h); err != nil {
-			panic(err) // whole is a multiple of the block size
-		}
-		if ln.data > whole {
-			h.Write(ln.buf[whole-ln.bufAt : ln.data-ln.bufAt])
-		}
-		h.Sum(b.d.Tail[:0])
-		ln.tailed = true
+	if ln.atTail(whole) {
+		// The bytes after the tail's last whole block, if any, are
+		// in the buffer, just read.
+		ln.sumTail(s, l, ln.buf, ln.bufAt)
 	}
 	if ln.pos >= dataEnd {
-		return zeros()
+		return ln.zeros()
 	}
 	end := ln.bufAt + ln.bufLen
-	if partial && !ln.tailed {
+	if ln.data < b.pieceLength && !ln.tailed {
 		end = min(end, whole) // stop at the tail's last whole block
 	}
 	return &ln.buf[ln.pos-ln.bufAt], int((end - ln.pos) / bs)
@@ -397,10 +385,6 @@ func (ln *lane) run(s *sha1x16.State, l int) (*byte, int) {
 func (ln *lane) runMapped(s *sha1x16.State, l int, dataEnd int64) (*byte, int) {
 	const bs = sha1x16.BlockSize
 	b := ln.b
-	zeros := func() (*byte, int) {
-		ln.unmap()
-		return &zeroChunk[0], int(min(int64(len(zeroChunk)), b.pieceLength-ln.pos) / bs)
-	}
 	if ln.pos < ln.data && ln.pos >= ln.winAt+int64(len(ln.win)) {
 		// Windows start at multiples of laneWindow (or of the piece
 		// length, if smaller) in the piece: page-aligned.
@@ -415,30 +399,53 @@ func (ln *lane) runMapped(s *sha1x16.State, l int, dataEnd int64) (*byte, int) {
 		ln.win, ln.winAt = w, ln.pos
 	}
 	whole := ln.data / bs * bs
-	partial := ln.data < b.pieceLength
-	if partial && !ln.tailed && ln.pos == whole {
-		var tail []byte
-		if ln.data > whole {
-			tail = ln.win[whole-ln.winAt : ln.data-ln.winAt]
-		}
-		h := sha1.New()
-		if err := s.Resume(l, whole, h); err != nil {
-			panic(err) // whole is a multiple of the block size
-		}
-		h.Write(tail)
-		h.Sum(b.d.Tail[:0])
+	if ln.atTail(whole) {
+		tail := ln.sumTail(s, l, ln.win, ln.winAt)
 		clear(ln.stage[:])
 		copy(ln.stage[:], tail)
-		ln.tailed = true
 	}
 	switch {
 	case ln.pos >= dataEnd:
-		return zeros()
+		return ln.zeros()
 	case ln.pos >= whole:
 		return &ln.stage[0], 1
 	}
 	end := min(ln.winAt+int64(len(ln.win)), whole)
 	return &ln.win[ln.pos-ln.winAt], int((end - ln.pos) / bs)
+}
+
+// zeros returns the zero blocks that run lane ln to the end of its piece
+// (a chunk at most), unmapping its window: past its data, or when its
+// digest is not going to be used.
+func (ln *lane) zeros() (*byte, int) {
+	ln.unmap()
+	return &zeroChunk[0], int(min(int64(len(zeroChunk)), ln.b.pieceLength-ln.pos) / sha1x16.BlockSize)
+}
+
+// atTail reports whether lane ln holds a partial piece (a file's tail)
+// and has reached whole, its last whole block, without the bare tail's
+// digest.
+func (ln *lane) atTail(whole int64) bool {
+	return ln.data < ln.b.pieceLength && !ln.tailed && ln.pos == whole
+}
+
+// sumTail finishes the digest of the bare tail in lane l, at its last
+// whole block (see atTail), from the lane's state and the bytes after that
+// block, which p holds from piece offset at when there are any. It returns
+// those bytes.
+func (ln *lane) sumTail(s *sha1x16.State, l int, p []byte, at int64) []byte {
+	h := sha1.New()
+	if err := s.Resume(l, ln.pos, h); err != nil {
+		panic(err) // ln.pos is a multiple of the block size
+	}
+	var rest []byte
+	if ln.data > ln.pos {
+		rest = p[ln.pos-at : ln.data-at]
+	}
+	h.Write(rest)
+	h.Sum(ln.b.d.Tail[:0])
+	ln.tailed = true
+	return rest
 }
 
 // hashScalar hashes piece j with crypto/sha1, reading it through buf.

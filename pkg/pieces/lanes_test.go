@@ -170,9 +170,9 @@ func TestLanesMapped(t *testing.T) {
 	for _, mmap := range []bool{true, false} {
 		t.Run(fmt.Sprintf("mmap=%v", mmap), func(t *testing.T) {
 			forceLanes(t, true, 1)
-			old := UseMmap
-			UseMmap = mmap
-			t.Cleanup(func() { UseMmap = old })
+			old := useMmap
+			useMmap = mmap
+			t.Cleanup(func() { useMmap = old })
 			dir := t.TempDir()
 			for _, pl := range []int64{MinLength, 4 << 20} {
 				sizes := laneSizes(pl)

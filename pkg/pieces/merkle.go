@@ -56,22 +56,20 @@ func pow2(n int) int {
 	return p
 }
 
-// piecesRoot returns the v2 pieces root of d, whose Layer is complete;
-// first are the leaves of its first piece. A file of one piece or less has
-// a tree only as wide as its blocks; a longer one has the piece layer under
-// its root, padded with the hash of a piece of zero leaves.
-func piecesRoot(d *Digests, first [][V2Size]byte) [V2Size]byte {
+// finishRoot sets the v2 pieces root of d, whose Layer is complete and
+// whose Root holds, from hashPiece, the root of its first piece's blocks:
+// the pieces root of a file of one piece (or none, all zeros). A longer
+// file has the piece layer under its root, padded with the hash of a
+// piece of zero leaves.
+func (d *Digests) finishRoot() {
 	n := len(d.Layer) / V2Size
-	switch n {
-	case 0:
-		return [V2Size]byte{}
-	case 1:
-		return merkleRoot(first, pow2(len(first)), zeroLeaf)
+	if n < 2 {
+		return
 	}
 	layer := make([][V2Size]byte, n)
 	for i := range layer {
 		copy(layer[i][:], d.Layer[i*V2Size:])
 	}
 	padPiece := merkleRoot(nil, int(d.PieceLength/BlockSize), zeroLeaf)
-	return merkleRoot(layer, pow2(n), padPiece)
+	d.Root = merkleRoot(layer, pow2(n), padPiece)
 }

@@ -11,5 +11,5 @@ func mapFile(f *os.File, off, n int64) ([]byte, error) { return nil, errors.ErrU
 
 func unmapFile(m []byte) {}
 
-// UseMmap is false: files are read with ReadAt.
-var UseMmap = false
+// useMmap is false: files are read with ReadAt.
+var useMmap = false

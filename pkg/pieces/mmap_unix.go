@@ -26,6 +26,6 @@ func mapFile(f *os.File, off, n int64) ([]byte, error) {
 
 func unmapFile(m []byte) { syscall.Munmap(m) }
 
-// UseMmap reports whether the lane engine maps files instead of copying
+// useMmap reports whether the lane engine maps files instead of copying
 // them with pread; tests clear it to compare both ways.
-var UseMmap = true
+var useMmap = true

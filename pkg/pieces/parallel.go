@@ -1,7 +1,6 @@
 package pieces
 
 import (
-	"crypto/sha1"
 	"fmt"
 	"io"
 	"sync"
@@ -37,12 +36,11 @@ func HashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int) (*Dige
 	}
 	workers = int(max(1, min(int64(workers), n)))
 	var (
-		next        atomic.Int64
-		failed      atomic.Bool
-		errOnce     sync.Once
-		firstErr    error
-		firstLeaves [][V2Size]byte
-		wg          sync.WaitGroup
+		next     atomic.Int64
+		failed   atomic.Bool
+		errOnce  sync.Once
+		firstErr error
+		wg       sync.WaitGroup
 	)
 	for range workers {
 		wg.Add(1)
@@ -67,22 +65,7 @@ func HashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int) (*Dige
 					failed.Store(true)
 					return
 				}
-				if v2 {
-					leaves = blockLeaves(piece, leaves[:0])
-					h := merkleRoot(leaves, int(pieceLength/BlockSize), zeroLeaf)
-					copy(d.Layer[i*V2Size:], h[:])
-					if i == 0 {
-						firstLeaves = append([][V2Size]byte(nil), leaves...)
-					}
-				}
-				var sum [HashSize]byte
-				if int64(len(piece)) < pieceLength {
-					// The last piece: nothing reads buf after it.
-					d.Tail, sum = tailSums(buf, len(piece))
-				} else {
-					sum = sha1.Sum(buf)
-				}
-				copy(d.Padded[i*HashSize:], sum[:])
+				leaves = d.hashPiece(i, buf, len(piece), leaves)
 			}
 		}()
 	}
@@ -91,7 +74,7 @@ func HashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int) (*Dige
 		return nil, firstErr
 	}
 	if v2 {
-		d.Root = piecesRoot(d, firstLeaves)
+		d.finishRoot()
 	}
 	return d, nil
 }

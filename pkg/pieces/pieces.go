@@ -2,9 +2,10 @@
 // v1 SHA-1 piece digests and, on request in the same read, the BitTorrent
 // v2 (BEP 52) SHA-256 merkle piece layer and pieces root.
 //
-// Hashing is a pure function over an io.Reader: opening files, checking
-// them and caching the result happen elsewhere (package piececache and
-// package service), so this package is trivially testable and fuzzable.
+// Hashing works over an io.Reader (Hash, HashHybrid) or an io.ReaderAt
+// (HashAt, whose lane engine maps an *os.File it is given rather than
+// reading it): opening files, checking them and caching the result happen
+// elsewhere (package piececache and package service).
 package pieces
 
 import (
@@ -113,34 +114,23 @@ func hash(r io.Reader, pieceLength int64, v2 bool) (*Digests, error) {
 	}
 	d := &Digests{PieceLength: pieceLength, V2: v2}
 	buf := make([]byte, pieceLength)
-	var leaves [][V2Size]byte // the blocks of the current piece
-	var firstLeaves [][V2Size]byte
-	for {
+	var leaves [][V2Size]byte
+	for i := int64(0); ; i++ {
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
 			d.Size += int64(n)
+			d.Padded = append(d.Padded, make([]byte, HashSize)...)
 			if v2 {
-				leaves = blockLeaves(buf[:n], leaves[:0])
-				h := merkleRoot(leaves, int(pieceLength/BlockSize), zeroLeaf)
-				d.Layer = append(d.Layer, h[:]...)
-				if len(d.Layer) == V2Size {
-					firstLeaves = append(firstLeaves[:0], leaves...)
-				}
+				d.Layer = append(d.Layer, make([]byte, V2Size)...)
 			}
-			var sum [HashSize]byte
-			if int64(n) < pieceLength {
-				d.Tail, sum = tailSums(buf, n)
-			} else {
-				sum = sha1.Sum(buf)
-			}
-			d.Padded = append(d.Padded, sum[:]...)
+			leaves = d.hashPiece(i, buf, n, leaves)
 		}
 		switch {
 		case err == nil:
 			continue
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			if v2 {
-				d.Root = piecesRoot(d, firstLeaves)
+				d.finishRoot()
 			}
 			return d, nil
 		default:
@@ -149,18 +139,40 @@ func hash(r io.Reader, pieceLength int64, v2 bool) (*Digests, error) {
 	}
 }
 
-// tailSums returns the digests of a file's last piece, whose n bytes start
-// buf (a whole piece long): the bare tail, and the tail followed by zeros
-// to the piece's end. It hashes the tail once, taking the first digest
-// half-way; it zeroes buf after the tail.
-func tailSums(buf []byte, n int) (tail, padded [HashSize]byte) {
+// hashPiece puts the digests of piece i, whose n bytes start buf (a whole
+// piece long), in d.Padded and, when d.V2, in d.Layer (both already long
+// enough). A partial piece is the file's tail: the digest of its bare
+// bytes goes to d.Tail. It zeroes buf after the n bytes. leaves is room
+// for the piece's v2 block leaves, returned for reuse.
+//
+// Pieces may be hashed concurrently, each in its own buffer: piece i
+// writes only its own digests, and the tail and the first piece (d.Tail,
+// d.Root) are written by one call each.
+func (d *Digests) hashPiece(i int64, buf []byte, n int, leaves [][V2Size]byte) [][V2Size]byte {
+	if d.V2 {
+		leaves = blockLeaves(buf[:n], leaves[:0])
+		h := merkleRoot(leaves, int(d.PieceLength/BlockSize), zeroLeaf)
+		copy(d.Layer[i*V2Size:], h[:])
+		if i == 0 {
+			// The pieces root of a file of one piece, whose tree is
+			// only as wide as its blocks; finishRoot replaces it for
+			// a longer file.
+			d.Root = merkleRoot(leaves, pow2(len(leaves)), zeroLeaf)
+		}
+	}
+	sum := (*[HashSize]byte)(d.Padded[i*HashSize:])
+	if int64(n) == d.PieceLength {
+		*sum = sha1.Sum(buf)
+		return leaves
+	}
+	// The tail is hashed once, its bare digest taken half-way.
 	clear(buf[n:])
 	h := sha1.New()
 	h.Write(buf[:n])
-	h.Sum(tail[:0])
+	h.Sum(d.Tail[:0])
 	h.Write(buf[n:])
-	h.Sum(padded[:0])
-	return tail, padded
+	h.Sum(sum[:0])
+	return leaves
 }
 
 // pieceBuffers recycles piece buffers across files, so that hashing many

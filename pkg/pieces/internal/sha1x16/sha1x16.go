@@ -36,13 +36,6 @@ func (s *State) Reset(l int) {
 	}
 }
 
-// ResetAll sets every lane to the initial SHA-1 state.
-func (s *State) ResetAll() {
-	for l := range Lanes {
-		s.Reset(l)
-	}
-}
-
 // Sum returns lane l's state as a digest: the SHA-1 of its message once
 // the message's padding block has been processed.
 func (s *State) Sum(l int) (d [20]byte) {

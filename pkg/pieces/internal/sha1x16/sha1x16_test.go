@@ -41,7 +41,7 @@ func TestBlocksAgainstCryptoSHA1(t *testing.T) {
 			p[l] = &m[0]
 		}
 		var s State
-		s.ResetAll()
+		resetAll(&s)
 		Blocks(&s, &p, nblocks+1)
 		for l, m := range msgs {
 			want := sha1.Sum(m[:nblocks*BlockSize])
@@ -71,7 +71,7 @@ func TestBlocksInSteps(t *testing.T) {
 	zeros := make([]byte, total*BlockSize)
 	pad := PadBlock(total * BlockSize)
 	var s State
-	s.ResetAll()
+	resetAll(&s)
 	// A first pass over garbage, then every lane is reset: Reset must
 	// restore the initial state.
 	var p [Lanes]*byte
@@ -79,7 +79,7 @@ func TestBlocksInSteps(t *testing.T) {
 		p[l] = &msgs[(l+1)%Lanes][0]
 	}
 	Blocks(&s, &p, 3)
-	s.ResetAll()
+	resetAll(&s)
 	for off := 0; off < total; {
 		step := min(1+rng.IntN(7), total-off)
 		for l := range p {
@@ -118,7 +118,7 @@ func TestResume(t *testing.T) {
 		p[l] = &msg[0]
 	}
 	var s State
-	s.ResetAll()
+	resetAll(&s)
 	Blocks(&s, &p, 4)
 	for _, rest := range []int{0, 1, 55, 56, 63, 64, 65, 300} {
 		h := sha1.New()
@@ -144,7 +144,7 @@ func BenchmarkBlocks(b *testing.B) {
 		p[l] = &buf[l*n*BlockSize]
 	}
 	var s State
-	s.ResetAll()
+	resetAll(&s)
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -158,5 +158,12 @@ func BenchmarkCryptoSHA1(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sha1.Sum(buf)
+	}
+}
+
+// resetAll sets every lane of s to the initial SHA-1 state.
+func resetAll(s *State) {
+	for l := range Lanes {
+		s.Reset(l)
 	}
 }
