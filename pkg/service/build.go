@@ -103,10 +103,20 @@ func (l *lazyRoot) close() {
 }
 
 // settings describes what besides the files shapes a torrent's info; a
-// cache entry made under other settings is not used.
+// cache entry made under other settings is not used. Only the document
+// root varies, and rarely (the root setting, or one DOCUMENT_ROOT per
+// server), so the text made for the last one is kept.
 func (s *Service) settings(root *lazyRoot) string {
-	return infocache.Settings(string(s.cfg.Format), s.cfg.PieceLength, s.cfg.ServiceName, root.dir)
+	if last := s.lastSettings.Load(); last != nil && last.dir == root.dir {
+		return last.text
+	}
+	text := infocache.Settings(string(s.cfg.Format), s.cfg.PieceLength, s.cfg.ServiceName, root.dir)
+	s.lastSettings.Store(&rootSettings{dir: root.dir, text: text})
+	return text
 }
+
+// rootSettings is the settings text of the document root dir.
+type rootSettings struct{ dir, text string }
 
 // entry returns the torrent of rq: from the info cache when the entry was
 // made under the same settings from the same files, checking the files
