@@ -75,13 +75,21 @@ func benchService(b *testing.B, n int) (*Service, string) {
 	return svc, digest
 }
 
-// BenchmarkServeWarm measures a repeated GET of a cached digest torrent:
-// the allocations per request must not grow with the number of files.
+// BenchmarkServeWarm measures a repeated GET of a cached digest torrent,
+// or of its magnet link: the allocations per request must not grow with
+// the number of files.
 func BenchmarkServeWarm(b *testing.B) {
-	for _, n := range []int{100, 2000} {
-		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
-			svc, digest := benchService(b, n)
-			r := httptest.NewRequest(http.MethodGet, "http://mirror.example/yum/torrent_service/digest/"+digest, nil)
+	for _, bc := range []struct {
+		n     int
+		query string
+	}{{100, ""}, {2000, ""}, {2000, "?format=magnet"}} {
+		name := fmt.Sprintf("files=%d", bc.n)
+		if bc.query != "" {
+			name += "/magnet"
+		}
+		b.Run(name, func(b *testing.B) {
+			svc, digest := benchService(b, bc.n)
+			r := httptest.NewRequest(http.MethodGet, "http://mirror.example/yum/torrent_service/digest/"+digest+bc.query, nil)
 			w := &discardWriter{h: http.Header{}}
 			svc.ServeHTTP(w, r)
 			if w.status != http.StatusOK {

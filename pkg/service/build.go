@@ -36,8 +36,12 @@ type request struct {
 	// pattern is the clean path or glob of a single-mode request.
 	pattern string
 	// key is infocache.Key(text) when the caller knows it already (a
-	// digest GET), to spare hashing a long request text per request.
+	// digest), to spare hashing a long request text again.
 	key string
+	// loaded is the entry of key as the caller loaded it (a digest GET,
+	// which reads the entry for its paths), so that it is not loaded
+	// twice; nil to load it.
+	loaded *checkedEntry
 }
 
 func (rq request) single() bool { return rq.paths == nil }
@@ -59,8 +63,9 @@ func (s *Service) files(root *docroot.Root, rq request) ([]string, error) {
 	return paths, nil
 }
 
-// openRoot opens the configured document root, or the request's.
-func (s *Service) openRoot(r *http.Request) (*docroot.Root, error) {
+// rootOf returns the configured document root, or the request's, not
+// opened yet: see lazyRoot.
+func (s *Service) rootOf(r *http.Request) (*lazyRoot, error) {
 	dir := s.cfg.Root
 	if dir == "" {
 		dir = s.env(r, "DOCUMENT_ROOT")
@@ -68,14 +73,50 @@ func (s *Service) openRoot(r *http.Request) (*docroot.Root, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("no document root: set root, or have the web server pass DOCUMENT_ROOT")
 	}
-	return docroot.Open(dir)
+	return &lazyRoot{dir: dir}, nil
+}
+
+// lazyRoot is a request's document root, opened (docroot.Open: symlinks
+// resolved, an os.Root opened) when first needed. A request answered from
+// an info cache entry checked less than revalidate ago needs only its
+// name, for the entry's settings. Call close when done.
+type lazyRoot struct {
+	dir  string
+	root *docroot.Root
+}
+
+func (l *lazyRoot) open() (*docroot.Root, error) {
+	if l.root == nil {
+		r, err := docroot.Open(l.dir)
+		if err != nil {
+			return nil, err
+		}
+		l.root = r
+	}
+	return l.root, nil
+}
+
+func (l *lazyRoot) close() {
+	if l.root != nil {
+		l.root.Close()
+	}
 }
 
 // settings describes what besides the files shapes a torrent's info; a
-// cache entry made under other settings is not used.
-func (s *Service) settings(root *docroot.Root) string {
-	return infocache.Settings(string(s.cfg.Format), s.cfg.PieceLength, s.cfg.ServiceName, root.Dir())
+// cache entry made under other settings is not used. Only the document
+// root varies, and rarely (the root setting, or one DOCUMENT_ROOT per
+// server), so the text made for the last one is kept.
+func (s *Service) settings(root *lazyRoot) string {
+	if last := s.lastSettings.Load(); last != nil && last.dir == root.dir {
+		return last.text
+	}
+	text := infocache.Settings(string(s.cfg.Format), s.cfg.PieceLength, s.cfg.ServiceName, root.dir)
+	s.lastSettings.Store(&rootSettings{dir: root.dir, text: text})
+	return text
 }
+
+// rootSettings is the settings text of the document root dir.
+type rootSettings struct{ dir, text string }
 
 // entry returns the torrent of rq: from the info cache when the entry was
 // made under the same settings from the same files, checking the files
@@ -85,19 +126,26 @@ func (s *Service) settings(root *docroot.Root) string {
 // lock-timeout in all, then gets ErrWaitTimeout. checked is when the
 // entry's files were last checked (or it was built): the answer may be
 // kept until checked + revalidate (see maxAge).
-func (s *Service) entry(root *docroot.Root, rq request) (e *infocache.Entry, checked time.Time, err error) {
+func (s *Service) entry(root *lazyRoot, rq request) (e *infocache.Entry, checked time.Time, err error) {
 	key := rq.key
 	if key == "" {
 		key = infocache.Key(rq.text)
 	}
-	if c, ok := s.cached(root, rq, key); ok {
+	var c checkedEntry
+	var ok bool
+	if rq.loaded != nil {
+		c, ok = s.usable(root, rq, key, *rq.loaded)
+	} else {
+		c, ok = s.cached(root, rq, key)
+	}
+	if ok {
 		return c.e, c.checked, nil
 	}
 	// The deadline bounds waiting, not working: it does not reach into the
 	// request's own hashing, and a lock that is free is always taken.
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LockTimeout)
 	defer cancel()
-	c, _, err := s.builds.do(ctx, s.settings(root)+"\x00"+key, func() (checkedEntry, error) {
+	c, _, err = s.builds.do(ctx, s.settings(root)+"\x00"+key, func() (checkedEntry, error) {
 		unlock, err := s.lock(ctx, s.infos.LockPath(key))
 		if err != nil {
 			return checkedEntry{}, err
@@ -107,7 +155,7 @@ func (s *Service) entry(root *docroot.Root, rq request) (e *infocache.Entry, che
 		if c, ok := s.cached(root, rq, key); ok {
 			return c, nil
 		}
-		e, err := s.build(ctx, root, rq)
+		e, err := s.build(ctx, root, rq, key)
 		return checkedEntry{e, s.now()}, err
 	})
 	return c.e, c.checked, err
@@ -123,13 +171,22 @@ type checkedEntry struct {
 // cached returns the info cache entry of rq and when its files were last
 // checked, when it may be served. An entry this process loaded before
 // comes from memory while its file is unchanged (see loadEntry).
-func (s *Service) cached(root *docroot.Root, rq request, key string) (checkedEntry, bool) {
+func (s *Service) cached(root *lazyRoot, rq request, key string) (checkedEntry, bool) {
 	e, checked, err := s.loadEntry(key)
-	switch {
-	case err != nil:
+	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, infocache.ErrCorrupt) {
 			s.cacheProblem(err)
 		}
+		return checkedEntry{}, false
+	}
+	return s.usable(root, rq, key, checkedEntry{e, checked})
+}
+
+// usable returns c, the loaded info cache entry key of rq, when it may be
+// served, checking its files again when revalidate has passed.
+func (s *Service) usable(root *lazyRoot, rq request, key string, c checkedEntry) (checkedEntry, bool) {
+	e, checked := c.e, c.checked
+	switch {
 	case e.Settings != s.settings(root):
 	case !rq.single() && !slices.Equal(e.Paths, rq.paths):
 	case s.now().Sub(checked) <= s.cfg.Revalidate:
@@ -170,7 +227,11 @@ func (s *Service) lock(ctx context.Context, name string) (unlock func(), err err
 
 // unchanged reports whether the files of rq are still those of entry e,
 // with the same sizes, mtimes and inodes.
-func (s *Service) unchanged(root *docroot.Root, rq request, e *infocache.Entry) bool {
+func (s *Service) unchanged(lr *lazyRoot, rq request, e *infocache.Entry) bool {
+	root, err := lr.open()
+	if err != nil {
+		return false // build reports it
+	}
 	paths, err := s.files(root, rq)
 	if err != nil || !slices.Equal(paths, e.Paths) {
 		return false
@@ -188,8 +249,12 @@ func (s *Service) unchanged(root *docroot.Root, rq request, e *infocache.Entry) 
 
 // build makes the torrent of rq from piece digests, cached or computed,
 // and stores it in the info cache.
-func (s *Service) build(ctx context.Context, root *docroot.Root, rq request) (*infocache.Entry, error) {
+func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key string) (*infocache.Entry, error) {
 	start := time.Now()
+	root, err := lr.open()
+	if err != nil {
+		return nil, err
+	}
 	paths, err := s.files(root, rq)
 	if err != nil {
 		return nil, err
@@ -202,7 +267,7 @@ func (s *Service) build(ctx context.Context, root *docroot.Root, rq request) (*i
 	}
 	e := &infocache.Entry{
 		Request:  rq.text,
-		Settings: s.settings(root),
+		Settings: s.settings(lr),
 		Single:   single,
 		Paths:    paths,
 		Stamps:   make([]piececache.Stamp, len(paths)),
@@ -245,7 +310,7 @@ func (s *Service) build(ctx context.Context, root *docroot.Root, rq request) (*i
 	}
 	s.Stats.TorrentsBuilt.Add(1)
 	hash := torrent.InfoHash(e.Info)
-	s.log.Info("torrent built", "key", infocache.Key(rq.text), "info_hash", fmt.Sprintf("%x", hash),
+	s.log.Info("torrent built", "key", key, "info_hash", fmt.Sprintf("%x", hash),
 		"files", len(paths), "bytes_hashed", hashed.Load(), "piece_cache_hits", hits.Load(),
 		"duration", time.Since(start).Round(time.Microsecond))
 	return e, nil

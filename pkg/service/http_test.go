@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
 )
 
 func TestBadInput(t *testing.T) {
@@ -321,5 +322,43 @@ func TestBuildLogLine(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("build log line %q lacks %q", line, want)
 		}
+	}
+}
+
+// TestDocumentRootsKeptApart serves the same path from two document roots
+// (DOCUMENT_ROOT per request) whose files differ, in turns: each answer
+// must be the torrent of its own root's file, not an entry cached for the
+// other root.
+func TestDocumentRootsKeptApart(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) { c.Root = "" })
+	other := filepath.Join(t.TempDir(), "www")
+	if err := samplemirror.Create(other); err != nil {
+		t.Fatal(err)
+	}
+	const rel = "yum/iso/boot.iso"
+	if err := os.WriteFile(filepath.Join(other, rel), bytes.Repeat([]byte("other root "), 50000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.env = func(r *http.Request, k string) string {
+		if k == "DOCUMENT_ROOT" {
+			return r.Header.Get("X-Test-Root")
+		}
+		return ""
+	}
+	hashes := map[string]string{}
+	for _, root := range []string{f.root, other, f.root, other} {
+		w := f.get("http://mirror.test/yum/torrent_service/single/"+rel, map[string]string{"X-Test-Root": root})
+		if w.Code != 200 {
+			t.Fatalf("root %s: status %d: %s", root, w.Code, w.Body)
+		}
+		m := decodeTorrent(t, w.Body.Bytes())
+		verifyPieces(t, root, "torrent_service", m)
+		if h, ok := hashes[root]; ok && h != m.infoHash {
+			t.Errorf("root %s: info hash %s, then %s", root, h, m.infoHash)
+		}
+		hashes[root] = m.infoHash
+	}
+	if hashes[f.root] == hashes[other] {
+		t.Errorf("both roots got info hash %s, for different files", hashes[f.root])
 	}
 }

@@ -69,12 +69,12 @@ func (s *Service) serveDigest(w http.ResponseWriter, r *http.Request, rt Route) 
 	if err != nil {
 		return err
 	}
-	root, err := s.openRoot(r)
+	root, err := s.rootOf(r)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
-	e, checked, err := s.entry(root, request{text: req, paths: paths})
+	defer root.close()
+	e, checked, err := s.entry(root, request{text: req, paths: paths, key: digest})
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (s *Service) parsePost(w http.ResponseWriter, r *http.Request, digest strin
 // its cached entry, revalidated, or rebuilt from the paths it records when
 // its files changed. ErrUnknownDigest when there is none to trust.
 func (s *Service) cachedDigest(r *http.Request, digest string) (*infocache.Entry, time.Time, error) {
-	e, _, err := s.loadEntry(digest)
+	e, checked, err := s.loadEntry(digest)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, infocache.ErrCorrupt) {
 			s.cacheProblem(err)
@@ -169,13 +169,13 @@ func (s *Service) cachedDigest(r *http.Request, digest string) (*infocache.Entry
 	if we.pathsErr != nil {
 		return nil, time.Time{}, fmt.Errorf("%w: cached request: %w", ErrUnknownDigest, we.pathsErr)
 	}
-	paths := we.paths
-	root, err := s.openRoot(r)
+	root, err := s.rootOf(r)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	defer root.Close()
-	e, checked, err := s.entry(root, request{text: e.Request, paths: paths, key: digest})
+	defer root.close()
+	e, checked, err = s.entry(root, request{text: e.Request, paths: we.paths, key: digest,
+		loaded: &checkedEntry{e, checked}})
 	if errors.Is(err, docroot.ErrNotFound) {
 		// A file is gone: let the client POST and learn which.
 		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrUnknownDigest, err)
@@ -190,11 +190,11 @@ func (s *Service) serveSingle(w http.ResponseWriter, r *http.Request, rt Route, 
 	if err != nil {
 		return err
 	}
-	root, err := s.openRoot(r)
+	root, err := s.rootOf(r)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer root.close()
 	e, checked, err := s.entry(root, request{text: singlePrefix + pattern, pattern: pattern})
 	if err != nil {
 		return err

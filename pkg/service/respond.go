@@ -41,7 +41,7 @@ func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infoca
 		if err != nil {
 			return err
 		}
-		hash := torrent.InfoHash(e.Info)
+		hash := we.infoHashes(e, s.cfg.Format == torrent.Hybrid).v1
 		body := torrent.Metainfo(e.Info, torrent.Extras{
 			Trackers:    torrent.OrderTrackers(trackers, hash),
 			WebSeeds:    seeds,
@@ -70,12 +70,13 @@ func (s *Service) writeMagnet(w http.ResponseWriter, r *http.Request, e *infocac
 		return err
 	}
 	s.markUsed(e)
-	hash := torrent.InfoHash(e.Info)
+	hybrid := s.cfg.Format == torrent.Hybrid
+	hashes := s.warm.of(e).infoHashes(e, hybrid)
+	hash := hashes.v1
 	var b strings.Builder
 	b.WriteString("magnet:?xt=urn:btih:" + hex.EncodeToString(hash[:]))
-	if s.cfg.Format == torrent.Hybrid {
-		v2 := torrent.InfoHashV2(e.Info)
-		b.WriteString("&xt=urn:btmh:1220" + hex.EncodeToString(v2[:]))
+	if hybrid {
+		b.WriteString("&xt=urn:btmh:1220" + hex.EncodeToString(hashes.v2[:]))
 	}
 	b.WriteString("&dn=" + magnetEscape(torrentName(e)))
 	for _, t := range torrent.OrderTrackers(s.trackers.URLs(), hash) {

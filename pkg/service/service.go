@@ -54,6 +54,8 @@ type Service struct {
 	memo     digestMemo
 	marks    markMemo
 	cacheLog rateLimited
+	// lastSettings is the settings text of the last document root.
+	lastSettings atomic.Pointer[rootSettings]
 
 	// Stats are the service's counters, read by tests and benchmarks.
 	Stats Stats

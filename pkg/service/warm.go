@@ -1,6 +1,8 @@
 package service
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 )
 
 // warmBudget bounds the bytes the warm cache holds (infos and bodies).
@@ -53,8 +56,39 @@ type warmEntry struct {
 	// the read, and e is shared, so it is not updated.
 	used atomic.Int64
 
+	// hashes are the info hashes of e, computed by the first request
+	// that needs them (see infoHashes).
+	hashOnce sync.Once
+	hashes   infoHashes
+
 	mu      sync.Mutex
 	answers []*answer
+}
+
+// infoHashes are the info hashes of an entry: v1, and v2 for a hybrid
+// torrent (else zero).
+type infoHashes struct {
+	v1 [sha1.Size]byte
+	v2 [sha256.Size]byte
+}
+
+// infoHashes returns the info hashes of e, whose warm entry is we (nil
+// when e is not in memory), with v2 for a hybrid torrent: computed once
+// per warm entry, as the info of a few thousand files is some hundred
+// kilobytes to hash.
+func (we *warmEntry) infoHashes(e *infocache.Entry, hybrid bool) infoHashes {
+	compute := func() infoHashes {
+		h := infoHashes{v1: torrent.InfoHash(e.Info)}
+		if hybrid {
+			h.v2 = torrent.InfoHashV2(e.Info)
+		}
+		return h
+	}
+	if we == nil {
+		return compute()
+	}
+	we.hashOnce.Do(func() { we.hashes = compute() })
+	return we.hashes
 }
 
 // answer is a finished .torrent response.

@@ -3,6 +3,7 @@ package torrent
 import (
 	"fmt"
 	"strconv"
+	"testing"
 )
 
 // A small strict bencode decoder for the tests, independent of the encoder
@@ -108,4 +109,19 @@ func bvalue(b []byte, p int) (any, int, error) {
 	default:
 		return nil, p, fmt.Errorf("bencode: unexpected byte %q at %d", c, p)
 	}
+}
+
+// decodeDict decodes b, which must be one bencoded dictionary, or fails
+// the test.
+func decodeDict(t *testing.T, b []byte) *bdict {
+	t.Helper()
+	v, err := bdecode(b)
+	if err != nil {
+		t.Fatalf("does not decode: %v\n%.200q", err, b)
+	}
+	d, ok := v.(*bdict)
+	if !ok {
+		t.Fatalf("decodes to a %T, want a dictionary", v)
+	}
+	return d
 }

@@ -93,12 +93,8 @@ func TestGolden(t *testing.T) {
 			if got := hex.EncodeToString(sum[:]); got != want.InfoSHA256 {
 				t.Errorf("SHA-256 of the info = %s, want %s", got, want.InfoSHA256)
 			}
-			v, err := bdecode(info)
-			if err != nil {
-				t.Fatalf("info does not decode: %v", err)
-			}
 			n := 1
-			if files, ok := v.(*bdict).vals["files"]; ok {
+			if files, ok := decodeDict(t, info).vals["files"]; ok {
 				n = len(asList(files))
 			}
 			if n != want.Files {

@@ -81,14 +81,14 @@ func HybridInfo(files []File, single bool, service string) (info, layers []byte,
 	sorted := slices.Clone(files)
 	slices.SortFunc(sorted, func(a, b File) int { return ComparePaths(a.Path, b.Path) })
 	name, _, _ := strings.Cut(sorted[0].Path, "/")
-	var list []any
+	list := raw{'l'} // the v1 files, entries as Multi's
 	var digests []byte
 	tree := dict{}
 	used := make(map[int64]int)
 	for _, f := range sorted {
 		_, rest, _ := strings.Cut(f.Path, "/")
 		parts := strings.Split(rest, "/")
-		list = append(list, dict{"length": f.Digests.Size, "path": strings2any(parts)})
+		list = appendFileEntry(list, "", f.Digests.Size, rest)
 		node := tree
 		for _, p := range parts[:len(parts)-1] {
 			sub, ok := node[p].(dict)
@@ -108,13 +108,12 @@ func HybridInfo(files []File, single bool, service string) (info, layers []byte,
 		if pad := f.Digests.Padding(); pad != 0 {
 			k := used[pad]
 			used[pad] = k + 1
-			list = append(list, dict{"attr": "p", "length": pad,
-				"path": []any{service, "nullfile", NullfileName(pad, k)}})
+			list = appendFileEntry(list, "p", pad, "", service, "nullfile", NullfileName(pad, k))
 		}
 	}
 	info = appendValue(nil, dict{
 		"file tree":    tree,
-		"files":        list,
+		"files":        append(list, 'e'),
 		"meta version": 2,
 		"name":         name,
 		"piece length": pl,
@@ -131,14 +130,6 @@ func fileNode(d *pieces.Digests) dict {
 		leaf["pieces root"] = d.Root[:]
 	}
 	return dict{"": leaf}
-}
-
-func strings2any(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }
 
 // ComparePaths orders slash-separated paths as a v2 file tree does:

@@ -33,11 +33,7 @@ func TestHybridOrderAndPadding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := bdecode(info)
-	if err != nil {
-		t.Fatalf("info does not decode: %v", err)
-	}
-	d := v.(*bdict)
+	d := decodeDict(t, info)
 	if !slices.Equal(d.keys, []string{"file tree", "files", "meta version", "name", "piece length", "pieces"}) {
 		t.Errorf("info keys %q", d.keys)
 	}
@@ -56,11 +52,7 @@ func TestHybridOrderAndPadding(t *testing.T) {
 		t.Errorf("files = %q, want %q", got, want)
 	}
 	// Only z is longer than one piece: one piece layer, under its root.
-	lv, err := bdecode(layers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ld := lv.(*bdict)
+	ld := decodeDict(t, layers)
 	if len(ld.keys) != 1 || ld.keys[0] != string(files[2].Digests.Root[:]) || ld.vals[ld.keys[0]].(string) != string(files[2].Digests.Layer) {
 		t.Errorf("piece layers: %d keys, want z's layer under z's root", len(ld.keys))
 	}
@@ -77,11 +69,7 @@ func TestMetainfoExtras(t *testing.T) {
 		Nodes:       []Node{{"router.example", 6881}, {"2001:db8::1", 1}},
 		PieceLayers: []byte("de"),
 	})
-	v, err := bdecode(out)
-	if err != nil {
-		t.Fatalf("metainfo does not decode: %v", err)
-	}
-	d := v.(*bdict)
+	d := decodeDict(t, out)
 	if want := []string{"announce", "announce-list", "info", "nodes", "piece layers", "url-list"}; !slices.Equal(d.keys, want) {
 		t.Errorf("keys %q, want %q", d.keys, want)
 	}

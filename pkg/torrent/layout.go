@@ -6,15 +6,12 @@
 package torrent
 
 import (
-	"bytes"
 	"crypto/sha1"
 	"errors"
 	"fmt"
 	"path"
 	"strconv"
 	"strings"
-
-	"github.com/jackpal/bencode-go"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 )
@@ -62,22 +59,15 @@ type File struct {
 	Digests *pieces.Digests
 }
 
-type singleInfo struct {
-	Length      int64  `bencode:"length"`
-	Name        string `bencode:"name"`
-	PieceLength int64  `bencode:"piece length"`
-	Pieces      string `bencode:"pieces"`
-}
-
 // Single returns the bencoded info dictionary of a single-file torrent:
-// {length, name: the base name, piece length, pieces}.
+// {length, name: the base name, piece length, pieces}. It cannot fail.
 func Single(f File) ([]byte, error) {
-	return encode(singleInfo{
-		Length:      f.Digests.Size,
-		Name:        path.Base(f.Path),
-		PieceLength: f.Digests.PieceLength,
-		Pieces:      string(f.Digests.Unpadded()),
-	})
+	return appendValue(nil, dict{
+		"length":       f.Digests.Size,
+		"name":         path.Base(f.Path),
+		"piece length": f.Digests.PieceLength,
+		"pieces":       f.Digests.Unpadded(),
+	}), nil
 }
 
 // Multi returns the bencoded info dictionary of a multi-file torrent of
@@ -193,14 +183,6 @@ func CheckFolders(paths []string) error {
 // NullfileName is the name of the k-th padding entry of pad bytes.
 func NullfileName(pad int64, k int) string {
 	return strconv.FormatInt(pad, 10) + "_" + strconv.Itoa(k)
-}
-
-func encode(v any) ([]byte, error) {
-	var b bytes.Buffer
-	if err := bencode.Marshal(&b, v); err != nil {
-		return nil, fmt.Errorf("torrent: bencode: %w", err)
-	}
-	return b.Bytes(), nil
 }
 
 // InfoHash returns the v1 info hash: the SHA-1 of the bencoded info.

@@ -166,14 +166,7 @@ func TestSingle(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Single: %v", err)
 			}
-			v, err := bdecode(info)
-			if err != nil {
-				t.Fatalf("info does not decode: %v\n%q", err, info)
-			}
-			d, ok := v.(*bdict)
-			if !ok {
-				t.Fatalf("info is a %T, want a dictionary", v)
-			}
+			d := decodeDict(t, info)
 			if want := []string{"length", "name", "piece length", "pieces"}; !slices.Equal(d.keys, want) {
 				t.Errorf("info keys = %q, want %q", d.keys, want)
 			}
@@ -250,14 +243,7 @@ func TestMulti(t *testing.T) {
 // checkMulti decodes a multi-file info and compares it with the model.
 func checkMulti(t *testing.T, info []byte, format Format, name string, want []wantEntry, data []byte) {
 	t.Helper()
-	v, err := bdecode(info)
-	if err != nil {
-		t.Fatalf("info does not decode: %v", err)
-	}
-	d, ok := v.(*bdict)
-	if !ok {
-		t.Fatalf("info is a %T, want a dictionary", v)
-	}
+	d := decodeDict(t, info)
 	if wantKeys := []string{"files", "name", "piece length", "pieces"}; !slices.Equal(d.keys, wantKeys) {
 		t.Errorf("info keys = %q, want %q", d.keys, wantKeys)
 	}
