@@ -270,6 +270,11 @@ func TestFS(t *testing.T) {
 	os.MkdirAll(filepath.Join(filepath.Dir(dir), "secret"), 0o755)
 	os.WriteFile(filepath.Join(filepath.Dir(dir), "secret", "key"), []byte("secret"), 0o600)
 	os.Symlink("../../secret/key", filepath.Join(dir, "yum/out"))
+	// Absolute symlinks that stay inside, as mirrors hold them: served,
+	// as the service builds torrents of them.
+	os.Symlink(filepath.Join(dir, "yum/file"), filepath.Join(dir, "yum/abs-file"))
+	os.Symlink(filepath.Join(dir, "yum"), filepath.Join(dir, "latest"))
+	os.Symlink(filepath.Join(filepath.Dir(dir), "secret/key"), filepath.Join(dir, "yum/abs-out"))
 	r, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -284,6 +289,9 @@ func TestFS(t *testing.T) {
 		{"yum/link-file", nil},
 		{"yum/dir", nil},
 		{".", nil},
+		{"yum/abs-file", nil},
+		{"latest/file", nil},
+		{"latest", nil},
 		{"yum/fifo", fs.ErrNotExist},
 		{"yum/link-fifo", fs.ErrNotExist},
 		{"yum/zero", fs.ErrNotExist},
@@ -291,6 +299,8 @@ func TestFS(t *testing.T) {
 		{"yum/missing", fs.ErrNotExist},
 		{"yum/" + strings.Repeat("a", 300), fs.ErrNotExist},
 		{"yum/out", fs.ErrPermission},
+		{"yum/abs-out", fs.ErrPermission},
+		{"latest/fifo", fs.ErrNotExist},
 		{"../secret/key", fs.ErrInvalid},
 	} {
 		done := make(chan error, 1)

@@ -10,7 +10,9 @@ import (
 
 // FS returns the root as an fs.FS for http.FileServerFS: it opens regular
 // files and folders only, never blocking (a fifo is not found rather than
-// hanging the request), and reports a symlink out of the root as
+// hanging the request), follows symlinks that stay inside the root as
+// Stat and OpenFile do (so that the web seeds of a torrent built through
+// one are served), and reports a symlink out of the root as
 // fs.ErrPermission (403) and an over-long name as fs.ErrNotExist (404),
 // rather than errors the file server answers with 500.
 func (r *Root) FS() fs.FS { return rootFS{r} }
@@ -21,14 +23,14 @@ func (f rootFS) Open(name string) (fs.File, error) {
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
-	fi, err := f.r.root.Stat(name)
+	fi, err := f.r.stat(name)
 	if err != nil {
 		return nil, fsError(name, err)
 	}
 	if !servable(fi) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
-	file, err := f.r.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	file, err := f.r.open(name, os.O_RDONLY|syscall.O_NONBLOCK)
 	if err != nil {
 		return nil, fsError(name, err)
 	}

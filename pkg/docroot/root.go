@@ -235,29 +235,46 @@ func (w *walker) walk(dir string, segs []string) error {
 // neither hidden nor reached through a symlink: "**" standing for zero or
 // more folders. With no rest, it matches every file there that is not
 // hidden.
+//
+// The entries' types come with the folder listing (readDirTypes): a
+// regular file or a folder is taken as listed, without a stat through the
+// root per entry, which would walk every folder of its path again; only a
+// symlink or another type is looked up by visit.
 func (w *walker) walkAny(dir string, rest []string) error {
 	if len(rest) > 0 {
 		if err := w.walk(dir, rest); err != nil {
 			return err
 		}
 	}
-	names, err := w.readDir(dir)
+	ents, err := w.readDirTypes(dir)
 	if err != nil {
 		return err
 	}
-	slices.Sort(names)
-	for _, name := range names {
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	for _, e := range ents {
+		name := e.Name()
 		if name[0] == '.' {
 			continue
 		}
 		rel := path.Join(dir, name)
 		if len(rest) == 0 {
-			if err := w.visit(rel, nil, false); err != nil {
+			var err error
+			switch {
+			case e.Type().IsRegular():
+				if err = w.count(1); err == nil {
+					err = w.match(rel)
+				}
+			case e.IsDir():
+				// Not a match; counted as visit would.
+				err = w.count(1)
+			default:
+				err = w.visit(rel, nil, false)
+			}
+			if err != nil {
 				return err
 			}
 		}
-		fi, err := w.root.root.Lstat(rel)
-		if err != nil || !fi.IsDir() {
+		if !e.IsDir() {
 			continue
 		}
 		if err := w.walkAny(rel, rest); err != nil {
@@ -290,15 +307,35 @@ func (w *walker) visit(rel string, rest []string, literal bool) error {
 		return nil
 	}
 	if fi.Mode().IsRegular() {
-		w.matches = append(w.matches, rel)
-		if w.lim.MaxMatches > 0 && len(w.matches) > w.lim.MaxMatches {
-			return fmt.Errorf("%w: the pattern matches more than %d files", ErrTooMany, w.lim.MaxMatches)
-		}
+		return w.match(rel)
 	}
 	return nil
 }
 
+// match adds the regular file rel to the matches, and fails once they
+// pass the limit.
+func (w *walker) match(rel string) error {
+	w.matches = append(w.matches, rel)
+	if w.lim.MaxMatches > 0 && len(w.matches) > w.lim.MaxMatches {
+		return fmt.Errorf("%w: the pattern matches more than %d files", ErrTooMany, w.lim.MaxMatches)
+	}
+	return nil
+}
+
+// readDir returns the names in folder dir; a folder that is not there
+// holds none.
 func (w *walker) readDir(dir string) ([]string, error) {
+	return list(w, dir, (*os.File).Readdirnames)
+}
+
+// readDirTypes is readDir with each entry's type. A folder opened through
+// an os.Root gets them with one fstatat per entry on the folder's
+// descriptor, which readDir spares a glob that needs only names.
+func (w *walker) readDirTypes(dir string) ([]fs.DirEntry, error) {
+	return list(w, dir, (*os.File).ReadDir)
+}
+
+func list[T any](w *walker, dir string, read func(*os.File, int) ([]T, error)) ([]T, error) {
 	name := dir
 	if name == "" {
 		name = "."
@@ -315,15 +352,15 @@ func (w *walker) readDir(dir string) ([]string, error) {
 	defer f.Close()
 	// Read in batches and count as it goes, so that a huge folder is not
 	// read whole before the limit stops it.
-	var names []string
+	var all []T
 	for {
-		batch, err := f.Readdirnames(readBatch)
-		names = append(names, batch...)
+		batch, err := read(f, readBatch)
+		all = append(all, batch...)
 		if err := w.count(len(batch)); err != nil {
 			return nil, err
 		}
 		if errors.Is(err, io.EOF) {
-			return names, nil
+			return all, nil
 		}
 		if err != nil {
 			return nil, classify(dir, err)

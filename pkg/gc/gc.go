@@ -124,13 +124,14 @@ type collector struct {
 	root    *docroot.Root
 	roots   map[string]*docroot.Root // by folder, for info entries
 	tops    map[string]bool          // "root\x00top" → the folder exists
+	missing map[string]bool          // "root\x00rel" → the file is not found
 	removed map[string]bool          // entries removed (or, dry, to be) in this run
 }
 
 // Run cleans the cache once. It returns ErrFailed (wrapped) when some
 // files could not be removed, and ctx's error when ctx ends first.
 func Run(ctx context.Context, opt Options) (Result, error) {
-	c := &collector{opt: opt, log: opt.Log, roots: make(map[string]*docroot.Root), tops: make(map[string]bool)}
+	c := &collector{opt: opt, log: opt.Log, roots: make(map[string]*docroot.Root), tops: make(map[string]bool), missing: make(map[string]bool)}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -354,21 +355,29 @@ func (c *collector) infoEntry(name, rel string, fi fs.FileInfo) (string, bool) {
 
 // gone reports whether the source file rel is known to be missing from
 // root: not there while its first-level folder is (for a file at the top,
-// while the root holds anything at all).
+// while the root holds anything at all). Each file is looked up once per
+// run: the info entries of overlapping requests share most of their
+// files, and piece entries the files of info entries.
 func (c *collector) gone(root *docroot.Root, rel string) bool {
-	_, err := root.Stat(rel)
-	if !errors.Is(err, docroot.ErrNotFound) {
+	key := root.Dir() + "\x00" + rel
+	missing, ok := c.missing[key]
+	if !ok {
+		_, err := root.Stat(rel)
+		missing = errors.Is(err, docroot.ErrNotFound)
+		c.missing[key] = missing
+	}
+	if !missing {
 		return false
 	}
 	top, inside := docroot.TopFolder(rel)
 	if !inside {
 		top = "."
 	}
-	key := root.Dir() + "\x00" + top
-	exists, ok := c.tops[key]
+	topKey := root.Dir() + "\x00" + top
+	exists, ok := c.tops[topKey]
 	if !ok {
 		exists = hasEntries(filepath.Join(root.Dir(), top))
-		c.tops[key] = exists
+		c.tops[topKey] = exists
 		if !exists {
 			c.log.Warn("gc: folder missing or empty in the document root (not mounted?): keeping the entries of its files", "root", root.Dir(), "folder", top)
 		}

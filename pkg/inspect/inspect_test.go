@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/inspect"
@@ -228,6 +230,36 @@ func TestVerifyStaysInsideRoot(t *testing.T) {
 	v, err := inspect.Verify(context.Background(), tor, root)
 	if !errors.Is(err, inspect.ErrBadPieces) || len(v.Problems) != 1 || !strings.Contains(v.Problems[0].Err.Error(), "unsafe path component") {
 		t.Errorf("verify of ../../secret: %+v, %v; want it refused and the piece bad", v, err)
+	}
+}
+
+// TestVerifyFifo checks that a fifo in a file's place counts as a file
+// that cannot be read, rather than blocking Verify in its open for good.
+func TestVerifyFifo(t *testing.T) {
+	root := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(root, "x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tor, err := inspect.Parse([]byte("d4:infod6:lengthi3e4:name1:x12:piece lengthi16384e6:pieces20:" + sha1Of("abc") + "ee"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		v   inspect.Verification
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := inspect.Verify(context.Background(), tor, root)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		if !errors.Is(r.err, inspect.ErrBadPieces) || len(r.v.Problems) != 1 || !strings.Contains(r.v.Problems[0].Err.Error(), "not a regular file") {
+			t.Errorf("verify of a fifo: %+v, %v; want it refused and the piece bad", r.v, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("verify of a fifo still blocked after 10s")
 	}
 }
 

@@ -3,7 +3,7 @@
 //
 // A torrent is untrusted input: its structure is checked by a bounded
 // scanner (nesting depth, lengths) before bencode-go decodes it, and the
-// paths it names are opened through os.Root, so none leads outside the
+// paths it names are opened through docroot.Root, so none leads outside the
 // folder being verified.
 package inspect
 

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
 )
 
 // ErrCannotVerify reports a torrent without v1 pieces that agree with its
@@ -50,8 +52,9 @@ type Verification struct {
 // torrent's file at root/{name}, padding entries as zeros. It is what a
 // BitTorrent client does with its download folder root. A file missing or
 // shorter than the torrent says counts as zeros past its end, so its
-// pieces fail. Paths are opened through os.Root: none leads outside root.
-// It returns ErrBadPieces (wrapped) when any piece fails.
+// pieces fail. Paths are opened through docroot.Root: none leads outside
+// root, and only regular files are opened (a fifo in a file's place does
+// not hang it). It returns ErrBadPieces (wrapped) when any piece fails.
 func Verify(ctx context.Context, t *Torrent, root string) (Verification, error) {
 	v := Verification{Pieces: t.NumPieces()}
 	if t.PieceLength > MaxPieceLength {
@@ -60,7 +63,7 @@ func Verify(ctx context.Context, t *Torrent, root string) (Verification, error) 
 	if t.Pieces == nil || int64(t.NumPieces()) != t.WantPieces() {
 		return v, fmt.Errorf("%w: %d piece digests for %d bytes at piece length %d", ErrCannotVerify, t.NumPieces(), t.Length, t.PieceLength)
 	}
-	r, err := os.OpenRoot(root)
+	r, err := docroot.Open(root)
 	if err != nil {
 		return v, fmt.Errorf("verify: %w", err)
 	}
@@ -89,7 +92,7 @@ func Verify(ctx context.Context, t *Torrent, root string) (Verification, error) 
 // stream reads the concatenation of a torrent's entries.
 type stream struct {
 	t        *Torrent
-	root     *os.Root
+	root     *docroot.Root
 	cur      int      // index of the open file, or -1
 	f        *os.File // nil when the current file cannot be read
 	bad      map[int]bool
@@ -173,7 +176,7 @@ func (s *stream) problem(i int, err error) {
 
 // open opens entry f under the root: name/path... (name for a single-file
 // torrent), refusing components that are empty, "." or "..", or hold a
-// slash, whatever os.Root would make of them.
+// slash, whatever the root would make of them.
 func (s *stream) open(f File) (*os.File, error) {
 	parts := []string{s.t.Name}
 	if !s.t.Single {
@@ -184,11 +187,8 @@ func (s *stream) open(f File) (*os.File, error) {
 			return nil, fmt.Errorf("unsafe path component %q", p)
 		}
 	}
-	fh, err := s.root.Open(strings.Join(parts, "/"))
-	if err != nil {
-		return nil, err
-	}
-	return fh, nil
+	fh, _, err := s.root.OpenFile(strings.Join(parts, "/"))
+	return fh, err
 }
 
 // Print writes the outcome: each file problem, each bad piece with the
