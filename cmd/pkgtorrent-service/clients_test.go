@@ -119,10 +119,7 @@ func TestHybridWithRealClients(t *testing.T) {
 			}
 			check("libtorrent", ltSave)
 
-			aria, err := exec.LookPath("aria2c")
-			if err != nil {
-				t.Fatal("aria2c is missing: install the Debian package aria2 (`make deps` installs it)")
-			}
+			aria := e2eNeed(t, "aria2c")
 			ariaSave := filepath.Join(dir, "aria2")
 			out, err := exec.Command(aria, "--seed-time=0", "--enable-dht=false", "--enable-dht6=false",
 				"--bt-enable-lpd=false", "--enable-peer-exchange=false", "--bt-stop-timeout=120",
