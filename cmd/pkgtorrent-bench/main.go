@@ -224,26 +224,13 @@ func sha1Limit() float64 {
 // service (fresh cache and process) and by mktorrent, alternating.
 func (b *bench) coldSingle() error {
 	say("target 1: cold hashing of %s", bigFile)
-	if err := warmPageCache(filepath.Join(b.mirror, filepath.Dir(bigFile))); err != nil {
+	o, m, err := b.coldRuns(filepath.Dir(bigFile), bigFile, func() error {
+		_, err := b.get("/yum/torrent_service/single/" + bigFile)
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	var ours, theirs []float64
-	for range b.runs {
-		if err := b.svc.start(true); err != nil {
-			return err
-		}
-		t := time.Now()
-		if _, err := b.get("/yum/torrent_service/single/" + bigFile); err != nil {
-			return err
-		}
-		ours = append(ours, time.Since(t).Seconds())
-		sec, _, err := b.mktorrent(filepath.Join(b.mirror, bigFile))
-		if err != nil {
-			return err
-		}
-		theirs = append(theirs, sec)
-	}
-	o, m := median(ours), median(theirs)
 	size := float64(2 << 30)
 	limit := sha1Limit()
 	how := "one piece per core with crypto/sha1"
@@ -259,26 +246,13 @@ func (b *bench) coldSingle() error {
 // their folder.
 func (b *bench) coldMany() error {
 	say("target 2: cold hashing of %d packages", numPkgs)
-	if err := warmPageCache(filepath.Join(b.mirror, pkgDir)); err != nil {
+	o, m, err := b.coldRuns(pkgDir, pkgDir, func() error {
+		_, _, err := b.post(pkgPaths())
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	var ours, theirs []float64
-	for range b.runs {
-		if err := b.svc.start(true); err != nil {
-			return err
-		}
-		t := time.Now()
-		if _, _, err := b.post(pkgPaths()); err != nil {
-			return err
-		}
-		ours = append(ours, time.Since(t).Seconds())
-		sec, _, err := b.mktorrent(filepath.Join(b.mirror, pkgDir))
-		if err != nil {
-			return err
-		}
-		theirs = append(theirs, sec)
-	}
-	o, m := median(ours), median(theirs)
 	b.coldManySec = o
 	var total int64
 	for _, s := range pkgSizes() {
@@ -287,6 +261,33 @@ func (b *bench) coldMany() error {
 	b.out("2 cold, %d packages (%.2f GiB): service %6.3f s  mktorrent -t 2 %6.3f s  ratio %.2f (target <= 0.67)  %s",
 		numPkgs, float64(total)/(1<<30), o, m, o/m, verdict(o/m <= 2.0/3))
 	return nil
+}
+
+// coldRuns warms the page cache with the files under the mirror's folder
+// dir, then times, b.runs times, request (the service with a fresh cache
+// and process) alternating with mktorrent on the mirror's target, and
+// returns both medians in seconds.
+func (b *bench) coldRuns(dir, target string, request func() error) (ours, theirs float64, err error) {
+	if err := warmPageCache(filepath.Join(b.mirror, dir)); err != nil {
+		return 0, 0, err
+	}
+	var o, m []float64
+	for range b.runs {
+		if err := b.svc.start(true); err != nil {
+			return 0, 0, err
+		}
+		t := time.Now()
+		if err := request(); err != nil {
+			return 0, 0, err
+		}
+		o = append(o, time.Since(t).Seconds())
+		sec, _, err := b.mktorrent(filepath.Join(b.mirror, target))
+		if err != nil {
+			return 0, 0, err
+		}
+		m = append(m, sec)
+	}
+	return median(o), median(m), nil
 }
 
 func verdict(ok bool) string {

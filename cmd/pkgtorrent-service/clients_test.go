@@ -17,15 +17,6 @@ const (
 	ltClient     = "testdata/ltclient.py"
 )
 
-// needLibtorrent fails the test when python3-libtorrent is missing: a
-// test that needs a real client never passes without one.
-func needLibtorrent(t *testing.T) {
-	t.Helper()
-	if err := exec.Command(systemPython, "-c", "import libtorrent").Run(); err != nil {
-		t.Fatalf("python3-libtorrent is missing: install the Debian package python3-libtorrent (`make deps` installs it): %v", err)
-	}
-}
-
 // ltJSON runs ltclient.py and decodes its JSON output.
 func ltJSON(t *testing.T, v any, args ...string) {
 	t.Helper()
@@ -53,7 +44,7 @@ func hybridHashes(t *testing.T, body []byte) (v1, v2 string) {
 // has libtorrent (v1+v2) and aria2 (v1 only) load them and download every
 // file from the web seed.
 func TestHybridWithRealClients(t *testing.T) {
-	needLibtorrent(t)
+	e2eNeed(t, "libtorrent") // fails, naming the package, when it is missing
 	root, cache, trackers := mirror(t)
 	const tricky = "yum/el9/x86_64/Packages/a b&c=d+e.rpm"
 	if err := os.WriteFile(filepath.Join(root, tricky), bytes.Repeat([]byte("tricky name "), 10000), 0o644); err != nil {
@@ -119,10 +110,7 @@ func TestHybridWithRealClients(t *testing.T) {
 			}
 			check("libtorrent", ltSave)
 
-			aria, err := exec.LookPath("aria2c")
-			if err != nil {
-				t.Fatal("aria2c is missing: install the Debian package aria2 (`make deps` installs it)")
-			}
+			aria := e2eNeed(t, "aria2c")
 			ariaSave := filepath.Join(dir, "aria2")
 			out, err := exec.Command(aria, "--seed-time=0", "--enable-dht=false", "--enable-dht6=false",
 				"--bt-enable-lpd=false", "--enable-peer-exchange=false", "--bt-stop-timeout=120",

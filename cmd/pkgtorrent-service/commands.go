@@ -106,7 +106,7 @@ of the cores. On a terminal it shows a live progress line;
 otherwise one summary line. SIGINT or SIGTERM stops it, keeping every entry written
 (exit status 130).`,
 		Flags: func(fs *flag.FlagSet) {
-			fs.IntVar(&workers, "j", 0, "files hashed at once (default: 32 per core with AVX-512, else one per core)")
+			fs.IntVar(&workers, "j", 0, "files hashed at once (default: 32 per core with AVX-512 unless format is hybrid, else one per core)")
 		},
 		Args: true,
 	}

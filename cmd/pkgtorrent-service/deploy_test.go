@@ -167,14 +167,10 @@ func TestGCUnits(t *testing.T) {
 }
 
 // verifyUnits runs systemd-analyze verify on copies of the units that run
-// this build of the binary, where systemd-analyze is installed.
+// this build of the binary (verify checks that ExecStart is executable).
 func verifyUnits(t *testing.T, units ...string) {
 	t.Helper()
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Logf("systemd-analyze is not installed: units not verified")
-		return
-	}
+	analyze := e2eNeed(t, "systemd-analyze")
 	dir := t.TempDir()
 	var copies []string
 	for _, u := range units {
@@ -184,7 +180,9 @@ func verifyUnits(t *testing.T, units ...string) {
 		}
 		b = bytes.ReplaceAll(b, []byte("/usr/bin/pkgtorrent-service"), []byte(serviceBinary(t)))
 		c := filepath.Join(dir, filepath.Base(u))
-		os.WriteFile(c, b, 0o644)
+		if err := os.WriteFile(c, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		copies = append(copies, c)
 	}
 	cmd := exec.Command(analyze, append([]string{"verify", "--man=no"}, copies...)...)

@@ -105,8 +105,7 @@ func e2eTestDeployFiles(t *testing.T) {
 		}
 		return string(b)
 	}
-	service := read(e2eDeploy + "pkgtorrent-service.service")
-	socket := read(e2eDeploy + "pkgtorrent-service.socket")
+	serviceUnit, socketUnit := e2eDeploy+"pkgtorrent-service.service", e2eDeploy+"pkgtorrent-service.socket"
 	tmpfiles := read(e2eDeploy + "pkgtorrent-service.tmpfiles")
 	sysusers := read(e2eDeploy + "pkgtorrent-service.sysusers")
 	spec := read(e2eDeploy + "pkgtorrent-service.spec")
@@ -123,10 +122,10 @@ func e2eTestDeployFiles(t *testing.T) {
 			t.Errorf("the example settings set root = %s: leave it to the request's DOCUMENT_ROOT", cfg.Root)
 		}
 		for _, c := range []struct{ what, text, want string }{
-			{"the unit's ExecStart", e2eSetting(service, "ExecStart"), "/usr/bin/pkgtorrent-service -config /etc/pkgtorrent-service.conf"},
-			{"the unit's User", e2eSetting(service, "User"), "pkgtorrent"},
-			{"the unit's CacheDirectory", "/var/cache/" + e2eSetting(service, "CacheDirectory"), cfg.Cache},
-			{"the socket's ListenStream", "unix:" + e2eSetting(socket, "ListenStream"), "unix:/run/pkgtorrent-service.sock"},
+			{"the unit's ExecStart", unitValue(t, serviceUnit, "ExecStart"), "/usr/bin/pkgtorrent-service -config /etc/pkgtorrent-service.conf"},
+			{"the unit's User", unitValue(t, serviceUnit, "User"), "pkgtorrent"},
+			{"the unit's CacheDirectory", "/var/cache/" + unitValue(t, serviceUnit, "CacheDirectory"), cfg.Cache},
+			{"the socket's ListenStream", "unix:" + unitValue(t, socketUnit, "ListenStream"), "unix:/run/pkgtorrent-service.sock"},
 		} {
 			if c.text != c.want {
 				t.Errorf("%s is %q, want %q", c.what, c.text, c.want)
@@ -174,29 +173,12 @@ func e2eTestDeployFiles(t *testing.T) {
 	})
 
 	t.Run("SystemdAnalyzeVerify", func(t *testing.T) {
-		analyze, err := exec.LookPath("systemd-analyze")
-		if err != nil {
-			t.Skip("systemd-analyze not installed (package systemd): the units are not verified")
-		}
-		dir := t.TempDir()
-		// verify checks that ExecStart names an executable: the one built.
-		e2eWriteFile(t, filepath.Join(dir, "pkgtorrent-service.service"),
-			e2eReplace(t, "deploy/pkgtorrent-service.service", service, "/usr/bin/pkgtorrent-service", e2eBinary(t)))
-		e2eWriteFile(t, filepath.Join(dir, "pkgtorrent-service.socket"), socket)
-		cmd := exec.Command(analyze, "verify", "--man=no", "pkgtorrent-service.socket", "pkgtorrent-service.service")
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil || len(bytes.TrimSpace(out)) != 0 {
-			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
-		}
+		verifyUnits(t, e2eDeploy+"pkgtorrent-service.socket", e2eDeploy+"pkgtorrent-service.service")
 	})
 
 	t.Run("SysusersTmpfiles", func(t *testing.T) {
-		sysusersBin, err1 := exec.LookPath("systemd-sysusers")
-		tmpfilesBin, err2 := exec.LookPath("systemd-tmpfiles")
-		if err1 != nil || err2 != nil {
-			t.Skip("systemd-sysusers or systemd-tmpfiles not installed (package systemd)")
-		}
+		sysusersBin := e2eNeed(t, "systemd-sysusers")
+		tmpfilesBin := e2eNeed(t, "systemd-tmpfiles")
 		if os.Geteuid() != 0 {
 			t.Skip("creating folders owned by another user needs root")
 		}
@@ -238,25 +220,11 @@ func e2eTestDeployFiles(t *testing.T) {
 	})
 
 	t.Run("RPMSpec", func(t *testing.T) {
-		rpmspec, err := exec.LookPath("rpmspec")
-		if err != nil {
-			t.Skip("rpmspec not installed (package rpm): the spec is not parsed")
-		}
-		out, err := exec.Command(rpmspec, "-P", e2eDeploy+"pkgtorrent-service.spec").CombinedOutput()
+		out, err := exec.Command(e2eNeed(t, "rpmspec"), "-P", e2eDeploy+"pkgtorrent-service.spec").CombinedOutput()
 		if err != nil || bytes.Contains(out, []byte("error:")) {
 			t.Errorf("rpmspec -P: %v\n%s", err, out)
 		}
 	})
-}
-
-// e2eSetting returns the value of the first "key=value" line of a unit.
-func e2eSetting(unit, key string) string {
-	for line := range strings.Lines(unit) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+"="); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // e2ePasswdUID returns the uid of name in a passwd file.

@@ -47,6 +47,11 @@ var e2eTools = map[string]e2eTool{
 	"opentracker": {"opentracker", "opentracker", nil, false},
 	"curl":        {"curl", "curl", nil, false},
 	"libtorrent":  {"libtorrent for /usr/bin/python3", "python3-libtorrent", []string{"/usr/bin/python3"}, false},
+	// The checks of the files under deploy/.
+	"systemd-analyze":  {"systemd-analyze", "systemd", nil, false},
+	"systemd-sysusers": {"systemd-sysusers", "systemd", nil, false},
+	"systemd-tmpfiles": {"systemd-tmpfiles", "systemd", nil, false},
+	"rpmspec":          {"rpmspec", "rpm", nil, false},
 }
 
 // e2eNeed returns the path of a program the test needs, or fails the test
