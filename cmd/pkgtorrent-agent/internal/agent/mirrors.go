@@ -98,7 +98,7 @@ func (m *Mirrors) scanLocked() {
 
 // mirrorOf makes an allowed mirror of a baseurl: the URL up to its first
 // dnf variable ($releasever, $basearch...), cut back to a folder. Agents'
-// own URLs (loopback hosts) are left out.
+// own URLs (/m/ on a loopback host) are left out.
 func mirrorOf(u string) (settings.Mirror, bool) {
 	if i := strings.IndexByte(u, '$'); i >= 0 {
 		u = u[:strings.LastIndexByte(u[:i], '/')+1]
@@ -112,7 +112,7 @@ func mirrorOf(u string) (settings.Mirror, bool) {
 		h = hh
 	}
 	h = strings.Trim(h, "[]")
-	if ip := net.ParseIP(h); (ip != nil && ip.IsLoopback()) || h == "localhost" {
+	if ip := net.ParseIP(h); ((ip != nil && ip.IsLoopback()) || h == "localhost") && strings.HasPrefix(mm.Path, "/m/") {
 		return mm, false
 	}
 	return mm, true
