@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"net/http"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 )
 
 // mountTmpfs mounts a tmpfs of the given size at a new folder and
