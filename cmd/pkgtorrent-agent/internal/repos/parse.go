@@ -1,0 +1,223 @@
+// Package repos rewrites yum/dnf .repo files into the agent's local-first
+// form, for "pkgtorrent-agent repos": each repo's baseurl lists, for every
+// http or https mirror in it, the agent's URL of that mirror first, then
+// the mirrors as they were:
+//
+//	baseurl=http://127.0.0.1:7881/m/http/mirror.example.org/yum/el9/x86_64/
+//	        http://mirror.example.org/yum/el9/x86_64/
+//
+// librepo tries a baseurl's URLs in order for each file, so a host whose
+// agent is down loses a refused connection per file and nothing else.
+//
+// Design:
+//   - The file is read as libdnf's IniParser reads it (dnf 4 and dnf 5
+//     share it): comments are lines whose first byte is '#' or ';', a line
+//     that starts with a space or tab continues the value of the key
+//     before it, even across comment and blank lines, and a value is split
+//     into URLs at spaces, commas and line ends (OptionStringList). A file
+//     IniParser rejects is rejected here too, and left alone.
+//   - Only the lines that hold a rewritten baseurl's URLs change; every
+//     other byte (comments, other keys, order, blank lines, CRLF or LF,
+//     a missing last newline, a UTF-8 BOM) is kept. The agent's URLs go
+//     in as lines of their own, before the first http or https mirror
+//     (after a file:// mirror, which is local already), indented as the
+//     value's other lines are.
+//   - A mirror whose agent URL is already in the list (on any loopback
+//     address) is left alone, so a second run changes nothing.
+//   - A mirror gets an agent URL only when the agent would fetch from it:
+//     an http or https URL that, cut before its first dnf variable, has a
+//     host and no user, query or fragment (the rule of the agent's
+//     allow-list, which reads the same baseurl lines). Other URLs (file://,
+//     ftp://, credentials, tokens) are kept as they are.
+//   - Repos with metalink= or mirrorlist= and no baseurl (Fedora's
+//     default) are left alone, with a hint: nothing is fetched to resolve
+//     them.
+package repos
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// line is one line of a file: its text without the line end, and the line
+// end ("\n", "\r\n", or "" for a last line without one).
+type line struct {
+	text, eol string
+}
+
+func splitLines(src []byte) []line {
+	var ls []line
+	for len(src) > 0 {
+		i := bytes.IndexByte(src, '\n')
+		if i < 0 {
+			ls = append(ls, line{text: string(src)})
+			break
+		}
+		l := line{text: string(src[:i]), eol: "\n"}
+		if strings.HasSuffix(l.text, "\r") {
+			l.text, l.eol = l.text[:len(l.text)-1], "\r\n"
+		}
+		ls = append(ls, l)
+		src = src[i+1:]
+	}
+	return ls
+}
+
+func joinLines(ls []line) []byte {
+	var b bytes.Buffer
+	for _, l := range ls {
+		b.WriteString(l.text)
+		b.WriteString(l.eol)
+	}
+	return b.Bytes()
+}
+
+// ParseError is a line libdnf's IniParser rejects; dnf does not read such
+// a file, and neither does Rewrite.
+type ParseError struct {
+	Line int // 1-based
+	Msg  string
+}
+
+func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+
+// section is one [id] section of a file.
+type section struct {
+	id   string
+	line int // index of the header line
+	// baseurls are the section's baseurl keys (the last one counts for
+	// dnf; each is rewritten).
+	baseurls []*value
+	// metalink is "metalink" or "mirrorlist" when the section has either
+	// with a value.
+	metalink string
+	// commentedBaseurl is the index of a "#baseurl=" comment line, or -1.
+	commentedBaseurl int
+}
+
+// value is a key's value: its key line and continuation lines.
+type value struct {
+	lines []int // line indices: the key line, then continuation lines
+	start int   // byte offset of the value in the key line
+}
+
+// token is one URL of a value.
+type token struct {
+	line       int // line index
+	start, end int // byte offsets in the line's text
+	url        string
+}
+
+// tokens splits v into URLs as libdnf's OptionStringList does: at spaces,
+// commas and line ends (and tabs and stray CRs, which IniParser trims at
+// line ends).
+func (v *value) tokens(ls []line) []token {
+	var ts []token
+	for k, li := range v.lines {
+		t := ls[li].text
+		i := 0
+		if k == 0 {
+			i = v.start
+		}
+		for i < len(t) {
+			if isSep(t[i]) {
+				i++
+				continue
+			}
+			j := i
+			for j < len(t) && !isSep(t[j]) {
+				j++
+			}
+			ts = append(ts, token{line: li, start: i, end: j, url: t[i:j]})
+			i = j
+		}
+	}
+	return ts
+}
+
+func isSep(c byte) bool { return c == ' ' || c == '\t' || c == ',' || c == '\r' }
+
+// parse reads the sections of a file as libdnf's IniParser does.
+func parse(ls []line) ([]*section, error) {
+	var (
+		secs []*section
+		cur  *section
+		// val is the value the next continuation line belongs to: nil
+		// when none may follow; skip when it is another key's.
+		val    *value
+		inKey  bool
+		isBase bool
+	)
+	for i, l := range ls {
+		t := l.text
+		if i == 0 {
+			t = strings.TrimPrefix(t, "\ufeff")
+		}
+		if t != "" && (t[0] == '#' || t[0] == ';') {
+			if cur != nil && cur.commentedBaseurl < 0 {
+				if k, _, ok := strings.Cut(strings.TrimLeft(t[1:], " \t#;"), "="); ok && strings.TrimSpace(k) == "baseurl" {
+					cur.commentedBaseurl = i
+				}
+			}
+			continue
+		}
+		start := strings.IndexFunc(t, func(r rune) bool { return r != ' ' && r != '\t' && r != '\r' })
+		if start < 0 {
+			continue
+		}
+		if t[start] == '[' {
+			end := strings.IndexByte(t[start:], ']')
+			if end < 0 {
+				return nil, &ParseError{i + 1, "missing ']'"}
+			}
+			end += start
+			if end == start+1 {
+				return nil, &ParseError{i + 1, "empty section name"}
+			}
+			rest := strings.TrimLeft(t[end+1:], " \t\r")
+			if rest != "" && rest[0] != '#' && rest[0] != ';' {
+				return nil, &ParseError{i + 1, "text after the section header"}
+			}
+			cur = &section{id: t[start+1 : end], line: i, commentedBaseurl: -1}
+			secs = append(secs, cur)
+			inKey, val = false, nil
+			continue
+		}
+		if cur == nil {
+			return nil, &ParseError{i + 1, "a key before the first [section]"}
+		}
+		if start > 0 {
+			if !inKey {
+				return nil, &ParseError{i + 1, "an indented line that continues no key"}
+			}
+			if isBase {
+				val.lines = append(val.lines, i)
+			}
+			continue
+		}
+		if t[0] == '=' {
+			return nil, &ParseError{i + 1, "missing key before '='"}
+		}
+		eq := strings.IndexByte(t, '=')
+		if eq < 0 {
+			return nil, &ParseError{i + 1, "missing '='"}
+		}
+		key := strings.TrimRight(t[:eq], " \t")
+		vs := eq + 1
+		for vs < len(t) && (t[vs] == ' ' || t[vs] == '\t') {
+			vs++
+		}
+		inKey, isBase, val = true, key == "baseurl", nil
+		switch key {
+		case "baseurl":
+			val = &value{lines: []int{i}, start: vs}
+			cur.baseurls = append(cur.baseurls, val)
+		case "metalink", "mirrorlist":
+			if strings.TrimSpace(t[vs:]) != "" {
+				cur.metalink = key
+			}
+		}
+	}
+	return secs, nil
+}
