@@ -1,0 +1,89 @@
+package repos_test
+
+import (
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/agent"
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
+)
+
+const agentBase = "http://127.0.0.1:7881"
+
+// TestAllowListUnchanged: read by the agent's own parser (agent.RepoBaseURLs
+// and agent.NewMirrors), the rewritten files name the same mirrors as
+// before plus the agent's URLs; every mirror allowed before is allowed
+// after, the mirror of each added agent URL is allowed, and the agent's
+// own URLs are not taken for mirrors.
+func TestAllowListUnchanged(t *testing.T) {
+	names, _ := filepath.Glob("testdata/in/*.repo")
+	before, after := t.TempDir(), t.TempDir()
+	for _, n := range names {
+		for dir, src := range map[string]string{before: n, after: filepath.Join("testdata/want", filepath.Base(n))} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(n)), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mb := agent.NewMirrors(settings.Config{ReposDir: before}, log)
+	ma := agent.NewMirrors(settings.Config{ReposDir: after}, log)
+	allowed := func(m *agent.Mirrors, u string) bool {
+		u = strings.NewReplacer("$releasever", "9", "$basearch", "x86_64", "$contentdir", "pub/rocky").Replace(u)
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") {
+			return false
+		}
+		return m.Allowed(p.Scheme, settings.CanonicalHost(p.Scheme, p.Host), p.Path+"Packages/a-1-1.noarch.rpm")
+	}
+	checked := 0
+	for _, n := range names {
+		n = filepath.Base(n)
+		ub, ua := agent.RepoBaseURLs(filepath.Join(before, n)), agent.RepoBaseURLs(filepath.Join(after, n))
+		var added []string
+		for _, u := range ua {
+			if i := slices.Index(ub, u); i >= 0 {
+				ub = slices.Delete(ub, i, i+1)
+			} else {
+				added = append(added, u)
+			}
+		}
+		if len(ub) > 0 {
+			t.Errorf("%s: URLs gone after the rewrite: %q", n, ub)
+		}
+		for _, u := range agent.RepoBaseURLs(filepath.Join(before, n)) {
+			if b, a := allowed(mb, u), allowed(ma, u); b != a {
+				t.Errorf("%s: %s allowed %v before, %v after", n, u, b, a)
+			} else if a {
+				checked++
+			}
+		}
+		for _, u := range added {
+			target, ok := strings.CutPrefix(u, agentBase+"/m/")
+			if !ok {
+				t.Errorf("%s: added %s, not an agent URL", n, u)
+				continue
+			}
+			target = strings.Replace(target, "/", "://", 1)
+			if !allowed(ma, target) {
+				t.Errorf("%s: %s added, but the agent does not allow %s", n, u, target)
+			}
+			if allowed(ma, u) {
+				t.Errorf("%s: the agent takes its own URL %s for a mirror", n, u)
+			}
+		}
+	}
+	if checked < 10 {
+		t.Errorf("only %d allowed mirror URLs checked", checked)
+	}
+}
