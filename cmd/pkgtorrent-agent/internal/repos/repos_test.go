@@ -186,8 +186,8 @@ func TestKeptURLs(t *testing.T) {
 	for _, rp := range r.Repos {
 		notes = append(notes, rp.Notes...)
 	}
-	if len(notes) != 2 || !strings.HasPrefix(notes[0], "[private] https://user:secret@private.example.com/el9/ kept") ||
-		!strings.HasPrefix(notes[1], "[private] http://mirror.example.org/private/el9/?token=abc kept") {
+	if len(notes) != 2 || !strings.HasPrefix(notes[0], "[private] https://user:xxxxx@private.example.com/el9/ kept") ||
+		!strings.HasPrefix(notes[1], "[private] http://mirror.example.org/private/el9/?xxxxx kept") {
 		t.Errorf("notes %q, want the two [private] URLs", notes)
 	}
 	var added []string

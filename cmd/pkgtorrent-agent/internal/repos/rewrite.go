@@ -3,6 +3,7 @@ package repos
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
@@ -204,7 +205,7 @@ func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (
 			first = i
 		}
 		if _, ok := MirrorBase(t.url); !ok {
-			rp.Notes = append(rp.Notes, fmt.Sprintf("[%s] %s kept without the agent: the agent fetches only http and https URLs without user, query or fragment, with a host before any $variable", rp.ID, t.url))
+			rp.Notes = append(rp.Notes, fmt.Sprintf("[%s] %s kept without the agent: the agent fetches only http and https URLs without user, query or fragment, with a host before any $variable", rp.ID, redacted(t.url)))
 			continue
 		}
 		rp.Mirrors = append(rp.Mirrors, t.url)
@@ -249,6 +250,19 @@ func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (
 	}
 	out = append(out, line{head + l.text[ft.start:], l.eol})
 	return edit{start: ft.line, end: ft.line + 1, lines: out}, true
+}
+
+// redacted is u with its password and query, if any, shown as xxxxx:
+// notes end up in logs.
+func redacted(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	if p.RawQuery != "" {
+		p.RawQuery = "xxxxx"
+	}
+	return p.Redacted()
 }
 
 func hint(s *section) string {
