@@ -23,6 +23,9 @@ import (
 const usage = "pkgtorrent-agent [-config FILE] [-setting value ...]"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "repos" {
+		os.Exit(runRepos(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if err := agent.ExecWithFileIO(); err != nil {
 		fmt.Fprintln(os.Stderr, "pkgtorrent-agent: running with pread/pwrite file I/O:", err)
 		os.Exit(1)

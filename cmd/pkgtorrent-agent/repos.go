@@ -1,0 +1,214 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/repos"
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
+)
+
+// defaultConfig is the agent's settings file as its systemd unit names it;
+// repos reads its listen and repos-dir when it exists.
+const defaultConfig = "/etc/pkgtorrent-agent.conf"
+
+const reposUsage = `Usage: pkgtorrent-agent repos [-w] [-d DIR] [-listen ADDR] [-config FILE]
+
+Puts the agent first in the baseurl of every repo in DIR/*.repo: for each
+http or https mirror, the agent's URL of it, then the mirrors as they were.
+Everything else in the files stays as it is, and a second run changes
+nothing. Without -w it prints a unified diff (the files' names as given,
+so "patch -d / -p1" applies it for /etc/yum.repos.d), with -w it writes
+the files. Repos with metalink= or mirrorlist= and no baseurl are left
+alone, with one line on what to do. Exit status: 0, or 1 when a file could
+not be read, parsed or written, 2 for a wrong command line.
+
+`
+
+// runRepos is "pkgtorrent-agent repos ARGS": the diff or the "wrote" lines
+// go to stdout, everything else to stderr.
+func runRepos(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("pkgtorrent-agent repos", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	write := fl.Bool("w", false, "write the files (default: print a diff)")
+	dir := fl.String("d", "", "folder of the .repo files (default: the agent's repos-dir, /etc/yum.repos.d)")
+	listen := fl.String("listen", "", "the agent's listen address (default: the agent's listen setting, 127.0.0.1:7881)")
+	config := fl.String("config", defaultConfig, "the agent's settings file, for listen and repos-dir (when it exists; \"\": none)")
+	fl.Usage = func() {
+		fmt.Fprint(fl.Output(), reposUsage)
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "pkgtorrent-agent repos: unexpected argument %q\n", fl.Arg(0))
+		return 2
+	}
+	cfg := settings.Default()
+	configGiven := false
+	fl.Visit(func(f *flag.Flag) { configGiven = configGiven || f.Name == "config" })
+	if _, err := os.Stat(*config); *config != "" && (err == nil || configGiven) {
+		c, _, err := settings.Load("", []string{"-config", *config}, io.Discard)
+		if err != nil {
+			fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
+			return 2
+		}
+		cfg = c
+	}
+	if *dir == "" {
+		*dir = orDefault(cfg.ReposDir, "/etc/yum.repos.d")
+	}
+	if *listen == "" {
+		*listen = cfg.Listen
+	}
+	base, err := repos.AgentBase(*listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
+		return 2
+	}
+
+	status := 0
+	fail := func(err error) {
+		fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
+		status = 1
+	}
+	entries, err := os.ReadDir(*dir)
+	if err != nil {
+		fail(err)
+		return status
+	}
+	var mirrors []string
+	changed, files := 0, 0
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".repo") {
+			continue
+		}
+		files++
+		name := filepath.Join(*dir, e.Name())
+		src, err := os.ReadFile(name)
+		if err != nil {
+			fail(err)
+			continue
+		}
+		r, err := repos.Rewrite(src, base)
+		if err != nil {
+			fail(fmt.Errorf("%s: %w; left as it is", name, err))
+			continue
+		}
+		for _, rp := range r.Repos {
+			for _, n := range rp.Notes {
+				fmt.Fprintf(stderr, "%s: %s\n", name, n)
+			}
+			if rp.Hint != "" {
+				fmt.Fprintf(stderr, "%s: %s\n", name, rp.Hint)
+			}
+			for _, m := range rp.Mirrors {
+				if b, ok := repos.MirrorBase(m); ok && !slices.Contains(mirrors, b) {
+					mirrors = append(mirrors, b)
+				}
+			}
+		}
+		if !r.Changed() {
+			continue
+		}
+		changed++
+		if !*write {
+			stdout.Write(r.Diff(name))
+			continue
+		}
+		if err := writeAtomic(name, r.Text); err != nil {
+			fail(err)
+			continue
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", name)
+	}
+
+	switch {
+	case files == 0:
+		fmt.Fprintf(stderr, "no .repo files in %s\n", *dir)
+	case changed == 0:
+		fmt.Fprintf(stderr, "%d .repo files in %s: nothing to change\n", files, *dir)
+	case !*write:
+		fmt.Fprintf(stderr, "%d of %d .repo files in %s would change: run with -w to write them\n", changed, files, *dir)
+	}
+	// A mirror under another one is allowed with it.
+	mirrors = slices.DeleteFunc(mirrors, func(m string) bool {
+		return slices.ContainsFunc(mirrors, func(o string) bool { return o != m && strings.HasPrefix(m, o) })
+	})
+	if len(mirrors) > 0 {
+		if cfg.ReposDir != "" && filepath.Clean(cfg.ReposDir) == filepath.Clean(*dir) {
+			fmt.Fprintf(stderr, "the agent allows these mirrors, as it reads the baseurl lines of %s: %s\n", *dir, strings.Join(mirrors, " "))
+		} else {
+			fmt.Fprintf(stderr, "the agent's repos-dir is %q, not %s: allow these mirrors with allow lines in its settings file: %s\n",
+				cfg.ReposDir, *dir, strings.Join(mirrors, " "))
+		}
+	}
+	return status
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// writeAtomic replaces the file name (through a symbolic link, its
+// target) with data: a temporary file in the same folder, with the same
+// mode and owner, renamed over it. Its name does not end in .repo, so
+// that dnf never reads it half-written.
+func writeAtomic(name string, data []byte) (err error) {
+	if p, err := filepath.EvalSymlinks(name); err == nil {
+		name = p
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+"-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Chmod(fi.Mode().Perm()); err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if err := f.Chown(int(st.Uid), int(st.Gid)); err != nil {
+			return fmt.Errorf("keeping the owner of %s: %w", name, err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), name); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(name)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
