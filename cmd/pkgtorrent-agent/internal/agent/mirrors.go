@@ -132,9 +132,6 @@ func RepoBaseURLs(file string) []string {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		if line == "" || line[0] == '#' || line[0] == ';' {
-			continue // as in libdnf's IniParser: comments and blank lines do not end a value
-		}
 		if in && line != "" && (line[0] == ' ' || line[0] == '\t') {
 			urls = append(urls, strings.FieldsFunc(line, splitURLs)...)
 			continue

@@ -10,12 +10,15 @@
 // agent is down loses a refused connection per file and nothing else.
 //
 // Design:
-//   - The file is read as libdnf's IniParser reads it (dnf 4 and dnf 5
-//     share it): comments are lines whose first byte is '#' or ';', a line
-//     that starts with a space or tab continues the value of the key
-//     before it, even across comment and blank lines, and a value is split
-//     into URLs at spaces, commas and line ends (OptionStringList). A file
-//     IniParser rejects is rejected here too, and left alone.
+//   - The file is read as libdnf's IniParser reads it (dnf 4; dnf 5 has
+//     the same rules): comments are lines whose first byte is '#' or ';', a
+//     line that starts with a space or tab continues the value of the key
+//     before it, a comment or an empty line ends a value, and a value is
+//     split into URLs at spaces, commas and line ends (OptionStringList).
+//     A file IniParser rejects is rejected here too, and left alone. An
+//     indented line after a comment or an empty line is such a case: dnf
+//     4.14 (libdnf 0.69) rejects the file, newer IniParsers continue the
+//     value, so the file means different things to different hosts.
 //   - Only the lines that hold a rewritten baseurl's URLs change; every
 //     other byte (comments, other keys, order, blank lines, CRLF or LF,
 //     a missing last newline, a UTF-8 BOM) is kept. The agent's URLs go
@@ -160,10 +163,20 @@ func parse(ls []line) ([]*section, error) {
 					cur.commentedBaseurl = i
 				}
 			}
+			inKey = false
+			continue
+		}
+		if t == "" && l.eol != "\r\n" {
+			// Empty, where libdnf reads "\r" for a CRLF line's.
+			inKey = false
 			continue
 		}
 		start := strings.IndexFunc(t, func(r rune) bool { return r != ' ' && r != '\t' && r != '\r' })
 		if start < 0 {
+			// Spaces only: an empty line of the value, if one is open.
+			if inKey && isBase {
+				val.lines = append(val.lines, i)
+			}
 			continue
 		}
 		if t[start] == '[' {
@@ -175,10 +188,6 @@ func parse(ls []line) ([]*section, error) {
 			if end == start+1 {
 				return nil, &ParseError{i + 1, "empty section name"}
 			}
-			rest := strings.TrimLeft(t[end+1:], " \t\r")
-			if rest != "" && rest[0] != '#' && rest[0] != ';' {
-				return nil, &ParseError{i + 1, "text after the section header"}
-			}
 			cur = &section{id: t[start+1 : end], line: i, commentedBaseurl: -1}
 			secs = append(secs, cur)
 			inKey, val = false, nil
@@ -189,7 +198,7 @@ func parse(ls []line) ([]*section, error) {
 		}
 		if start > 0 {
 			if !inKey {
-				return nil, &ParseError{i + 1, "an indented line that continues no key"}
+				return nil, &ParseError{i + 1, "an indented line that continues no key (after a comment or an empty line, dnf 4 rejects it)"}
 			}
 			if isBase {
 				val.lines = append(val.lines, i)

@@ -221,9 +221,11 @@ func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (
 	// The indent of the value's continuation lines, or the width of
 	// "baseurl=" so that the URLs line up.
 	indent := strings.Repeat(" ", v.start)
-	if len(v.lines) > 1 {
-		t := ls[v.lines[1]].text
-		indent = t[:len(t)-len(strings.TrimLeft(t, " \t"))]
+	for _, li := range v.lines[1:] {
+		if t := ls[li].text; strings.TrimLeft(t, " \t\r") != "" {
+			indent = t[:len(t)-len(strings.TrimLeft(t, " \t"))]
+			break
+		}
 	}
 	ft := ts[first]
 	l := ls[ft.line]
