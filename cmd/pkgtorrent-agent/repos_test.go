@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The fixtures of internal/repos: realistic repo files (testdata/in) and
+// the same, rewritten by hand (testdata/want).
+const fixtures = "internal/repos/testdata"
+
+var agentBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if agentBin.path != "" {
+		os.RemoveAll(filepath.Dir(agentBin.path))
+	}
+	os.Exit(code)
+}
+
+// buildAgent builds the pkgtorrent-agent binary once, into a temporary
+// folder.
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	agentBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "pkgtorrent-agent-test")
+		if err != nil {
+			agentBin.err = err
+			return
+		}
+		agentBin.path = filepath.Join(dir, "pkgtorrent-agent")
+		if out, err := exec.Command("go", "build", "-o", agentBin.path, ".").CombinedOutput(); err != nil {
+			agentBin.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if agentBin.err != nil {
+		t.Fatal(agentBin.err)
+	}
+	return agentBin.path
+}
+
+// copyFixtures copies the *.repo files of fixtures/sub into dir, and
+// returns their names.
+func copyFixtures(t *testing.T, sub, dir string) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(fixtures, sub, "*.repo"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no fixtures in %s/%s", fixtures, sub)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[i] = filepath.Base(n)
+		if err := os.WriteFile(filepath.Join(dir, names[i]), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return names
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runIn(t *testing.T, dir, bin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("%s %q: %v", bin, args, err)
+	}
+	return result{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
+}
+
+func sameFiles(t *testing.T, dir, sub string, names []string) {
+	t.Helper()
+	for _, n := range names {
+		got, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join(fixtures, sub, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s:\n%s\nwant (%s):\n%s", n, got, sub, want)
+		}
+	}
+}
+
+// TestReposCommand runs the built binary on a folder of repo files: the
+// diff (which patch applies), then -w (files as written by hand, modes
+// kept, a symbolic link written through), then -w again (no change).
+func TestReposCommand(t *testing.T) {
+	bin := buildAgent(t)
+	work := t.TempDir()
+	names := copyFixtures(t, "in", filepath.Join(work, "yum.repos.d"))
+	if err := os.Chmod(filepath.Join(work, "yum.repos.d", "rocky.repo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// With a file that cannot be read, the others are still done, and
+	// the status is 1.
+	if err := os.Symlink("nowhere", filepath.Join(work, "yum.repos.d", "broken.repo")); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"repos", "-config", "", "-d", "yum.repos.d"}
+
+	r := runIn(t, work, bin, args...)
+	if r.code != 1 || !strings.Contains(r.stderr, "broken.repo") {
+		t.Errorf("with broken.repo: status %d, stderr %q; want 1, naming it", r.code, r.stderr)
+	}
+	os.Remove(filepath.Join(work, "yum.repos.d", "broken.repo"))
+
+	r = runIn(t, work, bin, args...)
+	if r.code != 0 {
+		t.Fatalf("diff: status %d, stderr:\n%s", r.code, r.stderr)
+	}
+	sameFiles(t, filepath.Join(work, "yum.repos.d"), "in", names)
+	for _, n := range []string{"almalinux.repo", "local.repo", "rocky.repo"} {
+		if !strings.Contains(r.stdout, "--- yum.repos.d/"+n+"\n+++ yum.repos.d/"+n+"\n") {
+			t.Errorf("the diff has no header for %s:\n%s", n, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "fedora.repo") || strings.Count(r.stderr, "fedora.repo: [fedora") != 3 ||
+		!strings.Contains(r.stderr, "3 of 4 .repo files in yum.repos.d would change") {
+		t.Errorf("stderr:\n%s\nwant 3 hint lines for fedora.repo and 3 of 4 files to change", r.stderr)
+	}
+	patch := exec.Command("patch", "-p0", "--dry-run", "--batch")
+	patch.Dir, patch.Stdin = work, strings.NewReader(r.stdout)
+	if out, err := patch.CombinedOutput(); err != nil {
+		t.Errorf("patch -p0 --dry-run: %v\n%s", err, out)
+	}
+
+	// A repo file that is a symbolic link to a file elsewhere (patch
+	// refuses those, -w writes through them).
+	copyFixtures(t, "in", filepath.Join(work, "shared"))
+	if err := os.Symlink("../shared/almalinux.repo", filepath.Join(work, "yum.repos.d", "linked.repo")); err != nil {
+		t.Fatal(err)
+	}
+	r = runIn(t, work, bin, append(args, "-w")...)
+	if r.code != 0 {
+		t.Fatalf("-w: status %d, stderr:\n%s", r.code, r.stderr)
+	}
+	sameFiles(t, filepath.Join(work, "yum.repos.d"), "want", names)
+	sameFiles(t, filepath.Join(work, "shared"), "want", []string{"almalinux.repo"})
+	sameFiles(t, filepath.Join(work, "shared"), "in", []string{"rocky.repo"})
+	wrote := strings.Fields(strings.ReplaceAll(r.stdout, "wrote ", ""))
+	if want := []string{"yum.repos.d/almalinux.repo", "yum.repos.d/linked.repo", "yum.repos.d/local.repo", "yum.repos.d/rocky.repo"}; !slices.Equal(wrote, want) {
+		t.Errorf("-w stdout %q, want wrote lines for %q", r.stdout, want)
+	}
+	if fi, err := os.Stat(filepath.Join(work, "yum.repos.d", "rocky.repo")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("rocky.repo mode %v (%v), want 0600 kept", fi.Mode(), err)
+	}
+	if fi, err := os.Lstat(filepath.Join(work, "yum.repos.d", "linked.repo")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("linked.repo is no longer a symbolic link (%v)", err)
+	}
+	for _, d := range []string{"yum.repos.d", "shared"} {
+		left, _ := filepath.Glob(filepath.Join(work, d, ".*"))
+		if len(left) > 0 {
+			t.Errorf("temporary files left: %q", left)
+		}
+	}
+
+	r = runIn(t, work, bin, append(args, "-w")...)
+	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "nothing to change") {
+		t.Errorf("second -w: status %d, stdout %q, stderr %q; want 0, nothing written", r.code, r.stdout, r.stderr)
+	}
+	sameFiles(t, filepath.Join(work, "yum.repos.d"), "want", names)
+}
+
+// TestReposCommandLine: -h, a settings file's listen and repos-dir, and
+// wrong arguments.
+func TestReposCommandLine(t *testing.T) {
+	bin := buildAgent(t)
+	work := t.TempDir()
+	dir := filepath.Join(work, "yum.repos.d")
+	copyFixtures(t, "in", dir)
+
+	r := runIn(t, work, bin, "repos", "-h")
+	if r.code != 0 || !strings.HasPrefix(r.stderr, "Usage: pkgtorrent-agent repos [-w]") || !strings.Contains(r.stderr, "-listen") {
+		t.Errorf("-h: status %d, stderr %q", r.code, r.stderr)
+	}
+	conf := filepath.Join(work, "agent.conf")
+	if err := os.WriteFile(conf, []byte("listen = [::1]:7999\nrepos-dir = "+dir+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = runIn(t, work, bin, "repos", "-config", conf)
+	if r.code != 0 || !strings.Contains(r.stdout, "+baseurl=http://[::1]:7999/m/http/mirror.example.org/$contentdir/") ||
+		!strings.Contains(r.stderr, "the agent allows these mirrors, as it reads the baseurl lines of "+dir+": ") ||
+		!strings.Contains(r.stderr, " http://mirror.example.org/ ") {
+		t.Errorf("-config: status %d, stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"repos", "-config", "", "-d", dir, "-listen", "10.0.0.5:7881"}, 2},
+		{[]string{"repos", "-config", "", "-d", dir, "extra"}, 2},
+		{[]string{"repos", "-config", filepath.Join(work, "missing.conf"), "-d", dir}, 2},
+		{[]string{"repos", "-config", "", "-d", filepath.Join(work, "missing")}, 1},
+	} {
+		if r := runIn(t, work, bin, c.args...); r.code != c.code || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 && c.code == 1 {
+			t.Errorf("%q: status %d, stderr %q; want %d", c.args, r.code, r.stderr, c.code)
+		}
+	}
+}
+
+// TestReposDnf: the real dnf reads the rewritten files: dnf repolist lists
+// the same repos, and dnf's own parse of each baseurl gives the old URLs
+// with the agent's in front of them.
+func TestReposDnf(t *testing.T) {
+	if _, err := exec.LookPath("dnf"); err != nil {
+		t.Skip("dnf is not installed (make deps installs it)")
+	}
+	bin := buildAgent(t)
+	work := t.TempDir()
+	dir := filepath.Join(work, "reposd")
+	copyFixtures(t, "in", dir)
+	for _, d := range []string{"root", "cache", "plugins"} {
+		if err := os.Mkdir(filepath.Join(work, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repolist := func() []string {
+		out, err := exec.Command("dnf", "--installroot="+filepath.Join(work, "root"), "--releasever=9",
+			"--setopt=reposdir="+dir, "--setopt=cachedir="+filepath.Join(work, "cache"),
+			"--setopt=pluginpath="+filepath.Join(work, "plugins"), "repolist", "--all", "-q").CombinedOutput()
+		if err != nil || bytes.Contains(out, []byte("failed")) || bytes.Contains(out, []byte("Error")) {
+			t.Fatalf("dnf repolist: %v\n%s", err, out)
+		}
+		var ids []string
+		for _, l := range strings.Split(string(out), "\n")[1:] {
+			if f := strings.Fields(l); len(f) > 0 {
+				ids = append(ids, f[0])
+			}
+		}
+		return ids
+	}
+	// dnf's own parse of the baseurls: its Python API, as dnf's commands
+	// use it.
+	baseurls := func() map[string][]string {
+		cmd := exec.Command("/usr/bin/python3", "-c", `
+import dnf, json, sys
+b = dnf.Base()
+b.conf.releasever = "9"
+b.conf.substitutions["basearch"] = "x86_64"
+b.conf.reposdir = [sys.argv[1]]
+b.read_all_repos()
+print(json.dumps({r.id: list(r.baseurl) for r in b.repos.values()}))
+`, dir)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || stderr.Len() > 0 {
+			t.Fatalf("python3 dnf: %v\n%s", err, stderr.Bytes())
+		}
+		m := map[string][]string{}
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return m
+	}
+	idsBefore, before := repolist(), baseurls()
+	if len(idsBefore) != 14 {
+		t.Fatalf("dnf lists %d repos before, want the fixtures' 14: %q", len(idsBefore), idsBefore)
+	}
+	if r := runIn(t, work, bin, "repos", "-config", "", "-d", dir, "-w"); r.code != 0 {
+		t.Fatalf("repos -w: status %d\n%s", r.code, r.stderr)
+	}
+	if ids := repolist(); !slices.Equal(ids, idsBefore) {
+		t.Errorf("dnf repolist after: %q, before: %q", ids, idsBefore)
+	}
+	after := baseurls()
+	const a = "http://127.0.0.1:7881/m/"
+	for id, old := range before {
+		var agents []string
+		rest := slices.DeleteFunc(slices.Clone(after[id]), func(u string) bool {
+			if strings.HasPrefix(u, a) && !slices.Contains(old, u) {
+				agents = append(agents, u)
+				return true
+			}
+			return false
+		})
+		if !slices.Equal(rest, old) {
+			t.Errorf("[%s]: dnf reads %q after, %q before", id, after[id], old)
+		}
+		// Every http and https mirror the agent can fetch has its agent URL
+		// before it (but for [partly]'s MIRROR.example.org:80, which its
+		// localhost agent URL covers, and [private]'s, which the agent
+		// does not fetch).
+		for i, u := range after[id] {
+			if (strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) && !strings.Contains(u, "/m/http") &&
+				!strings.ContainsAny(u, "@?") && !strings.Contains(strings.ToLower(u), "mirror.example.org:80") {
+				au := a + strings.Replace(u, "://", "/", 1)
+				if j := slices.Index(after[id], au); j < 0 || j > i {
+					t.Errorf("[%s]: %s has no agent URL before it in %q", id, u, after[id])
+				}
+			}
+		}
+	}
+	// dnf fills in $releasever and $basearch (not $contentdir, which
+	// only Rocky's dnf knows).
+	want := map[string][]string{
+		"appstream": {
+			a + "http/mirror.example.org/$contentdir/9/AppStream/x86_64/os/",
+			a + "https/Mirror2.example.org:8443/rocky/9/AppStream/x86_64/os/",
+			"http://mirror.example.org/$contentdir/9/AppStream/x86_64/os/",
+			"https://Mirror2.example.org:8443/rocky/9/AppStream/x86_64/os/",
+		},
+		"mixed": {
+			"file:///srv/repo/el9/",
+			a + "http/mirror.example.org/yum/el9/x86_64/",
+			"http://mirror.example.org/yum/el9/x86_64/",
+			"ftp://ftp.example.org/pub/el9/",
+		},
+		"fedora": nil,
+	}
+	for id, w := range want {
+		if !slices.Equal(after[id], w) {
+			t.Errorf("[%s]: dnf reads %q, want %q", id, after[id], w)
+		}
+	}
+}
