@@ -13,11 +13,16 @@
 //
 //	pkgtorrent-agent [-config FILE] [-listen 127.0.0.1:7881] [-peer-port 6881]
 //	    [-store /var/cache/pkgtorrent-agent] [-allow URL]...
+//	pkgtorrent-agent repos [-w] [-d DIR] [-listen ADDR] [-config FILE]
 //
 // A repo's baseurl lists the agent first and the mirror second:
 //
 //	baseurl=http://127.0.0.1:7881/m/http/mirror.example.org/yum/el9/x86_64/
 //	        http://mirror.example.org/yum/el9/x86_64/
+//
+// "pkgtorrent-agent repos [-w] [-d DIR] [-listen ADDR]" puts the agent first
+// in that way in the baseurl of every repo of /etc/yum.repos.d (package
+// internal/repos): a diff, or the files written with -w.
 //
 // Endpoints: GET and HEAD /m/{scheme}/{host[:port]}/{path} (the bytes of
 // {scheme}://{host[:port]}/{path}), GET /status (JSON), GET /metrics
