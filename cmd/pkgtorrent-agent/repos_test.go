@@ -247,9 +247,7 @@ func TestReposDnf(t *testing.T) {
 		}
 	}
 	repolist := func() []string {
-		out, err := exec.Command("dnf", "--installroot="+filepath.Join(work, "root"), "--releasever=9",
-			"--setopt=reposdir="+dir, "--setopt=cachedir="+filepath.Join(work, "cache"),
-			"--setopt=pluginpath="+filepath.Join(work, "plugins"), "repolist", "--all", "-q").CombinedOutput()
+		out, err := dnfCmd(work, "repolist", "--all", "-q").CombinedOutput()
 		if err != nil || bytes.Contains(out, []byte("failed")) || bytes.Contains(out, []byte("Error")) {
 			t.Fatalf("dnf repolist: %v\n%s", err, out)
 		}
@@ -261,31 +259,7 @@ func TestReposDnf(t *testing.T) {
 		}
 		return ids
 	}
-	// dnf's own parse of the baseurls: its Python API, as dnf's commands
-	// use it.
-	baseurls := func() map[string][]string {
-		cmd := exec.Command("/usr/bin/python3", "-c", `
-import dnf, json, sys
-b = dnf.Base()
-b.conf.releasever = "9"
-b.conf.substitutions["basearch"] = "x86_64"
-b.conf.reposdir = [sys.argv[1]]
-b.read_all_repos()
-print(json.dumps({r.id: list(r.baseurl) for r in b.repos.values()}))
-`, dir)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil || stderr.Len() > 0 {
-			t.Fatalf("python3 dnf: %v\n%s", err, stderr.Bytes())
-		}
-		m := map[string][]string{}
-		if err := json.Unmarshal(out, &m); err != nil {
-			t.Fatalf("%v: %s", err, out)
-		}
-		return m
-	}
-	idsBefore, before := repolist(), baseurls()
+	idsBefore, before := repolist(), dnfBaseurls(t, dir)
 	if len(idsBefore) != 14 {
 		t.Fatalf("dnf lists %d repos before, want the fixtures' 14: %q", len(idsBefore), idsBefore)
 	}
@@ -295,7 +269,7 @@ print(json.dumps({r.id: list(r.baseurl) for r in b.repos.values()}))
 	if ids := repolist(); !slices.Equal(ids, idsBefore) {
 		t.Errorf("dnf repolist after: %q, before: %q", ids, idsBefore)
 	}
-	after := baseurls()
+	after := dnfBaseurls(t, dir)
 	const a = "http://127.0.0.1:7881/m/"
 	for id, old := range before {
 		var agents []string
@@ -344,5 +318,136 @@ print(json.dumps({r.id: list(r.baseurl) for r in b.repos.values()}))
 		if !slices.Equal(after[id], w) {
 			t.Errorf("[%s]: dnf reads %q, want %q", id, after[id], w)
 		}
+	}
+}
+
+// dnfCmd is dnf with its root, cache, plugins and repo files in work.
+func dnfCmd(work string, args ...string) *exec.Cmd {
+	return exec.Command("dnf", append([]string{"--installroot=" + filepath.Join(work, "root"), "--releasever=9",
+		"--setopt=reposdir=" + filepath.Join(work, "reposd"), "--setopt=cachedir=" + filepath.Join(work, "cache"),
+		"--setopt=pluginpath=" + filepath.Join(work, "plugins")}, args...)...)
+}
+
+// TestReposMetalinkHint: the command the hint for a metalink repo gives,
+// run with the real dnf config-manager, makes a repo that repos then puts
+// the agent in front of, and dnf reads it so.
+func TestReposMetalinkHint(t *testing.T) {
+	plugin := "/usr/lib/python3/dist-packages/dnf-plugins/config_manager.py"
+	if _, err := os.Stat(plugin); err != nil {
+		t.Skip("dnf config-manager is not installed (make deps installs dnf-plugins-core)")
+	}
+	bin := buildAgent(t)
+	work := t.TempDir()
+	copyFixtures(t, "in", filepath.Join(work, "reposd"))
+	for _, d := range []string{"root", "cache", "plugins"} {
+		if err := os.Mkdir(filepath.Join(work, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "plugins", "config_manager.py"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runIn(t, work, bin, "repos", "-config", "", "-d", "reposd", "-w")
+	_, hint, ok := strings.Cut(r.stderr, "fedora.repo: [fedora] uses metalink=")
+	hint, _, _ = strings.Cut(hint, "\n")
+	_, cmdline, ok2 := strings.Cut(hint, "(dnf config-manager ")
+	cmdline, _, _ = strings.Cut(cmdline, ";")
+	if r.code != 0 || !ok || !ok2 {
+		t.Fatalf("status %d, no hint with a dnf config-manager command for [fedora]:\n%s", r.code, r.stderr)
+	}
+	mirror := "http://mirror.example.org/pub/fedora/linux/releases/$releasever/Everything/$basearch/os/"
+	args := strings.Fields(strings.Replace(cmdline, "http://MIRROR/PATH/", mirror, 1))
+	if out, err := dnfCmd(work, append([]string{"config-manager"}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("dnf config-manager %q: %v\n%s", args, err, out)
+	}
+	if r := runIn(t, work, bin, "repos", "-config", "", "-d", "reposd", "-w"); r.code != 0 || r.stdout != "wrote reposd/fedora.repo\n" {
+		t.Fatalf("repos -w after config-manager: status %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	want := []string{
+		"http://127.0.0.1:7881/m/http/mirror.example.org/pub/fedora/linux/releases/9/Everything/x86_64/os/",
+		"http://mirror.example.org/pub/fedora/linux/releases/9/Everything/x86_64/os/",
+	}
+	if got := dnfBaseurls(t, filepath.Join(work, "reposd"))["fedora"]; !slices.Equal(got, want) {
+		t.Errorf("dnf reads [fedora] baseurl %q, want %q", got, want)
+	}
+}
+
+// dnfBaseurls is each repo's baseurl list in the repo files of dir, as
+// dnf reads them through its Python API (the one its commands use), with
+// $releasever 9 and $basearch x86_64.
+func dnfBaseurls(t *testing.T, dir string) map[string][]string {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/python3", "-c", `
+import dnf, json, sys
+b = dnf.Base()
+b.conf.releasever = "9"
+b.conf.substitutions["basearch"] = "x86_64"
+b.conf.reposdir = [sys.argv[1]]
+b.read_all_repos()
+print(json.dumps({r.id: list(r.baseurl) for r in b.repos.values()}))
+`, dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("python3 dnf: %v\n%s", err, stderr.Bytes())
+	}
+	m := map[string][]string{}
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return m
+}
+
+// TestDeployExamples: the Ansible example passes ansible-playbook's syntax
+// check, the kickstart's %post is valid shell, and the pkgtorrent-agent
+// commands in both run.
+func TestDeployExamples(t *testing.T) {
+	bin := buildAgent(t)
+	yml, ks := "../../deploy/pkgtorrent-agent-ansible.yml", "../../deploy/pkgtorrent-agent-kickstart.cfg"
+	if _, err := exec.LookPath("ansible-playbook"); err == nil {
+		if out, err := exec.Command("ansible-playbook", "--syntax-check", "-i", "localhost,", yml).CombinedOutput(); err != nil {
+			t.Errorf("ansible-playbook --syntax-check: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("ansible-playbook is not installed (make deps installs ansible-core): syntax not checked")
+	}
+	kb, err := os.ReadFile(ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, post, ok := strings.Cut(string(kb), "\n%post")
+	post, _, ok2 := strings.Cut(post, "\n%end")
+	_, post, _ = strings.Cut(post, "\n")
+	if !ok || !ok2 {
+		t.Fatalf("%s has no %%post ... %%end", ks)
+	}
+	if out, err := exec.Command("bash", "-n", "-c", post).CombinedOutput(); err != nil {
+		t.Errorf("%%post: bash -n: %v\n%s", err, out)
+	}
+	yb, err := os.ReadFile(yml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(post+"\n"+string(yb), "\n") {
+		_, c, ok := strings.Cut(l, "pkgtorrent-agent repos")
+		if !ok || strings.Contains(l, "#") {
+			continue
+		}
+		n++
+		work := t.TempDir()
+		copyFixtures(t, "in", filepath.Join(work, "r"))
+		args := append([]string{"repos"}, strings.Fields(c)...)
+		if r := runIn(t, work, bin, append(args, "-config", "", "-d", "r")...); r.code != 0 || !strings.Contains(r.stdout, "wrote r/rocky.repo") {
+			t.Errorf("%q: status %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d pkgtorrent-agent repos commands in the examples, want 2", n)
 	}
 }
