@@ -12,11 +12,12 @@ RUNDIR  := run
 # Debian packages the end-to-end tests drive: real web servers, BitTorrent
 # clients and a tracker; systemd and rpm check the files under deploy/, and
 # man-db renders the manual pages in deploy/man; dnf (with config-manager),
-# patch and ansible-core check what pkgtorrent-agent repos writes and the
-# deploy/ examples. `make deps` installs the missing ones when root.
+# createrepo-c, patch and ansible-core check what pkgtorrent-agent repos
+# writes and the deploy/ examples. `make deps` installs the missing ones
+# when root.
 DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
 	python3-libtorrent curl mktorrent systemd rpm man-db \
-	dnf dnf-plugins-core patch ansible-core
+	dnf dnf-plugins-core createrepo-c patch ansible-core
 # Debian packages `make bench` compares against or drives.
 BENCH_PACKAGES := mktorrent wrk nginx-light
 FUZZTIME ?= 30s

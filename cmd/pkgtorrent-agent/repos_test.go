@@ -5,13 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // The fixtures of internal/repos: realistic repo files (testdata/in) and
@@ -450,4 +455,113 @@ func TestDeployExamples(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d pkgtorrent-agent repos commands in the examples, want 2", n)
 	}
+}
+
+// TestReposAgentDnf: the whole chain with real programs. repos -w rewrites
+// a repo file, the real agent reads the same folder as its repos-dir (no
+// allow setting), and dnf makecache fetches the repo's metadata through the
+// agent: the agent allowed the mirror it found there.
+func TestReposAgentDnf(t *testing.T) {
+	for _, p := range []string{"dnf", "createrepo_c"} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("%s is not installed (make deps installs it)", p)
+		}
+	}
+	bin := buildAgent(t)
+	work := t.TempDir()
+	for _, d := range []string{"root", "cache", "plugins", "reposd", "store", "mirror/yum/el9/x86_64"} {
+		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("createrepo_c", filepath.Join(work, "mirror/yum/el9/x86_64")).CombinedOutput(); err != nil {
+		t.Fatalf("createrepo_c: %v\n%s", err, out)
+	}
+	var mu sync.Mutex
+	var paths []string
+	files := http.FileServer(http.Dir(filepath.Join(work, "mirror")))
+	mirror := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		files.ServeHTTP(w, r)
+	}))
+	defer mirror.Close()
+	repo := "# The fleet's mirror.\n[el9]\nname=el9\nbaseurl=" + mirror.URL + "/yum/el9/$basearch/\ngpgcheck=0\n"
+	if err := os.WriteFile(filepath.Join(work, "reposd", "el9.repo"), []byte(repo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
+	if r := runIn(t, work, bin, "repos", "-config", "", "-d", "reposd", "-listen", listen, "-w"); r.code != 0 || r.stdout != "wrote reposd/el9.repo\n" {
+		t.Fatalf("repos -w: status %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	var agentLog bytes.Buffer
+	agent := exec.Command(bin, "-listen", listen, "-peer-port", "0", "-store", filepath.Join(work, "store"),
+		"-repos-dir", filepath.Join(work, "reposd"))
+	agent.Stderr = &syncBuffer{b: &agentLog}
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		agent.Process.Signal(syscall.SIGTERM)
+		agent.Wait()
+		if t.Failed() {
+			t.Logf("agent log:\n%s", agentLog.String())
+		}
+	}()
+	status := func() (passthrough int64, err error) {
+		resp, err := http.Get("http://" + listen + "/status")
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		var s struct {
+			Totals struct {
+				Passthrough int64 `json:"passthrough"`
+			} `json:"totals"`
+		}
+		return s.Totals.Passthrough, json.NewDecoder(resp.Body).Decode(&s)
+	}
+	for i := 0; ; i++ {
+		if _, err := status(); err == nil {
+			break
+		} else if i == 100 {
+			t.Fatalf("the agent does not answer on %s: %v", listen, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	if out, err := dnfCmd(work, "makecache", "--setopt=skip_if_unavailable=0").CombinedOutput(); err != nil {
+		t.Fatalf("dnf makecache: %v\n%s", err, out)
+	}
+	repomd, err := os.ReadFile(filepath.Join(work, "mirror/yum/el9/x86_64/repodata/repomd.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n, err := status(); err != nil || n < int64(len(repomd)) {
+		t.Errorf("the agent passed %d bytes through (%v), want at least repomd.xml's %d; the mirror saw %q", n, err, len(repomd), paths)
+	}
+	if !slices.Contains(paths, "/yum/el9/x86_64/repodata/repomd.xml") {
+		t.Errorf("the mirror saw %q, not repomd.xml", paths)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
