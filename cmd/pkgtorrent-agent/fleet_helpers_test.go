@@ -955,8 +955,13 @@ func fleetStartAgent(t *testing.T, name, store string, allow []string, extra ...
 	}
 	a.args = append(a.args, extra...)
 	t.Cleanup(func() {
-		if b, err := os.ReadFile(a.log); err == nil && bytes.Contains(b, []byte("WARNING: DATA RACE")) {
-			t.Errorf("%s reported a data race in %s", name, a.log)
+		b, err := os.ReadFile(a.log)
+		if i := bytes.Index(b, []byte("WARNING: DATA RACE")); err == nil && i >= 0 {
+			first := b[i:]
+			if end := bytes.Index(first, []byte("\n==================")); end > 0 {
+				first = first[:end]
+			}
+			t.Errorf("%s reported a data race in %s; the first one:\n%s", name, a.log, first[:min(len(first), 6000)])
 		}
 	})
 	a.start(t, bin)
