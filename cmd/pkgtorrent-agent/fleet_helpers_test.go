@@ -482,6 +482,29 @@ func fleetWait(t *testing.T, what string, timeout time.Duration, ready func() er
 	}
 }
 
+// fleetCrash returns the start of a Go crash report (a panic or a fatal
+// error, with the stack of the goroutine that crashed) in a log, or "".
+func fleetCrash(log string) string {
+	b, err := os.ReadFile(log)
+	if err != nil {
+		return ""
+	}
+	i := -1
+	for _, m := range []string{"panic: ", "fatal error: ", "unexpected fault address", "SIGSEGV", "SIGBUS"} {
+		if j := bytes.Index(b, []byte(m)); j >= 0 && (i < 0 || j < i) {
+			i = j
+		}
+	}
+	if i < 0 {
+		return ""
+	}
+	if j := bytes.LastIndexByte(b[:i], '\n'); j >= 0 {
+		i = j + 1
+	}
+	return "; it crashed:\n" + string(b[i:min(len(b), i+4000)])
+}
+
+// fleetShowLogOnFailure shows the end of a log when the test fails.
 func fleetShowLogOnFailure(t *testing.T, name, path string) {
 	t.Helper()
 	t.Cleanup(func() {
@@ -1032,11 +1055,16 @@ func (s fleetSources) String() string {
 // sources reads the contract's counters from /metrics.
 func (a *fleetAgent) sources(t *testing.T) fleetSources {
 	t.Helper()
+	var s fleetSources
+	if a.proc.exited() {
+		t.Errorf("%s is not running: it exited (%v)%s", a.name, a.proc.err, fleetCrash(a.log))
+		return s
+	}
 	m, err := a.metrics()
 	if err != nil {
-		t.Fatalf("%s: %v", a.name, err)
+		t.Errorf("%s: %v", a.name, err)
+		return s
 	}
-	var s fleetSources
 	found := 0
 	for _, c := range []struct {
 		key string

@@ -476,6 +476,9 @@ func TestFleetStoreFull(t *testing.T) {
 		t.Fatalf("with the store's disk full: %v", err)
 	}
 	h.checkDownloads(t, m.repo)
+	if a.proc.exited() {
+		t.Errorf("the agent exited (%v) with its store's disk full%s", a.proc.err, fleetCrash(a.log))
+	}
 	o := m.originBytes(t, off)
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(store, &st); err == nil {
@@ -483,9 +486,7 @@ func TestFleetStoreFull(t *testing.T) {
 	}
 	t.Logf("store full: dnf took %v; %d packages (%s) came through the agent's fetches (%s from the origin), %d packages (%s) through dnf's second URL; the agent: %v",
 		d.Round(time.Millisecond), len(m.repo.pkgs)-len(o.dnfFiles), fleetMiB(m.repo.total-o.dnf), fleetMiB(o.others), len(o.dnfFiles), fleetMiB(o.dnf), a.sources(t))
-	if a.proc.exited() {
-		t.Errorf("the agent exited (%v) with its store's disk full", a.proc.err)
-	} else {
+	if !a.proc.exited() {
 		a.proc.stopClean(t)
 	}
 }
