@@ -3,6 +3,10 @@
 
 GO      ?= go
 BIN     := bin/pkgtorrent-service
+AGENT   := bin/pkgtorrent-agent
+# The agent is its own module (its BitTorrent engine's dependencies stay
+# out of the service's): commands run in both.
+AGENT_DIR := cmd/pkgtorrent-agent
 ADDR    ?= 127.0.0.1:8080
 RUNDIR  := run
 # Debian packages the end-to-end tests drive: real web servers, BitTorrent
@@ -26,6 +30,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pkgtorrent-service
+	cd $(AGENT_DIR) && $(GO) build -o $(CURDIR)/$(AGENT) .
 
 # Standalone HTTP over a generated sample mirror in ./run.
 run: build
@@ -46,6 +51,7 @@ run: build
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)" WHAT="make test"
 	$(GO) mod download
+	cd $(AGENT_DIR) && $(GO) mod download
 
 bench-deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)" WHAT="make bench"
@@ -68,9 +74,11 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
+	cd $(AGENT_DIR) && $(GO) vet ./...
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+	cd $(AGENT_DIR) && $(GO) test -race -count=1 -timeout 30m ./...
 
 # Runs each fuzz target for FUZZTIME (the seed corpora under testdata/fuzz/
 # also run in make test). Minimizing a new input is capped, so that a slow
