@@ -544,6 +544,14 @@ func fleetWebUser(t *testing.T) *user.User {
 	if err != nil {
 		t.Fatalf("running as root, nginx needs the user www-data: %v", err)
 	}
+	for d := filepath.Clean(os.TempDir()); ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Fatalf("running as root, nginx runs as www-data and must reach the test's files under %s, but %s is not searchable by others: set TMPDIR to a folder they can reach, such as /tmp", os.TempDir(), d)
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
 	return u
 }
 
