@@ -348,6 +348,7 @@ func TestFleetNotAllowed(t *testing.T) {
 		{"another name of the mirror", "/m/http/localhost:" + strings.TrimPrefix(host, "127.0.0.1:") + pkg},
 		{"outside the allowed folder", "/m/http/" + host + "/repo/other.rpm"},
 		{"outside the allowed folder with dot-dot", "/m/http/" + host + "/" + fleetRepoPath + "/../../etc/passwd.rpm"},
+		{"outside the allowed folder with encoded dot-dot", "/m/http/" + host + "/" + fleetRepoPath + "/%2e%2e/%2E%2E/etc/passwd.rpm"},
 		{"another scheme", "/m/ftp/" + host + pkg},
 	} {
 		for _, method := range []string{http.MethodGet, http.MethodHead} {
@@ -363,11 +364,14 @@ func TestFleetNotAllowed(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if method == http.MethodGet {
+				t.Logf("%s (%s): %s %q", c.path, c.name, resp.Status, body)
+			}
 			// A malformed request (dot-dot, a scheme that is not http or
 			// https) may be refused as bad, or redirected to its cleaned
 			// path, before the allow-list is looked at: neither fetches
 			// anything, which the access log and the canary check.
-			malformed := strings.Contains(c.path, "/../") || strings.HasPrefix(c.path, "/m/ftp/")
+			malformed := strings.Contains(c.path, "/../") || strings.Contains(c.path, "%2e") || strings.HasPrefix(c.path, "/m/ftp/")
 			switch {
 			case resp.StatusCode == http.StatusForbidden:
 			case malformed && resp.StatusCode == http.StatusBadRequest:
