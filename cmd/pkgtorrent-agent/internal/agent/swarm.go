@@ -66,7 +66,8 @@ type item struct {
 	name   string
 	length int64
 	t      *torrent.Torrent // nil while not in the client
-	// url is the file's URL at the mirror, for origin fetches.
+	// url is the file's URL at the mirror, for origin fetches: the one
+	// of the latest request (guarded by Swarm.mu).
 	url string
 	// users counts the requests reading it now; it is never dropped or
 	// evicted while users > 0.
