@@ -191,6 +191,9 @@ func TestFleetTrackerDown(t *testing.T) {
 	if len(o.dnfFiles) != 0 {
 		t.Errorf("dnf fetched %d packages itself (%s): the agent did not deliver them with the tracker down", len(o.dnfFiles), fleetMiB(o.dnf))
 	}
+	if o.others < repo.total {
+		t.Errorf("the agent fetched %d bytes of packages from the mirror, want all %d: with no tracker and no peer, the mirror is the only source", o.others, repo.total)
+	}
 	if d := agentTime - plainTime; d > 30*time.Second {
 		t.Errorf("with the tracker down, dnf through the agent took %v more than plain dnf, want well under 30 s (the goal is 2 s)", d)
 	}
