@@ -37,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -71,8 +72,12 @@ var fleetTools = map[string]fleetTool{
 	"dnf":          {"dnf", "dnf (with python3-dnf)", nil},
 	"rpmbuild":     {"rpmbuild", "rpm", nil},
 	"createrepo_c": {"createrepo_c", "createrepo-c", nil},
-	"mount":        {"mount", "mount", []string{"/usr/bin/mount", "/bin/mount"}},
+	"unshare":      {"unshare", "util-linux", []string{"/usr/bin/unshare"}},
 }
+
+// fleetSharedHostname is set once the test said that the agents share
+// the machine's host name.
+var fleetSharedHostname atomic.Bool
 
 // fleetNeed returns the path of a program the test needs, or fails the
 // test with one line naming the Debian package: the tests never skip
@@ -1002,7 +1007,17 @@ func fleetStartAgent(t *testing.T, name, store string, allow []string, extra ...
 // start (re)starts the agent's process with its arguments.
 func (a *fleetAgent) start(t *testing.T, bin string) {
 	t.Helper()
-	a.proc = fleetStart(t, a.name, exec.Command(bin, a.args...), a.log)
+	cmd := exec.Command(bin, a.args...)
+	if os.Geteuid() == 0 {
+		// Each agent is a host of its own, with its own host name (from
+		// which the agent spreads its timing over the fleet, as hosts
+		// with different names do): a UTS namespace per agent.
+		unshare := fleetNeed(t, "unshare")
+		cmd = exec.Command(unshare, append([]string{"--uts", "/bin/sh", "-c", `hostname "$0" && exec "$@"`, a.name, bin}, a.args...)...)
+	} else if !fleetSharedHostname.Swap(true) {
+		t.Logf("not root: the agents share this machine's host name")
+	}
+	a.proc = fleetStart(t, a.name, cmd, a.log)
 	fleetWait(t, a.name+" on "+a.base, 30*time.Second, func() error {
 		resp, err := http.Get(a.base + "/status")
 		if err != nil {
