@@ -157,10 +157,16 @@ func TestRestartHashesTheStore(t *testing.T) {
 	}
 
 	a = startAgent(t, store, []string{m.base})
-	waitFor(t, "hashing the store", func() bool {
-		st := a.swarm.Status()
-		return len(st.Torrents) == 1 && st.Torrents[0].Completed < int64(len(want)) && st.Torrents[0].Completed > 0
-	})
+	a.swarm.mu.Lock()
+	var verified []chan struct{}
+	for _, it := range a.swarm.items {
+		verified = append(verified, it.verified)
+	}
+	a.swarm.mu.Unlock()
+	if len(verified) != 1 {
+		t.Fatalf("the restarted agent has %d torrents, want the one of its store", len(verified))
+	}
+	<-verified[0]
 	if st := a.swarm.Status().Torrents[0]; st.Completed != int64(len(want))-(1<<20) {
 		t.Errorf("after hashing, completed = %d, want %d (all but the corrupted piece)", st.Completed, len(want)-(1<<20))
 	}

@@ -79,7 +79,9 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 	mi := t.Metainfo()
 waitAnnounce:
 	for len(mi.UpvertedAnnounceList()) > 0 {
-		if len(t.KnownSwarm()) > 0 || len(t.PeerConns()) > 0 {
+		// Stats, not KnownSwarm, which reads the engine's state without
+		// its lock.
+		if t.Stats().TotalPeers > 0 {
 			peersKnown = true
 			break
 		}
