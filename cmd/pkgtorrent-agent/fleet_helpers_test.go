@@ -136,9 +136,8 @@ func fleetCleanup() {
 	fleetOnce.dirs = nil
 }
 
-// do runs build once per test run and fails the test when it failed.
-func (b *fleetBuild) do(t *testing.T, what string, build func() (string, error)) string {
-	t.Helper()
+// run runs build once per test run; t.Logf is safe from any goroutine.
+func (b *fleetBuild) run(t *testing.T, what string, build func() (string, error)) {
 	b.once.Do(func() {
 		start := time.Now()
 		b.path, b.err = build()
@@ -146,10 +145,44 @@ func (b *fleetBuild) do(t *testing.T, what string, build func() (string, error))
 			t.Logf("built %s in %v", what, time.Since(start).Round(time.Millisecond))
 		}
 	})
+}
+
+// do runs build once per test run and fails the test when it failed.
+func (b *fleetBuild) do(t *testing.T, what string, build func() (string, error)) string {
+	t.Helper()
+	b.run(t, what, build)
 	if b.err != nil {
 		t.Fatalf("building %s: %v", what, b.err)
 	}
 	return b.path
+}
+
+const (
+	fleetServiceWhat = "pkgtorrent-service"
+	fleetAgentWhat   = "pkgtorrent-agent"
+)
+
+var fleetRepoWhat = fmt.Sprintf("%d RPMs and their repository", fleetPackages)
+
+// fleetPrepare builds, at the same time, what the test needs and this
+// test run has not built yet: the repository, the service and, when
+// agent is set, the agent.
+func fleetPrepare(t *testing.T, agent bool) {
+	t.Helper()
+	repo, service := fleetRepoBuilder(t), fleetServiceBuilder(t)
+	var wg sync.WaitGroup
+	wg.Go(func() { fleetOnce.repo.run(t, fleetRepoWhat, repo) })
+	wg.Go(func() { fleetOnce.service.run(t, fleetServiceWhat, service) })
+	if agent {
+		build := fleetAgentBuilder(t)
+		wg.Go(func() { fleetOnce.agent.run(t, fleetAgentWhat, build) })
+	}
+	wg.Wait()
+	fleetRepository(t)
+	fleetServiceBinary(t)
+	if agent {
+		fleetAgentBinary(t)
+	}
 }
 
 // fleetGoBuild builds the Go package pkg in the module at dir.
@@ -170,31 +203,41 @@ func fleetGoBuild(goTool, dir, pkg, out string, race bool) error {
 // Not with -race: its own end-to-end tests run it so; here it serves.
 func fleetServiceBinary(t *testing.T) string {
 	t.Helper()
+	return fleetOnce.service.do(t, fleetServiceWhat, fleetServiceBuilder(t))
+}
+
+func fleetServiceBuilder(t *testing.T) func() (string, error) {
+	t.Helper()
 	goTool := fleetNeed(t, "go")
-	return fleetOnce.service.do(t, "pkgtorrent-service", func() (string, error) {
+	return func() (string, error) {
 		dir, err := fleetTempDir("pkgtorrent-fleet-service-")
 		if err != nil {
 			return "", err
 		}
 		out := filepath.Join(dir, "pkgtorrent-service")
 		return out, fleetGoBuild(goTool, fleetRepoRoot, "./cmd/pkgtorrent-service", out, false)
-	})
+	}
 }
 
 // fleetAgentBinary builds pkgtorrent-agent from this module, with -race:
 // the fleet is where its goroutines meet real peers, and a race it
-// reports fails the test (fleetAgent.checkRaces).
+// reports fails the test (see fleetStartAgent).
 func fleetAgentBinary(t *testing.T) string {
 	t.Helper()
+	return fleetOnce.agent.do(t, fleetAgentWhat, fleetAgentBuilder(t))
+}
+
+func fleetAgentBuilder(t *testing.T) func() (string, error) {
+	t.Helper()
 	goTool := fleetNeed(t, "go")
-	return fleetOnce.agent.do(t, "pkgtorrent-agent", func() (string, error) {
+	return func() (string, error) {
 		dir, err := fleetTempDir("pkgtorrent-fleet-agent-")
 		if err != nil {
 			return "", err
 		}
 		out := filepath.Join(dir, "pkgtorrent-agent")
 		return out, fleetGoBuild(goTool, ".", ".", out, true)
-	})
+	}
 }
 
 // fleetPkg is one package of the test repository.
@@ -232,17 +275,22 @@ var fleetBuiltRepo *fleetRepo
 // fleetRepository builds the repository once per test run.
 func fleetRepository(t *testing.T) *fleetRepo {
 	t.Helper()
+	fleetOnce.repo.do(t, fleetRepoWhat, fleetRepoBuilder(t))
+	return fleetBuiltRepo
+}
+
+func fleetRepoBuilder(t *testing.T) func() (string, error) {
+	t.Helper()
 	rpmbuild := fleetNeed(t, "rpmbuild")
 	createrepo := fleetNeed(t, "createrepo_c")
-	fleetOnce.repo.do(t, fmt.Sprintf("%d RPMs and their repository", fleetPackages), func() (string, error) {
+	return func() (string, error) {
 		r, err := fleetBuildRepo(rpmbuild, createrepo)
 		fleetBuiltRepo = r
 		if r == nil {
 			return "", err
 		}
 		return r.root, err
-	})
-	return fleetBuiltRepo
+	}
 }
 
 func fleetBuildRepo(rpmbuild, createrepo string) (*fleetRepo, error) {

@@ -25,11 +25,13 @@ import (
 )
 
 // fleetLong skips a fleet test in -short mode, saying so.
-func fleetLong(t *testing.T) {
+// Otherwise it builds what the test needs (agent: the agent too).
+func fleetLong(t *testing.T, agent bool) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("fleet test with real nginx, opentracker, agents and dnf: not in -short mode")
 	}
+	fleetPrepare(t, agent)
 }
 
 // TestFleetBaseline is the reference without agents: 4 dnf hosts install
@@ -37,7 +39,7 @@ func fleetLong(t *testing.T) {
 // 4 copies of the package bytes, as measured from its access log (which
 // also proves the measurement the other tests rely on).
 func TestFleetBaseline(t *testing.T) {
-	fleetLong(t)
+	fleetLong(t, false)
 	m := fleetStartMirror(t, fleetRepository(t), nil)
 	const n = 4
 	var hosts []*fleetHost
@@ -66,7 +68,7 @@ func TestFleetBaseline(t *testing.T) {
 // rpmbuild made, and the origin sends at most 1.5 copies of the package
 // bytes in all (4 without agents: TestFleetBaseline).
 func TestFleet(t *testing.T) {
-	fleetLong(t)
+	fleetLong(t, true)
 	m := fleetSwarm(t)
 	const n = 4
 	var agents []*fleetAgent
@@ -104,7 +106,7 @@ func TestFleet(t *testing.T) {
 // TestFleetAgentKilled kills the agent (SIGKILL) while dnf downloads
 // through it: dnf finishes through the repo file's second URL.
 func TestFleetAgentKilled(t *testing.T) {
-	fleetLong(t)
+	fleetLong(t, true)
 	dnf := fleetNeed(t, "dnf")
 	m := fleetSwarm(t)
 	a := fleetStartAgent(t, "agent", "", []string{m.base + "/"})
@@ -161,7 +163,7 @@ func TestFleetAgentKilled(t *testing.T) {
 // dnf without agent is logged; the issue's "at most 2 s slower" is a
 // benchmark figure, and the test only bounds it generously.
 func TestFleetTrackerDown(t *testing.T) {
-	fleetLong(t)
+	fleetLong(t, true)
 	dnf := fleetNeed(t, "dnf")
 	repo := fleetRepository(t)
 	// A port nobody listens on, TCP or UDP.
@@ -204,7 +206,7 @@ func TestFleetTrackerDown(t *testing.T) {
 // while the agent is stopped (same size, same mtime): after a restart,
 // dnf gets the right bytes and the agent fetched the file again.
 func TestFleetCorruptStore(t *testing.T) {
-	fleetLong(t)
+	fleetLong(t, true)
 	dnf := fleetNeed(t, "dnf")
 	m := fleetSwarm(t)
 	a := fleetStartAgent(t, "agent", "", []string{m.base + "/"})
@@ -314,7 +316,7 @@ func fleetCorrupt(t *testing.T, path string) {
 // about: 403 with one line, and it connects nowhere. The allowed mirror's
 // repomd.xml, asked the same way, passes through.
 func TestFleetNotAllowed(t *testing.T) {
-	fleetLong(t)
+	fleetLong(t, true)
 	m := fleetStartMirror(t, fleetRepository(t), nil)
 	// A listener that counts the connections the agent should never make.
 	canary, err := net.Listen("tcp", "127.0.0.1:0")
@@ -419,7 +421,7 @@ func TestFleetNotAllowed(t *testing.T) {
 // TestFleetHTTPS gives the agent an https mirror with a test certificate
 // it is told to trust (-ca-file): the agent fetches it itself, over TLS.
 func TestFleetHTTPS(t *testing.T) {
-	fleetLong(t)
+	fleetLong(t, true)
 	dnf := fleetNeed(t, "dnf")
 	m := fleetSwarm(t)
 	a := fleetStartAgent(t, "agent", "", []string{m.tlsBase + "/"}, "-ca-file", m.certFile)
@@ -455,7 +457,7 @@ func TestFleetHTTPS(t *testing.T) {
 // TestFleetStoreFull puts the agent's store on a 2 MiB tmpfs, too small
 // for most packages: dnf still gets its packages, and the agent lives on.
 func TestFleetStoreFull(t *testing.T) {
-	fleetLong(t)
+	fleetLong(t, true)
 	if os.Geteuid() != 0 {
 		t.Fatalf("TestFleetStoreFull mounts a tmpfs under the agent's store: run the tests as root (as `make test` on a fresh machine does)")
 	}
