@@ -71,7 +71,7 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 	if missing(t) == 0 {
 		return nil
 	}
-	peersKnown := false
+	peersKnown, began := false, time.Now()
 	wait := time.NewTimer(announceWait)
 	defer wait.Stop()
 	poll := time.NewTicker(20 * time.Millisecond)
@@ -79,9 +79,10 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 	mi := t.Metainfo()
 waitAnnounce:
 	for len(mi.UpvertedAnnounceList()) > 0 {
-		// Stats, not KnownSwarm, which reads the engine's state without
-		// its lock.
-		if t.Stats().TotalPeers > 0 {
+		// A connection, not a known address: trackers list the asking
+		// host too. (Stats, not KnownSwarm, which reads the engine's
+		// state without its lock.)
+		if t.Stats().ActivePeers > 0 {
 			peersKnown = true
 			break
 		}
@@ -93,6 +94,7 @@ waitAnnounce:
 		case <-poll.C:
 		}
 	}
+	s.log.Debug("origin fill", "torrent", it.name, "peers_known", peersKnown, "after", time.Since(began))
 	h := sha1.Sum([]byte(s.hostname + t.InfoHash().HexString()))
 	spread := binary.BigEndian.Uint32(h[:4])
 	start := 0
