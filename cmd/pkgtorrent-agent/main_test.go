@@ -327,3 +327,94 @@ func TestShippedSettingsRun(t *testing.T) {
 		t.Errorf("still running 15 s after SIGTERM")
 	}
 }
+
+// TestFlagsAndFileAgree: every setting is a flag and a file key of the
+// same name that read a value the same way; a repeatable one is
+// repeated, and its flags replace the file's list.
+func TestFlagsAndFileAgree(t *testing.T) {
+	// Values other than the defaults; a test of a new setting starts here.
+	values := map[string][]string{
+		"listen":            {"127.0.0.2:8000"},
+		"peer-port":         {"0"},
+		"store":             {"/srv/agent-store"},
+		"allow":             {"http://mirror.example.org/yum/", "https://mirror2.example.org:8443/"},
+		"repos-dir":         {""},
+		"service-name":      {"ts"},
+		"packages":          {"*.rpm", "*.drpm"},
+		"store-size":        {"3GiB"},
+		"seed-min":          {"1m"},
+		"seed-max":          {"2h30m"},
+		"upload-rate":       {"512KiB"},
+		"peers-per-torrent": {"7"},
+		"max-requests":      {"3"},
+		"origin-after":      {"0s"},
+		"stall":             {"1500ms"},
+		"tracker":           {"udp://tracker.example.org:6969/announce", "http://tracker2.example.org/announce"},
+		"ca-file":           {"/etc/pki/mirror-ca.pem"},
+		"log-level":         {"debug"},
+	}
+	def := settings.Default()
+	var file strings.Builder
+	var flags []string
+	for _, name := range settingNames() {
+		vals, ok := values[name]
+		if !ok {
+			t.Errorf("setting %s has no test value here", name)
+			continue
+		}
+		for _, v := range vals {
+			file.WriteString(name + " = " + v + "\n")
+			flags = append(flags, "-"+name, v)
+		}
+	}
+	conf := filepath.Join(t.TempDir(), "agent.conf")
+	if err := os.WriteFile(conf, []byte(file.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromFile, _, err := settings.Load("", []string{"-config", conf}, io.Discard)
+	if err != nil {
+		t.Fatalf("the file: %v\n%s", err, file.String())
+	}
+	fromFlags, _, err := settings.Load("", flags, io.Discard)
+	if err != nil {
+		t.Fatalf("the flags: %v", err)
+	}
+	for _, name := range settingNames() {
+		f, _ := fromFile.Get(name)
+		g, _ := fromFlags.Get(name)
+		d, _ := def.Get(name)
+		if f != g || f == d {
+			t.Errorf("%s: %q from the file, %q from the flags (default %q): want the same, not the default", name, f, g, d)
+		}
+	}
+	if len(fromFlags.Allow) != 2 || len(fromFlags.Trackers) != 2 || len(fromFlags.Packages) != 2 {
+		t.Errorf("repeated flags: allow %q, tracker %q, packages %q; want two each", fromFlags.Allow, fromFlags.Trackers, fromFlags.Packages)
+	}
+	// Flags after -config win; a repeatable flag replaces the file's list.
+	both, _, err := settings.Load("", []string{"-config", conf, "-allow", "http://other.example.org/", "-stall", "9s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(both.Allow, []string{"http://other.example.org/"}) || both.Stall != 9*time.Second || !slices.Equal(both.Trackers, fromFile.Trackers) {
+		t.Errorf("-config then flags: allow %q, stall %v, tracker %q", both.Allow, both.Stall, both.Trackers)
+	}
+}
+
+// TestPeerPortZero: two agents on one machine with -peer-port 0 get a
+// BitTorrent port each.
+func TestPeerPortZero(t *testing.T) {
+	var ports []float64
+	for range 2 {
+		a := startShipped(t)
+		_, body := httpDo(t, "GET", a.base+"/status")
+		var st map[string]any
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatalf("/status: %v: %s", err, body)
+		}
+		p, _ := st["peer_port"].(float64)
+		ports = append(ports, p)
+	}
+	if ports[0] == 0 || ports[1] == 0 || ports[0] == ports[1] {
+		t.Errorf("peer ports %v, want two different free ports", ports)
+	}
+}
