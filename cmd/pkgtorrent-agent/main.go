@@ -23,6 +23,10 @@ import (
 const usage = "pkgtorrent-agent [-config FILE] [-setting value ...]"
 
 func main() {
+	if err := agent.ExecWithFileIO(); err != nil {
+		fmt.Fprintln(os.Stderr, "pkgtorrent-agent: running with pread/pwrite file I/O:", err)
+		os.Exit(1)
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 

@@ -200,7 +200,10 @@ func (s *Swarm) fetchPiece(ctx context.Context, it *item, t *torrent.Torrent, i 
 	off, size := p.Info().Offset(), p.Info().Length()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Stall+time.Duration(size/(64<<10))*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, it.url, nil)
+	s.mu.Lock()
+	u := it.url
+	s.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
@@ -215,7 +218,7 @@ func (s *Swarm) fetchPiece(ctx context.Context, it *item, t *torrent.Torrent, i 
 	}
 	buf := make([]byte, size)
 	if _, err := io.ReadFull(resp.Body, buf); err != nil {
-		return fmt.Errorf("reading %s: %w", it.url, err)
+		return fmt.Errorf("reading %s: %w", u, err)
 	}
 	s.stats.origin.Add(size)
 	if _, err := p.Storage().WriteAt(buf, 0); err != nil {
@@ -232,7 +235,7 @@ func (s *Swarm) fetchPiece(ctx context.Context, it *item, t *torrent.Torrent, i 
 			return nil
 		}
 	}
-	return fmt.Errorf("piece %d from %s does not match the torrent", i, it.url)
+	return fmt.Errorf("piece %d from %s does not match the torrent", i, u)
 }
 
 // checkRange checks that resp holds bytes off to off+size-1 of a file of

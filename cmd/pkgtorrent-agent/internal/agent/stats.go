@@ -110,8 +110,8 @@ func (s *Swarm) Status() Status {
 			FromPeers: it.base.peers, Uploaded: it.base.uploaded, Users: it.users,
 		}
 		switch {
-		case it.failed != nil:
-			ts.State, ts.Error = "failed", it.failed.Error()
+		case s.failure(it) != nil:
+			ts.State, ts.Error = "failed", s.failure(it).Error()
 		case it.t == nil:
 			ts.State = "stored"
 		case it.complete:

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	g "github.com/anacrolix/generics"
@@ -65,7 +66,8 @@ type item struct {
 	name   string
 	length int64
 	t      *torrent.Torrent // nil while not in the client
-	// url is the file's URL at the mirror, for origin fetches.
+	// url is the file's URL at the mirror, for origin fetches: the one
+	// of the latest request (guarded by Swarm.mu).
 	url string
 	// users counts the requests reading it now; it is never dropped or
 	// evicted while users > 0.
@@ -76,7 +78,7 @@ type item struct {
 	verified chan struct{}
 	// failed is set when the store cannot hold the file (disk full, I/O
 	// error): requests then stream it straight from the mirror.
-	failed   error
+	failed   atomic.Pointer[error]
 	complete bool
 	// cancel stops its origin fetcher.
 	cancel context.CancelFunc
@@ -245,7 +247,7 @@ func (s *Swarm) Open(ctx context.Context, torrentURL, fileURL string) (*item, er
 		if it, err = s.addLocked(mi, fileURL, time.Now()); err != nil {
 			return nil, err
 		}
-	} else if it.t == nil || (it.failed != nil && it.users == 0) {
+	} else if it.t == nil || (it.failed.Load() != nil && it.users == 0) {
 		// Dropped after seeding, or failed to store: into the client
 		// again, its file hashed again first.
 		if it.t != nil {
@@ -369,7 +371,11 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 	}
 	it.t = t
 	it.complete = false
-	it.failed = nil
+	it.failed.Store(nil)
+	// A chunk from a peer that cannot be written (disk full): the
+	// engine stops downloading the torrent, and requests stream from the
+	// mirror.
+	t.SetOnWriteChunkError(func(err error) { s.fail(it, storeError{err}) })
 	it.verified = make(chan struct{})
 	verified := it.verified
 	if _, err := os.Stat(filepath.Join(dataDir(s.cfg.Store), it.ih.HexString(), it.name)); err != nil {
@@ -448,6 +454,14 @@ func (s *Swarm) tidy(now time.Time) {
 			idle = append(idle, it)
 		}
 	}
+	// A download the store could not hold gives its space back once no
+	// request reads it; the next request starts it again.
+	for _, it := range s.items {
+		if it.failed.Load() != nil && it.users == 0 {
+			s.evictLocked(it)
+			total -= it.length
+		}
+	}
 	sort.Slice(idle, func(i, j int) bool { return idle[i].lastUsed.Before(idle[j].lastUsed) })
 	for _, it := range idle {
 		if total <= s.cfg.StoreSize {
@@ -484,21 +498,20 @@ func (s *Swarm) evictLocked(it *item) {
 }
 
 // fail records that the store cannot hold it: requests stream from the
-// mirror, and its partial file is removed to give the space back.
+// mirror, and the janitor removes its partial file once no request
+// reads it. It takes no lock: the engine calls it holding its own.
 func (s *Swarm) fail(it *item, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if it.failed == nil {
+	if it.failed.CompareAndSwap(nil, &err) {
 		s.log.Warn("the store cannot hold a download; serving it from the mirror", "torrent", it.name, "err", err)
-		it.failed = err
 	}
 }
 
 // failure reports why it cannot be served from the swarm, if so.
 func (s *Swarm) failure(it *item) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return it.failed
+	if e := it.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // minLevel passes records of at least level to h.
