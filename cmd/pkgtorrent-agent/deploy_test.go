@@ -152,6 +152,7 @@ func TestManPages(t *testing.T) {
 		"/single/", "origin-after", "stall", "seed-min", "seed-max", "store-size", "least recently used",
 		// Signals, exit status, files.
 		"SIGTERM, SIGINT", "EXIT STATUS", "/etc/pkgtorrent-agent.conf", "/etc/yum.repos.d",
+		"TORRENT_STORAGE_DEFAULT_FILE_IO", "http_proxy",
 		"/var/cache/pkgtorrent-agent", "pkgtorrent-agent.service", "pkgtorrent-service(8)",
 	} {
 		if !strings.Contains(page, want) {
