@@ -7,6 +7,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,6 +30,9 @@ const (
 	confFile = deployDir + "pkgtorrent-agent.conf"
 	unitFile = deployDir + "pkgtorrent-agent.service"
 	specFile = deployDir + "pkgtorrent-service.spec"
+	// firewalldFile is installed as
+	// /usr/lib/firewalld/services/pkgtorrent-agent.xml.
+	firewalldFile = deployDir + "pkgtorrent-agent.firewalld.xml"
 )
 
 // settingNames are the settings, without config (a flag only).
@@ -315,6 +320,32 @@ func TestUnit(t *testing.T) {
 	}
 }
 
+// TestFirewalldService: the firewalld service opens the default peer
+// port, over TCP only (the agent uses neither uTP nor DHT).
+func TestFirewalldService(t *testing.T) {
+	b, err := os.ReadFile(firewalldFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svc struct {
+		XMLName     xml.Name `xml:"service"`
+		Short       string   `xml:"short"`
+		Description string   `xml:"description"`
+		Ports       []struct {
+			Protocol string `xml:"protocol,attr"`
+			Port     string `xml:"port,attr"`
+		} `xml:"port"`
+	}
+	if err := xml.Unmarshal(b, &svc); err != nil {
+		t.Fatalf("%s: %v", firewalldFile, err)
+	}
+	want := strconv.Itoa(settings.Default().PeerPort)
+	if svc.Short != "pkgtorrent-agent" || svc.Description == "" || len(svc.Ports) != 1 ||
+		svc.Ports[0].Protocol != "tcp" || svc.Ports[0].Port != want {
+		t.Errorf("%s: %+v, want short pkgtorrent-agent, a description and the one port %s/tcp", firewalldFile, svc, want)
+	}
+}
+
 // TestRPM builds the packages of the spec with rpmbuild, from a tarball of
 // this tree, and checks what the pkgtorrent-agent package holds and runs.
 // Debian's rpm has no systemd macros: the test defines them (the
@@ -359,6 +390,7 @@ func TestRPM(t *testing.T) {
 		"systemd_postun() echo systemd_postun %*",
 		"systemd_postun_with_restart() echo systemd_postun_with_restart %*",
 		"tmpfiles_create() echo tmpfiles_create %*",
+		"firewalld_reload echo firewalld_reload",
 	}
 	// --nodeps: Debian has no golang package; --nocheck: %check runs the
 	// tests, this one among them.
@@ -391,6 +423,7 @@ func TestRPM(t *testing.T) {
 	wantList := []string{
 		"/etc/pkgtorrent-agent.conf",
 		"/usr/bin/pkgtorrent-agent",
+		"/usr/lib/firewalld/services/pkgtorrent-agent.xml",
 		"/usr/lib/systemd/system/pkgtorrent-agent.service",
 		"/usr/share/man/man5/pkgtorrent-agent.conf.5",
 		"/usr/share/man/man8/pkgtorrent-agent.8",
@@ -408,7 +441,7 @@ func TestRPM(t *testing.T) {
 	scripts := query("--scripts")
 	for _, want := range []string{
 		"systemd_post pkgtorrent-agent.service", "systemd_preun pkgtorrent-agent.service",
-		"systemd_postun_with_restart pkgtorrent-agent.service",
+		"systemd_postun_with_restart pkgtorrent-agent.service", "firewalld_reload",
 	} {
 		if !strings.Contains(scripts, want) {
 			t.Errorf("the scriptlets do not run %q:\n%s", want, scripts)
@@ -424,8 +457,9 @@ func TestRPM(t *testing.T) {
 	}
 	root := strings.TrimSuffix(roots[0], "usr/bin/pkgtorrent-agent")
 	for src, dst := range map[string]string{
-		confFile: "etc/pkgtorrent-agent.conf",
-		unitFile: "usr/lib/systemd/system/pkgtorrent-agent.service",
+		confFile:      "etc/pkgtorrent-agent.conf",
+		unitFile:      "usr/lib/systemd/system/pkgtorrent-agent.service",
+		firewalldFile: "usr/lib/firewalld/services/pkgtorrent-agent.xml",
 	} {
 		a, _ := os.ReadFile(src)
 		b, err := os.ReadFile(filepath.Join(root, dst))
