@@ -298,6 +298,10 @@ func TestUnit(t *testing.T) {
 	if got := unitValue(t, unitFile, "RestrictAddressFamilies"); got != "AF_INET AF_INET6 AF_UNIX" {
 		t.Errorf("RestrictAddressFamilies=%s", got)
 	}
+	// No restart loop on settings that cannot work.
+	if _, _, code := runAgent(t, "-stall", "0s"); unitValue(t, unitFile, "RestartPreventExitStatus") != strconv.Itoa(code) {
+		t.Errorf("RestartPreventExitStatus=%s, but an invalid setting exits %d", unitValue(t, unitFile, "RestartPreventExitStatus"), code)
+	}
 
 	b, err := os.ReadFile(unitFile)
 	if err != nil {
