@@ -28,7 +28,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pkgtorrent-service
-	cd $(AGENT_DIR) && $(GO) build -o $(CURDIR)/$(AGENT) .
+	cd $(AGENT_DIR) && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(AGENT) .
 
 # Standalone HTTP over a generated sample mirror in ./run.
 run: build
