@@ -128,7 +128,7 @@ func TestManPages(t *testing.T) {
 	endpoints := section(page, "ENDPOINTS")
 	for _, want := range []string{
 		"GET /m/scheme/host[:port]/path", "HEAD /m/scheme/host[:port]/path", "POST /m/...",
-		"GET /status", "GET /metrics", "Any other path or method",
+		"POST /prefetch", "GET /status", "GET /metrics", "Any other path or method",
 	} {
 		if !regexp.MustCompile(`(?m)^       ` + regexp.QuoteMeta(want) + `\n`).MatchString(endpoints) {
 			t.Errorf("pkgtorrent-agent(8) ENDPOINTS has no paragraph %q", want)

@@ -57,9 +57,11 @@ func agentBinary(t *testing.T) string {
 // output and exit status.
 func runAgent(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	// Built first: the minute is the run's, not the build's.
+	bin := agentBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, agentBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
