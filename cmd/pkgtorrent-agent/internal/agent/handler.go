@@ -180,7 +180,7 @@ func (h *Handler) serveMirror(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{http.StatusForbidden, "forbidden: " + tg.scheme + "://" + tg.host + " is not an allowed mirror"})
 		return
 	}
-	torrentURL, ok := h.torrentURL(tg)
+	torrentURL, ok := h.torrentURL(tg, r.Header.Get(TorrentHeader) == "1")
 	if !ok || r.Method == http.MethodHead || r.URL.RawQuery != "" {
 		h.passThrough(w, r, tg, &h.stats.passthrough)
 		return
@@ -211,11 +211,16 @@ func (h *Handler) serveMirror(w http.ResponseWriter, r *http.Request) {
 	h.stats.observe(start, fw.first)
 }
 
+// TorrentHeader, set to 1 on a request, asks for the file through its
+// torrent whatever its name (an ISO image, say): `pkgtorrent-agent fetch
+// -torrent` sends it.
+const TorrentHeader = "Pkgtorrent-Torrent"
+
 // torrentURL is the mirror's single/ URL for tg's file when it is a
-// package: /{top}/{service-name}/single/{path}.
-func (h *Handler) torrentURL(tg *target) (string, bool) {
+// package, or any file when force is set: /{top}/{service-name}/single/{path}.
+func (h *Handler) torrentURL(tg *target, force bool) (string, bool) {
 	base := path.Base(tg.path)
-	pkg := false
+	pkg := force
 	for _, p := range h.cfg.Packages {
 		if ok, _ := path.Match(p, base); ok {
 			pkg = true

@@ -84,7 +84,7 @@ func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
 		var torrentURL string
 		if err == nil {
 			var ok bool
-			if torrentURL, ok = h.torrentURL(tg); !ok {
+			if torrentURL, ok = h.torrentURL(tg, false); !ok {
 				err = errors.New("not a package (see the packages setting)")
 			}
 		}
