@@ -90,11 +90,14 @@ func manPages(t *testing.T) []string {
 // every endpoint and method the handler answers, and every flag of the
 // service and its subcommands.
 func TestManPages(t *testing.T) {
+	text := map[string]string{}
 	for _, page := range manPages(t) {
-		renderMan(t, page)
+		text[filepath.Base(page)] = renderMan(t, page)
 	}
-	service := renderMan(t, manService)
-	conf := renderMan(t, manConf)
+	service, conf := text[filepath.Base(manService)], text[filepath.Base(manConf)]
+	if service == "" || conf == "" {
+		t.Fatalf("%s or %s is missing", manService, manConf)
+	}
 
 	// Every flag of the service and of each subcommand, as -h lists it,
 	// is in pkgtorrent-service(8).
