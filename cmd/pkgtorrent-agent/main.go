@@ -31,6 +31,9 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "fetch" {
+		return runFetch(args[1:], os.Stdout, stderr)
+	}
 	cfg, rest, err := settings.Load(usage, args, stderr)
 	if errors.Is(err, settings.ErrHelp) {
 		return 0
