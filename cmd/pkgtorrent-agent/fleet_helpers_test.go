@@ -103,9 +103,9 @@ func fleetNeed(t *testing.T, name string) string {
 // fleetOnce holds what is built once per test run, and removed by
 // fleetCleanup.
 var fleetOnce struct {
-	service, agent, repo fleetBuild
-	mu                   sync.Mutex
-	dirs                 []string
+	service, agent, agentRace, repo fleetBuild
+	mu                              sync.Mutex
+	dirs                            []string
 }
 
 type fleetBuild struct {
@@ -160,6 +160,7 @@ func (b *fleetBuild) do(t *testing.T, what string, build func() (string, error))
 const (
 	fleetServiceWhat = "pkgtorrent-service"
 	fleetAgentWhat   = "pkgtorrent-agent"
+	fleetRaceWhat    = "pkgtorrent-agent -race"
 )
 
 var fleetRepoWhat = fmt.Sprintf("%d RPMs and their repository", fleetPackages)
@@ -174,14 +175,16 @@ func fleetPrepare(t *testing.T, agent bool) {
 	wg.Go(func() { fleetOnce.repo.run(t, fleetRepoWhat, repo) })
 	wg.Go(func() { fleetOnce.service.run(t, fleetServiceWhat, service) })
 	if agent {
-		build := fleetAgentBuilder(t)
-		wg.Go(func() { fleetOnce.agent.run(t, fleetAgentWhat, build) })
+		plain, race := fleetAgentBuilder(t, false), fleetAgentBuilder(t, true)
+		wg.Go(func() { fleetOnce.agent.run(t, fleetAgentWhat, plain) })
+		wg.Go(func() { fleetOnce.agentRace.run(t, fleetRaceWhat, race) })
 	}
 	wg.Wait()
 	fleetRepository(t)
 	fleetServiceBinary(t)
 	if agent {
-		fleetAgentBinary(t)
+		fleetAgentBinary(t, false)
+		fleetAgentBinary(t, true)
 	}
 }
 
@@ -219,15 +222,21 @@ func fleetServiceBuilder(t *testing.T) func() (string, error) {
 	}
 }
 
-// fleetAgentBinary builds pkgtorrent-agent from this module, with -race:
-// the fleet is where its goroutines meet real peers, and a race it
-// reports fails the test (see fleetStartAgent).
-func fleetAgentBinary(t *testing.T) string {
+// fleetAgentBinary builds pkgtorrent-agent from this module, once per
+// test run, with -race or without. The fault tests run the -race build:
+// a race it reports fails the test (see fleetStartAgent). The tests that
+// measure the fleet (origin copies, time) run the plain build, the one
+// that ships: -race slows the agent several-fold, which changes what its
+// timing policy (origin-after, stall) decides, and so the figures.
+func fleetAgentBinary(t *testing.T, race bool) string {
 	t.Helper()
-	return fleetOnce.agent.do(t, fleetAgentWhat, fleetAgentBuilder(t))
+	if race {
+		return fleetOnce.agentRace.do(t, fleetRaceWhat, fleetAgentBuilder(t, true))
+	}
+	return fleetOnce.agent.do(t, fleetAgentWhat, fleetAgentBuilder(t, false))
 }
 
-func fleetAgentBuilder(t *testing.T) func() (string, error) {
+func fleetAgentBuilder(t *testing.T, race bool) func() (string, error) {
 	t.Helper()
 	goTool := fleetNeed(t, "go")
 	return func() (string, error) {
@@ -236,7 +245,7 @@ func fleetAgentBuilder(t *testing.T) func() (string, error) {
 			return "", err
 		}
 		out := filepath.Join(dir, "pkgtorrent-agent")
-		return out, fleetGoBuild(goTool, ".", ".", out, true)
+		return out, fleetGoBuild(goTool, ".", ".", out, race)
 	}
 }
 
@@ -1011,6 +1020,7 @@ func fleetSwarm(t *testing.T) *fleetMirror {
 // fleetAgent is a running pkgtorrent-agent.
 type fleetAgent struct {
 	name  string
+	bin   string // the binary, plain or -race (fleetAgentBinary)
 	base  string // http://127.0.0.1:port
 	store string
 	args  []string
@@ -1018,11 +1028,11 @@ type fleetAgent struct {
 	proc  *fleetProc
 }
 
-// fleetStartAgent starts an agent with its own port and store (under
-// dir, unless store is set) that may fetch from the mirrors in allow.
-func fleetStartAgent(t *testing.T, name, store string, allow []string, extra ...string) *fleetAgent {
+// fleetStartAgent starts the agent binary bin with its own port and store
+// (under the test's folder, unless store is set) that may fetch from the
+// mirrors in allow.
+func fleetStartAgent(t *testing.T, bin, name, store string, allow []string, extra ...string) *fleetAgent {
 	t.Helper()
-	bin := fleetAgentBinary(t)
 	dir := filepath.Join(t.TempDir(), name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -1030,7 +1040,7 @@ func fleetStartAgent(t *testing.T, name, store string, allow []string, extra ...
 	if store == "" {
 		store = filepath.Join(dir, "store")
 	}
-	a := &fleetAgent{name: name, store: store, log: filepath.Join(dir, "agent.log")}
+	a := &fleetAgent{name: name, bin: bin, store: store, log: filepath.Join(dir, "agent.log")}
 	a.base = fmt.Sprintf("http://127.0.0.1:%d", fleetPort(t))
 	a.args = []string{"-listen", strings.TrimPrefix(a.base, "http://"), "-peer-port", "0", "-store", store,
 		"-repos-dir", "", "-log-level", "debug"}
@@ -1048,20 +1058,20 @@ func fleetStartAgent(t *testing.T, name, store string, allow []string, extra ...
 			t.Errorf("%s reported a data race in %s; the first one:\n%s", name, a.log, first[:min(len(first), 6000)])
 		}
 	})
-	a.start(t, bin)
+	a.start(t)
 	return a
 }
 
 // start (re)starts the agent's process with its arguments.
-func (a *fleetAgent) start(t *testing.T, bin string) {
+func (a *fleetAgent) start(t *testing.T) {
 	t.Helper()
-	cmd := exec.Command(bin, a.args...)
+	cmd := exec.Command(a.bin, a.args...)
 	if os.Geteuid() == 0 {
 		// Each agent is a host of its own, with its own host name (from
 		// which the agent spreads its timing over the fleet, as hosts
 		// with different names do): a UTS namespace per agent.
 		unshare := fleetNeed(t, "unshare")
-		cmd = exec.Command(unshare, append([]string{"--uts", "/bin/sh", "-c", `hostname "$0" && exec "$@"`, a.name, bin}, a.args...)...)
+		cmd = exec.Command(unshare, append([]string{"--uts", "/bin/sh", "-c", `hostname "$0" && exec "$@"`, a.name, a.bin}, a.args...)...)
 	} else if !fleetSharedHostname.Swap(true) {
 		t.Logf("not root: the agents share this machine's host name")
 	}

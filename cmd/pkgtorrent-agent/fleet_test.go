@@ -66,7 +66,8 @@ func TestFleetBaseline(t *testing.T) {
 // files, installing the same transaction at the same time. Every dnf
 // succeeds (it verified every checksum), every package has the bytes
 // rpmbuild made, and the origin sends at most 1.5 copies of the package
-// bytes in all (4 without agents: TestFleetBaseline).
+// bytes in all (4 without agents: TestFleetBaseline). The agents are the
+// plain build, the one that ships (see fleetAgentBinary).
 func TestFleet(t *testing.T) {
 	fleetLong(t, true)
 	m := fleetSwarm(t)
@@ -74,7 +75,7 @@ func TestFleet(t *testing.T) {
 	var agents []*fleetAgent
 	var hosts []*fleetHost
 	for i := range n {
-		a := fleetStartAgent(t, fmt.Sprintf("agent%d", i+1), "", []string{m.base + "/"})
+		a := fleetStartAgent(t, fleetAgentBinary(t, false), fmt.Sprintf("agent%d", i+1), "", []string{m.base + "/"})
 		h := fleetNewHost(t, fmt.Sprintf("host%d", i+1))
 		h.repoFile(t, []string{m.agentRepoURL(a.base, m.base), m.repoURL(m.base)})
 		agents, hosts = append(agents, a), append(hosts, h)
@@ -109,7 +110,7 @@ func TestFleetAgentKilled(t *testing.T) {
 	fleetLong(t, true)
 	dnf := fleetNeed(t, "dnf")
 	m := fleetSwarm(t)
-	a := fleetStartAgent(t, "agent", "", []string{m.base + "/"})
+	a := fleetStartAgent(t, fleetAgentBinary(t, true), "agent", "", []string{m.base + "/"})
 	h := fleetNewHost(t, "host")
 	h.repoFile(t, []string{m.agentRepoURL(a.base, m.base), m.repoURL(m.base)})
 	off := m.logOffset(t)
@@ -161,7 +162,8 @@ func TestFleetAgentKilled(t *testing.T) {
 // TestFleetTrackerDown lists a tracker that is not running: the agent's
 // downloads finish from the web seed (the mirror). Its time against plain
 // dnf without agent is logged; the "at most 2 s slower" is a
-// benchmark figure, and the test only bounds it generously.
+// benchmark figure, and the test only bounds it generously. The agent is
+// the plain build, the one that ships (see fleetAgentBinary).
 func TestFleetTrackerDown(t *testing.T) {
 	fleetLong(t, true)
 	dnf := fleetNeed(t, "dnf")
@@ -177,7 +179,7 @@ func TestFleetTrackerDown(t *testing.T) {
 	}
 	plain.checkDownloads(t, repo)
 
-	a := fleetStartAgent(t, "agent", "", []string{m.base + "/"})
+	a := fleetStartAgent(t, fleetAgentBinary(t, false), "agent", "", []string{m.base + "/"})
 	h := fleetNewHost(t, "host")
 	h.repoFile(t, []string{m.agentRepoURL(a.base, m.base), m.repoURL(m.base)})
 	off := m.logOffset(t)
@@ -209,7 +211,7 @@ func TestFleetCorruptStore(t *testing.T) {
 	fleetLong(t, true)
 	dnf := fleetNeed(t, "dnf")
 	m := fleetSwarm(t)
-	a := fleetStartAgent(t, "agent", "", []string{m.base + "/"})
+	a := fleetStartAgent(t, fleetAgentBinary(t, true), "agent", "", []string{m.base + "/"})
 	h1 := fleetNewHost(t, "host1")
 	h1.repoFile(t, []string{m.agentRepoURL(a.base, m.base), m.repoURL(m.base)})
 	if _, err := h1.install(t.Context(), dnf, m.repo.names()); err != nil {
@@ -243,7 +245,7 @@ func TestFleetCorruptStore(t *testing.T) {
 	fleetCorrupt(t, victimFile)
 	t.Logf("corrupted %s (%s) in the store", victimFile, victim.file)
 
-	a.start(t, fleetAgentBinary(t))
+	a.start(t)
 	h2 := fleetNewHost(t, "host2")
 	h2.repoFile(t, []string{m.agentRepoURL(a.base, m.base), m.repoURL(m.base)})
 	off := m.logOffset(t)
@@ -336,7 +338,7 @@ func TestFleetNotAllowed(t *testing.T) {
 		}
 	}()
 	// Allowed: the repository's folder on the http port only.
-	a := fleetStartAgent(t, "agent", "", []string{m.repoURL(m.base)})
+	a := fleetStartAgent(t, fleetAgentBinary(t, true), "agent", "", []string{m.repoURL(m.base)})
 	off := m.logOffset(t)
 	host := strings.TrimPrefix(m.base, "http://")
 	tlsHost := strings.TrimPrefix(m.tlsBase, "https://")
@@ -424,7 +426,7 @@ func TestFleetHTTPS(t *testing.T) {
 	fleetLong(t, true)
 	dnf := fleetNeed(t, "dnf")
 	m := fleetSwarm(t)
-	a := fleetStartAgent(t, "agent", "", []string{m.tlsBase + "/"}, "-ca-file", m.certFile)
+	a := fleetStartAgent(t, fleetAgentBinary(t, true), "agent", "", []string{m.tlsBase + "/"}, "-ca-file", m.certFile)
 	h := fleetNewHost(t, "host")
 	h.repoFile(t, []string{m.agentRepoURL(a.base, m.tlsBase), m.repoURL(m.tlsBase)}, "sslcacert="+m.certFile)
 	off := m.logOffset(t)
@@ -476,7 +478,7 @@ func TestFleetStoreFull(t *testing.T) {
 			t.Errorf("unmount %s: %v", store, err)
 		}
 	})
-	a := fleetStartAgent(t, "agent", store, []string{m.base + "/"})
+	a := fleetStartAgent(t, fleetAgentBinary(t, true), "agent", store, []string{m.base + "/"})
 	h := fleetNewHost(t, "host")
 	h.repoFile(t, []string{m.agentRepoURL(a.base, m.base), m.repoURL(m.base)})
 	off := m.logOffset(t)
