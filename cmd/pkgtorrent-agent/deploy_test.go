@@ -395,6 +395,7 @@ func TestRPM(t *testing.T) {
 		"systemd_postun_with_restart() echo systemd_postun_with_restart %*",
 		"tmpfiles_create() echo tmpfiles_create %*",
 		"firewalld_reload echo firewalld_reload",
+		"python3_sitelib /usr/lib/python3/site-packages",
 	}
 	// --nodeps: Debian has no golang package; --nocheck: %check runs the
 	// tests, this one among them.
