@@ -462,7 +462,9 @@ func fleetStart(t *testing.T, name string, cmd *exec.Cmd, log string) *fleetProc
 	}
 	defer f.Close()
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: when the test process is killed before its cleanups
+	// run, the server still gets its SIGTERM instead of living on.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -1206,7 +1208,7 @@ func (h *fleetHost) install(ctx context.Context, dnf string, pkgs []string) (tim
 		"--setopt=pluginpath=" + filepath.Join(h.dir, "plugins"),
 		"-y", "install", "--downloadonly"}
 	cmd := exec.CommandContext(ctx, dnf, append(args, pkgs...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	f, err := os.OpenFile(h.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
