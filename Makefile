@@ -10,14 +10,17 @@ AGENT_DIR := cmd/pkgtorrent-agent
 ADDR    ?= 127.0.0.1:8080
 RUNDIR  := run
 # Debian packages the end-to-end tests drive: real web servers, BitTorrent
-# clients and a tracker; systemd and rpm check the files under deploy/, and
-# man-db renders the manual pages in deploy/man; dnf (with config-manager),
-# createrepo-c, patch and ansible-core check what pkgtorrent-agent repos
-# writes and the deploy/ examples. `make deps` installs the missing ones
-# when root.
+# clients (aria2, libtorrent, Transmission, qBittorrent) and a tracker;
+# systemd and rpm check the files under deploy/, and man-db renders the
+# manual pages in deploy/man; the agent's fleet tests build RPMs
+# (rpmbuild, in rpm), a repository (createrepo-c) and install from it with
+# dnf; pkgtorrent-agent repos is checked with dnf config-manager
+# (dnf-plugins-core), patch and ansible-core (the deploy/ examples).
+# `make deps` installs the missing ones when root.
 DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
 	python3-libtorrent curl mktorrent systemd rpm man-db \
-	dnf dnf-plugins-core createrepo-c patch ansible-core
+	transmission-cli qbittorrent-nox dnf python3-dnf createrepo-c \
+	dnf-plugins-core patch ansible-core
 # Debian packages `make bench` compares against or drives.
 BENCH_PACKAGES := mktorrent wrk nginx-light
 FUZZTIME ?= 30s
@@ -31,7 +34,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pkgtorrent-service
-	cd $(AGENT_DIR) && $(GO) build -o $(CURDIR)/$(AGENT) .
+	cd $(AGENT_DIR) && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(AGENT) .
 
 # Standalone HTTP over a generated sample mirror in ./run.
 run: build

@@ -27,4 +27,9 @@
 // Endpoints: GET and HEAD /m/{scheme}/{host[:port]}/{path} (the bytes of
 // {scheme}://{host[:port]}/{path}), GET /status (JSON), GET /metrics
 // (Prometheus text format).
+//
+// The operator's reference is pkgtorrent-agent(8) and
+// pkgtorrent-agent.conf(5) in deploy/man; deploy/ also holds the settings
+// file, the systemd unit and the RPM spec's pkgtorrent-agent package, and
+// deploy_test.go checks them against this program.
 package main

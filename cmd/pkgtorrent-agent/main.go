@@ -23,9 +23,6 @@ import (
 const usage = "pkgtorrent-agent [-config FILE] [-setting value ...]"
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "repos" {
-		os.Exit(runRepos(os.Args[2:], os.Stdout, os.Stderr))
-	}
 	if err := agent.ExecWithFileIO(); err != nil {
 		fmt.Fprintln(os.Stderr, "pkgtorrent-agent: running with pread/pwrite file I/O:", err)
 		os.Exit(1)
@@ -34,6 +31,12 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "fetch" {
+		return runFetch(args[1:], os.Stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "repos" {
+		return runRepos(args[1:], os.Stdout, stderr)
+	}
 	cfg, rest, err := settings.Load(usage, args, stderr)
 	if errors.Is(err, settings.ErrHelp) {
 		return 0

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,41 +21,6 @@ import (
 // The fixtures of internal/repos: realistic repo files (testdata/in) and
 // the same, rewritten by hand (testdata/want).
 const fixtures = "internal/repos/testdata"
-
-var agentBin struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if agentBin.path != "" {
-		os.RemoveAll(filepath.Dir(agentBin.path))
-	}
-	os.Exit(code)
-}
-
-// buildAgent builds the pkgtorrent-agent binary once, into a temporary
-// folder.
-func buildAgent(t *testing.T) string {
-	t.Helper()
-	agentBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "pkgtorrent-agent-test")
-		if err != nil {
-			agentBin.err = err
-			return
-		}
-		agentBin.path = filepath.Join(dir, "pkgtorrent-agent")
-		if out, err := exec.Command("go", "build", "-o", agentBin.path, ".").CombinedOutput(); err != nil {
-			agentBin.err = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if agentBin.err != nil {
-		t.Fatal(agentBin.err)
-	}
-	return agentBin.path
-}
 
 // copyFixtures copies the *.repo files of fixtures/sub into dir, and
 // returns their names.
@@ -122,7 +86,7 @@ func sameFiles(t *testing.T, dir, sub string, names []string) {
 // diff (which patch applies), then -w (files as written by hand, modes
 // kept, a symbolic link written through), then -w again (no change).
 func TestReposCommand(t *testing.T) {
-	bin := buildAgent(t)
+	bin := agentBinary(t)
 	work := t.TempDir()
 	names := copyFixtures(t, "in", filepath.Join(work, "yum.repos.d"))
 	if err := os.Chmod(filepath.Join(work, "yum.repos.d", "rocky.repo"), 0o600); err != nil {
@@ -155,7 +119,7 @@ func TestReposCommand(t *testing.T) {
 		!strings.Contains(r.stderr, "3 of 4 .repo files in yum.repos.d would change") {
 		t.Errorf("stderr:\n%s\nwant 3 hint lines for fedora.repo and 3 of 4 files to change", r.stderr)
 	}
-	patch := exec.Command("patch", "-p0", "--dry-run", "--batch")
+	patch := exec.Command(need(t, "patch", "patch"), "-p0", "--dry-run", "--batch")
 	patch.Dir, patch.Stdin = work, strings.NewReader(r.stdout)
 	if out, err := patch.CombinedOutput(); err != nil {
 		t.Errorf("patch -p0 --dry-run: %v\n%s", err, out)
@@ -201,7 +165,7 @@ func TestReposCommand(t *testing.T) {
 // TestReposCommandLine: -h, a settings file's listen and repos-dir, and
 // wrong arguments.
 func TestReposCommandLine(t *testing.T) {
-	bin := buildAgent(t)
+	bin := agentBinary(t)
 	work := t.TempDir()
 	dir := filepath.Join(work, "yum.repos.d")
 	copyFixtures(t, "in", dir)
@@ -239,10 +203,8 @@ func TestReposCommandLine(t *testing.T) {
 // the same repos, and dnf's own parse of each baseurl gives the old URLs
 // with the agent's in front of them.
 func TestReposDnf(t *testing.T) {
-	if _, err := exec.LookPath("dnf"); err != nil {
-		t.Skip("dnf is not installed (make deps installs it)")
-	}
-	bin := buildAgent(t)
+	need(t, "dnf", "dnf")
+	bin := agentBinary(t)
 	work := t.TempDir()
 	dir := filepath.Join(work, "reposd")
 	copyFixtures(t, "in", dir)
@@ -337,11 +299,12 @@ func dnfCmd(work string, args ...string) *exec.Cmd {
 // run with the real dnf config-manager, makes a repo that repos then puts
 // the agent in front of, and dnf reads it so.
 func TestReposMetalinkHint(t *testing.T) {
+	need(t, "dnf", "dnf")
 	plugin := "/usr/lib/python3/dist-packages/dnf-plugins/config_manager.py"
 	if _, err := os.Stat(plugin); err != nil {
-		t.Skip("dnf config-manager is not installed (make deps installs dnf-plugins-core)")
+		t.Fatalf("dnf config-manager is missing: install the Debian package dnf-plugins-core (`make deps` installs it)")
 	}
-	bin := buildAgent(t)
+	bin := agentBinary(t)
 	work := t.TempDir()
 	copyFixtures(t, "in", filepath.Join(work, "reposd"))
 	for _, d := range []string{"root", "cache", "plugins"} {
@@ -412,14 +375,10 @@ print(json.dumps({r.id: list(r.baseurl) for r in b.repos.values()}))
 // check, the kickstart's %post is valid shell, and the pkgtorrent-agent
 // commands in both run.
 func TestDeployExamples(t *testing.T) {
-	bin := buildAgent(t)
-	yml, ks := "../../deploy/pkgtorrent-agent-ansible.yml", "../../deploy/pkgtorrent-agent-kickstart.cfg"
-	if _, err := exec.LookPath("ansible-playbook"); err == nil {
-		if out, err := exec.Command("ansible-playbook", "--syntax-check", "-i", "localhost,", yml).CombinedOutput(); err != nil {
-			t.Errorf("ansible-playbook --syntax-check: %v\n%s", err, out)
-		}
-	} else {
-		t.Log("ansible-playbook is not installed (make deps installs ansible-core): syntax not checked")
+	bin := agentBinary(t)
+	yml, ks := deployDir+"pkgtorrent-agent-ansible.yml", deployDir+"pkgtorrent-agent-kickstart.cfg"
+	if out, err := exec.Command(need(t, "ansible-playbook", "ansible-core"), "--syntax-check", "-i", "localhost,", yml).CombinedOutput(); err != nil {
+		t.Errorf("ansible-playbook --syntax-check: %v\n%s", err, out)
 	}
 	kb, err := os.ReadFile(ks)
 	if err != nil {
@@ -462,12 +421,9 @@ func TestDeployExamples(t *testing.T) {
 // allow setting), and dnf makecache fetches the repo's metadata through the
 // agent: the agent allowed the mirror it found there.
 func TestReposAgentDnf(t *testing.T) {
-	for _, p := range []string{"dnf", "createrepo_c"} {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Skipf("%s is not installed (make deps installs it)", p)
-		}
-	}
-	bin := buildAgent(t)
+	need(t, "dnf", "dnf")
+	need(t, "createrepo_c", "createrepo-c")
+	bin := agentBinary(t)
 	work := t.TempDir()
 	for _, d := range []string{"root", "cache", "plugins", "reposd", "store", "mirror/yum/el9/x86_64"} {
 		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
@@ -565,3 +521,4 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
+

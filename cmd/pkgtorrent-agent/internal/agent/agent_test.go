@@ -47,6 +47,20 @@ func TestPackageThroughTorrent(t *testing.T) {
 	if n := a.swarm.Status().Totals.FromOrigin; n != int64(len(want)) {
 		t.Errorf("origin bytes after the range request = %d, want still %d", n, len(want))
 	}
+
+	// A file that is not a package passes through, unless the request
+	// asks for its torrent (pkgtorrent-agent fetch -torrent).
+	iso := writeRandom(t, root, "yum/iso/boot.iso", 2<<20+1)
+	isoURL := a.url(m.base + "/yum/iso/boot.iso")
+	if _, got := get(t, isoURL); !bytes.Equal(got, iso) || a.swarm.Status().Totals.Passthrough != int64(len(iso)) {
+		t.Errorf("boot.iso without the header: want it passed through whole")
+	}
+	if _, got := get(t, isoURL, TorrentHeader, "1"); !bytes.Equal(got, iso) {
+		t.Errorf("boot.iso with %s: 1: bytes differ from the mirror's", TorrentHeader)
+	}
+	if n := a.swarm.Status().Totals.FromOrigin; n != int64(len(want)+len(iso)) {
+		t.Errorf("origin bytes after boot.iso through its torrent = %d, want %d", n, len(want)+len(iso))
+	}
 }
 
 // TestPassThrough: files that are not packages, and packages of a

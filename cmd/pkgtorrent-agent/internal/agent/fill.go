@@ -52,7 +52,7 @@ func (s *Swarm) startFill(it *item) {
 // The policy: when the tracker knows no other peer of the torrent, the
 // pieces are fetched from the mirror at once, in order, so that the
 // request streams. When peers are known, the host waits a delay taken
-// from a hash of its host name and the torrent (up to origin-after),
+// from a hash of its peer ID and the torrent (up to origin-after),
 // then fetches, starting at a piece that also depends on the host, only
 // the pieces that no connected peer has. Hosts that start together thus
 // fetch different pieces, and a piece that one of them fetched reaches
@@ -71,7 +71,7 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 	if missing(t) == 0 {
 		return nil
 	}
-	peersKnown := false
+	peersKnown, began := false, time.Now()
 	wait := time.NewTimer(announceWait)
 	defer wait.Stop()
 	poll := time.NewTicker(20 * time.Millisecond)
@@ -79,9 +79,10 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 	mi := t.Metainfo()
 waitAnnounce:
 	for len(mi.UpvertedAnnounceList()) > 0 {
-		// Stats, not KnownSwarm, which reads the engine's state without
-		// its lock.
-		if t.Stats().TotalPeers > 0 {
+		// A connection, not a known address: trackers list the asking
+		// host too. (Stats, not KnownSwarm, which reads the engine's
+		// state without its lock.)
+		if t.Stats().ActivePeers > 0 {
 			peersKnown = true
 			break
 		}
@@ -93,7 +94,12 @@ waitAnnounce:
 		case <-poll.C:
 		}
 	}
-	h := sha1.Sum([]byte(s.hostname + t.InfoHash().HexString()))
+	s.log.Debug("origin fill", "torrent", it.name, "peers_known", peersKnown, "after", time.Since(began))
+	// The spread comes from the client's peer ID, random at each start:
+	// agents sharing a host name (several on one machine, or cloned
+	// hosts) still spread apart.
+	id := s.cl.PeerID()
+	h := sha1.Sum(append(id[:], t.InfoHash().Bytes()...))
 	spread := binary.BigEndian.Uint32(h[:4])
 	start := 0
 	if peersKnown {

@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"net/http"
@@ -105,6 +108,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.serveMirror(w, r)
+	case r.URL.Path == "/prefetch":
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			writeError(w, &Error{http.StatusMethodNotAllowed, "only POST"})
+			return
+		}
+		h.servePrefetch(w, r)
 	case r.URL.Path == "/status" && r.Method == http.MethodGet:
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
@@ -113,7 +123,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/metrics" && r.Method == http.MethodGet:
 		h.metrics.ServeHTTP(w, r)
 	default:
-		writeError(w, &Error{http.StatusNotFound, "not found: the agent answers /m/{scheme}/{host}/{path}, /status and /metrics"})
+		writeError(w, &Error{http.StatusNotFound, "not found: the agent answers /m/{scheme}/{host}/{path}, /prefetch, /status and /metrics"})
 	}
 }
 
@@ -131,7 +141,11 @@ type targetKey struct{}
 // parseTarget reads /m/{scheme}/{host[:port]}/{path}, keeping the path's
 // percent-encoding as dnf sent it.
 func parseTarget(r *http.Request) (*target, error) {
-	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/m/")
+	return parseTargetPath(r.URL.EscapedPath(), r.URL.RawQuery)
+}
+
+func parseTargetPath(escapedPath, rawQuery string) (*target, error) {
+	rest := strings.TrimPrefix(escapedPath, "/m/")
 	scheme, rest, _ := strings.Cut(rest, "/")
 	host, rest, ok := strings.Cut(rest, "/")
 	if scheme != "http" && scheme != "https" {
@@ -152,7 +166,7 @@ func parseTarget(r *http.Request) (*target, error) {
 	if strings.ContainsFunc(u.Path, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return nil, &Error{http.StatusBadRequest, "bad request: control character in path"}
 	}
-	u.RawQuery = r.URL.RawQuery
+	u.RawQuery = rawQuery
 	return &target{scheme: scheme, host: settings.CanonicalHost(scheme, host), path: u.Path, url: u}, nil
 }
 
@@ -166,7 +180,7 @@ func (h *Handler) serveMirror(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{http.StatusForbidden, "forbidden: " + tg.scheme + "://" + tg.host + " is not an allowed mirror"})
 		return
 	}
-	torrentURL, ok := h.torrentURL(tg)
+	torrentURL, ok := h.torrentURL(tg, r.Header.Get(TorrentHeader) == "1")
 	if !ok || r.Method == http.MethodHead || r.URL.RawQuery != "" {
 		h.passThrough(w, r, tg, &h.stats.passthrough)
 		return
@@ -186,6 +200,9 @@ func (h *Handler) serveMirror(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := &swarmReader{ctx: r.Context(), h: h, it: it, t: it.t.NewReader(), url: tg.url.String()}
+	if sum := h.swarm.expected(it); sum != nil {
+		rd.want, rd.sum = sum, sha256.New()
+	}
 	defer rd.Close()
 	rd.t.SetReadahead(4 << 20)
 	fw := &firstWrite{ResponseWriter: w}
@@ -194,11 +211,16 @@ func (h *Handler) serveMirror(w http.ResponseWriter, r *http.Request) {
 	h.stats.observe(start, fw.first)
 }
 
+// TorrentHeader, set to 1 on a request, asks for the file through its
+// torrent whatever its name (an ISO image, say): `pkgtorrent-agent fetch
+// -torrent` sends it.
+const TorrentHeader = "Pkgtorrent-Torrent"
+
 // torrentURL is the mirror's single/ URL for tg's file when it is a
-// package: /{top}/{service-name}/single/{path}.
-func (h *Handler) torrentURL(tg *target) (string, bool) {
+// package, or any file when force is set: /{top}/{service-name}/single/{path}.
+func (h *Handler) torrentURL(tg *target, force bool) (string, bool) {
 	base := path.Base(tg.path)
-	pkg := false
+	pkg := force
 	for _, p := range h.cfg.Packages {
 		if ok, _ := path.Match(p, base); ok {
 			pkg = true
@@ -260,12 +282,40 @@ type swarmReader struct {
 	t   torrent.Reader
 	url string
 	pos int64
-	// fb is the mirror's answer from fbPos on, once fallen back.
+	// fb is the mirror's answer from pos on, once fallen back.
 	fb       io.ReadCloser
 	fellBack bool
+	// want is the file's SHA-256 from the repo metadata (given to
+	// /prefetch), checked while the file is read whole from its start:
+	// on a mismatch the last bytes are withheld, so that the client sees
+	// a short answer and takes the file from its next mirror.
+	want   []byte
+	sum    hash.Hash
+	hashed int64
 }
 
 func (r *swarmReader) Read(p []byte) (int, error) {
+	start := r.pos
+	n, err := r.read(p)
+	if r.sum != nil && start != r.hashed {
+		// A range: only whole reads from the start are checked.
+		r.sum = nil
+	}
+	if r.sum == nil || n == 0 {
+		return n, err
+	}
+	r.sum.Write(p[:n])
+	r.hashed += int64(n)
+	if start+int64(n) == r.it.length && !bytes.Equal(r.sum.Sum(nil), r.want) {
+		r.h.log.Warn("the file's SHA-256 differs from the repo metadata's; not handing it out", "torrent", r.it.name, "url", r.url)
+		return 0, errSHA256
+	}
+	return n, err
+}
+
+var errSHA256 = errors.New("SHA-256 differs from the repo metadata's")
+
+func (r *swarmReader) read(p []byte) (int, error) {
 	if r.pos >= r.it.length {
 		return 0, io.EOF
 	}

@@ -171,12 +171,13 @@ func startAgent(t *testing.T, store string, allow []string, opts ...func(*settin
 		t.Fatal(err)
 	}
 	// The engine may log after the test ends: into a buffer, shown when
-	// the test fails.
+	// the test fails (or always, with AGENT_TEST_LOG=1 in the
+	// environment).
 	var logBuf bytes.Buffer
 	lw := &syncWriter{w: &logBuf}
 	log := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("AGENT_TEST_LOG") != "" {
 			lw.mu.Lock()
 			t.Logf("agent log (store %s):\n%s", store, logBuf.String())
 			lw.mu.Unlock()

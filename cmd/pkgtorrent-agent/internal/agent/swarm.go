@@ -84,6 +84,9 @@ type item struct {
 	cancel context.CancelFunc
 	// base holds the byte counts of earlier lives in the client.
 	base torrentCounts
+	// sha256 is the file's digest from the repo metadata, when a
+	// prefetch gave it.
+	sha256 []byte
 }
 
 type torrentCounts struct {
@@ -577,4 +580,23 @@ func hideFlush(p storage.PieceImpl) storage.PieceImpl {
 		return writerToPiece{p, w}
 	}
 	return plainPiece{p}
+}
+
+// expect records the size and SHA-256 the repo metadata gives for it. A
+// size that differs from the torrent's means the mirror's file is not
+// the one dnf expects: the digest then fails every whole read.
+func (s *Swarm) expect(it *item, size int64, sum []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if size != it.length {
+		s.log.Warn("prefetch: the repo metadata's size differs from the torrent's", "torrent", it.name, "size", size, "length", it.length)
+	}
+	it.sha256 = sum
+}
+
+// expected is the SHA-256 a prefetch gave for it, if any.
+func (s *Swarm) expected(it *item) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return it.sha256
 }

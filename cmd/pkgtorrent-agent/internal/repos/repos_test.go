@@ -75,7 +75,7 @@ func TestRewriteTwice(t *testing.T) {
 // makes the same file as Rewrite.
 func TestDiffApplies(t *testing.T) {
 	if _, err := exec.LookPath("patch"); err != nil {
-		t.Skip("patch is not installed (make deps installs it)")
+		t.Fatal("patch is missing: install the Debian package patch (`make deps` installs it)")
 	}
 	dir := t.TempDir()
 	var all []byte
