@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -522,3 +524,27 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+// TestReposManPage: pkgtorrent-agent(8) documents repos, with every flag
+// its -h lists, in its SYNOPSIS and SUBCOMMANDS.
+func TestReposManPage(t *testing.T) {
+	page := renderMan(t, manAgent)
+	var usage bytes.Buffer
+	if code := runRepos([]string{"-h"}, io.Discard, &usage); code != 0 {
+		t.Fatalf("repos -h: status %d", code)
+	}
+	flags := regexp.MustCompile(`(?m)^  (-[a-z]+)`).FindAllStringSubmatch(usage.String(), -1)
+	if len(flags) != 4 {
+		t.Fatalf("repos -h lists %d flags, want 4:\n%s", len(flags), usage.String())
+	}
+	synopsis, sub := section(page, "SYNOPSIS"), section(page, "SUBCOMMANDS")
+	loc := regexp.MustCompile(`(?m)^       repos\s`).FindStringIndex(sub)
+	if !strings.Contains(synopsis, "pkgtorrent-agent repos [-w]") || loc == nil {
+		t.Fatalf("pkgtorrent-agent(8) has no repos in SYNOPSIS and SUBCOMMANDS")
+	}
+	sub = sub[loc[0]:]
+	for _, f := range flags {
+		if !regexp.MustCompile(`(?m)^ +`+regexp.QuoteMeta(f[1])+`\b`).MatchString(sub) || !strings.Contains(synopsis, "["+f[1]) {
+			t.Errorf("pkgtorrent-agent(8) does not document repos %s", f[1])
+		}
+	}
+}
