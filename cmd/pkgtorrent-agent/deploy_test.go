@@ -430,12 +430,18 @@ func TestRPM(t *testing.T) {
 		"/usr/bin/pkgtorrent-agent",
 		"/usr/lib/firewalld/services/pkgtorrent-agent.xml",
 		"/usr/lib/systemd/system/pkgtorrent-agent.service",
+		"/usr/share/doc/pkgtorrent-agent",
+		"/usr/share/doc/pkgtorrent-agent/pkgtorrent-agent-ansible.yml",
+		"/usr/share/doc/pkgtorrent-agent/pkgtorrent-agent-kickstart.cfg",
 		"/usr/share/man/man5/pkgtorrent-agent.conf.5",
 		"/usr/share/man/man8/pkgtorrent-agent.8",
 	}
-	// Man pages may be compressed where rpm has brp-compress.
+	// Man pages may be compressed where rpm has brp-compress; the doc
+	// folder has the version in its name where rpm's _docdir_fmt says so
+	// (Debian's rpm, not Fedora's).
+	docdir := regexp.MustCompile(`^/usr/share/doc/pkgtorrent-agent-[^/]+`)
 	for i, f := range list {
-		list[i] = strings.TrimSuffix(strings.TrimSuffix(f, ".gz"), ".xz")
+		list[i] = docdir.ReplaceAllString(strings.TrimSuffix(strings.TrimSuffix(f, ".gz"), ".xz"), "/usr/share/doc/pkgtorrent-agent")
 	}
 	if !slices.Equal(list, wantList) {
 		t.Errorf("pkgtorrent-agent holds %q, want %q", list, wantList)
