@@ -59,6 +59,8 @@ type Swarm struct {
 	fetches chan struct{}
 	closed  chan struct{}
 	wg      sync.WaitGroup
+	// lonely counts the downloads in a row that found no peer.
+	lonely atomic.Int32
 }
 
 // item is one torrent of the store.
