@@ -146,6 +146,15 @@ func (s *Service) entry(root *lazyRoot, rq request) (e *infocache.Entry, checked
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LockTimeout)
 	defer cancel()
 	c, _, err = s.builds.do(ctx, s.settings(root)+"\x00"+key, func() (checkedEntry, error) {
+		start := time.Now()
+		// The files come first: a request that names none, or files
+		// that cannot make one torrent, fails here and leaves no lock
+		// file or entry behind.
+		src, err := s.resolve(root, rq)
+		if err != nil {
+			return checkedEntry{}, err
+		}
+		defer src.look.Close()
 		unlock, err := s.lock(ctx, s.infos.LockPath(key))
 		if err != nil {
 			return checkedEntry{}, err
@@ -155,7 +164,7 @@ func (s *Service) entry(root *lazyRoot, rq request) (e *infocache.Entry, checked
 		if c, ok := s.cached(root, rq, key); ok {
 			return c, nil
 		}
-		e, err := s.build(ctx, root, rq, key)
+		e, err := s.build(ctx, root, rq, key, src, start)
 		return checkedEntry{e, s.now()}, err
 	})
 	return c.e, c.checked, err
@@ -247,10 +256,19 @@ func (s *Service) unchanged(lr *lazyRoot, rq request, e *infocache.Entry) bool {
 	return true
 }
 
-// build makes the torrent of rq from piece digests, cached or computed,
-// and stores it in the info cache.
-func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key string) (*infocache.Entry, error) {
-	start := time.Now()
+// sources are the files a torrent is built from, found and stat'ed before
+// anything is locked or written for it.
+type sources struct {
+	look   *docroot.Lookup // close it when done
+	paths  []string
+	infos  []fs.FileInfo
+	single bool // a single-file torrent
+}
+
+// resolve finds the files of rq (the posted paths, or the glob's
+// matches) and stats each. A request that names a file that is not there
+// (404), or files that cannot make one torrent (400), fails here.
+func (s *Service) resolve(lr *lazyRoot, rq request) (*sources, error) {
 	root, err := lr.open()
 	if err != nil {
 		return nil, err
@@ -265,6 +283,21 @@ func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key strin
 			return nil, err
 		}
 	}
+	src := &sources{look: root.Lookup(), paths: paths, infos: make([]fs.FileInfo, len(paths)), single: single}
+	for i, p := range paths {
+		if src.infos[i], err = src.look.Stat(p); err != nil {
+			src.look.Close()
+			return nil, err
+		}
+	}
+	return src, nil
+}
+
+// build makes the torrent of rq from the piece digests of its files src,
+// cached or computed, and stores it in the info cache. start is when the
+// request began to build it, for the log.
+func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key string, src *sources, start time.Time) (*infocache.Entry, error) {
+	paths, single, look := src.paths, src.single, src.look
 	e := &infocache.Entry{
 		Request:  rq.text,
 		Settings: s.settings(lr),
@@ -274,10 +307,8 @@ func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key strin
 	}
 	files := make([]torrent.File, len(paths))
 	var hashed, hits atomic.Int64
-	look := root.Lookup()
-	defer look.Close()
-	err = s.eachFile(paths, func(i int, p string, workers int) error {
-		fd, err := s.digests(ctx, look, p, workers)
+	err := s.eachFile(paths, func(i int, p string, workers int) error {
+		fd, err := s.digests(ctx, look, p, src.infos[i], workers)
 		if err != nil {
 			return err
 		}
@@ -326,16 +357,12 @@ type fileDigests struct {
 	hashed bool
 }
 
-// digests returns the piece digests of file rel and its stamp: from the
-// piece cache when the entry matches the file's current stamp, else by
-// hashing the file with up to workers goroutines, once however many
-// requests and processes want it.
-func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string, workers int) (fileDigests, error) {
+// digests returns the piece digests of file rel, whose stat is fi, and
+// its stamp: from the piece cache when the entry matches the file's stamp,
+// else by hashing the file with up to workers goroutines, once however
+// many requests and processes want it.
+func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string, fi fs.FileInfo, workers int) (fileDigests, error) {
 	root := look.Root()
-	fi, err := look.Stat(rel)
-	if err != nil {
-		return fileDigests{}, err
-	}
 	st := piececache.StampOf(fi)
 	key := root.Dir() + "\x00" + rel
 	if d, ok := s.memo.get(key, st, s.cfg.Format == torrent.Hybrid); ok {

@@ -1,0 +1,21 @@
+// Package service is the HTTP handler of pkgtorrent-service: it answers
+// /{top}/{service-name}/{digest,single,simple,magnet,nullfile}/... with torrents
+// built from cached piece digests, whatever runs it (FastCGI, CGI or the
+// standalone HTTP server).
+//
+// # Hostile clients and faults
+//
+// One entry per attack or fault: what a client does (or what happens to
+// the files and disks), what bounds it, with figures measured before and
+// after on the same machine, and the command that repeats its test.
+//
+// Lock files for nothing. A client asks for names that do not exist
+// (single/.../nope-{random}: 404), thousands a second, or for files that
+// cannot make one torrent (400). Bound: the request's files are found and
+// stat'ed before any lock file or cache entry is made for it (resolve), so
+// a request that ends in 400 or 404 leaves nothing on disk. Before, each
+// left an empty info/{key}.lock: 146 408 files after 20 s of 8 clients;
+// now none.
+//
+//	go test -race -run '^TestFailedRequestsLeaveNoFiles$' ./pkg/service
+package service
