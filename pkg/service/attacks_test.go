@@ -5,8 +5,10 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // cacheFiles returns the files (anything but folders) under dir.
@@ -77,5 +79,90 @@ func TestFailedRequestsLeaveNoFiles(t *testing.T) {
 	}
 	if left := cacheFiles(t, f.cache); len(left) == 0 {
 		t.Errorf("a torrent built from a real file left nothing in the cache")
+	}
+}
+
+// TestFutureCheckTimeExpires gives the info entries a check time 2 hours
+// ahead, as a clock stepped back leaves them, then changes a file (issue
+// 11, item 6: the stale torrent was served without a check for as long as
+// the offset lasted). The next request must check the files and serve the
+// new content, in digest and single mode; an entry whose files did not
+// change gets its check time moved back to now.
+func TestFutureCheckTimeExpires(t *testing.T) {
+	f := newFixture(t, nil)
+	c := &clock{t: time.Now().Truncate(time.Second)}
+	f.svc.now = c.now
+	digest := "http://mirror.test/yum/torrent_service/digest/" + digestOf(somePackages)
+	single := "http://mirror.test/yum/torrent_service/single/yum/el9/x86_64/Packages/*.rpm"
+	iso := "http://mirror.test/yum/torrent_service/single/yum/iso/boot.iso"
+	if w := f.post(somePackages...); w.Code != http.StatusOK {
+		t.Fatalf("POST: %d %s", w.Code, w.Body)
+	}
+	before := map[string]string{}
+	for _, target := range []string{digest, single, iso} {
+		w := f.get(target, nil)
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", target, w.Code, w.Body)
+		}
+		before[target] = decodeTorrent(t, w.Body.Bytes()).infoHash
+	}
+	future := c.now().Add(2 * time.Hour)
+	entries, err := os.ReadDir(f.svc.infos.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if len(e.Name()) == 40 {
+			if err := os.Chtimes(f.svc.infos.Path(e.Name()), future, future); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d info entries, want 3", n)
+	}
+	// The same size, other bytes: a new mtime, as a repository sync gives.
+	changed := filepath.Join(f.root, "yum/el9/x86_64/Packages/several-2.5-1.x86_64.rpm")
+	b, err := os.ReadFile(changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(changed, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{digest, single} {
+		w := f.get(target, nil)
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", target, w.Code, w.Body)
+		}
+		m := decodeTorrent(t, w.Body.Bytes())
+		if m.infoHash == before[target] {
+			t.Errorf("GET %s after the file changed: the old torrent (%s), served on a check time 2 h ahead", target, m.infoHash)
+		}
+		verifyPieces(t, f.root, "torrent_service", m)
+		if cc := w.Header().Get("Cache-Control"); cc != "public, max-age=60" {
+			t.Errorf("GET %s: Cache-Control %q, want public, max-age=60", target, cc)
+		}
+	}
+	// boot.iso did not change: its entry is checked, kept, and its check
+	// time is no longer ahead.
+	w := f.get(iso, nil)
+	if w.Code != http.StatusOK || decodeTorrent(t, w.Body.Bytes()).infoHash != before[iso] {
+		t.Fatalf("GET %s: %d, or another torrent for an unchanged file", iso, w.Code)
+	}
+	for _, e := range entries {
+		if len(e.Name()) != 40 {
+			continue
+		}
+		fi, err := os.Stat(f.svc.infos.Path(e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fi.ModTime().Before(future) {
+			t.Errorf("entry %s: check time %v is still in the future after a request", e.Name(), fi.ModTime())
+		}
 	}
 }

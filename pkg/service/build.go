@@ -198,7 +198,7 @@ func (s *Service) usable(root *lazyRoot, rq request, key string, c checkedEntry)
 	switch {
 	case e.Settings != s.settings(root):
 	case !rq.single() && !slices.Equal(e.Paths, rq.paths):
-	case s.now().Sub(checked) <= s.cfg.Revalidate:
+	case s.fresh(checked):
 		return checkedEntry{e, checked}, true
 	case s.unchanged(root, rq, e):
 		now := s.now()
@@ -209,6 +209,16 @@ func (s *Service) usable(root *lazyRoot, rq request, key string, c checkedEntry)
 		return checkedEntry{e, now}, true
 	}
 	return checkedEntry{}, false
+}
+
+// fresh reports whether files last checked at checked may be trusted
+// without a new check: less than revalidate ago. A check time in the
+// future (the clock was stepped back since, or an entry was copied from
+// another host) is expired: trusting it would serve a stale torrent for as
+// long as the offset lasts.
+func (s *Service) fresh(checked time.Time) bool {
+	age := s.now().Sub(checked)
+	return age >= 0 && age <= s.cfg.Revalidate
 }
 
 // lock takes the file lock name, waiting for another process that holds

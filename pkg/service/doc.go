@@ -18,4 +18,13 @@
 // now none.
 //
 //	go test -race -run '^TestFailedRequestsLeaveNoFiles$' ./pkg/service
+//
+// An info entry checked "in the future". The clock is stepped back (or an
+// entry with a check time 2 h ahead comes from elsewhere), then a file
+// changes. Bound: a check time in the future counts as expired (fresh), so
+// the next request checks the files. Before, the stale torrent was served
+// without a check for as long as the offset lasted (2 h here, with
+// max-age=60); now the first request after the change gets the new one.
+//
+//	go test -race -run '^TestFutureCheckTimeExpires$' ./pkg/service
 package service
