@@ -7,10 +7,11 @@ ADDR    ?= 127.0.0.1:8080
 RUNDIR  := run
 # Debian packages the end-to-end tests drive: real web servers, BitTorrent
 # clients and a tracker; systemd and rpm check the files under deploy/, and
-# man-db renders the manual pages in deploy/man. `make deps` installs the
+# man-db renders the manual pages in deploy/man; e2fsprogs makes a file
+# system with whole-second timestamps. `make deps` installs the
 # missing ones when root.
 DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
-	python3-libtorrent curl mktorrent systemd rpm man-db
+	python3-libtorrent curl mktorrent systemd rpm man-db e2fsprogs
 # Debian packages `make bench` compares against or drives.
 BENCH_PACKAGES := mktorrent wrk nginx-light
 FUZZTIME ?= 30s

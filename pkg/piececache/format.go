@@ -21,9 +21,17 @@ import (
 // Stamp identifies one version of a source file. A cached entry is valid
 // only while every field still matches: a rewrite, a truncation, a touch or
 // a replacement by another file (new inode) all invalidate it.
+//
+// The ctime is there because the mtime can be set back (rsync --inplace
+// -t, touch -r): a file rewritten in place with its mtime restored keeps
+// every other field, but any write, and the utime that restores the
+// mtime, moves the ctime, which nothing but the kernel's clock sets. A
+// change within the ctime's granularity of the stamp can still go unseen:
+// see Racy.
 type Stamp struct {
 	Size    int64
 	MtimeNs int64
+	CtimeNs int64
 	Dev     uint64
 	Ino     uint64
 }
@@ -33,18 +41,20 @@ func StampOf(fi fs.FileInfo) Stamp {
 	s := Stamp{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		s.Dev, s.Ino = uint64(st.Dev), uint64(st.Ino)
+		s.CtimeNs = st.Ctim.Nano()
 	}
 	return s
 }
 
-// Layout of version 2, all integers big-endian:
+// Layout of version 3, all integers big-endian:
 //
 //	magic       4  "PTPC"
-//	version     2  2
+//	version     2  3
 //	flags       2  bit 0: the v2 piece layer and pieces root follow the digests
 //	piece len   8
 //	size        8  source file size
 //	mtime       8  source file mtime, nanoseconds since the epoch
+//	ctime       8  source file ctime, nanoseconds since the epoch
 //	dev         8
 //	ino         8
 //	tail       20  SHA-1 of the bare tail (zeros when none)
@@ -54,13 +64,14 @@ func StampOf(fi fs.FileInfo) Stamp {
 //	layer      32 × count v2 piece layer   (flag 0 only)
 //	crc32c      4  of every byte before it
 //
-// Version 1 (v1 digests only, no flags) is read as corrupt: an entry of
-// the old version is a miss, and the file is hashed again.
+// Versions 1 (v1 digests only, no flags) and 2 (no ctime) are read as
+// corrupt: an entry of an old version is a miss, and the file is hashed
+// again.
 const (
 	magic      = "PTPC"
-	version    = 2
+	version    = 3
 	flagV2     = 1
-	headerSize = cachefile.HeaderSize + 8*5 + pieces.HashSize + 4
+	headerSize = cachefile.HeaderSize + 8*6 + pieces.HashSize + 4
 	// maxCount bounds what Decode accepts: a 1 TiB file at the smallest
 	// piece length.
 	maxCount = (1 << 40) / pieces.MinLength
@@ -81,6 +92,7 @@ func Encode(st Stamp, d *pieces.Digests) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(d.PieceLength))
 	b = binary.BigEndian.AppendUint64(b, uint64(st.Size))
 	b = binary.BigEndian.AppendUint64(b, uint64(st.MtimeNs))
+	b = binary.BigEndian.AppendUint64(b, uint64(st.CtimeNs))
 	b = binary.BigEndian.AppendUint64(b, st.Dev)
 	b = binary.BigEndian.AppendUint64(b, st.Ino)
 	b = append(b, d.Tail[:]...)
@@ -111,6 +123,7 @@ func Decode(b []byte) (Stamp, *pieces.Digests, error) {
 	d := &pieces.Digests{PieceLength: int64(next()), V2: flags&flagV2 != 0}
 	st.Size = int64(next())
 	st.MtimeNs = int64(next())
+	st.CtimeNs = int64(next())
 	st.Dev = next()
 	st.Ino = next()
 	d.Size = st.Size

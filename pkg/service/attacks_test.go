@@ -1,14 +1,25 @@
 package service
 
 import (
+	"bytes"
+	"crypto/sha1"
 	"errors"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/failpoint"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
 )
 
 // cacheFiles returns the files (anything but folders) under dir.
@@ -17,7 +28,7 @@ func cacheFiles(t *testing.T, dir string) []string {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if p == dir && errorsIsNotExist(err) {
+			if p == dir && errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
 			return err
@@ -32,8 +43,6 @@ func cacheFiles(t *testing.T, dir string) []string {
 	}
 	return files
 }
-
-func errorsIsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 // TestFailedRequestsLeaveNoFiles sends requests that end in 404 or 400
 // (issue 11, item 2: each left an empty info/{key}.lock, 16 million
@@ -163,6 +172,204 @@ func TestFutureCheckTimeExpires(t *testing.T) {
 		}
 		if !fi.ModTime().Before(future) {
 			t.Errorf("entry %s: check time %v is still in the future after a request", e.Name(), fi.ModTime())
+		}
+	}
+}
+
+// pieceDigests returns the SHA-1 of each piece of b, computed here.
+func pieceDigests(b []byte, pl int) []byte {
+	var out []byte
+	for off := 0; off < len(b); off += pl {
+		sum := sha1.Sum(b[off:min(off+pl, len(b))])
+		out = append(out, sum[:]...)
+	}
+	return out
+}
+
+// rewriteInPlace overwrites 100 bytes at each offset of the file name
+// with fill, without truncating it, and restores its mtime, as rsync
+// --inplace -t or touch -r do.
+func rewriteInPlace(t *testing.T, name string, fill byte, offsets ...int64) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	fd, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, off := range offsets {
+		if _, err := fd.WriteAt(bytes.Repeat([]byte{fill}, 100), off); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := fd.Close(); err != nil {
+		t.Error(err)
+	}
+	if err := os.Chtimes(name, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestInPlaceRewriteNeverMixesPieces rewrites 100 bytes in two regions of
+// a file in place and restores its mtime, 25 times, both between requests
+// and while the file is being hashed, half-way through, between the two
+// regions (issue 11, item 5: 16 of 25 torrents mixed old and new pieces,
+// and the next request served the same mix again). Every torrent served
+// must hold exactly the pieces of the file as it is after the request.
+func TestInPlaceRewriteNeverMixesPieces(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) { c.Revalidate = 0 })
+	const pl = 1 << 20
+	rel := "yum/iso/big.iso"
+	name := filepath.Join(f.root, rel)
+	content := bytes.Repeat([]byte("0123456789abcdef"), 8*pl/16)
+	if err := os.WriteFile(name, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(name, old, old); err != nil {
+		t.Fatal(err)
+	}
+	// One region in the first piece, read before the half-way point, one
+	// in the seventh, read after it.
+	offsets := []int64{pl/2 + 17, 6*pl + 4242}
+	var mu sync.Mutex
+	fill, duringHash := byte('A'), false
+	defer failpoint.Enable(failpoint.HashHalf, func(arg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if arg == rel && duringHash {
+			duringHash = false
+			fill++
+			rewriteInPlace(t, name, fill, offsets...)
+		}
+	})()
+	mixed := 0
+	for round := range 25 {
+		mu.Lock()
+		switch round % 3 {
+		case 0: // between requests
+			fill++
+			rewriteInPlace(t, name, fill, offsets...)
+		case 1: // while the file is hashed
+			duringHash = true
+		case 2: // both
+			fill++
+			rewriteInPlace(t, name, fill, offsets...)
+			duringHash = true
+		}
+		mu.Unlock()
+		w := f.do("GET", base+"single/"+rel, nil)
+		if w.Code != http.StatusOK {
+			t.Fatalf("round %d: %d %s", round, w.Code, w.Body)
+		}
+		m := decodeTorrent(t, w.Body.Bytes())
+		now, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := []byte(m.info["pieces"].(string)); !bytes.Equal(got, pieceDigests(now, pl)) {
+			mixed++
+			var stale []int
+			for i := 0; i < len(got)/20; i++ {
+				if !bytes.Equal(got[20*i:20*i+20], pieceDigests(now, pl)[20*i:20*i+20]) {
+					stale = append(stale, i)
+				}
+			}
+			t.Errorf("round %d: pieces %v do not match the file after the request", round, stale)
+		}
+	}
+	t.Logf("%d of 25 torrents did not match the file", mixed)
+}
+
+// mountCoarse mounts a new ext4 file system with 128-byte inodes, which
+// keeps whole-second timestamps, at a new folder, and unmounts it when
+// the test ends. It needs root (make test runs as root) and mkfs.ext4.
+func mountCoarse(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"mkfs.ext4", "-q", "-F", "-I", "128", img},
+		{"mount", "-o", "loop", img, mnt},
+	} {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s(the test needs root and e2fsprogs: make deps)", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", mnt, err, out)
+		}
+	})
+	return mnt
+}
+
+// TestRacyFileOnCoarseTimestamps serves a file on a file system that
+// keeps whole seconds just after it was written, then rewrites it in
+// place within the same second with its mtime restored, so that neither
+// mtime nor ctime can show the change (issue 11, item 5: "racy" files).
+// Hashing waits until the file's timestamps would show a change, so the
+// digests it caches are never of a racy version, and the next torrent is
+// the new content's.
+func TestRacyFileOnCoarseTimestamps(t *testing.T) {
+	var mirror string
+	f := newFixture(t, func(c *config.Config) {
+		mirror = mountCoarse(t)
+		if err := samplemirror.Create(mirror); err != nil {
+			t.Fatal(err)
+		}
+		c.Root = mirror
+		c.Revalidate = 0
+	})
+	rel := "yum/iso/fresh.iso"
+	name := filepath.Join(mirror, rel)
+	content := bytes.Repeat([]byte("fresh content.\n"), 3<<20/15)
+	if err := os.WriteFile(name, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var sys syscall.Stat_t
+	if err := syscall.Stat(name, &sys); err != nil {
+		t.Fatal(err)
+	}
+	if sys.Ctim.Nsec != 0 {
+		t.Fatalf("ctime %d.%09d: the file system keeps more than whole seconds", sys.Ctim.Sec, sys.Ctim.Nsec)
+	}
+	for round, fill := range []byte{0, 'X', 'Y'} {
+		if fill != 0 {
+			rewriteInPlace(t, name, fill, 100, 2<<20+5)
+		}
+		w := f.do("GET", base+"single/"+rel, nil)
+		if w.Code != http.StatusOK {
+			t.Fatalf("round %d: %d %s", round, w.Code, w.Body)
+		}
+		now, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := decodeTorrent(t, w.Body.Bytes())
+		if got := []byte(m.info["pieces"].(string)); !bytes.Equal(got, pieceDigests(now, 1<<20)) {
+			t.Errorf("round %d: the torrent's pieces are not the file's", round)
+		}
+		// What was cached is of the file as it is.
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, d, err := piececache.Decode(readFile(t, filepath.Join(f.cache, "pieces", rel, "1048576")))
+		if err != nil || st != piececache.StampOf(fi) || !bytes.Equal(d.Padded[:40], pieceDigests(now, 1<<20)[:40]) {
+			t.Errorf("round %d: piece cache entry of %+v (%v), want the file as it is, %+v", round, st, err, piececache.StampOf(fi))
 		}
 	}
 }

@@ -317,10 +317,14 @@ func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key strin
 	}
 	files := make([]torrent.File, len(paths))
 	var hashed, hits atomic.Int64
+	var racy atomic.Bool
 	err := s.eachFile(paths, func(i int, p string, workers int) error {
 		fd, err := s.digests(ctx, look, p, src.infos[i], workers)
 		if err != nil {
 			return err
+		}
+		if fd.racy {
+			racy.Store(true)
 		}
 		if fd.hashed {
 			hashed.Add(fd.d.Size)
@@ -346,8 +350,12 @@ func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key strin
 	if err != nil {
 		return nil, err
 	}
-	if err := s.infos.Save(e); err != nil {
-		s.cacheProblem(err)
+	// A torrent with racy digests is served as it was read, not cached:
+	// the next request reads the file again.
+	if !racy.Load() {
+		if err := s.infos.Save(e); err != nil {
+			s.cacheProblem(err)
+		}
 	}
 	s.Stats.TorrentsBuilt.Add(1)
 	hash := torrent.InfoHash(e.Info)
@@ -365,6 +373,9 @@ type fileDigests struct {
 	// finding its digests in the piece cache or sharing another
 	// request's.
 	hashed bool
+	// racy reports digests of a file version that was racy when it was
+	// hashed (piececache.Stamp.Racy): served, never cached.
+	racy bool
 }
 
 // digests returns the piece digests of file rel, whose stat is fi, and
@@ -395,7 +406,7 @@ func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string,
 	if shared {
 		fd.hashed = false
 	}
-	if err == nil && !shared {
+	if err == nil && !shared && !fd.racy {
 		s.memo.put(key, fd.stamp, fd.d)
 	}
 	return fd, err
@@ -444,6 +455,7 @@ func (s *Service) hash(look *docroot.Lookup, rel string, workers int) (fileDiges
 		s.cacheProblem(err)
 	}
 	s.log.Debug("hashing file", "path", rel, "bytes", st.Size)
+	racy := false
 	// workers goroutines hash pieces of the file.
 	d, st, err := piececache.HashFile(f, st, piececache.HashOptions{
 		PieceLength: s.cfg.PieceLength,
@@ -458,11 +470,16 @@ func (s *Service) hash(look *docroot.Lookup, rel string, workers int) (fileDiges
 		Changed: func(old, now piececache.Stamp) {
 			s.log.Info("file changed while it was hashed", "path", rel, "size", old.Size, "new_size", now.Size)
 		},
+		Racy: func() { racy = true },
 	})
 	if err != nil {
 		return fileDigests{}, err
 	}
 	s.log.Debug("file hashed", "path", rel, "bytes", d.Size)
+	if racy {
+		s.log.Info("file written as it was hashed: its digests are not cached", "path", rel)
+		return fileDigests{d: d, stamp: st, hashed: true, racy: true}, nil
+	}
 	if err := s.pieces.Save(rel, st, d); err != nil {
 		s.cacheProblem(err)
 	} else {

@@ -27,4 +27,17 @@
 // max-age=60); now the first request after the change gets the new one.
 //
 //	go test -race -run '^TestFutureCheckTimeExpires$' ./pkg/service
+//
+// A file rewritten in place with its mtime kept (rsync --inplace -t,
+// touch -r, or a file system whose timestamps are 1 or 2 s coarse), while
+// it is hashed or between requests. Bound: a file's stamp includes its
+// ctime, which utime cannot set back, so the change is seen and the file
+// hashed again; a file written within its timestamp granularity of now is
+// hashed once that has passed, and digests of a file that is still racy
+// then are served but not cached (piececache.Stamp.Racy, git's rule). Before,
+// 23 of 25 torrents held pieces that did not match the file, and the stale
+// ones were served again; now none.
+//
+//	go test -race -run '^TestInPlaceRewriteNeverMixesPieces$' ./pkg/service
+//	go test -race -run '^TestRacyFileOnCoarseTimestamps$' ./pkg/service
 package service
