@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -371,5 +372,47 @@ func TestRacyFileOnCoarseTimestamps(t *testing.T) {
 		if err != nil || st != piececache.StampOf(fi) || !bytes.Equal(d.Padded[:40], pieceDigests(now, 1<<20)[:40]) {
 			t.Errorf("round %d: piece cache entry of %+v (%v), want the file as it is, %+v", round, st, err, piececache.StampOf(fi))
 		}
+	}
+}
+
+// TestTrackersFileBounded serves torrents with a trackers file of 100 000
+// lines, one with a password and one not in ASCII (issue 11, item 7: 58 871
+// trackers went into every torrent, 1.6 MB each): a torrent and a magnet
+// link carry the first max-trackers, and never the bad ones.
+func TestTrackersFileBounded(t *testing.T) {
+	f := newFixture(t, nil)
+	var b strings.Builder
+	b.WriteString("http://user:secret@private.example/announce\nudp://tr\u00e4cker.example:6969\n")
+	for i := range 100000 {
+		fmt.Fprintf(&b, "udp://t%d.example:6969/announce\n", i)
+	}
+	if err := os.WriteFile(f.svc.cfg.Trackers, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := f.do("GET", base+"single/yum/iso/boot.iso", nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	m := decodeTorrent(t, w.Body.Bytes())
+	tiers, _ := m.raw["announce-list"].([]any)
+	if len(tiers) != 100 {
+		t.Errorf("announce-list of %d tiers, want the default max-trackers, 100", len(tiers))
+	}
+	for _, tier := range tiers {
+		u := tier.([]any)[0].(string)
+		var n int
+		if _, err := fmt.Sscanf(u, "udp://t%d.example:6969/announce", &n); err != nil || n >= 100 {
+			t.Errorf("tracker %q is not one of the first 100 good ones", u)
+		}
+	}
+	if len(w.Body.Bytes()) > 8<<10 {
+		t.Errorf("torrent of one file and 100 trackers is %d bytes", len(w.Body.Bytes()))
+	}
+	w = f.do("GET", base+"magnet/yum/iso/boot.iso", nil)
+	if n := strings.Count(w.Body.String(), "&tr="); w.Code != http.StatusOK || n != 100 {
+		t.Errorf("magnet link: %d, %d trackers, want 200 and 100", w.Code, n)
+	}
+	if !strings.Contains(f.logs.String(), "too many trackers") {
+		t.Errorf("no warning about the trackers dropped in the log")
 	}
 }

@@ -40,4 +40,14 @@
 //
 //	go test -race -run '^TestInPlaceRewriteNeverMixesPieces$' ./pkg/service
 //	go test -race -run '^TestRacyFileOnCoarseTimestamps$' ./pkg/service
+//
+// A huge trackers file. 100 000 lines, all good URLs: everything in its
+// first MiB went into every torrent. Bound: the setting max-trackers
+// (default 100; the others dropped with a warning), and URLs that are not
+// printable ASCII or carry a user name or password are skipped. Before,
+// the torrent of one file carried 30 276 trackers in 1 169 903 bytes; now
+// 100 in 3 836.
+//
+//	go test -race -run '^TestTrackersFileBounded$' ./pkg/service
+//	go test -race -run '^TestListCapped$' ./pkg/trackers
 package service

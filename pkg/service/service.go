@@ -99,7 +99,7 @@ func New(cfg config.Config, opt Options) *Service {
 		log:      log,
 		pieces:   piececache.Store{Dir: cfg.PiecesDir()},
 		infos:    infocache.Store{Dir: cfg.InfoDir()},
-		trackers: trackers.New(cfg.Trackers, opt.TrackersInterval, log),
+		trackers: trackers.New(cfg.Trackers, opt.TrackersInterval, cfg.MaxTrackers, log),
 		env:      env,
 		now:      now,
 	}
