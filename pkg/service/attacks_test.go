@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -414,5 +415,63 @@ func TestTrackersFileBounded(t *testing.T) {
 	}
 	if !strings.Contains(f.logs.String(), "too many trackers") {
 		t.Errorf("no warning about the trackers dropped in the log")
+	}
+}
+
+// TestRangeBounded sends Range headers to nullfile/ and to a standard
+// file server behind BoundRange, as the standalone server has it (issue
+// 11, item 7: "bytes=-0" got 206 with Content-Range "bytes 1000-999/1000",
+// and 60 000 one-byte ranges a 9 MB multipart answer).
+func TestRangeBounded(t *testing.T) {
+	f := newFixture(t, nil)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fileServer := http.FileServer(http.Dir(dir))
+	files := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		BoundRange(r)
+		fileServer.ServeHTTP(w, r)
+	})
+	many := func(n int) string {
+		specs := make([]string, n)
+		for i := range specs {
+			specs[i] = fmt.Sprintf("%d-%d", 17*i, 17*i)
+		}
+		return "bytes=" + strings.Join(specs, ",")
+	}
+	for _, tc := range []struct {
+		name, rng    string
+		status       int
+		contentRange string
+		bodyLen      int // -1: multipart, not checked
+	}{
+		{"suffix of zero bytes", "bytes=-0", http.StatusRequestedRangeNotSatisfiable, "bytes */1048576", -1},
+		{"suffix of zero bytes, written 00", "bytes=-00", http.StatusRequestedRangeNotSatisfiable, "bytes */1048576", -1},
+		{"suffix of zero bytes and a range", "bytes=-0, 0-9", http.StatusPartialContent, "bytes 0-9/1048576", 10},
+		{"suffix of five bytes", "bytes=-5", http.StatusPartialContent, "bytes 1048571-1048575/1048576", 5},
+		{"beyond the end", "bytes=1048576-", http.StatusRequestedRangeNotSatisfiable, "bytes */1048576", -1},
+		{"16 ranges", many(16), http.StatusPartialContent, "", -1},
+		{"17 ranges: ignored", many(17), http.StatusOK, "", 1 << 20},
+		{"60 000 one-byte ranges: ignored", many(60000), http.StatusOK, "", 1 << 20},
+	} {
+		for _, target := range []struct {
+			name string
+			h    http.Handler
+			url  string
+		}{{"nullfile", f.svc, base + "nullfile/1048576_0"}, {"file server", files, "http://mirror.test/f"}} {
+			r := httptest.NewRequest("GET", target.url, nil)
+			r.Header.Set("Range", tc.rng)
+			w := httptest.NewRecorder()
+			target.h.ServeHTTP(w, r)
+			if w.Code != tc.status || w.Header().Get("Content-Range") != tc.contentRange ||
+				(tc.bodyLen >= 0 && w.Body.Len() != tc.bodyLen) {
+				t.Errorf("%s, %s: %d, Content-Range %q, %d bytes; want %d, %q, %d bytes",
+					target.name, tc.name, w.Code, w.Header().Get("Content-Range"), w.Body.Len(), tc.status, tc.contentRange, tc.bodyLen)
+			}
+			if w.Body.Len() > 1<<20+4000 {
+				t.Errorf("%s, %s: %d bytes answered for 1 MiB", target.name, tc.name, w.Body.Len())
+			}
+		}
 	}
 }
