@@ -159,12 +159,16 @@ type Limits struct {
 	MaxMatches int
 	// MaxVisits is the most folder entries one glob may look at.
 	MaxVisits int
+	// Unusable, when not nil, is called with each file or folder that a
+	// glob leaves out because its name is not UsableName.
+	Unusable func(rel string)
 }
 
 // Glob returns the regular files that pattern (a clean relative path whose
 // segments may hold *, ? and [...] as in the shell; braces are literal) matches,
 // sorted bytewise. As in the shell and Python's glob, a wildcard does not
-// match a leading "." unless the pattern segment starts with one. Matches
+// match a leading "." unless the pattern segment starts with one. Names
+// that are not UsableName are left out, and reported to lim.Unusable. Matches
 // through symlinks that leave the root are left out. A pattern without
 // wildcards is a plain lookup and fails as Stat does.
 //
@@ -224,6 +228,9 @@ func (w *walker) walk(dir string, segs []string) error {
 		if !g.Match(name) {
 			continue
 		}
+		if !w.usable(dir, name) {
+			continue
+		}
 		if err := w.visit(path.Join(dir, name), segs[1:], false); err != nil {
 			return err
 		}
@@ -253,7 +260,7 @@ func (w *walker) walkAny(dir string, rest []string) error {
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	for _, e := range ents {
 		name := e.Name()
-		if name[0] == '.' {
+		if name[0] == '.' || !w.usable(dir, name) {
 			continue
 		}
 		rel := path.Join(dir, name)
@@ -282,6 +289,18 @@ func (w *walker) walkAny(dir string, rest []string) error {
 		}
 	}
 	return nil
+}
+
+// usable reports whether the name in folder dir may be matched, and
+// reports one that may not to Limits.Unusable.
+func (w *walker) usable(dir, name string) bool {
+	if UsableName(name) {
+		return true
+	}
+	if w.lim.Unusable != nil {
+		w.lim.Unusable(path.Join(dir, name))
+	}
+	return false
 }
 
 // visit follows one candidate: a file when no segments remain, else a

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/failpoint"
@@ -473,5 +474,75 @@ func TestRangeBounded(t *testing.T) {
 				t.Errorf("%s, %s: %d bytes answered for 1 MiB", target.name, tc.name, w.Body.Len())
 			}
 		}
+	}
+}
+
+// TestUnusableNames serves a folder that holds files whose names have a
+// newline, a carriage return, a tab or bytes that are not UTF-8 (issue
+// 11, item 7: they were served, and aria2 then refuses the whole
+// multi-file torrent; the POST of a newline path got 200, a later GET of
+// its digest 400). Globs leave them out, and log it; naming one, in
+// single mode or in a POST, is 400 with a clear message; the GET of such a
+// digest is 412, as for any digest without a torrent.
+func TestUnusableNames(t *testing.T) {
+	f := newFixture(t, nil)
+	dir := filepath.Join(f.root, "yum/odd")
+	bad := []string{"a\nb.rpm", "c\rd.rpm", "tab\there.rpm", "\xff\xfe.rpm", "dir\n/inner.rpm", "c1\u0085.rpm"}
+	for _, name := range append([]string{"good.rpm", "sub/\u00fcber.rpm"}, bad...) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("content of "+name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(m metainfo) []string {
+		files, ok := m.info["files"].([]any)
+		if !ok {
+			return []string{m.info["name"].(string)}
+		}
+		var got []string
+		for _, fe := range files {
+			var parts []string
+			for _, p := range fe.(map[string]any)["path"].([]any) {
+				parts = append(parts, p.(string))
+			}
+			got = append(got, strings.Join(parts, "/"))
+		}
+		return got
+	}
+	for _, pattern := range []string{"yum/odd/*", "yum/odd/**", "yum/odd/*/*.rpm", "yum/**/*.rpm"} {
+		w := f.do("GET", base+"single/"+pattern, nil)
+		if w.Code != http.StatusOK {
+			t.Errorf("GET single/%s: %d %s", pattern, w.Code, w.Body)
+			continue
+		}
+		for _, n := range names(decodeTorrent(t, w.Body.Bytes())) {
+			if !utf8.ValidString(n) || strings.ContainsAny(n, "\n\r\t\u0085") {
+				t.Errorf("GET single/%s: the torrent holds %q", pattern, n)
+			}
+		}
+	}
+	if !strings.Contains(f.logs.String(), "cannot use") {
+		t.Errorf("the names left out are not logged:\n%s", f.logs)
+	}
+	for _, name := range bad {
+		p := "yum/odd/" + name
+		w := f.do("GET", base+"single/"+url.PathEscape(p), nil)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "control character or is not UTF-8") {
+			t.Errorf("GET single/%q: %d %q, want 400 saying why", p, w.Code, w.Body)
+		}
+		paths := []string{"/" + p, pkg("one-1.0-1.noarch.rpm")}
+		if w := f.post(paths...); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "control character or is not UTF-8") {
+			t.Errorf("POST of %q: %d %q, want 400 saying why", p, w.Code, w.Body)
+		}
+		if w := f.do("GET", base+"digest/"+digestOf(paths), nil); w.Code != http.StatusPreconditionFailed {
+			t.Errorf("GET of the digest of %q: %d %q, want 412", p, w.Code, w.Body)
+		}
+	}
+	// Names in UTF-8 are fine.
+	if w := f.do("GET", base+"single/"+url.PathEscape("yum/odd/sub/\u00fcber.rpm"), nil); w.Code != http.StatusOK {
+		t.Errorf("GET of a UTF-8 name: %d %s", w.Code, w.Body)
 	}
 }

@@ -52,8 +52,19 @@ func (s *Service) files(root *docroot.Root, rq request) ([]string, error) {
 	if !rq.single() {
 		return rq.paths, nil
 	}
-	lim := docroot.Limits{MaxMatches: s.cfg.MaxFiles, MaxVisits: s.cfg.MaxWalk}
+	var unusable int
+	var first string
+	lim := docroot.Limits{MaxMatches: s.cfg.MaxFiles, MaxVisits: s.cfg.MaxWalk,
+		Unusable: func(rel string) {
+			if unusable++; unusable == 1 {
+				first = rel
+			}
+		}}
 	paths, err := root.Glob(rq.pattern, lim)
+	if unusable > 0 {
+		s.log.Warn("glob left out names that BitTorrent clients cannot use (control characters, or not UTF-8)",
+			"pattern", rq.pattern, "left_out", unusable, "first", first)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -60,4 +60,14 @@
 // content and its part headers; now 416, and 1 048 576 bytes (200).
 //
 //	go test -race -run '^TestRangeBounded$' ./pkg/service
+//
+// Names that clients cannot use. A file whose name has a newline, a
+// carriage return, a tab or bytes that are not UTF-8 went into torrents
+// (aria2 then refuses the whole multi-file torrent), and the POST of a
+// newline path got 200 while a GET of its digest got 400. Bound: a path
+// with such a name is 400 when named (single/ or POST) and the GET of its
+// digest 412; globs leave such files and folders out, with one log line
+// per request (docroot.UsableName).
+//
+//	go test -race -run '^TestUnusableNames$' ./pkg/service
 package service
