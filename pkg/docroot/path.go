@@ -26,6 +26,8 @@ var (
 	ErrNotFound = errors.New("no such file")
 	// ErrTooMany reports a glob that matches or visits too many entries.
 	ErrTooMany = errors.New("too many files")
+	// ErrTooSlow reports a glob that ran past its deadline.
+	ErrTooSlow = errors.New("glob took too long")
 )
 
 // MaxPathLength bounds the length of one request path, as PATH_MAX does.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gobwas/glob"
 )
@@ -162,6 +163,13 @@ type Limits struct {
 	// Unusable, when not nil, is called with each file or folder that a
 	// glob leaves out because its name is not UsableName.
 	Unusable func(rel string)
+	// Deadline, when not zero, is when a glob gives up with ErrTooSlow.
+	// It is checked before each folder is read and every few hundred
+	// entries, so a glob overruns it by at most one batch of entries.
+	Deadline time.Time
+	// Visits, when not nil, is set to the number of folder entries the
+	// glob looked at, whether it succeeded or not.
+	Visits *int
 }
 
 // Glob returns the regular files that pattern (a clean relative path whose
@@ -186,7 +194,11 @@ func (r *Root) Glob(pattern string, lim Limits) ([]string, error) {
 		return []string{pattern}, nil
 	}
 	w := walker{root: r, lim: lim}
-	if err := w.walk("", segs); err != nil {
+	err := w.walk("", segs)
+	if lim.Visits != nil {
+		*lim.Visits = w.visits
+	}
+	if err != nil {
 		return nil, err
 	}
 	slices.Sort(w.matches)
@@ -355,6 +367,9 @@ func (w *walker) readDirTypes(dir string) ([]fs.DirEntry, error) {
 }
 
 func list[T any](w *walker, dir string, read func(*os.File, int) ([]T, error)) ([]T, error) {
+	if err := w.checkTime(); err != nil {
+		return nil, err
+	}
 	name := dir
 	if name == "" {
 		name = "."
@@ -393,9 +408,25 @@ const readBatch = 1024
 // count adds n to the entries this glob has looked at, and fails once
 // that passes the limit.
 func (w *walker) count(n int) error {
+	before := w.visits
 	w.visits += n
 	if w.lim.MaxVisits > 0 && w.visits > w.lim.MaxVisits {
 		return fmt.Errorf("%w: the pattern visits more than %d entries", ErrTooMany, w.lim.MaxVisits)
+	}
+	if before/timeCheckEvery != w.visits/timeCheckEvery {
+		return w.checkTime()
+	}
+	return nil
+}
+
+// timeCheckEvery is how many entries a glob looks at between two looks
+// at the clock, besides one before each folder it reads.
+const timeCheckEvery = 256
+
+// checkTime fails once the glob's deadline has passed.
+func (w *walker) checkTime() error {
+	if !w.lim.Deadline.IsZero() && time.Now().After(w.lim.Deadline) {
+		return fmt.Errorf("%w: the pattern was still being expanded after %d entries", ErrTooSlow, w.visits)
 	}
 	return nil
 }

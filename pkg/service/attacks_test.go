@@ -546,3 +546,62 @@ func TestUnusableNames(t *testing.T) {
 		t.Errorf("GET of a UTF-8 name: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestExpensiveGlobsBounded repeats a "**" glob that matches nothing in a
+// tree of 12 000 files (issue 11, item 7: such globs over 310 000 entries
+// cost 1-3 s of CPU each, and nothing was remembered): the failure is
+// remembered for 10 s, so repeating it costs no walk, while cheap 404s
+// are walked each time; and a glob that runs past max-walk-time gets 503.
+func TestExpensiveGlobsBounded(t *testing.T) {
+	f := newFixture(t, nil)
+	c := &clock{t: time.Now()}
+	f.svc.now = c.now
+	for d := range 40 {
+		dir := filepath.Join(f.root, fmt.Sprintf("yum/big/d%03d", d))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 300 {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d.rpm", i)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	walks := func() int64 { return f.svc.Stats.Walks.Load() }
+	get := func(pattern string, want int) {
+		t.Helper()
+		if w := f.do("GET", base+"single/"+pattern, nil); w.Code != want {
+			t.Fatalf("GET single/%s: %d %s, want %d", pattern, w.Code, w.Body, want)
+		}
+	}
+	expensive := "yum/big/**/nope.rpm"
+	get(expensive, http.StatusNotFound)
+	get(expensive, http.StatusNotFound)
+	if n := walks(); n != 1 {
+		t.Errorf("an expensive 404 twice: %d walks, want 1", n)
+	}
+	// A file that would match appears: it is found once the failure is
+	// 10 s old.
+	if err := os.WriteFile(filepath.Join(f.root, "yum/big/d007/nope.rpm"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.add(9 * time.Second)
+	get(expensive, http.StatusNotFound)
+	c.add(2 * time.Second)
+	get(expensive, http.StatusOK)
+	if n := walks(); n != 2 {
+		t.Errorf("after 11 s: %d walks, want 2", n)
+	}
+	cheap := "yum/el9/x86_64/Packages/nope-*.rpm"
+	get(cheap, http.StatusNotFound)
+	get(cheap, http.StatusNotFound)
+	if n := walks(); n != 4 {
+		t.Errorf("a cheap 404 twice: %d walks in all, want 4 (cheap ones are not remembered)", n)
+	}
+
+	slow := newFixture(t, func(c *config.Config) { c.MaxWalkTime = time.Nanosecond })
+	w := slow.do("GET", base+"single/yum/**/*.rpm", nil)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "too long") {
+		t.Errorf("a glob past max-walk-time: %d %q, Retry-After %q; want 503 saying so", w.Code, w.Body, w.Header().Get("Retry-After"))
+	}
+}

@@ -52,9 +52,15 @@ func (s *Service) files(root *docroot.Root, rq request) ([]string, error) {
 	if !rq.single() {
 		return rq.paths, nil
 	}
-	var unusable int
+	negKey := root.Dir() + "\x00" + rq.pattern
+	if err := s.negative.get(negKey, s.now()); err != nil {
+		return nil, err
+	}
+	s.Stats.Walks.Add(1)
+	var unusable, visits int
 	var first string
 	lim := docroot.Limits{MaxMatches: s.cfg.MaxFiles, MaxVisits: s.cfg.MaxWalk,
+		Deadline: time.Now().Add(s.cfg.MaxWalkTime), Visits: &visits,
 		Unusable: func(rel string) {
 			if unusable++; unusable == 1 {
 				first = rel
@@ -65,11 +71,14 @@ func (s *Service) files(root *docroot.Root, rq request) ([]string, error) {
 		s.log.Warn("glob left out names that BitTorrent clients cannot use (control characters, or not UTF-8)",
 			"pattern", rq.pattern, "left_out", unusable, "first", first)
 	}
-	if err != nil {
-		return nil, err
+	if err == nil && len(paths) == 0 {
+		err = clientError(http.StatusNotFound, "not found: nothing matches %q", rq.pattern)
 	}
-	if len(paths) == 0 {
-		return nil, clientError(http.StatusNotFound, "not found: nothing matches %q", rq.pattern)
+	if err != nil {
+		if visits > expensiveWalk && !errors.Is(err, fs.ErrPermission) {
+			s.negative.put(negKey, err, s.now())
+		}
+		return nil, err
 	}
 	return paths, nil
 }

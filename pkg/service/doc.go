@@ -70,4 +70,16 @@
 // per request (docroot.UsableName).
 //
 //	go test -race -run '^TestUnusableNames$' ./pkg/service
+//
+// Globs that match nothing over a large tree. 8 clients repeat
+// single/big/**/nope.rpm over 310 000 entries: each walk cost about 180 ms
+// of CPU, and nothing was remembered (72 answers in 20 s, both cores
+// busy). Bound: a glob gives up after max-walk-time (default 5 s, 503), and
+// a failure after more than 10 000 entries is remembered for 10 s
+// (negativeCache): now 137 123 answers in 20 s, about 0.1 ms of CPU each,
+// and a file that appears is found 10 s later at most. Globs with new
+// text each time still cost a walk each, bounded by max-walk and
+// max-walk-time.
+//
+//	go test -race -run '^TestExpensiveGlobsBounded$' ./pkg/service
 package service

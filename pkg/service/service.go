@@ -31,6 +31,8 @@ type Stats struct {
 	// UseMarks counts cache entries whose last use was written (see
 	// markUsed): at most one per entry a day.
 	UseMarks atomic.Int64
+	// Walks counts globs expanded (not answered from the negative cache).
+	Walks atomic.Int64
 }
 
 // Service answers torrent requests. Create it with New.
@@ -50,6 +52,7 @@ type Service struct {
 	memo     digestMemo
 	marks    markMemo
 	cacheLog rateLimited
+	negative negativeCache
 	// lastSettings is the settings text of the last document root.
 	lastSettings atomic.Pointer[rootSettings]
 
