@@ -5,13 +5,16 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -604,4 +607,70 @@ func TestExpensiveGlobsBounded(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "too long") {
 		t.Errorf("a glob past max-walk-time: %d %q, Retry-After %q; want 503 saying so", w.Code, w.Body, w.Header().Get("Retry-After"))
 	}
+}
+
+// TestDigestsWrittenOnceSpaceIsBack hashes files while the cache disk is
+// full, frees space, and asks again for a torrent of those files (issue
+// 11, item 7: the digests stayed in memory only, never written, so a
+// restart hashed them all again). The request after space is back (and
+// the retry interval has passed) writes them: a new process hashes
+// nothing.
+func TestDigestsWrittenOnceSpaceIsBack(t *testing.T) {
+	mnt := mountTmpfs(t, "64k")
+	cache := filepath.Join(mnt, "cache")
+	filler := filepath.Join(mnt, "filler")
+	fd, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 { // 64 KiB in 4 KiB writes, bounded
+		if _, err := fd.Write(make([]byte, 4096)); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	fd.Close()
+	f := newFixture(t, func(c *config.Config) { c.Cache = cache })
+	c := &clock{t: time.Now()}
+	f.svc.now = c.now
+	if w := f.post(somePackages...); w.Code != http.StatusOK {
+		t.Fatalf("POST on a full cache disk: %d %s", w.Code, w.Body)
+	}
+	if n := f.svc.Stats.FilesHashed.Load(); n != int64(len(somePackages)) {
+		t.Fatalf("hashed %d files, want %d", n, len(somePackages))
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	c.add(11 * time.Second)
+	// Another torrent of the same files (in another order): built from
+	// memory, and the digests written now.
+	if w := f.post(reversed(somePackages)...); w.Code != http.StatusOK {
+		t.Fatalf("POST once there is space: %d %s", w.Code, w.Body)
+	}
+	for _, p := range somePackages {
+		if _, err := os.Stat(filepath.Join(cache, "pieces", p, "1048576")); err != nil {
+			t.Errorf("no piece cache entry for %s once there was space: %v", p, err)
+		}
+	}
+	// A restart: a new process over the same cache hashes nothing.
+	restarted := New(f.svc.cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r := httptest.NewRequest("POST", base+"digest/"+digestOf(somePackages[:2]), strings.NewReader(url.Values{"p": somePackages[:2]}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	restarted.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("after a restart: %d %s", w.Code, w.Body)
+	}
+	if n := restarted.Stats.FilesHashed.Load(); n != 0 {
+		t.Errorf("after a restart: hashed %d files again, want 0", n)
+	}
+}
+
+func reversed(s []string) []string {
+	r := slices.Clone(s)
+	slices.Reverse(r)
+	return r
 }

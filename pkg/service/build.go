@@ -393,6 +393,9 @@ type fileDigests struct {
 	// finding its digests in the piece cache or sharing another
 	// request's.
 	hashed bool
+	// unsaved reports digests that could not be written to the piece
+	// cache.
+	unsaved bool
 	// racy reports digests of a file version that was racy when it was
 	// hashed (piececache.Stamp.Racy): served, never cached.
 	racy bool
@@ -409,10 +412,11 @@ func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string,
 	if d, ok := s.memo.get(key, st, s.cfg.Format == torrent.Hybrid); ok {
 		s.Stats.PieceCacheHits.Add(1)
 		s.Stats.MemoHits.Add(1)
+		s.saveLater(key, rel, st, d)
 		return fileDigests{d: d, stamp: st}, nil
 	}
 	if fd, ok := s.loadDigests(rel, st); ok {
-		s.memo.put(key, fd.stamp, fd.d)
+		s.memo.put(key, fd.stamp, fd.d, false, s.now())
 		return fd, nil
 	}
 	fd, shared, err := s.hashes.do(ctx, key, func() (fileDigests, error) {
@@ -427,9 +431,27 @@ func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string,
 		fd.hashed = false
 	}
 	if err == nil && !shared && !fd.racy {
-		s.memo.put(key, fd.stamp, fd.d)
+		s.memo.put(key, fd.stamp, fd.d, fd.unsaved, s.now())
 	}
 	return fd, err
+}
+
+// saveLater writes digests d of file rel, version st, to the piece cache
+// when the memo holds them as unsaved (the cache could not be written
+// when they were computed: a full disk) and the last attempt is
+// saveRetry old: so digests computed while the disk was full are kept once
+// there is space again, and a restart need not hash those files again.
+func (s *Service) saveLater(key, rel string, st piececache.Stamp, d *pieces.Digests) {
+	if !s.memo.toSave(key, st, s.now()) {
+		return
+	}
+	if err := s.pieces.Save(rel, st, d); err != nil {
+		s.cacheProblem(err)
+		return
+	}
+	s.memo.saved(key, st)
+	s.marks.set(rel, s.now().UnixNano())
+	s.log.Debug("digests written once the cache could be written again", "path", rel)
 }
 
 // loadDigests returns the digests of rel from the piece cache when its
@@ -500,13 +522,15 @@ func (s *Service) hash(look *docroot.Lookup, rel string, workers int) (fileDiges
 		s.log.Info("file written as it was hashed: its digests are not cached", "path", rel)
 		return fileDigests{d: d, stamp: st, hashed: true, racy: true}, nil
 	}
+	unsaved := false
 	if err := s.pieces.Save(rel, st, d); err != nil {
 		s.cacheProblem(err)
+		unsaved = true
 	} else {
 		// A new entry's access time is now: a use.
 		s.marks.set(rel, s.now().UnixNano())
 	}
-	return fileDigests{d: d, stamp: st, hashed: true}, nil
+	return fileDigests{d: d, stamp: st, hashed: true, unsaved: unsaved}, nil
 }
 
 // hashReaderAt returns r, or when failpoints are enabled, r with the
