@@ -674,3 +674,27 @@ func reversed(s []string) []string {
 	slices.Reverse(r)
 	return r
 }
+
+// TestPieceEntryInodes counts the inodes a cold torrent of four files
+// adds to the piece cache (issue 11, item 7: each entry cost three, its
+// folder, its lock file and the entry, and allocating inodes right after
+// other caches were deleted made a cold digest twice slower): the folders
+// of the files' path (pieces, yum, el9, x86_64, Packages), then per file
+// its folder and its entry; the lock is the folder's.
+func TestPieceEntryInodes(t *testing.T) {
+	f := newFixture(t, nil)
+	if w := f.post(somePackages...); w.Code != http.StatusOK {
+		t.Fatalf("POST: %d %s", w.Code, w.Body)
+	}
+	n := 0
+	err := filepath.WalkDir(filepath.Join(f.cache, "pieces"), func(p string, d fs.DirEntry, err error) error {
+		n++
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 5 + 2*len(somePackages); n != want {
+		t.Errorf("%d inodes under pieces/ for %d files, want %d", n, len(somePackages), want)
+	}
+}

@@ -247,7 +247,16 @@ func (s *Service) fresh(checked time.Time) bool {
 // without it, and the log says so once a minute. The returned function
 // releases the lock.
 func (s *Service) lock(ctx context.Context, name string) (unlock func(), err error) {
-	l, err := filelock.Acquire(ctx, name, func() {
+	return s.lockWith(ctx, name, filelock.Acquire)
+}
+
+// lockDir is lock on the folder dir (filelock.AcquireDir).
+func (s *Service) lockDir(ctx context.Context, dir string) (unlock func(), err error) {
+	return s.lockWith(ctx, dir, filelock.AcquireDir)
+}
+
+func (s *Service) lockWith(ctx context.Context, name string, acquire func(context.Context, string, func()) (*filelock.Lock, error)) (unlock func(), err error) {
+	l, err := acquire(ctx, name, func() {
 		s.log.Debug("waiting for a lock held elsewhere", "lock", name)
 	})
 	switch {
@@ -420,7 +429,7 @@ func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string,
 		return fd, nil
 	}
 	fd, shared, err := s.hashes.do(ctx, key, func() (fileDigests, error) {
-		unlock, err := s.lock(ctx, s.pieces.LockPath(rel, s.cfg.PieceLength))
+		unlock, err := s.lockDir(ctx, s.pieces.LockDir(rel))
 		if err != nil {
 			return fileDigests{}, err
 		}

@@ -90,4 +90,15 @@
 // restart hashes 0 bytes.
 //
 //	go test -race -run '^TestDigestsWrittenOnceSpaceIsBack$' ./pkg/service
+//
+// Inodes per hashed file. Each piece cache entry cost three new inodes
+// (its folder, its lock file, the entry), and ext4 allocates new inodes
+// slowly right after others were freed. Bound: hashing a file locks its
+// entry's folder (filelock.AcquireDir), so an entry costs two. A cold
+// digest of 500 packages (151 MB) added 1 507 inodes to the cache; now
+// 1 007. Its time (quiet, then right after 200 000 files were deleted)
+// went from 1.0-1.3 s and 2.1-2.7 s to figures within the noise of a
+// machine loaded 8 to 16 on 2 cores (mktorrent -t 2: 0.3-1.0 s there).
+//
+//	go test -race -run '^TestPieceEntryInodes$' ./pkg/service
 package service
