@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -606,6 +607,31 @@ func TestExpensiveGlobsBounded(t *testing.T) {
 	w := slow.do("GET", base+"single/yum/**/*.rpm", nil)
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "too long") {
 		t.Errorf("a glob past max-walk-time: %d %q, Retry-After %q; want 503 saying so", w.Code, w.Body, w.Header().Get("Retry-After"))
+	}
+
+	// Globs with ** while every slot for them is taken (by globs with new
+	// text each time, which no cache answers): they wait lock-timeout,
+	// then 503; other requests are answered meanwhile.
+	busy := newFixture(t, func(c *config.Config) { c.LockTimeout = 100 * time.Millisecond })
+	var releases []func()
+	for range max(1, runtime.GOMAXPROCS(0)/2) {
+		release, err := busy.svc.deepWalks.acquire(time.Second)
+		if err != nil {
+			t.Fatalf("taking a free slot: %v", err)
+		}
+		releases = append(releases, release)
+	}
+	if w := busy.do("GET", base+"single/yum/**/*.rpm", nil); w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "waited too long") {
+		t.Errorf("a ** glob while every slot is taken: %d %q, want 503", w.Code, w.Body)
+	}
+	if w := busy.do("GET", base+"single/yum/el9/x86_64/Packages/*.rpm", nil); w.Code != http.StatusOK {
+		t.Errorf("a glob without ** meanwhile: %d %s", w.Code, w.Body)
+	}
+	for _, release := range releases {
+		release()
+	}
+	if w := busy.do("GET", base+"single/yum/**/*.rpm", nil); w.Code != http.StatusOK {
+		t.Errorf("a ** glob once slots are free: %d %s", w.Code, w.Body)
 	}
 }
 

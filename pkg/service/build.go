@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,13 @@ func (s *Service) files(root *docroot.Root, rq request) ([]string, error) {
 	negKey := root.Dir() + "\x00" + rq.pattern
 	if err := s.negative.get(negKey, s.now()); err != nil {
 		return nil, err
+	}
+	if strings.Contains(rq.pattern, "**") {
+		release, err := s.deepWalks.acquire(s.cfg.LockTimeout)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 	}
 	s.Stats.Walks.Add(1)
 	var unusable, visits int

@@ -1,6 +1,8 @@
 package service
 
 import (
+	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -57,4 +59,31 @@ func (c *negativeCache) put(key string, err error, now time.Time) {
 		c.m = make(map[string]negativeEntry)
 	}
 	c.m[key] = negativeEntry{err: err, until: now.Add(negativeTTL)}
+}
+
+// walkSlots bounds the globs with a "**" segment, the ones that can read
+// a whole tree, that run at once in this process: half the cores, at
+// least one, so that globs with new text each time (which the negative
+// cache cannot answer) leave the other cores to the other requests. A glob
+// waits for a slot at most lock-timeout, then gets ErrWaitTimeout (503).
+type walkSlots struct {
+	once  sync.Once
+	slots chan struct{}
+}
+
+func (w *walkSlots) acquire(timeout time.Duration) (release func(), err error) {
+	w.once.Do(func() { w.slots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)) })
+	select {
+	case w.slots <- struct{}{}:
+		return func() { <-w.slots }, nil
+	default:
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case w.slots <- struct{}{}:
+		return func() { <-w.slots }, nil
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %d globs with ** are being expanded", ErrWaitTimeout, cap(w.slots))
+	}
 }

@@ -37,22 +37,23 @@ type Stats struct {
 
 // Service answers torrent requests. Create it with New.
 type Service struct {
-	cfg      config.Config
-	log      *slog.Logger
-	pieces   piececache.Store
-	infos    infocache.Store
-	trackers *trackers.List
-	env      func(r *http.Request, key string) string
-	now      func() time.Time
-	nodes    []torrent.Node
-	started  time.Time
-	builds   flight[checkedEntry]
-	hashes   flight[fileDigests]
-	warm     warmCache
-	memo     digestMemo
-	marks    markMemo
-	cacheLog rateLimited
-	negative negativeCache
+	cfg       config.Config
+	log       *slog.Logger
+	pieces    piececache.Store
+	infos     infocache.Store
+	trackers  *trackers.List
+	env       func(r *http.Request, key string) string
+	now       func() time.Time
+	nodes     []torrent.Node
+	started   time.Time
+	builds    flight[checkedEntry]
+	hashes    flight[fileDigests]
+	warm      warmCache
+	memo      digestMemo
+	marks     markMemo
+	cacheLog  rateLimited
+	negative  negativeCache
+	deepWalks walkSlots
 	// lastSettings is the settings text of the last document root.
 	lastSettings atomic.Pointer[rootSettings]
 
