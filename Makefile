@@ -3,15 +3,20 @@
 
 GO      ?= go
 BIN     := bin/pkgtorrent-service
+AGENT   := bin/pkgtorrent-agent
+# The agent is its own module (its BitTorrent engine's dependencies stay
+# out of the service's): commands run in both.
+AGENT_DIR := cmd/pkgtorrent-agent
 ADDR    ?= 127.0.0.1:8080
 RUNDIR  := run
 # Debian packages the end-to-end tests drive: real web servers, BitTorrent
-# clients and a tracker; systemd and rpm check the files under deploy/, and
-# man-db renders the manual pages in deploy/man; e2fsprogs makes a file
-# system with whole-second timestamps. `make deps` installs the
-# missing ones when root.
+# clients (aria2, libtorrent, Transmission, qBittorrent) and a tracker;
+# systemd and rpm check the files under deploy/, man-db renders the
+# manual pages in deploy/man, and e2fsprogs makes a file system with
+# whole-second timestamps. `make deps` installs the missing ones when root.
 DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
-	python3-libtorrent curl mktorrent systemd rpm man-db e2fsprogs
+	python3-libtorrent curl mktorrent systemd rpm man-db \
+	transmission-cli qbittorrent-nox e2fsprogs
 # Debian packages `make bench` compares against or drives.
 BENCH_PACKAGES := mktorrent wrk nginx-light
 FUZZTIME ?= 30s
@@ -25,6 +30,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pkgtorrent-service
+	cd $(AGENT_DIR) && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(AGENT) .
 
 # Standalone HTTP over a generated sample mirror in ./run.
 run: build
@@ -45,6 +51,7 @@ run: build
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)" WHAT="make test"
 	$(GO) mod download
+	cd $(AGENT_DIR) && $(GO) mod download
 
 bench-deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)" WHAT="make bench"
@@ -67,9 +74,11 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
+	cd $(AGENT_DIR) && $(GO) vet ./...
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+	cd $(AGENT_DIR) && $(GO) test -race -count=1 -timeout 30m ./...
 
 # Runs each fuzz target for FUZZTIME (the seed corpora under testdata/fuzz/
 # also run in make test). Minimizing a new input is capped, so that a slow

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/service"
 )
 
 const (
@@ -68,9 +72,32 @@ func flagNames(t *testing.T, args ...string) []string {
 	return names
 }
 
+// manPages returns every manual page under deploy/man: the service's,
+// and those of programs added beside it.
+func manPages(t *testing.T) []string {
+	t.Helper()
+	pages, err := filepath.Glob("../../deploy/man/*.[1-8]")
+	if err != nil || len(pages) < 2 {
+		t.Fatalf("manual pages under deploy/man: %q, %v", pages, err)
+	}
+	return pages
+}
+
+// TestManPages checks the manual pages, the reference of the service,
+// against the code: every page renders without a warning within 80
+// columns; pkgtorrent-service.conf(5) documents every setting of package
+// config with the default the code has; pkgtorrent-service(8) documents
+// every endpoint and method the handler answers, and every flag of the
+// service and its subcommands.
 func TestManPages(t *testing.T) {
-	service := renderMan(t, manService)
-	conf := renderMan(t, manConf)
+	text := map[string]string{}
+	for _, page := range manPages(t) {
+		text[filepath.Base(page)] = renderMan(t, page)
+	}
+	service, conf := text[filepath.Base(manService)], text[filepath.Base(manConf)]
+	if service == "" || conf == "" {
+		t.Fatalf("%s or %s is missing", manService, manConf)
+	}
 
 	// Every flag of the service and of each subcommand, as -h lists it,
 	// is in pkgtorrent-service(8).
@@ -81,28 +108,143 @@ func TestManPages(t *testing.T) {
 			}
 		}
 	}
-	// Every setting has its paragraph in pkgtorrent-service.conf(5).
-	for _, name := range config.Names() {
-		if name == "config" {
-			continue
-		}
-		if !regexp.MustCompile(`(?m)^       ` + regexp.QuoteMeta(name) + ` = \S+\n`).MatchString(conf) {
-			t.Errorf("pkgtorrent-service.conf(5) has no paragraph %q", name+" = ...")
-		}
-	}
+	checkManSettings(t, conf)
+	checkManEndpoints(t, service)
 	for _, want := range []string{
-		// Endpoints.
-		"GET mount/digest/sha1", "POST mount/digest/sha1", "GET mount/single/path-or-glob", "(alias simple/)", "GET mount/nullfile/size_n",
 		// Subcommands.
 		"   warm [-j n] [settings] pattern...", "   gc [-max-age duration] [-dry-run] [-v] [settings]", "   inspect [-verify root] file.torrent|url", "   version\n",
 		// Signals, environment and files.
 		"SIGTERM, SIGINT", "DOCUMENT_ROOT", "GATEWAY_INTERFACE", "LISTEN_FDS", "HTTPS, SERVER_PORT, SERVER_NAME",
-		"/etc/pkgtorrent-service.conf", "/var/lib/torrent_service/trackers", "/var/cache/torrent_service/pieces/path/piece-length",
-		"/var/cache/torrent_service/info/digest", "pkgtorrent-service-gc.timer", "/etc/cron.d/pkgtorrent-service-gc",
+		"/etc/pkgtorrent-service.conf", "/var/lib/torrent_service/trackers", "/var/cache/torrent_service",
+		"CACHES", "pieces/path/piece-length", "info/key", "pkgtorrent-service-gc.timer", "/etc/cron.d/pkgtorrent-service-gc",
 		"EXIT STATUS",
 	} {
 		if !strings.Contains(service, want) {
 			t.Errorf("pkgtorrent-service(8) lacks %q", want)
+		}
+	}
+}
+
+// checkManSettings checks that the rendered pkgtorrent-service.conf(5)
+// has a paragraph "name = value" for every setting the code knows, and
+// that its "Default:" is the code's: the documented value, read by the
+// setting's own parser, equals config.DefaultValue, and "none" stands for
+// a setting without default.
+func checkManSettings(t *testing.T, conf string) {
+	t.Helper()
+	// A paragraph is its tag line (7 spaces) and the indented lines under
+	// it, up to the next tag line or section heading.
+	paragraphs := map[string]string{}
+	tag := regexp.MustCompile(`^       ([a-z-]+) = \S+$`)
+	name := ""
+	for _, line := range strings.Split(conf, "\n") {
+		switch m := tag.FindStringSubmatch(line); {
+		case m != nil:
+			name = m[1]
+			paragraphs[name] = ""
+		case name != "" && strings.HasPrefix(line, "        "):
+			paragraphs[name] += " " + strings.TrimSpace(line)
+		case line != "":
+			name = ""
+		}
+	}
+	def := regexp.MustCompile(`Default: (\S+)`)
+	for _, name := range config.Names() {
+		if name == "config" {
+			continue // a flag only: the file to read
+		}
+		want, ok := config.DefaultValue(name)
+		if !ok {
+			t.Fatalf("config.DefaultValue(%q): unknown setting", name)
+		}
+		body, ok := paragraphs[name]
+		if !ok {
+			t.Errorf("pkgtorrent-service.conf(5) has no paragraph %q for the setting %s (default %q)", name+" = ...", name, want)
+			continue
+		}
+		m := def.FindStringSubmatch(body)
+		if m == nil {
+			t.Errorf("pkgtorrent-service.conf(5): %s has no \"Default:\" (the code's is %q)", name, want)
+			continue
+		}
+		doc := strings.TrimRight(m[1], ".,;")
+		if doc == "none" {
+			if want != "" {
+				t.Errorf("pkgtorrent-service.conf(5): %s: Default: none, but the code's default is %q", name, want)
+			}
+			continue
+		}
+		got, err := config.Value(name, doc)
+		if err != nil {
+			t.Errorf("pkgtorrent-service.conf(5): %s: Default: %s does not parse: %v", name, doc, err)
+		} else if got != want {
+			t.Errorf("pkgtorrent-service.conf(5): %s: Default: %s (%q), but the code's default is %q", name, doc, got, want)
+		}
+	}
+}
+
+// checkManEndpoints checks that the rendered pkgtorrent-service(8) names
+// every endpoint the handler answers, with each method it allows, and
+// every value of the format query. The lists come from the handler's own
+// answers: the 404 of an unknown mode names the modes, the 405's Allow
+// header the methods of each, the 400 of an unknown format the formats.
+func checkManEndpoints(t *testing.T, page string) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Root, cfg.Cache, cfg.Trackers = t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "trackers")
+	h := service.New(cfg, service.Options{Log: slog.New(slog.DiscardHandler)})
+	serve := func(method, target string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(method, target, nil))
+		return w
+	}
+	mount := "/yum/" + cfg.ServiceName + "/"
+	list := func(w *httptest.ResponseRecorder, what string) []string {
+		m := regexp.MustCompile(`\(want ([^)]+)\)`).FindStringSubmatch(w.Body.String())
+		if m == nil {
+			t.Fatalf("%s: %d %q names no list", what, w.Code, w.Body.String())
+		}
+		return strings.FieldsFunc(strings.ReplaceAll(m[1], " or ", ", "), func(r rune) bool { return r == ',' || r == ' ' })
+	}
+	w := serve("GET", mount+"no-such-mode/x")
+	if w.Code != http.StatusNotFound {
+		t.Fatalf("GET of an unknown mode: %d %q, want 404", w.Code, w.Body.String())
+	}
+	modes := list(w, "GET of an unknown mode")
+	if len(modes) < 4 {
+		t.Fatalf("the handler names the modes %q", modes)
+	}
+	for _, mode := range modes {
+		if w := serve("GET", mount+mode+"/x"); strings.Contains(w.Body.String(), "unknown mode") {
+			t.Errorf("mode %s: %d %q", mode, w.Code, w.Body.String())
+		}
+		w := serve("DELETE", mount+mode+"/x")
+		allow := w.Header().Get("Allow")
+		if w.Code != http.StatusMethodNotAllowed || allow == "" {
+			t.Errorf("DELETE %s/: %d, Allow %q; want 405 and Allow", mode, w.Code, allow)
+			continue
+		}
+		for _, method := range strings.Split(allow, ", ") {
+			if method == "HEAD" {
+				continue // "HEAD answers like GET", checked below
+			}
+			if want := method + " mount/" + mode + "/"; !strings.Contains(page, want) {
+				t.Errorf("pkgtorrent-service(8) does not document the endpoint %q (the handler answers %s %s/...)", want, method, mode)
+			}
+		}
+	}
+	for _, want := range []string{"HEAD answers like GET", "other methods get 405"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("pkgtorrent-service(8) lacks %q", want)
+		}
+	}
+	w = serve("GET", mount+"digest/"+strings.Repeat("0", 40)+"?format=no-such-format")
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("GET digest/ with an unknown format: %d %q, want 400", w.Code, w.Body.String())
+	}
+	for _, format := range list(w, "GET digest/ with an unknown format") {
+		if !strings.Contains(page, "?format="+format) {
+			t.Errorf("pkgtorrent-service(8) does not document ?format=%s", format)
 		}
 	}
 }

@@ -1,7 +1,3 @@
-// Package cachefile writes cache files so that concurrent readers, in this
-// process or another, see either the old content or the new one in full.
-// It also frames the cache formats: a header and a checksum that readers
-// check before they trust a byte (envelope.go).
 package cachefile
 
 import (

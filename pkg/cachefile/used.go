@@ -10,20 +10,6 @@ import (
 	"time"
 )
 
-// Last use of a cache entry.
-//
-// An entry file's access time records when the entry was last used to
-// serve a torrent; pkgtorrent-service gc removes entries unused for its
-// -max-age. The modification time is left alone: for an info cache entry
-// it means "files last checked" (see package infocache).
-//
-// The kernel's own atime updates cannot be relied on (noatime mounts never
-// update it; relatime only once a day, and only on reads), so users set it
-// explicitly with MarkUsed, at most once a MarkInterval per entry: one
-// stat, and one utimensat a day. Reads by the kernel under relatime or
-// strictatime can only make an entry look more recently used, never less.
-// Readers that must not count as a use (gc) read with ReadQuietly.
-
 // MarkInterval is how often at most MarkUsed records a use of one entry.
 const MarkInterval = 24 * time.Hour
 

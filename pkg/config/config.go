@@ -300,6 +300,34 @@ func Names() []string {
 	return names
 }
 
+// DefaultValue returns the default of setting name as text, the way -h
+// prints it ("1048576", "1m0s"); "" when it has none. ok is false for an
+// unknown name (and for config, which has no value of its own).
+func DefaultValue(name string) (value string, ok bool) {
+	s := lookup(name)
+	if s == nil {
+		return "", false
+	}
+	c := Default()
+	return s.get(&c), true
+}
+
+// Value reads v as setting name reads it and prints it back as
+// DefaultValue does, so that "1MiB" and "1048576", or "1m" and "1m0s",
+// compare equal. It checks the syntax of v only, not the whole
+// configuration (Validate does that).
+func Value(name, v string) (string, error) {
+	s := lookup(name)
+	if s == nil {
+		return "", fmt.Errorf("unknown setting %q", name)
+	}
+	var c Config
+	if err := s.set(&c, v); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	return s.get(&c), nil
+}
+
 // readFile applies "key = value" lines; blank lines and "#" comments are
 // skipped.
 func (c *Config) readFile(name string) error {

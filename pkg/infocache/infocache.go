@@ -1,11 +1,3 @@
-// Package infocache stores finished torrents per request: the bencoded
-// info dictionary and what it was built from, so that a repeated request
-// is answered without hashing or encoding anything.
-//
-// The modification time of an entry's file is the last time its source
-// files were checked; Touch moves it forward after a successful check.
-// Its access time is the last time a torrent was served from it (see
-// MarkUsed and package cachefile); pkgtorrent-service gc goes by that.
 package infocache
 
 import (
@@ -27,7 +19,7 @@ import (
 // Entry is one cached torrent.
 type Entry struct {
 	// Request is the text whose SHA-1 names the entry: the "\n"-joined
-	// paths of a digest request, or "single\n" + the pattern.
+	// paths of a digest request, or a NUL, "single\n" and the pattern.
 	Request string
 	// Settings identifies everything besides the files that shaped the
 	// info (format, piece length, service name, document root); an entry

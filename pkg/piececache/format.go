@@ -1,10 +1,3 @@
-// Package piececache stores the piece digests of source files, one cache
-// file per source file and piece length, so that a file is hashed once and
-// its digests reused in every torrent that holds it.
-//
-// A cache file is trusted only while it decodes cleanly (magic, version,
-// lengths and checksum all agree) and its Stamp equals the source file's
-// current one; anything else is a miss, and the caller hashes again.
 package piececache
 
 import (
@@ -46,27 +39,7 @@ func StampOf(fi fs.FileInfo) Stamp {
 	return s
 }
 
-// Layout of version 3, all integers big-endian:
-//
-//	magic       4  "PTPC"
-//	version     2  3
-//	flags       2  bit 0: the v2 piece layer and pieces root follow the digests
-//	piece len   8
-//	size        8  source file size
-//	mtime       8  source file mtime, nanoseconds since the epoch
-//	ctime       8  source file ctime, nanoseconds since the epoch
-//	dev         8
-//	ino         8
-//	tail       20  SHA-1 of the bare tail (zeros when none)
-//	count       4  number of piece digests
-//	digests    20 × count (last one padded with zeros to a full piece)
-//	root       32  v2 pieces root          (flag 0 only)
-//	layer      32 × count v2 piece layer   (flag 0 only)
-//	crc32c      4  of every byte before it
-//
-// Versions 1 (v1 digests only, no flags) and 2 (no ctime) are read as
-// corrupt: an entry of an old version is a miss, and the file is hashed
-// again.
+// The layout is in the package documentation (doc.go).
 const (
 	magic      = "PTPC"
 	version    = 3

@@ -1,11 +1,3 @@
-// Package pieces computes the piece digests of a file's bytes: BitTorrent
-// v1 SHA-1 piece digests and, on request in the same read, the BitTorrent
-// v2 (BEP 52) SHA-256 merkle piece layer and pieces root.
-//
-// Hashing works over an io.Reader (Hash, HashHybrid) or an io.ReaderAt
-// (HashAt, whose lane engine maps an *os.File it is given rather than
-// reading it): opening files, checking them and caching the result happen
-// elsewhere (package piececache and package service).
 package pieces
 
 import (

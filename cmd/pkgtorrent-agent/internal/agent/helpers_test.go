@@ -1,0 +1,242 @@
+package agent
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
+)
+
+// The mirror of these tests is the real pkgtorrent-service binary in its
+// standalone HTTP mode: it serves the files under its root (the web seed)
+// and the torrents under /{top}/torrent_service/.
+
+var serviceBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func serviceBinary(t *testing.T) string {
+	t.Helper()
+	serviceBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "pkgtorrent-agent-test-")
+		if err != nil {
+			serviceBin.err = err
+			return
+		}
+		serviceBin.path = filepath.Join(dir, "pkgtorrent-service")
+		cmd := exec.Command("go", "build", "-o", serviceBin.path, "./cmd/pkgtorrent-service")
+		cmd.Dir = "../../../.." // the repository's root module
+		if out, err := cmd.CombinedOutput(); err != nil {
+			serviceBin.err = &buildError{out, err}
+		}
+	})
+	if serviceBin.err != nil {
+		t.Fatalf("building pkgtorrent-service: %v", serviceBin.err)
+	}
+	return serviceBin.path
+}
+
+type buildError struct {
+	out []byte
+	err error
+}
+
+func (e *buildError) Error() string { return e.err.Error() + ": " + string(e.out) }
+
+// mirror is a running service over a document root.
+type mirror struct {
+	root string
+	base string // http://127.0.0.1:port
+}
+
+// startMirror runs the service on a free loopback port over root, with
+// the announce URLs in trackers (none when empty).
+func startMirror(t *testing.T, root string, trackers ...string) *mirror {
+	t.Helper()
+	dir := t.TempDir()
+	tf := filepath.Join(dir, "trackers")
+	var b bytes.Buffer
+	for _, tr := range trackers {
+		b.WriteString(tr + "\n")
+	}
+	if err := os.WriteFile(tf, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(serviceBinary(t), "-http", addr, "-root", root, "-cache", filepath.Join(dir, "cache"), "-trackers", tf)
+	var log bytes.Buffer
+	cmd.Stderr = &syncWriter{w: &log}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("service log:\n%s", log.String())
+		}
+	})
+	m := &mirror{root: root, base: "http://" + addr}
+	waitFor(t, "the service", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return m
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatalf("%s did not come up within 20 s", what)
+}
+
+// writeRandom writes n random bytes at root/rel and returns them.
+func writeRandom(t *testing.T, root, rel string, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	rand.Read(b)
+	p := filepath.Join(root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// agent is an in-process agent: its swarm and handler on a loopback port.
+type agent struct {
+	cfg   settings.Config
+	swarm *Swarm
+	stats *Stats
+	srv   *httptest.Server
+}
+
+// startAgent starts an agent allowed to fetch from m, with cfg's
+// defaults changed by opts.
+func startAgent(t *testing.T, store string, allow []string, opts ...func(*settings.Config)) *agent {
+	t.Helper()
+	cfg := settings.Default()
+	cfg.PeerPort = 0
+	cfg.Store = store
+	cfg.ReposDir = ""
+	cfg.Allow = allow
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// The engine may log after the test ends: into a buffer, shown when
+	// the test fails (or always, with AGENT_TEST_LOG=1 in the
+	// environment).
+	var logBuf bytes.Buffer
+	lw := &syncWriter{w: &logBuf}
+	log := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("AGENT_TEST_LOG") != "" {
+			lw.mu.Lock()
+			t.Logf("agent log (store %s):\n%s", store, logBuf.String())
+			lw.mu.Unlock()
+		}
+	})
+	origin := &http.Client{Timeout: time.Minute}
+	stats := NewStats()
+	sw, err := NewSwarm(cfg, origin, stats, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(cfg, sw, NewMirrors(cfg, log), origin, stats, log)
+	a := &agent{cfg: cfg, swarm: sw, stats: stats, srv: httptest.NewServer(h)}
+	t.Cleanup(a.stop)
+	return a
+}
+
+func (a *agent) stop() {
+	if a.srv != nil {
+		a.srv.Close()
+		a.swarm.Close()
+		a.srv = nil
+	}
+}
+
+// url is the agent's URL for the file at mirror URL u (http://host/path).
+func (a *agent) url(u string) string {
+	return a.srv.URL + "/m/" + stringsReplaceScheme(u)
+}
+
+func stringsReplaceScheme(u string) string {
+	for _, s := range []string{"http", "https"} {
+		if p := s + "://"; len(u) > len(p) && u[:len(p)] == p {
+			return s + "/" + u[len(p):]
+		}
+	}
+	return u
+}
+
+// get fetches u and returns the status and body.
+func get(t *testing.T, u string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", u, err)
+	}
+	return resp, b
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,16 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+func TestMain(m *testing.M) {
+	// As the agent's main does: the engine's storage with pread/pwrite.
+	if err := ExecWithFileIO(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}

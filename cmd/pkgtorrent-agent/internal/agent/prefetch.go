@@ -1,0 +1,156 @@
+package agent
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const (
+	// maxPrefetchBody bounds a /prefetch request: a transaction of 2000
+	// packages is about 400 KB.
+	maxPrefetchBody = 4 << 20
+	// maxPrefetch bounds the packages of one /prefetch request.
+	maxPrefetch = 10000
+	// prefetchWorkers bounds the torrents fetched at once for prefetches.
+	prefetchWorkers = 8
+)
+
+// PrefetchRequest is the body of POST /prefetch: the packages of a
+// transaction, as the dnf plugin sends them.
+type PrefetchRequest struct {
+	Packages []PrefetchPackage `json:"packages"`
+}
+
+// PrefetchPackage is one package: its URL at the mirror (as dnf's
+// remote_location gives it, not percent-encoded, or the agent's own
+// /m/ URL for it), and its size and SHA-256 from the repo metadata.
+type PrefetchPackage struct {
+	URL    string `json:"url"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// PrefetchAnswer is the answer of POST /prefetch.
+type PrefetchAnswer struct {
+	// Accepted counts the packages whose download starts.
+	Accepted int `json:"accepted"`
+	// Refused lists the others, with why.
+	Refused []PrefetchRefusal `json:"refused"`
+}
+
+// PrefetchRefusal is a package /prefetch does not start.
+type PrefetchRefusal struct {
+	URL    string `json:"url"`
+	Reason string `json:"reason"`
+}
+
+// servePrefetch starts the download of every package of a transaction
+// and answers at once (202): dnf asks for 3 files at a time, and a
+// torrent started only then loses most of the swarm's parallelism. Later
+// GETs of those files read what is already downloading, and check the
+// SHA-256 given here. A download nobody asks for finishes and is seeded
+// and evicted like any other, so an abandoned transaction costs only its
+// bytes.
+func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
+	var req PrefetchRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxPrefetchBody))
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, &Error{http.StatusBadRequest, "bad request: want JSON {\"packages\": [{\"url\", \"size\", \"sha256\"}...]}: " + firstLine(err.Error())})
+		return
+	}
+	if len(req.Packages) > maxPrefetch {
+		writeError(w, &Error{http.StatusRequestEntityTooLarge, "too many packages: at most 10000 in one prefetch"})
+		return
+	}
+	var ans PrefetchAnswer
+	ans.Refused = []PrefetchRefusal{}
+	type job struct {
+		tg      *target
+		torrent string
+		pkg     PrefetchPackage
+		sum     []byte
+	}
+	var jobs []job
+	for _, p := range req.Packages {
+		tg, sum, err := h.prefetchTarget(p)
+		var torrentURL string
+		if err == nil {
+			var ok bool
+			if torrentURL, ok = h.torrentURL(tg, false); !ok {
+				err = errors.New("not a package (see the packages setting)")
+			}
+		}
+		if err != nil {
+			ans.Refused = append(ans.Refused, PrefetchRefusal{p.URL, err.Error()})
+			continue
+		}
+		jobs = append(jobs, job{tg, torrentURL, p, sum})
+	}
+	ans.Accepted = len(jobs)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	json.NewEncoder(w).Encode(ans)
+
+	go func() {
+		sem := make(chan struct{}, prefetchWorkers)
+		for _, j := range jobs {
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				it, err := h.swarm.Open(ctx, j.torrent, j.tg.url.String())
+				if err != nil {
+					h.log.Debug("prefetch: no torrent", "url", j.tg.url.String(), "err", err)
+					return
+				}
+				h.swarm.expect(it, j.pkg.Size, j.sum)
+				h.swarm.Release(it)
+			}()
+		}
+	}()
+}
+
+// prefetchTarget reads a prefetch URL: a mirror's URL, or the agent's
+// /m/ URL for it (dnf's remote_location gives the repo's first baseurl,
+// the agent's in a local-first repo).
+func (h *Handler) prefetchTarget(p PrefetchPackage) (*target, []byte, error) {
+	sum, err := hex.DecodeString(p.SHA256)
+	if err != nil || len(sum) != 32 {
+		return nil, nil, errors.New("sha256: want 64 hex digits")
+	}
+	if p.Size <= 0 {
+		return nil, nil, errors.New("size: want a positive byte count")
+	}
+	u, err := url.Parse(p.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, nil, errors.New("url: want an http or https URL")
+	}
+	escaped := "/m/" + u.Scheme + "/" + u.Host + u.EscapedPath()
+	if h, _, err := net.SplitHostPort(u.Host); err == nil && strings.HasPrefix(u.Path, "/m/") {
+		if ip := net.ParseIP(h); (ip != nil && ip.IsLoopback()) || h == "localhost" {
+			escaped = u.EscapedPath()
+		}
+	}
+	tg, err := parseTargetPath(escaped, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	if !h.mirrors.Allowed(tg.scheme, tg.host, tg.path) {
+		return nil, nil, errors.New("not an allowed mirror")
+	}
+	return tg, sum, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}

@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestPrefetch: a prefetch starts every download at once and answers at
+// once; later GETs read what was downloaded, and a file whose SHA-256
+// differs from the one given is never handed out whole.
+func TestPrefetch(t *testing.T) {
+	root := t.TempDir()
+	names := []string{"a-1-1.noarch.rpm", "libstdc++-devel-11-1.x86_64.rpm", "c-1.0~rc1-1.noarch.rpm", "bad-1-1.noarch.rpm"}
+	files := map[string][]byte{}
+	for i, n := range names {
+		files[n] = writeRandom(t, root, pkgDir+n, (i+1)<<20+i*1000)
+	}
+	m := startMirror(t, root)
+	a := startAgent(t, t.TempDir(), []string{m.base})
+	host := strings.TrimPrefix(m.base, "http://")
+
+	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	req := PrefetchRequest{Packages: []PrefetchPackage{
+		// As dnf's remote_location gives them: not percent-encoded, the
+		// mirror's URL or the agent's own.
+		{m.base + "/" + pkgDir + names[0], int64(len(files[names[0]])), sum(files[names[0]])},
+		{a.srv.URL + "/m/http/" + host + "/" + pkgDir + names[1], int64(len(files[names[1]])), sum(files[names[1]])},
+		{m.base + "/" + pkgDir + names[2], int64(len(files[names[2]])), sum(files[names[2]])},
+		{m.base + "/" + pkgDir + names[3], int64(len(files[names[3]])), sum([]byte("not this file"))},
+		{"http://example.org/" + pkgDir + names[0], 1, sum(nil)},
+		{m.base + "/" + pkgDir + names[0], 1, "abc"},
+	}}
+	body, _ := json.Marshal(req)
+	resp, err := http.Post(a.srv.URL+"/prefetch", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ans PrefetchAnswer
+	err = json.NewDecoder(resp.Body).Decode(&ans)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d, %v; want 202 and JSON", resp.StatusCode, err)
+	}
+	if ans.Accepted != 4 || len(ans.Refused) != 2 {
+		t.Fatalf("answer %+v: want 4 accepted, the unknown mirror and the bad sha256 refused", ans)
+	}
+
+	// The downloads run without any GET.
+	waitFor(t, "the prefetched downloads", func() bool {
+		st := a.swarm.Status()
+		return len(st.Torrents) == 4 && st.Totals.Seeding == 4
+	})
+	origin := a.swarm.Status().Totals.FromOrigin
+	for _, n := range names[:3] {
+		resp, got := get(t, a.url(m.base+"/"+pkgDir+n))
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, files[n]) {
+			t.Errorf("%s: status %d, %d bytes; want 200 and the mirror's %d", n, resp.StatusCode, len(got), len(files[n]))
+		}
+	}
+	if now := a.swarm.Status().Totals.FromOrigin; now != origin {
+		t.Errorf("the GETs fetched %d more bytes from the mirror, want none", now-origin)
+	}
+
+	// The file whose digest differs: a short answer.
+	resp, err = http.Get(a.url(m.base + "/" + pkgDir + names[3]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil || len(got) >= len(files[names[3]]) {
+		t.Errorf("file with another SHA-256: %d of %d bytes, error %v; want a short answer", len(got), len(files[names[3]]), err)
+	}
+	// A range of it is still served: only whole reads are checked.
+	resp, got = get(t, a.url(m.base+"/"+pkgDir+names[3]), "Range", "bytes=0-99")
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, files[names[3]][:100]) {
+		t.Errorf("range of it: status %d, %d bytes; want 206 and 100 bytes", resp.StatusCode, len(got))
+	}
+
+	for _, bad := range []string{"{", `{"packages": 3}`} {
+		resp, err := http.Post(a.srv.URL+"/prefetch", "application/json", strings.NewReader(bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("body %q: status %d, want 400", bad, resp.StatusCode)
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package agent
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Stats are the agent's figures, for /status and /metrics.
+type Stats struct {
+	// origin counts piece bytes fetched from mirrors into the swarm;
+	// fallback the bytes streamed straight from a mirror to a request;
+	// passthrough the bytes of files that are not packages.
+	origin, fallback, passthrough atomic.Int64
+	evicted                       atomic.Int64
+	// retired holds the peer byte counts of evicted torrents.
+	retiredPeers, retiredUploaded atomic.Int64
+
+	firstByte, total prometheus.Histogram
+}
+
+// NewStats makes the figures.
+func NewStats() *Stats {
+	buckets := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 120}
+	return &Stats{
+		firstByte: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pkgtorrent_agent_first_byte_seconds",
+			Help:    "Time from a package request to its first byte sent.",
+			Buckets: buckets,
+		}),
+		total: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pkgtorrent_agent_download_seconds",
+			Help:    "Time from a package request to its last byte sent.",
+			Buckets: buckets,
+		}),
+	}
+}
+
+func (st *Stats) retire(c torrentCounts) {
+	st.retiredPeers.Add(c.peers)
+	st.retiredUploaded.Add(c.uploaded)
+}
+
+func (st *Stats) observe(start, first time.Time) {
+	if !first.IsZero() {
+		st.firstByte.Observe(first.Sub(start).Seconds())
+	}
+	st.total.Observe(time.Since(start).Seconds())
+}
+
+// Totals are the figures at one moment.
+type Totals struct {
+	// Bytes of package data by source: peers, origin (pieces the agent
+	// fetched from the mirror), fallback (streamed from the mirror past
+	// the swarm).
+	FromPeers    int64 `json:"from_peers"`
+	FromOrigin   int64 `json:"from_origin"`
+	FromFallback int64 `json:"from_fallback"`
+	// Passthrough counts bytes of files that are not packages.
+	Passthrough int64 `json:"passthrough"`
+	Uploaded    int64 `json:"uploaded"`
+	// Offload is the share of package bytes that did not come from a
+	// mirror.
+	Offload float64 `json:"offload"`
+	Active  int     `json:"torrents_active"`
+	Seeding int     `json:"torrents_seeding"`
+	Stored  int     `json:"torrents_stored"`
+	Evicted int64   `json:"torrents_evicted"`
+	// StoreBytes is the length of the files in the store.
+	StoreBytes int64 `json:"store_bytes"`
+}
+
+// TorrentStatus is one torrent of /status.
+type TorrentStatus struct {
+	Name      string `json:"name"`
+	InfoHash  string `json:"infohash"`
+	Length    int64  `json:"length"`
+	Completed int64  `json:"completed"`
+	State     string `json:"state"`
+	Peers     int    `json:"peers"`
+	FromPeers int64  `json:"from_peers"`
+	Uploaded  int64  `json:"uploaded"`
+	Users     int    `json:"requests"`
+	// BadPieces counts pieces that failed their hash check; Wasted the
+	// chunks received that were not needed.
+	BadPieces int64  `json:"bad_pieces"`
+	Wasted    int64  `json:"wasted_chunks"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Status is the answer of GET /status.
+type Status struct {
+	PeerPort int             `json:"peer_port"`
+	Totals   Totals          `json:"totals"`
+	Torrents []TorrentStatus `json:"torrents"`
+}
+
+// Status reports the figures and every torrent of the store.
+func (s *Swarm) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{PeerPort: s.PeerPort(), Torrents: []TorrentStatus{}}
+	tot := &st.Totals
+	tot.FromPeers = s.stats.retiredPeers.Load()
+	tot.Uploaded = s.stats.retiredUploaded.Load()
+	for _, it := range s.items {
+		ts := TorrentStatus{
+			Name: it.name, InfoHash: it.ih.HexString(), Length: it.length,
+			FromPeers: it.base.peers, Uploaded: it.base.uploaded, Users: it.users,
+		}
+		switch {
+		case s.failure(it) != nil:
+			ts.State, ts.Error = "failed", s.failure(it).Error()
+		case it.t == nil:
+			ts.State = "stored"
+		case it.complete:
+			ts.State = "seeding"
+		default:
+			ts.State = "downloading"
+		}
+		if it.t != nil {
+			ps := it.t.Stats()
+			ts.FromPeers += ps.PeerConns.BytesReadUsefulData.Int64()
+			ts.Uploaded += ps.BytesWrittenData.Int64()
+			ts.Peers = ps.ActivePeers
+			ts.BadPieces = ps.PiecesDirtiedBad.Int64()
+			ts.Wasted = ps.ChunksReadWasted.Int64()
+			ts.Completed = it.t.BytesCompleted()
+		} else {
+			ts.Completed = it.length
+		}
+		tot.FromPeers += ts.FromPeers
+		tot.Uploaded += ts.Uploaded
+		tot.StoreBytes += it.length
+		tot.Stored++
+		switch ts.State {
+		case "seeding":
+			tot.Seeding++
+		case "downloading", "failed":
+			tot.Active++
+		}
+		st.Torrents = append(st.Torrents, ts)
+	}
+	tot.FromOrigin = s.stats.origin.Load()
+	tot.FromFallback = s.stats.fallback.Load()
+	tot.Passthrough = s.stats.passthrough.Load()
+	tot.Evicted = s.stats.evicted.Load()
+	if all := tot.FromPeers + tot.FromOrigin + tot.FromFallback; all > 0 {
+		tot.Offload = float64(tot.FromPeers) / float64(all)
+	}
+	return st
+}
+
+// collector exports Status's totals to Prometheus at each scrape.
+type collector struct {
+	s                               *Swarm
+	bytes, uploaded, torrents, evic *prometheus.Desc
+	offload                         *prometheus.Desc
+}
+
+func newCollector(s *Swarm) *collector {
+	return &collector{
+		s: s,
+		bytes: prometheus.NewDesc("pkgtorrent_agent_bytes_total",
+			"Bytes received, by source: peers, origin (pieces fetched from the mirror into the swarm), fallback (streamed from the mirror to a request) and passthrough (files that are not packages).",
+			[]string{"source"}, nil),
+		uploaded: prometheus.NewDesc("pkgtorrent_agent_uploaded_bytes_total",
+			"Bytes of piece data sent to peers.", nil, nil),
+		torrents: prometheus.NewDesc("pkgtorrent_agent_torrents",
+			"Torrents in the store, by state: active (downloading), seeding, stored (kept on disk, not in the swarm).",
+			[]string{"state"}, nil),
+		evic: prometheus.NewDesc("pkgtorrent_agent_evicted_total",
+			"Torrents evicted from the store.", nil, nil),
+		offload: prometheus.NewDesc("pkgtorrent_agent_offload_ratio",
+			"Share of package bytes that came from peers rather than a mirror.", nil, nil),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.bytes, c.uploaded, c.torrents, c.evic, c.offload} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	t := c.s.Status().Totals
+	for _, v := range []struct {
+		src string
+		n   int64
+	}{{"peers", t.FromPeers}, {"origin", t.FromOrigin}, {"fallback", t.FromFallback}, {"passthrough", t.Passthrough}} {
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(v.n), v.src)
+	}
+	ch <- prometheus.MustNewConstMetric(c.uploaded, prometheus.CounterValue, float64(t.Uploaded))
+	ch <- prometheus.MustNewConstMetric(c.torrents, prometheus.GaugeValue, float64(t.Active), "active")
+	ch <- prometheus.MustNewConstMetric(c.torrents, prometheus.GaugeValue, float64(t.Seeding), "seeding")
+	ch <- prometheus.MustNewConstMetric(c.torrents, prometheus.GaugeValue, float64(t.Stored-t.Active-t.Seeding), "stored")
+	ch <- prometheus.MustNewConstMetric(c.evic, prometheus.CounterValue, float64(t.Evicted))
+	ch <- prometheus.MustNewConstMetric(c.offload, prometheus.GaugeValue, t.Offload)
+}
