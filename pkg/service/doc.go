@@ -197,9 +197,11 @@
 // slowly right after others were freed. Bound: hashing a file locks its
 // entry's folder (filelock.AcquireDir), so an entry costs two. A cold
 // digest of 500 packages (151 MB) added 1 507 inodes to the cache; now
-// 1 007. Its time (quiet, then right after 200 000 files were deleted)
-// went from 1.0-1.3 s and 2.1-2.7 s to figures within the noise of a
-// machine loaded 8 to 16 on 2 cores (mktorrent -t 2: 0.3-1.0 s there).
+// 1 007. Its time, median of 3 on a machine loaded 5 to 9 on 2 cores (so
+// the ranges are wide): on a quiet file system 1.88 s (1.65-2.44) before,
+// 1.36 s (1.30-1.76) now; right after 200 000 other files were deleted
+// 2.38 s (1.44-2.69) before, 1.11 s (0.79-1.85) now; mktorrent -t 2 took
+// 0.27-0.72 s meanwhile.
 //
 //	go test -race -run '^TestPieceEntryInodes$' ./pkg/service
 package service
