@@ -11,15 +11,16 @@ ADDR    ?= 127.0.0.1:8080
 RUNDIR  := run
 # Debian packages the end-to-end tests drive: real web servers, BitTorrent
 # clients (aria2, libtorrent, Transmission, qBittorrent) and a tracker;
-# systemd and rpm check the files under deploy/, and man-db renders the
-# manual pages in deploy/man; the agent's fleet tests build RPMs
-# (rpmbuild, in rpm), a repository (createrepo-c) and install from it with
-# dnf; pkgtorrent-agent repos is checked with dnf config-manager
+# systemd and rpm check the files under deploy/, man-db renders the
+# manual pages in deploy/man, and e2fsprogs makes a file system with
+# whole-second timestamps; the agent's fleet tests build RPMs (rpmbuild,
+# in rpm), a repository (createrepo-c) and install from it with dnf;
+# pkgtorrent-agent repos is checked with dnf config-manager
 # (dnf-plugins-core), patch and ansible-core (the deploy/ examples).
 # `make deps` installs the missing ones when root.
 DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
 	python3-libtorrent curl mktorrent systemd rpm man-db \
-	transmission-cli qbittorrent-nox dnf python3-dnf createrepo-c \
+	transmission-cli qbittorrent-nox e2fsprogs dnf python3-dnf createrepo-c \
 	dnf-plugins-core patch ansible-core
 # Debian packages `make bench` compares against or drives.
 BENCH_PACKAGES := mktorrent wrk nginx-light

@@ -1044,7 +1044,7 @@ func fleetStartAgent(t *testing.T, bin, name, store string, allow []string, extr
 	}
 	a := &fleetAgent{name: name, bin: bin, store: store, log: filepath.Join(dir, "agent.log")}
 	a.base = fmt.Sprintf("http://127.0.0.1:%d", fleetPort(t))
-	a.args = []string{"-listen", strings.TrimPrefix(a.base, "http://"), "-peer-port", "0", "-store", store,
+	a.args = []string{"-listen", strings.TrimPrefix(a.base, "http://"), "-peer-port", "0", "-peer-host", "127.0.0.1", "-store", store,
 		"-repos-dir", "", "-log-level", "debug"}
 	for _, u := range allow {
 		a.args = append(a.args, "-allow", u)

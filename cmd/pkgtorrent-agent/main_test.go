@@ -105,7 +105,7 @@ type runningAgent struct {
 // host: its ports, its store and its repo files.
 func startShipped(t *testing.T, extra ...string) *runningAgent {
 	t.Helper()
-	args := append([]string{"-config", confFile, "-listen", "127.0.0.1:0", "-peer-port", "0",
+	args := append([]string{"-config", confFile, "-listen", "127.0.0.1:0", "-peer-port", "0", "-peer-host", "127.0.0.1",
 		"-store", filepath.Join(t.TempDir(), "store"), "-repos-dir", t.TempDir()}, extra...)
 	cmd := exec.Command(agentBinary(t), args...)
 	stderr, err := cmd.StderrPipe()
@@ -336,6 +336,7 @@ func TestFlagsAndFileAgree(t *testing.T) {
 	values := map[string][]string{
 		"listen":            {"127.0.0.2:8000"},
 		"peer-port":         {"0"},
+		"peer-host":         {"127.0.0.1"},
 		"store":             {"/srv/agent-store"},
 		"allow":             {"http://mirror.example.org/yum/", "https://mirror2.example.org:8443/"},
 		"repos-dir":         {""},

@@ -233,11 +233,11 @@ func TestGCCommand(t *testing.T) {
 	// A dry run lists, removes nothing.
 	out, errOut, code := runBinary(t, "gc", "-config", conf, "-dry-run")
 	wantLines := []string{
-		"would remove pieces/yum/el9/x86_64/Packages/several-2.5-1.x86_64.rpm/1048576 (piece entry, 136 B): unused for 40 days",
+		"would remove pieces/yum/el9/x86_64/Packages/several-2.5-1.x86_64.rpm/1048576 (piece entry, 144 B): unused for 40 days",
 		"would remove pieces/yum/el9/x86_64/Packages/several-2.5-1.x86_64.rpm (empty folder)",
-		"would remove pieces/yum/el9/x86_64/Packages/tilde-1.0~rc1-1.noarch.rpm/1048576 (piece entry, 96 B): source file gone",
+		"would remove pieces/yum/el9/x86_64/Packages/tilde-1.0~rc1-1.noarch.rpm/1048576 (piece entry, 104 B): source file gone",
 		"would remove pieces/yum/el9/x86_64/Packages/tilde-1.0~rc1-1.noarch.rpm (empty folder)",
-		"gc: dry run: would remove 2 piece entries and 2 empty folders, which would free 232 B (232 bytes); kept 7 entries (752 B)",
+		"gc: dry run: would remove 2 piece entries and 2 empty folders, which would free 248 B (248 bytes); kept 7 entries (808 B)",
 	}
 	if code != 0 || out != strings.Join(wantLines, "\n")+"\n" {
 		t.Errorf("gc -dry-run: exit %d\n%s\nwant\n%s\nstderr %s", code, out, strings.Join(wantLines, "\n"), errOut)
@@ -247,7 +247,7 @@ func TestGCCommand(t *testing.T) {
 	}
 	// The real run: a summary; with -v each removal.
 	out, _, code = runBinary(t, "gc", "-config", conf)
-	if want := "gc: removed 2 piece entries and 2 empty folders, freeing 232 B (232 bytes); kept 7 entries (752 B)\n"; code != 0 || out != want {
+	if want := "gc: removed 2 piece entries and 2 empty folders, freeing 248 B (248 bytes); kept 7 entries (808 B)\n"; code != 0 || out != want {
 		t.Errorf("gc: exit %d, %q; want %q", code, out, want)
 	}
 	out, _, code = runBinary(t, "gc", "-config", conf, "-v", "-max-age", "0")

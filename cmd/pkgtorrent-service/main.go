@@ -208,6 +208,7 @@ func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error 
 			svc.ServeHTTP(w, r)
 			return
 		}
+		service.BoundRange(r)
 		files.ServeHTTP(w, r)
 	})
 	l, err := net.Listen("tcp", cfg.HTTP)

@@ -53,6 +53,11 @@ type Config struct {
 	DHTNodes []string
 	// MaxWalk bounds the folder entries one glob may read.
 	MaxWalk int
+	// MaxWalkTime bounds the time one glob may take to expand.
+	MaxWalkTime time.Duration
+	// MaxTrackers bounds the trackers a torrent gets: the first ones of
+	// the trackers file, the others dropped with a warning in the log.
+	MaxTrackers int
 	// LockTimeout bounds how long a request waits, in all, for other
 	// requests or processes that build the same torrent or hash the same
 	// file; past it the request is answered 503 with Retry-After. 0 means
@@ -78,6 +83,8 @@ func Default() Config {
 		Revalidate:  time.Minute,
 		MaxFiles:    10000,
 		MaxWalk:     1000000,
+		MaxWalkTime: 5 * time.Second,
+		MaxTrackers: 100,
 		LockTimeout: 25 * time.Second,
 		LogLevel:    "info",
 	}
@@ -137,6 +144,12 @@ var settings = []setting{
 	{name: "max-walk", usage: "most folder entries one glob may read",
 		set: func(c *Config, v string) (err error) { c.MaxWalk, err = strconv.Atoi(v); return err },
 		get: func(c *Config) string { return strconv.Itoa(c.MaxWalk) }},
+	{name: "max-walk-time", usage: "longest time one glob may take to expand, then 503",
+		set: func(c *Config, v string) (err error) { c.MaxWalkTime, err = time.ParseDuration(v); return err },
+		get: func(c *Config) string { return c.MaxWalkTime.String() }},
+	{name: "max-trackers", usage: "most trackers in a torrent: the first ones of the trackers file",
+		set: func(c *Config, v string) (err error) { c.MaxTrackers, err = strconv.Atoi(v); return err },
+		get: func(c *Config) string { return strconv.Itoa(c.MaxTrackers) }},
 	{name: "lock-timeout", usage: "longest wait for another request or process building the same torrent or hashing the same file, then 503 (0s: never wait)",
 		set: func(c *Config, v string) (err error) { c.LockTimeout, err = time.ParseDuration(v); return err },
 		get: func(c *Config) string { return c.LockTimeout.String() }},
@@ -379,6 +392,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxWalk < c.MaxFiles {
 		return fmt.Errorf("max-walk: %d is less than max-files (%d)", c.MaxWalk, c.MaxFiles)
+	}
+	if c.MaxWalkTime <= 0 {
+		return fmt.Errorf("max-walk-time: %v is not positive", c.MaxWalkTime)
+	}
+	if c.MaxTrackers < 1 {
+		return fmt.Errorf("max-trackers: %d is less than 1", c.MaxTrackers)
 	}
 	if c.LockTimeout < 0 {
 		return fmt.Errorf("lock-timeout: %v is negative", c.LockTimeout)

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Sentinels that callers map to HTTP statuses.
 var (
 	// ErrInvalid reports a malformed path: empty, with a NUL byte (also
-	// percent-encoded), an empty or "." segment, or too long.
+	// percent-encoded), an empty or "." segment, a name that is not
+	// UsableName, or too long.
 	ErrInvalid = errors.New("malformed path")
 	// ErrOutside reports a path that leads outside the document root, or
 	// tries to: an absolute path, a ".." segment (also percent-encoded,
@@ -24,6 +26,8 @@ var (
 	ErrNotFound = errors.New("no such file")
 	// ErrTooMany reports a glob that matches or visits too many entries.
 	ErrTooMany = errors.New("too many files")
+	// ErrTooSlow reports a glob that ran past its deadline.
+	ErrTooSlow = errors.New("glob took too long")
 )
 
 // MaxPathLength bounds the length of one request path, as PATH_MAX does.
@@ -69,6 +73,9 @@ func Clean(p string) (string, error) {
 		case "", ".":
 			return "", fmt.Errorf("%w: %q has an empty or \".\" segment", ErrInvalid, p)
 		}
+		if !UsableName(seg) {
+			return "", fmt.Errorf("%w: %q has a control character or is not UTF-8: BitTorrent clients cannot use such a name", ErrInvalid, p)
+		}
 		if len(seg) > MaxNameLength {
 			return "", fmt.Errorf("%w: a segment of %q is longer than %d bytes", ErrInvalid, p, MaxNameLength)
 		}
@@ -77,6 +84,23 @@ func Clean(p string) (string, error) {
 		}
 	}
 	return rel, nil
+}
+
+// UsableName reports whether a file or folder name can go into a
+// torrent: valid UTF-8 without control characters (C0, DEL or C1).
+// BitTorrent clients refuse other names (aria2 refuses the whole
+// multi-file torrent), and a newline would split the text that a digest
+// is the SHA-1 of.
+func UsableName(name string) bool {
+	if !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || 0x7f <= r && r < 0xa0 {
+			return false
+		}
+	}
+	return true
 }
 
 // CleanRelative is Clean for a path that must not start with "/", such as

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gobwas/glob"
 )
@@ -159,12 +160,23 @@ type Limits struct {
 	MaxMatches int
 	// MaxVisits is the most folder entries one glob may look at.
 	MaxVisits int
+	// Unusable, when not nil, is called with each file or folder that a
+	// glob leaves out because its name is not UsableName.
+	Unusable func(rel string)
+	// Deadline, when not zero, is when a glob gives up with ErrTooSlow.
+	// It is checked before each folder is read and every few hundred
+	// entries, so a glob overruns it by at most one batch of entries.
+	Deadline time.Time
+	// Visits, when not nil, is set to the number of folder entries the
+	// glob looked at, whether it succeeded or not.
+	Visits *int
 }
 
 // Glob returns the regular files that pattern (a clean relative path whose
 // segments may hold *, ? and [...] as in the shell; braces are literal) matches,
 // sorted bytewise. As in the shell and Python's glob, a wildcard does not
-// match a leading "." unless the pattern segment starts with one. Matches
+// match a leading "." unless the pattern segment starts with one. Names
+// that are not UsableName are left out, and reported to lim.Unusable. Matches
 // through symlinks that leave the root are left out. A pattern without
 // wildcards is a plain lookup and fails as Stat does.
 //
@@ -182,7 +194,11 @@ func (r *Root) Glob(pattern string, lim Limits) ([]string, error) {
 		return []string{pattern}, nil
 	}
 	w := walker{root: r, lim: lim}
-	if err := w.walk("", segs); err != nil {
+	err := w.walk("", segs)
+	if lim.Visits != nil {
+		*lim.Visits = w.visits
+	}
+	if err != nil {
 		return nil, err
 	}
 	slices.Sort(w.matches)
@@ -224,6 +240,9 @@ func (w *walker) walk(dir string, segs []string) error {
 		if !g.Match(name) {
 			continue
 		}
+		if !w.usable(dir, name) {
+			continue
+		}
 		if err := w.visit(path.Join(dir, name), segs[1:], false); err != nil {
 			return err
 		}
@@ -253,7 +272,7 @@ func (w *walker) walkAny(dir string, rest []string) error {
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	for _, e := range ents {
 		name := e.Name()
-		if name[0] == '.' {
+		if name[0] == '.' || !w.usable(dir, name) {
 			continue
 		}
 		rel := path.Join(dir, name)
@@ -282,6 +301,18 @@ func (w *walker) walkAny(dir string, rest []string) error {
 		}
 	}
 	return nil
+}
+
+// usable reports whether the name in folder dir may be matched, and
+// reports one that may not to Limits.Unusable.
+func (w *walker) usable(dir, name string) bool {
+	if UsableName(name) {
+		return true
+	}
+	if w.lim.Unusable != nil {
+		w.lim.Unusable(path.Join(dir, name))
+	}
+	return false
 }
 
 // visit follows one candidate: a file when no segments remain, else a
@@ -336,6 +367,9 @@ func (w *walker) readDirTypes(dir string) ([]fs.DirEntry, error) {
 }
 
 func list[T any](w *walker, dir string, read func(*os.File, int) ([]T, error)) ([]T, error) {
+	if err := w.checkTime(); err != nil {
+		return nil, err
+	}
 	name := dir
 	if name == "" {
 		name = "."
@@ -374,9 +408,25 @@ const readBatch = 1024
 // count adds n to the entries this glob has looked at, and fails once
 // that passes the limit.
 func (w *walker) count(n int) error {
+	before := w.visits
 	w.visits += n
 	if w.lim.MaxVisits > 0 && w.visits > w.lim.MaxVisits {
 		return fmt.Errorf("%w: the pattern visits more than %d entries", ErrTooMany, w.lim.MaxVisits)
+	}
+	if before/timeCheckEvery != w.visits/timeCheckEvery {
+		return w.checkTime()
+	}
+	return nil
+}
+
+// timeCheckEvery is how many entries a glob looks at between two looks
+// at the clock, besides one before each folder it reads.
+const timeCheckEvery = 256
+
+// checkTime fails once the glob's deadline has passed.
+func (w *walker) checkTime() error {
+	if !w.lim.Deadline.IsZero() && time.Now().After(w.lim.Deadline) {
+		return fmt.Errorf("%w: the pattern was still being expanded after %d entries", ErrTooSlow, w.visits)
 	}
 	return nil
 }

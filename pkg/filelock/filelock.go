@@ -56,6 +56,32 @@ func Acquire(ctx context.Context, name string, onWait func()) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
+	return wait(ctx, f, name, onWait)
+}
+
+// AcquireDir is Acquire on the folder dir, created when missing, instead
+// of a lock file: a lock that costs no inode of its own, for work whose
+// result lives in that folder (a piece cache entry lives in a folder of
+// its own). Whoever removes the folder meanwhile costs work done twice,
+// as for a lock file.
+func AcquireDir(ctx context.Context, dir string, onWait func()) (*Lock, error) {
+	const flags = os.O_RDONLY | syscall.O_DIRECTORY
+	f, err := os.OpenFile(dir, flags, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("lock: %w", err)
+		}
+		f, err = os.OpenFile(dir, flags, 0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	return wait(ctx, f, dir, onWait)
+}
+
+// wait locks the open file f, named name, as Acquire says, closing it
+// when it fails.
+func wait(ctx context.Context, f *os.File, name string, onWait func()) (*Lock, error) {
 	backoff := minBackoff
 	var timer *time.Timer
 	for {

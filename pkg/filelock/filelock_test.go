@@ -147,3 +147,35 @@ func TestUnusableFolder(t *testing.T) {
 		t.Errorf("lock that is a folder: %v, want an error other than ErrTimeout", err)
 	}
 }
+
+// TestAcquireDir locks a folder: created when missing, exclusive within
+// the process (each Acquire opens it anew), free again once released, and
+// nothing created in it.
+func TestAcquireDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	a, err := AcquireDir(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatalf("first AcquireDir: %v (the folder should be created)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := AcquireDir(ctx, dir, nil); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("second AcquireDir while held: %v, want ErrTimeout", err)
+	}
+	if err := a.Release(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := AcquireDir(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatalf("AcquireDir once released: %v", err)
+	}
+	b.Release()
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+		t.Errorf("the folder holds %d entries (%v), want none: the lock costs no inode", len(ents), err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	if _, err := AcquireDir(context.Background(), file, nil); err == nil || errors.Is(err, ErrTimeout) {
+		t.Errorf("AcquireDir of a file: %v, want an error other than ErrTimeout", err)
+	}
+}

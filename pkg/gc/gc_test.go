@@ -158,9 +158,9 @@ func TestGC(t *testing.T) {
 				verb = "would remove"
 			}
 			want := []string{
-				verb + " pieces/yum/el9/x86_64/Packages/exact-3-1.x86_64.rpm/1048576 (piece entry, 136 B): source file gone",
+				verb + " pieces/yum/el9/x86_64/Packages/exact-3-1.x86_64.rpm/1048576 (piece entry, 144 B): source file gone",
 				verb + " pieces/yum/el9/x86_64/Packages/exact-3-1.x86_64.rpm (empty folder)",
-				verb + " pieces/yum/el9/x86_64/Packages/several-2.5-1.x86_64.rpm/1048576 (piece entry, 136 B): unused for 40 days",
+				verb + " pieces/yum/el9/x86_64/Packages/several-2.5-1.x86_64.rpm/1048576 (piece entry, 144 B): unused for 40 days",
 				verb + " pieces/yum/el9/x86_64/Packages/several-2.5-1.x86_64.rpm (empty folder)",
 				verb + " pieces/yum/.tmp-1048576-123 (temporary file, 7 B): left over by an interrupted write 2 hours ago",
 				verb + " info/" + f.digestKey + " (info entry, ",

@@ -11,8 +11,8 @@
 // request text, the settings that shaped the info (format, piece length,
 // service name, document root: Settings), the bencoded info and, for a
 // hybrid torrent, its piece layers, the build time (the torrent's
-// Last-Modified), and each file's path and Stamp (size, mtime, device,
-// inode) in torrent order. It is written atomically and framed by package
+// Last-Modified), and each file's path and Stamp (size, mtime, ctime,
+// device, inode) in torrent order. It is written atomically and framed by package
 // cachefile's envelope, magic "PTIC"; Encode gives the byte layout. An
 // entry whose request text does not hash to its name, made under other
 // settings, or that does not decode cleanly is rebuilt.
@@ -21,8 +21,8 @@
 //
 // The modification time of an entry's file is the last time its source
 // files were checked; Touch moves it forward after a successful check.
-// Once that is older than the revalidate setting, the service checks the
-// files' stamps again (and, in single mode, expands the glob again); any
+// Once that is older than the revalidate setting, or in the future (a
+// clock stepped back), the service checks the files' stamps again (and, in single mode, expands the glob again); any
 // change rebuilds the entry. Its access time is the last time a torrent
 // was served from it (see MarkUsed and package cachefile);
 // pkgtorrent-service gc goes by that.

@@ -13,7 +13,7 @@ func FuzzDecode(f *testing.F) {
 	for _, e := range sampleEntries() {
 		f.Add(Encode(e))
 	}
-	f.Add(refEncode(sampleEntries()["single"], 2, 2))
+	f.Add(refEncode(sampleEntries()["single"], 3, 2))
 	f.Add([]byte("PTIC\x00\x01\x00\x00"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -69,22 +69,27 @@ var ErrCorrupt = errors.New("corrupt info cache entry")
 
 const (
 	magic      = "PTIC"
-	version    = 2
+	version    = 3
 	flagSingle = 1
 	// maxField bounds one length-prefixed field.
 	maxField = 1 << 30
+	// stampedPath is the size of one file's record without its path's
+	// bytes: the path's length and the stamp.
+	stampedPath = 4 + 5*8
 )
 
 // Encode returns the bytes of e. Layout, integers big-endian: magic
-// "PTIC", version u16 (2), flags u16 (bit 0: single), then the request,
+// "PTIC", version u16 (3), flags u16 (bit 0: single), then the request,
 // the settings, the info and the piece layers as u32-length-prefixed
 // strings, the build time (ns since the epoch, u64, 0 when unknown), the number of
 // files u32 and per file its path (u32 length + bytes) and stamp (size,
-// mtime ns, dev, ino: 4 × u64), and last a CRC-32C of everything before.
+// mtime ns, ctime ns, dev, ino: 5 × u64), and last a CRC-32C of everything
+// before. Entries of version 2 (stamps without the ctime) are corrupt: a
+// miss, rebuilt.
 func Encode(e *Entry) []byte {
 	n := 44 + len(e.Request) + len(e.Settings) + len(e.Info) + len(e.PieceLayers)
 	for _, p := range e.Paths {
-		n += 36 + len(p)
+		n += stampedPath + len(p)
 	}
 	b := make([]byte, 0, n)
 	var flags uint16
@@ -107,6 +112,7 @@ func Encode(e *Entry) []byte {
 		st := e.Stamps[i]
 		b = binary.BigEndian.AppendUint64(b, uint64(st.Size))
 		b = binary.BigEndian.AppendUint64(b, uint64(st.MtimeNs))
+		b = binary.BigEndian.AppendUint64(b, uint64(st.CtimeNs))
 		b = binary.BigEndian.AppendUint64(b, st.Dev)
 		b = binary.BigEndian.AppendUint64(b, st.Ino)
 	}
@@ -137,12 +143,12 @@ func Decode(b []byte) (*Entry, error) {
 		e.Built = time.Unix(0, int64(built))
 	}
 	n := d.u32()
-	if d.err == nil && uint64(n)*36 > uint64(len(body)-d.p) {
+	if d.err == nil && uint64(n)*stampedPath > uint64(len(body)-d.p) {
 		d.err = fmt.Errorf("%w: %d files do not fit", ErrCorrupt, n)
 	}
 	for i := uint32(0); i < n && d.err == nil; i++ {
 		e.Paths = append(e.Paths, d.field())
-		st := piececache.Stamp{Size: int64(d.u64()), MtimeNs: int64(d.u64()), Dev: d.u64(), Ino: d.u64()}
+		st := piececache.Stamp{Size: int64(d.u64()), MtimeNs: int64(d.u64()), CtimeNs: int64(d.u64()), Dev: d.u64(), Ino: d.u64()}
 		e.Stamps = append(e.Stamps, st)
 	}
 	if d.err == nil && d.p != len(body) {

@@ -42,7 +42,11 @@ func refEncode(e *Entry, ver, flags uint16) []byte {
 	for i, p := range e.Paths {
 		field(p)
 		st := e.Stamps[i]
-		for _, v := range []uint64{uint64(st.Size), uint64(st.MtimeNs), st.Dev, st.Ino} {
+		fields := []uint64{uint64(st.Size), uint64(st.MtimeNs), uint64(st.CtimeNs), st.Dev, st.Ino}
+		if ver < 3 { // no ctime
+			fields = slices.Delete(fields, 2, 3)
+		}
+		for _, v := range fields {
 			b = binary.BigEndian.AppendUint64(b, v)
 		}
 	}
@@ -63,8 +67,8 @@ func sampleEntries() map[string]*Entry {
 			Settings: "format=bep47 piece-length=1048576 service-name=torrent_service root=/srv",
 			Paths:    []string{"yum/el9/a.rpm", "yum/el9/b.rpm"},
 			Stamps: []piececache.Stamp{
-				{Size: 1, MtimeNs: 1700000000000000000, Dev: 2049, Ino: 12},
-				{Size: 3 << 20, MtimeNs: -5, Dev: 1<<64 - 1, Ino: 1<<63 + 7},
+				{Size: 1, MtimeNs: 1700000000000000000, CtimeNs: 1700000001000000007, Dev: 2049, Ino: 12},
+				{Size: 3 << 20, MtimeNs: -5, CtimeNs: -6, Dev: 1<<64 - 1, Ino: 1<<63 + 7},
 			},
 			Info:        []byte("d5:filesld6:lengthi1e4:pathl5:a.rpmeee4:name3:yume"),
 			PieceLayers: []byte("d32:" + strings.Repeat("r", 32) + "64:" + strings.Repeat("l", 64) + "e"),
@@ -115,7 +119,7 @@ func TestEncodeDecode(t *testing.T) {
 	for name, e := range sampleEntries() {
 		t.Run(name, func(t *testing.T) {
 			b := Encode(e)
-			if want := refEncode(e, 2, flagsOf(e)); !bytes.Equal(b, want) {
+			if want := refEncode(e, 3, flagsOf(e)); !bytes.Equal(b, want) {
 				t.Fatalf("Encode = %x, want %x (the documented layout)", b, want)
 			}
 			got, err := Decode(b)
@@ -171,7 +175,7 @@ func TestDecodeForeign(t *testing.T) {
 	// A request field that claims more bytes than there are.
 	longField := withCRC(append([]byte("PTIC\x00\x02\x00\x00"), 0, 0, 0x10, 0, 'x'))
 	// Two files announced, one present.
-	oneOfTwo := refEncode(&Entry{Paths: []string{"a/b"}, Stamps: []piececache.Stamp{{}}}, 2, 0)
+	oneOfTwo := refEncode(&Entry{Paths: []string{"a/b"}, Stamps: []piececache.Stamp{{}}}, 3, 0)
 	body := oneOfTwo[:len(oneOfTwo)-4]
 	binary.BigEndian.PutUint32(body[8+24:], 2)
 	twoFiles := withCRC(bytes.Clone(body))
@@ -189,8 +193,9 @@ func TestDecodeForeign(t *testing.T) {
 		{"another magic", otherMagic},
 		{"a piece cache entry", append([]byte("PTPC\x00\x01\x00\x00"), make([]byte, 68)...)},
 		{"version 1 (before piece layers) with a valid checksum", refEncode(e, 1, 0)},
-		{"version 3 with a valid checksum", refEncode(e, 3, 0)},
-		{"unknown flag with a valid checksum", refEncode(e, 2, 2)},
+		{"version 2 (before the ctime) with a valid checksum", refEncode(e, 2, 0)},
+		{"version 4 with a valid checksum", refEncode(e, 4, 0)},
+		{"unknown flag with a valid checksum", refEncode(e, 3, 2)},
 		{"field longer than the entry", longField},
 		{"more files announced than present", twoFiles},
 		{"bytes left over", leftOver},

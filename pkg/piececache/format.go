@@ -14,9 +14,17 @@ import (
 // Stamp identifies one version of a source file. A cached entry is valid
 // only while every field still matches: a rewrite, a truncation, a touch or
 // a replacement by another file (new inode) all invalidate it.
+//
+// The ctime is there because the mtime can be set back (rsync --inplace
+// -t, touch -r): a file rewritten in place with its mtime restored keeps
+// every other field, but any write, and the utime that restores the
+// mtime, moves the ctime, which nothing but the kernel's clock sets. A
+// change within the ctime's granularity of the stamp can still go unseen:
+// see Racy.
 type Stamp struct {
 	Size    int64
 	MtimeNs int64
+	CtimeNs int64
 	Dev     uint64
 	Ino     uint64
 }
@@ -26,6 +34,7 @@ func StampOf(fi fs.FileInfo) Stamp {
 	s := Stamp{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		s.Dev, s.Ino = uint64(st.Dev), uint64(st.Ino)
+		s.CtimeNs = st.Ctim.Nano()
 	}
 	return s
 }
@@ -33,9 +42,9 @@ func StampOf(fi fs.FileInfo) Stamp {
 // The layout is in the package documentation (doc.go).
 const (
 	magic      = "PTPC"
-	version    = 2
+	version    = 3
 	flagV2     = 1
-	headerSize = cachefile.HeaderSize + 8*5 + pieces.HashSize + 4
+	headerSize = cachefile.HeaderSize + 8*6 + pieces.HashSize + 4
 	// maxCount bounds what Decode accepts: a 1 TiB file at the smallest
 	// piece length.
 	maxCount = (1 << 40) / pieces.MinLength
@@ -56,6 +65,7 @@ func Encode(st Stamp, d *pieces.Digests) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(d.PieceLength))
 	b = binary.BigEndian.AppendUint64(b, uint64(st.Size))
 	b = binary.BigEndian.AppendUint64(b, uint64(st.MtimeNs))
+	b = binary.BigEndian.AppendUint64(b, uint64(st.CtimeNs))
 	b = binary.BigEndian.AppendUint64(b, st.Dev)
 	b = binary.BigEndian.AppendUint64(b, st.Ino)
 	b = append(b, d.Tail[:]...)
@@ -86,6 +96,7 @@ func Decode(b []byte) (Stamp, *pieces.Digests, error) {
 	d := &pieces.Digests{PieceLength: int64(next()), V2: flags&flagV2 != 0}
 	st.Size = int64(next())
 	st.MtimeNs = int64(next())
+	st.CtimeNs = int64(next())
 	st.Dev = next()
 	st.Ino = next()
 	d.Size = st.Size

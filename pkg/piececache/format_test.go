@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -40,7 +41,11 @@ func refEncode(st Stamp, d *pieces.Digests, ver, flags uint16, count uint32) []b
 	b = append(b, "PTPC"...)
 	b = binary.BigEndian.AppendUint16(b, ver)
 	b = binary.BigEndian.AppendUint16(b, flags)
-	for _, v := range []uint64{uint64(d.PieceLength), uint64(st.Size), uint64(st.MtimeNs), st.Dev, st.Ino} {
+	fields := []uint64{uint64(d.PieceLength), uint64(st.Size), uint64(st.MtimeNs), uint64(st.CtimeNs), st.Dev, st.Ino}
+	if ver < 3 { // no ctime
+		fields = slices.Delete(fields, 3, 4)
+	}
+	for _, v := range fields {
 		b = binary.BigEndian.AppendUint64(b, v)
 	}
 	b = append(b, d.Tail[:]...)
@@ -54,9 +59,9 @@ func refEncode(st Stamp, d *pieces.Digests, ver, flags uint16, count uint32) []b
 }
 
 func validEntry(size, pl int64) (Stamp, *pieces.Digests, []byte) {
-	st := Stamp{Size: size, MtimeNs: 1700000000123456789, Dev: 0x803, Ino: 4242}
+	st := Stamp{Size: size, MtimeNs: 1700000000123456789, CtimeNs: 1700000001987654321, Dev: 0x803, Ino: 4242}
 	d := digestsOf(size, pl, uint64(size))
-	return st, d, refEncode(st, d, 2, 0, uint32(d.NumPieces()))
+	return st, d, refEncode(st, d, 3, 0, uint32(d.NumPieces()))
 }
 
 func sameDigests(a, b *pieces.Digests) bool {
@@ -163,16 +168,17 @@ func TestDecodeForeign(t *testing.T) {
 		{"zeros", make([]byte, len(valid))},
 		{"another magic", otherMagic},
 		{"version 1 (before v2 layers) with a valid checksum", refEncode(st, d, 1, 0, 3)},
-		{"version 3 with a valid checksum", refEncode(st, d, 3, 0, 3)},
+		{"version 2 (before the ctime) with a valid checksum", refEncode(st, d, 2, 0, 3)},
+		{"version 4 with a valid checksum", refEncode(st, d, 4, 0, 3)},
 		{"version 0 with a valid checksum", refEncode(st, d, 0, 0, 3)},
-		{"unknown flag set with a valid checksum", refEncode(st, d, 2, 2, 3)},
-		{"v2 flag without the v2 layer", refEncode(st, d, 2, 1, 3)[:len(refEncode(st, d, 2, 0, 3))]},
-		{"count disagrees with size", refEncode(st, d, 2, 0, 2)},
-		{"digests missing for the count", refEncode(st, &tooFew, 2, 0, 3)},
-		{"piece length not a power of two", refEncode(st, &badPL, 2, 0, 3)},
-		{"negative size", refEncode(Stamp{Size: -1}, &pieces.Digests{PieceLength: 16 << 10}, 2, 0, 0)},
+		{"unknown flag set with a valid checksum", refEncode(st, d, 3, 2, 3)},
+		{"v2 flag without the v2 layer", refEncode(st, d, 3, 1, 3)[:len(refEncode(st, d, 3, 0, 3))]},
+		{"count disagrees with size", refEncode(st, d, 3, 0, 2)},
+		{"digests missing for the count", refEncode(st, &tooFew, 3, 0, 3)},
+		{"piece length not a power of two", refEncode(st, &badPL, 3, 0, 3)},
+		{"negative size", refEncode(Stamp{Size: -1}, &pieces.Digests{PieceLength: 16 << 10}, 3, 0, 0)},
 		// More than 1 TiB of 16 KiB pieces, with count and size agreeing.
-		{"count above the 1 TiB bound", refEncode(Stamp{Size: (1<<26 + 1) * 16 << 10}, &pieces.Digests{PieceLength: 16 << 10}, 2, 0, 1<<26+1)},
+		{"count above the 1 TiB bound", refEncode(Stamp{Size: (1<<26 + 1) * 16 << 10}, &pieces.Digests{PieceLength: 16 << 10}, 3, 0, 1<<26+1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,7 +211,11 @@ func TestStampOf(t *testing.T) {
 	if err := syscall.Stat(name, &sys); err != nil {
 		t.Fatal(err)
 	}
-	want := Stamp{Size: 5, MtimeNs: mtime.UnixNano(), Dev: uint64(sys.Dev), Ino: uint64(sys.Ino)}
+	// The ctime is the kernel's: the time of the Chtimes, which cannot set it.
+	want := Stamp{Size: 5, MtimeNs: mtime.UnixNano(), CtimeNs: sys.Ctim.Sec*1e9 + sys.Ctim.Nsec, Dev: uint64(sys.Dev), Ino: uint64(sys.Ino)}
+	if ct := time.Unix(0, want.CtimeNs); time.Since(ct) > time.Minute || ct.Equal(mtime) {
+		t.Fatalf("ctime %v: not the time of the test", ct)
+	}
 	got := StampOf(fi)
 	if got != want {
 		t.Errorf("StampOf = %+v, want %+v", got, want)

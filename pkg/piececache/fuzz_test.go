@@ -15,6 +15,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	st, d, _ := validEntry(40<<10, 16<<10)
+	f.Add(refEncode(st, d, 3, 0, 2))
 	f.Add(refEncode(st, d, 2, 0, 2))
 	f.Add(refEncode(st, d, 1, 0, 3))
 	f.Add([]byte("PTPC"))

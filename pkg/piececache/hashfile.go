@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 )
@@ -32,6 +33,10 @@ type HashOptions struct {
 	// Changed, when not nil, is called when the file changed while it
 	// was hashed, with its old and new stamps.
 	Changed func(old, now Stamp)
+	// Racy, when not nil, is called when the digests returned are of a
+	// file version that was racy when its hashing started (see
+	// Stamp.Racy): they must not be cached.
+	Racy func()
 }
 
 // HashFile hashes the open regular file f, whose stamp was st when it was
@@ -39,13 +44,21 @@ type HashOptions struct {
 // whose stamp changes while it is hashed (or that shrinks under it) is
 // hashed once more; if it changes again, HashFile gives up with
 // ErrChanged, so that digests mixing two versions of a file are never
-// returned. It is the one hashing step of the service and of warm.
+// returned. A file written within its timestamp granularity of now is
+// first waited for (settle), so that a write during the hashing shows in
+// its stamp; digests of a version that is still racy then are reported to
+// opt.Racy. It is the one hashing step of the service and of warm.
 func HashFile(f *os.File, st Stamp, opt HashOptions) (*pieces.Digests, Stamp, error) {
 	var r io.ReaderAt = f
 	if opt.Wrap != nil {
 		r = opt.Wrap(f)
 	}
 	for range 2 {
+		var err error
+		if st, err = settle(f, st); err != nil {
+			return nil, st, fmt.Errorf("%s: %w", f.Name(), err)
+		}
+		start := time.Now()
 		d, herr := pieces.HashAt(r, st.Size, opt.PieceLength, opt.V2, opt.Workers)
 		if herr != nil && !errors.Is(herr, io.ErrUnexpectedEOF) {
 			return nil, st, fmt.Errorf("%s: %w", f.Name(), herr)
@@ -59,6 +72,9 @@ func HashFile(f *os.File, st Stamp, opt HashOptions) (*pieces.Digests, Stamp, er
 		}
 		now := StampOf(fi)
 		if herr == nil && now == st {
+			if opt.Racy != nil && st.Racy(start) {
+				opt.Racy()
+			}
 			return d, st, nil
 		}
 		if opt.Changed != nil {

@@ -28,9 +28,10 @@ func (s Store) Path(rel string, n int64) string {
 	return filepath.Join(s.Dir, filepath.FromSlash(rel), strconv.FormatInt(n, 10))
 }
 
-// LockPath returns the name of the lock file that guards the entry of rel
-// for piece length n (see package filelock).
-func (s Store) LockPath(rel string, n int64) string { return s.Path(rel, n) + ".lock" }
+// LockDir returns the folder whose lock (filelock.AcquireDir) guards the
+// entries of rel: the folder they live in, Dir/rel. Locking it costs no
+// inode, where a lock file per entry cost one more per file hashed.
+func (s Store) LockDir(rel string) string { return filepath.Join(s.Dir, filepath.FromSlash(rel)) }
 
 // RemoveTemps removes what interrupted writes of the entry of rel for
 // piece length n left behind. Call it only while holding the entry's lock.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,13 +53,40 @@ func (s *Service) files(root *docroot.Root, rq request) ([]string, error) {
 	if !rq.single() {
 		return rq.paths, nil
 	}
-	lim := docroot.Limits{MaxMatches: s.cfg.MaxFiles, MaxVisits: s.cfg.MaxWalk}
-	paths, err := root.Glob(rq.pattern, lim)
-	if err != nil {
+	negKey := root.Dir() + "\x00" + rq.pattern
+	if err := s.negative.get(negKey, s.now()); err != nil {
 		return nil, err
 	}
-	if len(paths) == 0 {
-		return nil, clientError(http.StatusNotFound, "not found: nothing matches %q", rq.pattern)
+	if strings.Contains(rq.pattern, "**") {
+		release, err := s.deepWalks.acquire(s.cfg.LockTimeout)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
+	s.Stats.Walks.Add(1)
+	var unusable, visits int
+	var first string
+	lim := docroot.Limits{MaxMatches: s.cfg.MaxFiles, MaxVisits: s.cfg.MaxWalk,
+		Deadline: time.Now().Add(s.cfg.MaxWalkTime), Visits: &visits,
+		Unusable: func(rel string) {
+			if unusable++; unusable == 1 {
+				first = rel
+			}
+		}}
+	paths, err := root.Glob(rq.pattern, lim)
+	if unusable > 0 {
+		s.log.Warn("glob left out names that BitTorrent clients cannot use (control characters, or not UTF-8)",
+			"pattern", rq.pattern, "left_out", unusable, "first", first)
+	}
+	if err == nil && len(paths) == 0 {
+		err = clientError(http.StatusNotFound, "not found: nothing matches %q", rq.pattern)
+	}
+	if err != nil {
+		if visits > expensiveWalk && !errors.Is(err, fs.ErrPermission) {
+			s.negative.put(negKey, err, s.now())
+		}
+		return nil, err
 	}
 	return paths, nil
 }
@@ -146,6 +174,15 @@ func (s *Service) entry(root *lazyRoot, rq request) (e *infocache.Entry, checked
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LockTimeout)
 	defer cancel()
 	c, _, err = s.builds.do(ctx, s.settings(root)+"\x00"+key, func() (checkedEntry, error) {
+		start := time.Now()
+		// The files come first: a request that names none, or files
+		// that cannot make one torrent, fails here and leaves no lock
+		// file or entry behind.
+		src, err := s.resolve(root, rq)
+		if err != nil {
+			return checkedEntry{}, err
+		}
+		defer src.look.Close()
 		unlock, err := s.lock(ctx, s.infos.LockPath(key))
 		if err != nil {
 			return checkedEntry{}, err
@@ -155,7 +192,7 @@ func (s *Service) entry(root *lazyRoot, rq request) (e *infocache.Entry, checked
 		if c, ok := s.cached(root, rq, key); ok {
 			return c, nil
 		}
-		e, err := s.build(ctx, root, rq, key)
+		e, err := s.build(ctx, root, rq, key, src, start)
 		return checkedEntry{e, s.now()}, err
 	})
 	return c.e, c.checked, err
@@ -189,7 +226,7 @@ func (s *Service) usable(root *lazyRoot, rq request, key string, c checkedEntry)
 	switch {
 	case e.Settings != s.settings(root):
 	case !rq.single() && !slices.Equal(e.Paths, rq.paths):
-	case s.now().Sub(checked) <= s.cfg.Revalidate:
+	case s.fresh(checked):
 		return checkedEntry{e, checked}, true
 	case s.unchanged(root, rq, e):
 		now := s.now()
@@ -202,13 +239,32 @@ func (s *Service) usable(root *lazyRoot, rq request, key string, c checkedEntry)
 	return checkedEntry{}, false
 }
 
+// fresh reports whether files last checked at checked may be trusted
+// without a new check: less than revalidate ago. A check time in the
+// future (the clock was stepped back since, or an entry was copied from
+// another host) is expired: trusting it would serve a stale torrent for as
+// long as the offset lasts.
+func (s *Service) fresh(checked time.Time) bool {
+	age := s.now().Sub(checked)
+	return age >= 0 && age <= s.cfg.Revalidate
+}
+
 // lock takes the file lock name, waiting for another process that holds
 // it until ctx ends (then ErrWaitTimeout). When the lock file cannot be
 // used at all (the cache folder is read-only, say), the work goes on
 // without it, and the log says so once a minute. The returned function
 // releases the lock.
 func (s *Service) lock(ctx context.Context, name string) (unlock func(), err error) {
-	l, err := filelock.Acquire(ctx, name, func() {
+	return s.lockWith(ctx, name, filelock.Acquire)
+}
+
+// lockDir is lock on the folder dir (filelock.AcquireDir).
+func (s *Service) lockDir(ctx context.Context, dir string) (unlock func(), err error) {
+	return s.lockWith(ctx, dir, filelock.AcquireDir)
+}
+
+func (s *Service) lockWith(ctx context.Context, name string, acquire func(context.Context, string, func()) (*filelock.Lock, error)) (unlock func(), err error) {
+	l, err := acquire(ctx, name, func() {
 		s.log.Debug("waiting for a lock held elsewhere", "lock", name)
 	})
 	switch {
@@ -247,10 +303,19 @@ func (s *Service) unchanged(lr *lazyRoot, rq request, e *infocache.Entry) bool {
 	return true
 }
 
-// build makes the torrent of rq from piece digests, cached or computed,
-// and stores it in the info cache.
-func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key string) (*infocache.Entry, error) {
-	start := time.Now()
+// sources are the files a torrent is built from, found and stat'ed before
+// anything is locked or written for it.
+type sources struct {
+	look   *docroot.Lookup // close it when done
+	paths  []string
+	infos  []fs.FileInfo
+	single bool // a single-file torrent
+}
+
+// resolve finds the files of rq (the posted paths, or the glob's
+// matches) and stats each. A request that names a file that is not there
+// (404), or files that cannot make one torrent (400), fails here.
+func (s *Service) resolve(lr *lazyRoot, rq request) (*sources, error) {
 	root, err := lr.open()
 	if err != nil {
 		return nil, err
@@ -265,6 +330,21 @@ func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key strin
 			return nil, err
 		}
 	}
+	src := &sources{look: root.Lookup(), paths: paths, infos: make([]fs.FileInfo, len(paths)), single: single}
+	for i, p := range paths {
+		if src.infos[i], err = src.look.Stat(p); err != nil {
+			src.look.Close()
+			return nil, err
+		}
+	}
+	return src, nil
+}
+
+// build makes the torrent of rq from the piece digests of its files src,
+// cached or computed, and stores it in the info cache. start is when the
+// request began to build it, for the log.
+func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key string, src *sources, start time.Time) (*infocache.Entry, error) {
+	paths, single, look := src.paths, src.single, src.look
 	e := &infocache.Entry{
 		Request:  rq.text,
 		Settings: s.settings(lr),
@@ -274,12 +354,14 @@ func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key strin
 	}
 	files := make([]torrent.File, len(paths))
 	var hashed, hits atomic.Int64
-	look := root.Lookup()
-	defer look.Close()
-	err = s.eachFile(paths, func(i int, p string, workers int) error {
-		fd, err := s.digests(ctx, look, p, workers)
+	var racy atomic.Bool
+	err := s.eachFile(paths, func(i int, p string, workers int) error {
+		fd, err := s.digests(ctx, look, p, src.infos[i], workers)
 		if err != nil {
 			return err
+		}
+		if fd.racy {
+			racy.Store(true)
 		}
 		if fd.hashed {
 			hashed.Add(fd.d.Size)
@@ -305,8 +387,12 @@ func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key strin
 	if err != nil {
 		return nil, err
 	}
-	if err := s.infos.Save(e); err != nil {
-		s.cacheProblem(err)
+	// A torrent with racy digests is served as it was read, not cached:
+	// the next request reads the file again.
+	if !racy.Load() {
+		if err := s.infos.Save(e); err != nil {
+			s.cacheProblem(err)
+		}
 	}
 	s.Stats.TorrentsBuilt.Add(1)
 	hash := torrent.InfoHash(e.Info)
@@ -324,31 +410,34 @@ type fileDigests struct {
 	// finding its digests in the piece cache or sharing another
 	// request's.
 	hashed bool
+	// unsaved reports digests that could not be written to the piece
+	// cache.
+	unsaved bool
+	// racy reports digests of a file version that was racy when it was
+	// hashed (piececache.Stamp.Racy): served, never cached.
+	racy bool
 }
 
-// digests returns the piece digests of file rel and its stamp: from the
-// piece cache when the entry matches the file's current stamp, else by
-// hashing the file with up to workers goroutines, once however many
-// requests and processes want it.
-func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string, workers int) (fileDigests, error) {
+// digests returns the piece digests of file rel, whose stat is fi, and
+// its stamp: from the piece cache when the entry matches the file's stamp,
+// else by hashing the file with up to workers goroutines, once however
+// many requests and processes want it.
+func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string, fi fs.FileInfo, workers int) (fileDigests, error) {
 	root := look.Root()
-	fi, err := look.Stat(rel)
-	if err != nil {
-		return fileDigests{}, err
-	}
 	st := piececache.StampOf(fi)
 	key := root.Dir() + "\x00" + rel
 	if d, ok := s.memo.get(key, st, s.cfg.Format == torrent.Hybrid); ok {
 		s.Stats.PieceCacheHits.Add(1)
 		s.Stats.MemoHits.Add(1)
+		s.saveLater(key, rel, st, d)
 		return fileDigests{d: d, stamp: st}, nil
 	}
 	if fd, ok := s.loadDigests(rel, st); ok {
-		s.memo.put(key, fd.stamp, fd.d)
+		s.memo.put(key, fd.stamp, fd.d, false, s.now())
 		return fd, nil
 	}
 	fd, shared, err := s.hashes.do(ctx, key, func() (fileDigests, error) {
-		unlock, err := s.lock(ctx, s.pieces.LockPath(rel, s.cfg.PieceLength))
+		unlock, err := s.lockDir(ctx, s.pieces.LockDir(rel))
 		if err != nil {
 			return fileDigests{}, err
 		}
@@ -358,10 +447,28 @@ func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string,
 	if shared {
 		fd.hashed = false
 	}
-	if err == nil && !shared {
-		s.memo.put(key, fd.stamp, fd.d)
+	if err == nil && !shared && !fd.racy {
+		s.memo.put(key, fd.stamp, fd.d, fd.unsaved, s.now())
 	}
 	return fd, err
+}
+
+// saveLater writes digests d of file rel, version st, to the piece cache
+// when the memo holds them as unsaved (the cache could not be written
+// when they were computed: a full disk) and the last attempt is
+// saveRetry old: so digests computed while the disk was full are kept once
+// there is space again, and a restart need not hash those files again.
+func (s *Service) saveLater(key, rel string, st piececache.Stamp, d *pieces.Digests) {
+	if !s.memo.toSave(key, st, s.now()) {
+		return
+	}
+	if err := s.pieces.Save(rel, st, d); err != nil {
+		s.cacheProblem(err)
+		return
+	}
+	s.memo.saved(key, st)
+	s.marks.set(rel, s.now().UnixNano())
+	s.log.Debug("digests written once the cache could be written again", "path", rel)
 }
 
 // loadDigests returns the digests of rel from the piece cache when its
@@ -407,6 +514,7 @@ func (s *Service) hash(look *docroot.Lookup, rel string, workers int) (fileDiges
 		s.cacheProblem(err)
 	}
 	s.log.Debug("hashing file", "path", rel, "bytes", st.Size)
+	racy := false
 	// workers goroutines hash pieces of the file.
 	d, st, err := piececache.HashFile(f, st, piececache.HashOptions{
 		PieceLength: s.cfg.PieceLength,
@@ -421,18 +529,25 @@ func (s *Service) hash(look *docroot.Lookup, rel string, workers int) (fileDiges
 		Changed: func(old, now piececache.Stamp) {
 			s.log.Info("file changed while it was hashed", "path", rel, "size", old.Size, "new_size", now.Size)
 		},
+		Racy: func() { racy = true },
 	})
 	if err != nil {
 		return fileDigests{}, err
 	}
 	s.log.Debug("file hashed", "path", rel, "bytes", d.Size)
+	if racy {
+		s.log.Info("file written as it was hashed: its digests are not cached", "path", rel)
+		return fileDigests{d: d, stamp: st, hashed: true, racy: true}, nil
+	}
+	unsaved := false
 	if err := s.pieces.Save(rel, st, d); err != nil {
 		s.cacheProblem(err)
+		unsaved = true
 	} else {
 		// A new entry's access time is now: a use.
 		s.marks.set(rel, s.now().UnixNano())
 	}
-	return fileDigests{d: d, stamp: st, hashed: true}, nil
+	return fileDigests{d: d, stamp: st, hashed: true, unsaved: unsaved}, nil
 }
 
 // hashReaderAt returns r, or when failpoints are enabled, r with the

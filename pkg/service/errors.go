@@ -60,7 +60,7 @@ func toClient(err error) *Error {
 	case errors.Is(err, docroot.ErrInvalid), errors.Is(err, docroot.ErrTooMany),
 		errors.Is(err, torrent.ErrMixedFolders), errors.Is(err, torrent.ErrNoFolder):
 		return &Error{http.StatusBadRequest, "bad request: " + err.Error(), err}
-	case errors.Is(err, ErrBusy), errors.Is(err, ErrWaitTimeout):
+	case errors.Is(err, ErrBusy), errors.Is(err, ErrWaitTimeout), errors.Is(err, docroot.ErrTooSlow):
 		return &Error{http.StatusServiceUnavailable, "try again later: " + err.Error(), err}
 	}
 	return &Error{http.StatusInternalServerError, "internal error", err}

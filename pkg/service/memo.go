@@ -2,6 +2,7 @@ package service
 
 import (
 	"sync"
+	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
@@ -31,6 +32,41 @@ type digestMemo struct {
 type memoEntry struct {
 	st piececache.Stamp
 	d  *pieces.Digests
+	// unsaved marks digests that could not be written to the piece
+	// cache (a full disk, say); retry is when the next attempt may be
+	// made (see Service.saveLater).
+	unsaved bool
+	retry   time.Time
+}
+
+// saveRetry is how long after a failed write of a file's digests the next
+// request that uses them tries again.
+const saveRetry = 10 * time.Second
+
+// toSave reports whether key's digests for file version st are not in the
+// piece cache yet and may be written at now, and if so counts that attempt
+// (the next may come saveRetry later).
+func (c *digestMemo) toSave(key string, st piececache.Stamp, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || e.st != st || !e.unsaved || now.Before(e.retry) {
+		return false
+	}
+	e.retry = now.Add(saveRetry)
+	c.m[key] = e
+	return true
+}
+
+// saved records that key's digests for file version st are in the piece
+// cache.
+func (c *digestMemo) saved(key string, st piececache.Stamp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[key]; ok && e.st == st {
+		e.unsaved = false
+		c.m[key] = e
+	}
 }
 
 func memoSize(key string, d *pieces.Digests) int64 {
@@ -49,8 +85,9 @@ func (c *digestMemo) get(key string, st piececache.Stamp, v2 bool) (*pieces.Dige
 	return e.d, true
 }
 
-// put records d as the digests of key for file version st.
-func (c *digestMemo) put(key string, st piececache.Stamp, d *pieces.Digests) {
+// put records d as the digests of key for file version st; unsaved, when
+// they could not be written to the piece cache at now.
+func (c *digestMemo) put(key string, st piececache.Stamp, d *pieces.Digests, unsaved bool, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	budget := c.budget
@@ -67,7 +104,7 @@ func (c *digestMemo) put(key string, st piececache.Stamp, d *pieces.Digests) {
 	if old, ok := c.m[key]; ok {
 		c.size -= memoSize(key, old.d)
 	}
-	c.m[key] = memoEntry{st: st, d: d}
+	c.m[key] = memoEntry{st: st, d: d, unsaved: unsaved, retry: now.Add(saveRetry)}
 	c.size += n
 	if c.size > budget {
 		for k, e := range c.m {

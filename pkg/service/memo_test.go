@@ -77,7 +77,7 @@ func TestMemoBudget(t *testing.T) {
 	}
 	st := func(i int) piececache.Stamp { return piececache.Stamp{Size: int64(i), Ino: uint64(i)} }
 	for i := range 2000 {
-		c.put(fmt.Sprint(i), st(i), digests(i))
+		c.put(fmt.Sprint(i), st(i), digests(i), false, time.Time{})
 		if c.size > c.budget {
 			t.Fatalf("after %d entries: %d bytes, budget %d", i+1, c.size, c.budget)
 		}

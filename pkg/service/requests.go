@@ -207,7 +207,7 @@ func (s *Service) serveSingle(w http.ResponseWriter, r *http.Request, rt Route, 
 
 // serveNullfile answers {mount}/nullfile/{size}_{n}: size zero bytes, the
 // content of a padding entry for clients that do not know BEP 47. Range
-// requests are answered as for any file.
+// requests are answered as for any file, within BoundRange.
 func (s *Service) serveNullfile(w http.ResponseWriter, r *http.Request, arg string) error {
 	sizeText, n, hasN := strings.Cut(arg, "_")
 	size, err := strconv.ParseInt(sizeText, 10, 64)
@@ -220,6 +220,7 @@ func (s *Service) serveNullfile(w http.ResponseWriter, r *http.Request, arg stri
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Cache-Control", "public, max-age=86400")
+	BoundRange(r)
 	http.ServeContent(w, r, "", time.Time{}, zeros(size))
 	return nil
 }

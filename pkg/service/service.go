@@ -31,25 +31,29 @@ type Stats struct {
 	// UseMarks counts cache entries whose last use was written (see
 	// markUsed): at most one per entry a day.
 	UseMarks atomic.Int64
+	// Walks counts globs expanded (not answered from the negative cache).
+	Walks atomic.Int64
 }
 
 // Service answers torrent requests. Create it with New.
 type Service struct {
-	cfg      config.Config
-	log      *slog.Logger
-	pieces   piececache.Store
-	infos    infocache.Store
-	trackers *trackers.List
-	env      func(r *http.Request, key string) string
-	now      func() time.Time
-	nodes    []torrent.Node
-	started  time.Time
-	builds   flight[checkedEntry]
-	hashes   flight[fileDigests]
-	warm     warmCache
-	memo     digestMemo
-	marks    markMemo
-	cacheLog rateLimited
+	cfg       config.Config
+	log       *slog.Logger
+	pieces    piececache.Store
+	infos     infocache.Store
+	trackers  *trackers.List
+	env       func(r *http.Request, key string) string
+	now       func() time.Time
+	nodes     []torrent.Node
+	started   time.Time
+	builds    flight[checkedEntry]
+	hashes    flight[fileDigests]
+	warm      warmCache
+	memo      digestMemo
+	marks     markMemo
+	cacheLog  rateLimited
+	negative  negativeCache
+	deepWalks walkSlots
 	// lastSettings is the settings text of the last document root.
 	lastSettings atomic.Pointer[rootSettings]
 
@@ -99,7 +103,7 @@ func New(cfg config.Config, opt Options) *Service {
 		log:      log,
 		pieces:   piececache.Store{Dir: cfg.PiecesDir()},
 		infos:    infocache.Store{Dir: cfg.InfoDir()},
-		trackers: trackers.New(cfg.Trackers, opt.TrackersInterval, log),
+		trackers: trackers.New(cfg.Trackers, opt.TrackersInterval, cfg.MaxTrackers, log),
 		env:      env,
 		now:      now,
 	}

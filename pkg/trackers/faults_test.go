@@ -68,7 +68,7 @@ func TestFaultyFiles(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "trackers")
 			tc.make(t, path)
 			var logs bytes.Buffer
-			l := New(path, time.Minute, slog.New(slog.NewTextHandler(&logs, nil)))
+			l := New(path, time.Minute, 0, slog.New(slog.NewTextHandler(&logs, nil)))
 			got := make(chan []string, 1)
 			go func() { got <- l.URLs() }()
 			select {

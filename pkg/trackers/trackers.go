@@ -23,10 +23,15 @@ const DefaultInterval = time.Minute
 // ignored with a warning.
 const MaxFileSize = 1 << 20
 
+// DefaultMax is how many trackers a torrent gets at most when New is
+// given no bound.
+const DefaultMax = 100
+
 // List is the current list of trackers. It is safe for concurrent use.
 type List struct {
 	path     string
 	interval time.Duration
+	max      int
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -39,12 +44,18 @@ type List struct {
 }
 
 // New returns a List for the trackers file at path, checked at most once
-// per interval (DefaultInterval when zero or negative).
-func New(path string, interval time.Duration, log *slog.Logger) *List {
+// per interval (DefaultInterval when zero or negative), of at most max
+// trackers (DefaultMax when zero or negative): the first max of the file,
+// the others dropped with a warning, so that every torrent stays small
+// whatever the file holds.
+func New(path string, interval time.Duration, max int, log *slog.Logger) *List {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	return &List{path: path, interval: interval, log: log, now: time.Now}
+	if max <= 0 {
+		max = DefaultMax
+	}
+	return &List{path: path, interval: interval, max: max, log: log, now: time.Now}
 }
 
 // URLs returns the announce URLs, re-reading the file first when the last
@@ -137,13 +148,19 @@ func (l *List) load() ([]string, error) {
 	if skipped > maxSkipWarnings {
 		l.log.Warn("trackers file: more lines skipped", "path", l.path, "more", skipped-maxSkipWarnings)
 	}
+	if len(urls) > l.max {
+		l.log.Warn("trackers file lists too many trackers: using the first ones only (setting max-trackers)",
+			"path", l.path, "trackers", len(urls), "max", l.max)
+		urls = urls[:l.max:l.max]
+	}
 	return urls, nil
 }
 
 // Parse returns the announce URLs in data, one per line. Blank lines and
 // lines starting with "#" are skipped silently; a line that is not an
-// http, https or udp URL with a host is skipped and reported to skip.
-// Duplicates keep their first place.
+// http, https or udp URL with a host, in printable ASCII and without a
+// user name or password, is skipped and reported to skip. Duplicates keep
+// their first place.
 func Parse(data []byte, skip func(lineNo int, line, why string)) []string {
 	var urls []string
 	seen := make(map[string]bool)
@@ -173,10 +190,17 @@ func check(line string) string {
 		if r < 0x21 || r == 0x7f {
 			return "contains a space or control character"
 		}
+		if r > 0x7f {
+			return "not printable ASCII (write international host names in punycode, other bytes %-encoded)"
+		}
 	}
 	u, err := url.Parse(line)
 	if err != nil {
 		return "not a URL"
+	}
+	if u.User != nil {
+		// It would be handed to every client in every torrent.
+		return "URL carries a user name or password"
 	}
 	switch u.Scheme {
 	case "http", "https", "udp":

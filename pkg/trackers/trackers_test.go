@@ -2,6 +2,7 @@ package trackers
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
@@ -61,6 +62,13 @@ func TestParse(t *testing.T) {
 				{5, "bogus", "not an http, https or udp URL"},
 				{7, "ftp://c/", "not an http, https or udp URL"},
 			}},
+		{"non-ASCII host rejected", "udp://tr\u00e4cker.example:6969\nudp://xn--trcker-gua.example:6969\n", []string{"udp://xn--trcker-gua.example:6969"},
+			[]skipped{{1, "udp://tr\u00e4cker.example:6969", "not printable ASCII (write international host names in punycode, other bytes %-encoded)"}}},
+		{"invalid UTF-8 rejected", "http://a/\xff\xfe\n", nil,
+			[]skipped{{1, "http://a/\xff\xfe", "not printable ASCII (write international host names in punycode, other bytes %-encoded)"}}},
+		{"user and password rejected", "http://user:secret@t.example/announce\nudp://user@t.example:1\n", nil,
+			[]skipped{{1, "http://user:secret@t.example/announce", "URL carries a user name or password"},
+				{2, "udp://user@t.example:1", "URL carries a user name or password"}}},
 		{"long line shortened in the report", "ftp://" + strings.Repeat("x", 300) + "\n", nil,
 			[]skipped{{1, "ftp://" + strings.Repeat("x", 194) + "...", "not an http, https or udp URL"}}},
 	}
@@ -104,7 +112,7 @@ func writeTrackers(t *testing.T, name, content string, mtime time.Time) {
 
 func newList(t *testing.T, name string, buf *bytes.Buffer) (*List, *clock) {
 	t.Helper()
-	l := New(name, time.Minute, logTo(buf))
+	l := New(name, time.Minute, 0, logTo(buf))
 	c := newClock()
 	l.now = c.now
 	return l, c
@@ -119,7 +127,7 @@ func TestNewInterval(t *testing.T) {
 		{5 * time.Second, 5 * time.Second},
 	}
 	for _, tt := range tests {
-		if l := New("x", tt.in, slog.New(slog.DiscardHandler)); l.interval != tt.want {
+		if l := New("x", tt.in, 0, slog.New(slog.DiscardHandler)); l.interval != tt.want {
 			t.Errorf("New(interval %v).interval = %v, want %v", tt.in, l.interval, tt.want)
 		}
 	}
@@ -270,6 +278,33 @@ func TestListHugeFile(t *testing.T) {
 	}
 }
 
+// TestListCapped reads a trackers file of 100 000 distinct URLs (issue
+// 11, item 7: all that fitted in its first MiB went into every torrent,
+// 58 871 trackers and 1.6 MB a torrent): the list holds the first max, and
+// the log says that the others were dropped.
+func TestListCapped(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "trackers")
+	var b strings.Builder
+	for i := range 100000 {
+		fmt.Fprintf(&b, "udp://t%d.example:6969\n", i)
+	}
+	writeTrackers(t, name, b.String(), time.Unix(1600000000, 0))
+	// The first MiB holds 40 757 whole lines: 10 of 22 bytes (t0-t9), 90
+	// of 23, 900 of 24, 9 000 of 25 (248 890 bytes), then 799 686 / 26.
+	const inFirstMiB = 10 + 90 + 900 + 9000 + 30757
+	for _, tc := range []struct{ max, want int }{{0, DefaultMax}, {3, 3}, {100000, inFirstMiB}} {
+		var buf bytes.Buffer
+		l := New(name, time.Minute, tc.max, logTo(&buf))
+		got := l.URLs()
+		if len(got) != tc.want || got[0] != "udp://t0.example:6969" || got[len(got)-1] != fmt.Sprintf("udp://t%d.example:6969", tc.want-1) {
+			t.Errorf("max %d: %d URLs (%q ... %q), want the first %d", tc.max, len(got), got[0], got[len(got)-1], tc.want)
+		}
+		if warned := strings.Contains(buf.String(), "too many trackers"); warned != (tc.want < inFirstMiB) {
+			t.Errorf("max %d: warning about too many trackers: %v; log %q", tc.max, warned, buf.String())
+		}
+	}
+}
+
 // TestListHugeFileLineAtTheLimit checks that a line ending right at the
 // limit is whole, and kept.
 func TestListHugeFileLineAtTheLimit(t *testing.T) {
@@ -329,7 +364,7 @@ func TestListBinaryGarbage(t *testing.T) {
 func TestListConcurrent(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "trackers")
 	writeTrackers(t, name, "http://a/announce\n", time.Unix(1600000000, 0))
-	l := New(name, time.Nanosecond, slog.New(slog.DiscardHandler))
+	l := New(name, time.Nanosecond, 0, slog.New(slog.DiscardHandler))
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {

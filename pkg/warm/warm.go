@@ -284,7 +284,7 @@ func warmFile(ctx context.Context, opt Options, j job, threads int, p *Progress)
 	// now is waited for, and its entry then found valid. A cache where
 	// the lock file cannot be made is warmed without it, as the service
 	// does; the atomic Save keeps readers safe either way.
-	l, err := filelock.Acquire(ctx, opt.Pieces.LockPath(j.rel, opt.PieceLength), nil)
+	l, err := filelock.AcquireDir(ctx, opt.Pieces.LockDir(j.rel), nil)
 	switch {
 	case err == nil:
 		defer l.Release()
@@ -297,11 +297,18 @@ func warmFile(ctx context.Context, opt Options, j job, threads int, p *Progress)
 		return fmt.Errorf("%s: %w", j.rel, err)
 	}
 	r := func(f io.ReaderAt) io.ReaderAt { return &readerAt{ctx: ctx, r: f, p: p, counted: &counted} }
+	racy := false
 	d, st, err := piececache.HashFile(f, st, piececache.HashOptions{
 		PieceLength: opt.PieceLength, V2: opt.V2, Workers: threads, Wrap: r,
+		Racy: func() { racy = true },
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", j.rel, err)
+	}
+	if racy {
+		// Written as it was hashed: the digests may mix two versions
+		// that share one stamp, so they are not cached.
+		return fmt.Errorf("%s: %w", j.rel, ErrChanged)
 	}
 	if err := opt.Pieces.Save(j.rel, st, d); err != nil {
 		return err

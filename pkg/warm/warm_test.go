@@ -285,7 +285,7 @@ func sha1Hex(s string) string {
 func TestWarmTakesTheServiceLock(t *testing.T) {
 	f := newFixture(t)
 	const iso = "yum/iso/boot.iso"
-	l, err := filelock.Acquire(context.Background(), f.opt.Pieces.LockPath(iso, f.opt.PieceLength), nil)
+	l, err := filelock.AcquireDir(context.Background(), f.opt.Pieces.LockDir(iso), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

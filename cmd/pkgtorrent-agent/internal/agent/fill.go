@@ -15,9 +15,16 @@ import (
 	"github.com/anacrolix/torrent"
 )
 
-// announceWait is how long a new download waits for the tracker's first
-// answer before it decides whether peers are there.
-const announceWait = 300 * time.Millisecond
+// announceWait is how long a new download waits for the tracker's answer
+// and a connection to a peer before it decides that no peer is there.
+// After lonelyAfter downloads in a row found none (the first host of a
+// fleet, or a tracker that is down), the wait is lonelyWait: a
+// transaction of dnf's costs the wait once per package, three at a time.
+const (
+	announceWait = 300 * time.Millisecond
+	lonelyWait   = 50 * time.Millisecond
+	lonelyAfter  = 3
+)
 
 // startFill starts its origin fetcher, unless one runs.
 func (s *Swarm) startFill(it *item) {
@@ -72,7 +79,11 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 		return nil
 	}
 	peersKnown, began := false, time.Now()
-	wait := time.NewTimer(announceWait)
+	waitFor := announceWait
+	if s.lonely.Load() >= lonelyAfter {
+		waitFor = lonelyWait
+	}
+	wait := time.NewTimer(waitFor)
 	defer wait.Stop()
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
@@ -93,6 +104,11 @@ waitAnnounce:
 			return ctx.Err()
 		case <-poll.C:
 		}
+	}
+	if peersKnown {
+		s.lonely.Store(0)
+	} else {
+		s.lonely.Add(1)
 	}
 	s.log.Debug("origin fill", "torrent", it.name, "peers_known", peersKnown, "after", time.Since(began))
 	// The spread comes from the client's peer ID, random at each start:

@@ -315,25 +315,39 @@ func (r *swarmReader) Read(p []byte) (int, error) {
 
 var errSHA256 = errors.New("SHA-256 differs from the repo metadata's")
 
+// pollEvery is how often a request waiting for a piece looks at it.
+const pollEvery = 20 * time.Millisecond
+
 func (r *swarmReader) read(p []byte) (int, error) {
 	if r.pos >= r.it.length {
 		return 0, io.EOF
 	}
 	if !r.fellBack {
-		if r.h.swarm.failure(r.it) == nil {
-			ctx, cancel := context.WithTimeout(r.ctx, r.h.cfg.Stall)
-			n, err := r.t.ReadContext(ctx, p)
-			cancel()
-			r.pos += int64(n)
-			if n > 0 {
-				return n, nil
+		// Waits for the piece at pos to verify, looking at the store's
+		// state meanwhile, so that a store that fails (a full disk) is
+		// noticed at once rather than after the whole stall. (Polling,
+		// not a read with a deadline: the engine logs every read that
+		// times out as an error.)
+		piece := int(r.pos / r.it.t.Info().PieceLength)
+		for deadline := time.Now().Add(r.h.cfg.Stall); time.Now().Before(deadline) && r.h.swarm.failure(r.it) == nil; {
+			if r.it.t.Piece(piece).State().Complete {
+				ctx, cancel := context.WithTimeout(r.ctx, r.h.cfg.Stall)
+				n, err := r.t.ReadContext(ctx, p)
+				cancel()
+				r.pos += int64(n)
+				if n > 0 {
+					return n, nil
+				}
+				return 0, cmpErr(err, io.ErrUnexpectedEOF)
 			}
-			if err == io.EOF || r.ctx.Err() != nil {
-				return 0, cmpErr(err, r.ctx.Err())
+			select {
+			case <-r.ctx.Done():
+				return 0, r.ctx.Err()
+			case <-time.After(pollEvery):
 			}
-			r.h.log.Info("no verified bytes for a while; streaming the rest from the mirror",
-				"torrent", r.it.name, "offset", r.pos, "err", err)
 		}
+		r.h.log.Info("no verified bytes for a while, or the store failed; streaming the rest from the mirror",
+			"torrent", r.it.name, "offset", r.pos, "err", r.h.swarm.failure(r.it))
 		r.fellBack = true
 	}
 	if r.fb == nil {

@@ -161,6 +161,7 @@ func startAgent(t *testing.T, store string, allow []string, opts ...func(*settin
 	t.Helper()
 	cfg := settings.Default()
 	cfg.PeerPort = 0
+	cfg.PeerHost = "127.0.0.1"
 	cfg.Store = store
 	cfg.ReposDir = ""
 	cfg.Allow = allow

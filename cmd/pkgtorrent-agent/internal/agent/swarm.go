@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -58,6 +59,8 @@ type Swarm struct {
 	fetches chan struct{}
 	closed  chan struct{}
 	wg      sync.WaitGroup
+	// lonely counts the downloads in a row that found no peer.
+	lonely atomic.Int32
 }
 
 // item is one torrent of the store.
@@ -114,6 +117,16 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 	s.hostname, _ = os.Hostname()
 	tc := torrent.NewDefaultClientConfig()
 	tc.ListenPort = cfg.PeerPort
+	if cfg.PeerHost != "" {
+		// One address: listen on its family only.
+		host := cfg.PeerHost
+		tc.ListenHost = func(string) string { return host }
+		if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
+			tc.DisableIPv6 = true
+		} else {
+			tc.DisableIPv4 = true
+		}
+	}
 	tc.Seed = true
 	tc.NoDHT = true
 	tc.NoDefaultPortForwarding = true

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -26,6 +27,9 @@ type Config struct {
 	Listen string
 	// PeerPort is the BitTorrent port; 0 picks a free one.
 	PeerPort int
+	// PeerHost is the address the BitTorrent port listens on: empty for
+	// every address, or one IPv4 or IPv6 address.
+	PeerHost string
 	// Store is the folder of downloaded files and their torrents.
 	Store string
 	// Allow are the mirrors the agent fetches from: base URLs
@@ -107,6 +111,9 @@ var settings = []setting{
 	{name: "peer-port", usage: "BitTorrent port for peers (0: any free port)",
 		set: func(c *Config, v string) (err error) { c.PeerPort, err = strconv.Atoi(v); return err },
 		get: func(c *Config) string { return strconv.Itoa(c.PeerPort) }},
+	{name: "peer-host", usage: "address the BitTorrent port listens on (empty: every address)",
+		set: func(c *Config, v string) error { c.PeerHost = v; return nil },
+		get: func(c *Config) string { return c.PeerHost }},
 	{name: "store", usage: "folder of downloaded files and their torrents",
 		set: func(c *Config, v string) error { c.Store = v; return nil },
 		get: func(c *Config) string { return c.Store }},
@@ -296,6 +303,11 @@ func (c *Config) Validate() error {
 	}
 	if c.PeerPort < 0 || c.PeerPort > 65535 {
 		return fmt.Errorf("peer-port: %d is not from 0 to 65535", c.PeerPort)
+	}
+	if c.PeerHost != "" {
+		if _, err := netip.ParseAddr(c.PeerHost); err != nil {
+			return fmt.Errorf("peer-host: %q is not an IP address", c.PeerHost)
+		}
 	}
 	if c.Store == "" {
 		return errors.New("store: empty")

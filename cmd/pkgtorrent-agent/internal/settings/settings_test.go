@@ -64,6 +64,7 @@ func TestBadSettings(t *testing.T) {
 		{[]string{"-packages", "a/*.rpm"}, "packages:"},
 		{[]string{"-tracker", "ws://x/announce"}, "tracker:"},
 		{[]string{"-listen", "nope"}, "listen:"},
+		{[]string{"-peer-host", "host.example.org"}, "peer-host:"},
 		{[]string{"-stall", "0s"}, "stall:"},
 		{[]string{"-log-level", "loud"}, "log-level:"},
 	} {
