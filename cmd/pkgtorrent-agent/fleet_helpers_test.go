@@ -1173,6 +1173,8 @@ func (a *fleetAgent) sources(t *testing.T) fleetSources {
 // (empty) plugin folder.
 type fleetHost struct {
 	name, dir, log string
+	// opts are more dnf options, before the command.
+	opts []string
 }
 
 func fleetNewHost(t *testing.T, name string) *fleetHost {
@@ -1205,8 +1207,8 @@ func (h *fleetHost) install(ctx context.Context, dnf string, pkgs []string) (tim
 	args := []string{"--installroot=" + filepath.Join(h.dir, "root"), "--releasever=9",
 		"--setopt=reposdir=" + filepath.Join(h.dir, "reposd"),
 		"--setopt=cachedir=" + filepath.Join(h.dir, "cache"),
-		"--setopt=pluginpath=" + filepath.Join(h.dir, "plugins"),
-		"-y", "install", "--downloadonly"}
+		"--setopt=pluginpath=" + filepath.Join(h.dir, "plugins")}
+	args = append(append(args, h.opts...), "-y", "install", "--downloadonly")
 	cmd := exec.CommandContext(ctx, dnf, append(args, pkgs...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -95,6 +95,7 @@ func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
 		jobs = append(jobs, job{tg, torrentURL, p, sum})
 	}
 	ans.Accepted = len(jobs)
+	h.stats.prefetched.Add(int64(len(jobs)))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	json.NewEncoder(w).Encode(ans)

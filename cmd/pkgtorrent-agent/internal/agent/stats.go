@@ -14,6 +14,8 @@ type Stats struct {
 	// passthrough the bytes of files that are not packages.
 	origin, fallback, passthrough atomic.Int64
 	evicted                       atomic.Int64
+	// prefetched counts the packages /prefetch accepted.
+	prefetched atomic.Int64
 	// retired holds the peer byte counts of evicted torrents.
 	retiredPeers, retiredUploaded atomic.Int64
 
@@ -67,6 +69,8 @@ type Totals struct {
 	Seeding int     `json:"torrents_seeding"`
 	Stored  int     `json:"torrents_stored"`
 	Evicted int64   `json:"torrents_evicted"`
+	// Prefetched counts the packages /prefetch accepted.
+	Prefetched int64 `json:"prefetched"`
 	// StoreBytes is the length of the files in the store.
 	StoreBytes int64 `json:"store_bytes"`
 }
@@ -146,6 +150,7 @@ func (s *Swarm) Status() Status {
 	tot.FromFallback = s.stats.fallback.Load()
 	tot.Passthrough = s.stats.passthrough.Load()
 	tot.Evicted = s.stats.evicted.Load()
+	tot.Prefetched = s.stats.prefetched.Load()
 	if all := tot.FromPeers + tot.FromOrigin + tot.FromFallback; all > 0 {
 		tot.Offload = float64(tot.FromPeers) / float64(all)
 	}
@@ -156,7 +161,7 @@ func (s *Swarm) Status() Status {
 type collector struct {
 	s                               *Swarm
 	bytes, uploaded, torrents, evic *prometheus.Desc
-	offload                         *prometheus.Desc
+	offload, prefetched             *prometheus.Desc
 }
 
 func newCollector(s *Swarm) *collector {
@@ -174,11 +179,13 @@ func newCollector(s *Swarm) *collector {
 			"Torrents evicted from the store.", nil, nil),
 		offload: prometheus.NewDesc("pkgtorrent_agent_offload_ratio",
 			"Share of package bytes that came from peers rather than a mirror.", nil, nil),
+		prefetched: prometheus.NewDesc("pkgtorrent_agent_prefetched_total",
+			"Packages whose download a prefetch (the dnf plugin) started.", nil, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.bytes, c.uploaded, c.torrents, c.evic, c.offload} {
+	for _, d := range []*prometheus.Desc{c.bytes, c.uploaded, c.torrents, c.evic, c.offload, c.prefetched} {
 		ch <- d
 	}
 }
@@ -197,4 +204,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.torrents, prometheus.GaugeValue, float64(t.Stored-t.Active-t.Seeding), "stored")
 	ch <- prometheus.MustNewConstMetric(c.evic, prometheus.CounterValue, float64(t.Evicted))
 	ch <- prometheus.MustNewConstMetric(c.offload, prometheus.GaugeValue, t.Offload)
+	ch <- prometheus.MustNewConstMetric(c.prefetched, prometheus.CounterValue, float64(t.Prefetched))
 }
