@@ -59,6 +59,27 @@ type Config struct {
 	// never wait.
 	LockTimeout time.Duration
 
+	// MaxConnections bounds the connections the standalone HTTP server
+	// holds at once; at the bound, the longest idle one, else the one
+	// longest still sending its request, is closed to make room (see
+	// cmd/pkgtorrent-service). It is lowered at start-up to fit the
+	// descriptor limit.
+	MaxConnections int
+	// HeaderTimeout bounds reading a request's header (standalone HTTP).
+	HeaderTimeout time.Duration
+	// BodyTimeout bounds reading a whole request, header and body
+	// (standalone HTTP).
+	BodyTimeout time.Duration
+	// IdleTimeout bounds how long a kept-alive connection waits for its
+	// next request (standalone HTTP).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds how long one write of an answer to the client
+	// may take (standalone HTTP); it is renewed at every write, so a long
+	// download goes on while the client keeps reading.
+	WriteTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header (standalone HTTP).
+	MaxHeaderBytes int
+
 	// HTTP is the address of the standalone HTTP server, if any.
 	HTTP string
 	// FCGI is the FastCGI listen address: host:port or unix:/path.
@@ -80,6 +101,13 @@ func Default() Config {
 		MaxWalk:     1000000,
 		LockTimeout: 25 * time.Second,
 		LogLevel:    "info",
+
+		MaxConnections: 1024,
+		HeaderTimeout:  10 * time.Second,
+		BodyTimeout:    60 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		MaxHeaderBytes: 16 << 10,
 	}
 }
 
@@ -140,6 +168,28 @@ var settings = []setting{
 	{name: "lock-timeout", usage: "longest wait for another request or process building the same torrent or hashing the same file, then 503 (0s: never wait)",
 		set: func(c *Config, v string) (err error) { c.LockTimeout, err = time.ParseDuration(v); return err },
 		get: func(c *Config) string { return c.LockTimeout.String() }},
+	{name: "max-connections", usage: "most connections the standalone HTTP server holds at once; at the bound it closes the longest idle or slowest one",
+		set: func(c *Config, v string) (err error) { c.MaxConnections, err = strconv.Atoi(v); return err },
+		get: func(c *Config) string { return strconv.Itoa(c.MaxConnections) }},
+	{name: "header-timeout", usage: "longest time a client of the standalone HTTP server may take to send a request's header",
+		set: func(c *Config, v string) (err error) { c.HeaderTimeout, err = time.ParseDuration(v); return err },
+		get: func(c *Config) string { return c.HeaderTimeout.String() }},
+	{name: "body-timeout", usage: "longest time a client of the standalone HTTP server may take to send a whole request, header and body",
+		set: func(c *Config, v string) (err error) { c.BodyTimeout, err = time.ParseDuration(v); return err },
+		get: func(c *Config) string { return c.BodyTimeout.String() }},
+	{name: "idle-timeout", usage: "longest time the standalone HTTP server keeps an idle connection open for a next request",
+		set: func(c *Config, v string) (err error) { c.IdleTimeout, err = time.ParseDuration(v); return err },
+		get: func(c *Config) string { return c.IdleTimeout.String() }},
+	{name: "write-timeout", usage: "longest time one write of an answer (at most 64 KiB) to a client of the standalone HTTP server may take",
+		set: func(c *Config, v string) (err error) { c.WriteTimeout, err = time.ParseDuration(v); return err },
+		get: func(c *Config) string { return c.WriteTimeout.String() }},
+	{name: "max-header-bytes", usage: "largest request header the standalone HTTP server reads: bytes, or with a KiB suffix",
+		set: func(c *Config, v string) error {
+			n, err := parseSize(v)
+			c.MaxHeaderBytes = int(n)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.MaxHeaderBytes) }},
 	{"http", "serve standalone HTTP on this address: the files under -root and the service",
 		func(c *Config, v string) error { c.HTTP = v; return nil },
 		func(c *Config) string { return c.HTTP }, nil},
@@ -354,6 +404,23 @@ func (c *Config) Validate() error {
 	}
 	if c.LockTimeout < 0 {
 		return fmt.Errorf("lock-timeout: %v is negative", c.LockTimeout)
+	}
+	if c.MaxConnections < 1 {
+		return fmt.Errorf("max-connections: %d is less than 1", c.MaxConnections)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"header-timeout", c.HeaderTimeout}, {"body-timeout", c.BodyTimeout}, {"idle-timeout", c.IdleTimeout}, {"write-timeout", c.WriteTimeout}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s: %v is not positive", d.name, d.v)
+		}
+	}
+	if c.BodyTimeout < c.HeaderTimeout {
+		return fmt.Errorf("body-timeout: %v is less than header-timeout (%v), and covers the header too", c.BodyTimeout, c.HeaderTimeout)
+	}
+	if c.MaxHeaderBytes < 1<<10 {
+		return fmt.Errorf("max-header-bytes: %d is less than 1 KiB", c.MaxHeaderBytes)
 	}
 	if c.BaseURL != "" && !isBaseURL(c.BaseURL) {
 		return fmt.Errorf("base-url: %q is not an http or https URL without query", c.BaseURL)

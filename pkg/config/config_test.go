@@ -38,6 +38,12 @@ func TestLoadDefaults(t *testing.T) {
 		MaxWalk:     1000000,
 		LockTimeout: 25 * time.Second,
 		LogLevel:    "info",
+		MaxConnections: 1024,
+		HeaderTimeout:  10 * time.Second,
+		BodyTimeout:    60 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		MaxHeaderBytes: 16 << 10,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(no arguments) = %+v, want %+v", got, want)
@@ -79,6 +85,12 @@ func TestLoadFlags(t *testing.T) {
 		LockTimeout: 3 * time.Second,
 		HTTP:        "127.0.0.1:8080",
 		LogLevel:    "debug",
+		MaxConnections: 1024,
+		HeaderTimeout:  10 * time.Second,
+		BodyTimeout:    60 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		MaxHeaderBytes: 16 << 10,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v, want %+v", got, want)
@@ -119,6 +131,12 @@ log-level = warn
 		LockTimeout: 25 * time.Second,
 		FCGI:        "unix:/run/pkgtorrent.sock",
 		LogLevel:    "warn",
+		MaxConnections: 1024,
+		HeaderTimeout:  10 * time.Second,
+		BodyTimeout:    60 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		MaxHeaderBytes: 16 << 10,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v, want %+v", got, want)
@@ -217,6 +235,12 @@ func TestLoadErrors(t *testing.T) {
 		{"max-walk not a number", []string{"-max-walk", "x"}, "max-walk", false},
 		{"lock-timeout negative", []string{"-lock-timeout", "-1s"}, "lock-timeout", true},
 		{"lock-timeout not a duration", []string{"-lock-timeout", "soon"}, "lock-timeout", false},
+		{"max-connections zero", []string{"-max-connections", "0"}, "max-connections", true},
+		{"header-timeout zero", []string{"-header-timeout", "0s"}, "header-timeout", true},
+		{"body-timeout below header-timeout", []string{"-body-timeout", "5s", "-header-timeout", "6s"}, "body-timeout", true},
+		{"idle-timeout negative", []string{"-idle-timeout", "-1s"}, "idle-timeout", true},
+		{"write-timeout zero", []string{"-write-timeout", "0s"}, "write-timeout", true},
+		{"max-header-bytes below 1 KiB", []string{"-max-header-bytes", "512"}, "max-header-bytes", true},
 		{"service-name with a slash", []string{"-service-name", "a/b"}, "service-name", true},
 		{"service-name empty", []string{"-service-name", ""}, "service-name", true},
 		{"service-name dot-dot", []string{"-service-name", ".."}, "service-name", true},

@@ -1,7 +1,3 @@
-// Package service is the HTTP handler of pkgtorrent-service: it answers
-// /{top}/{service-name}/{digest,single,simple,magnet,nullfile}/... with torrents
-// built from cached piece digests, whatever runs it (FastCGI, CGI or the
-// standalone HTTP server).
 package service
 
 import (

@@ -1,0 +1,36 @@
+// Package service is the HTTP handler of pkgtorrent-service: it answers
+// /{top}/{service-name}/{digest,single,simple,magnet,nullfile}/... with torrents
+// built from cached piece digests, whatever runs it (FastCGI, CGI or the
+// standalone HTTP server).
+//
+// # Hostile clients and faults
+//
+// What a client (or the machine) does, what bounds it, and the command
+// that repeats the test. Tests that start the real binary build it with
+// -race; every bound named here holds in that binary.
+//
+//	attack or fault                          bound                                          test
+//	---------------------------------------  ---------------------------------------------  -----------------------------------------------------------------
+//	1000 idle keep-alive connections and     max-connections (1024, at most half the        go test -race -run TestConnectionFloodsBinary ./cmd/pkgtorrent-service
+//	1000 slow POST bodies (-http), with a    descriptor limit): at the bound the longest
+//	descriptor limit of 1024                 idle connection, else the longest-reading
+//	                                         one, is closed for the new one; working
+//	                                         ones never. Ten legitimate requests get
+//	                                         the right torrent; 497 descriptors at most
+//	                                         (before: none answered, accept4 EMFILE)
+//	a header, a body or an idle connection   header-timeout 10s, body-timeout 60s,          go test -race -run TestTimeoutsBinary ./cmd/pkgtorrent-service
+//	that never ends; a client that stops     idle-timeout 60s, write-timeout 30s per
+//	reading; a huge header (-http)           write of up to 64 KiB, max-header-bytes
+//	                                         16KiB (431) (before: header timeout only,
+//	                                         1 MiB headers)
+//	a glob over thousands of folders,        docroot.Lookup holds at most 64 folders        go test -race -run TestManyFoldersGlobBinary ./cmd/pkgtorrent-service
+//	six at once (every mode)                 open per request, 1024 in all; 1500            go test -race -run TestLookupBoundsOpenFolders ./pkg/docroot
+//	                                         folders x 6 requests under a limit of
+//	                                         2048: all 200, about 550 descriptors
+//	                                         (before: 500 "too many open files")
+//	a low soft descriptor limit              raised to the hard limit at start-up
+//
+// The timeouts and the connection bound are the standalone server's
+// (cmd/pkgtorrent-service, conns.go); under FastCGI the web server in
+// front bounds and times its clients.
+package service
