@@ -29,6 +29,12 @@
 //	                                         2048: all 200, about 550 descriptors
 //	                                         (before: 500 "too many open files")
 //	a low soft descriptor limit              raised to the hard limit at start-up
+//	50 clients, 20 cold 200 MiB files,       pieces stream through 1 MiB chunks; piece      go test -race -run TestLargePiecesMemoryBinary ./cmd/pkgtorrent-service
+//	-format hybrid -piece-length 64MiB       buffers in flight bounded process-wide         go test -race -run 'TestBufferBudget|TestChunkedPieces' ./pkg/pieces
+//	(any format, piece length, CPU)          (pieces.BufferBudget: 16 MiB, or 2 chunks
+//	                                         per core); the AVX-512 lanes hold 16
+//	                                         128 KiB chunks per core. Peak RSS 60 MiB
+//	                                         (before: 2616 MiB)
 //
 // The timeouts and the connection bound are the standalone server's
 // (cmd/pkgtorrent-service, conns.go); under FastCGI the web server in
