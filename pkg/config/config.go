@@ -58,6 +58,9 @@ type Config struct {
 	// file; past it the request is answered 503 with Retry-After. 0 means
 	// never wait.
 	LockTimeout time.Duration
+	// InfoCacheSize bounds the bytes the info cache folder takes on
+	// disk, enforced as entries are written (see infocache.Bound).
+	InfoCacheSize int64
 
 	// MaxConnections bounds the connections the standalone HTTP server
 	// holds at once; at the bound, the longest idle one, else the one
@@ -102,6 +105,7 @@ func Default() Config {
 		LockTimeout: 25 * time.Second,
 		LogLevel:    "info",
 
+		InfoCacheSize:  1 << 30,
 		MaxConnections: 1024,
 		HeaderTimeout:  10 * time.Second,
 		BodyTimeout:    60 * time.Second,
@@ -168,6 +172,9 @@ var settings = []setting{
 	{name: "lock-timeout", usage: "longest wait for another request or process building the same torrent or hashing the same file, then 503 (0s: never wait)",
 		set: func(c *Config, v string) (err error) { c.LockTimeout, err = time.ParseDuration(v); return err },
 		get: func(c *Config) string { return c.LockTimeout.String() }},
+	{name: "info-cache-size", usage: "most bytes the info cache takes on disk; the least recently used entries are removed past it (KiB, MiB or GiB suffix)",
+		set: func(c *Config, v string) (err error) { c.InfoCacheSize, err = parseSize(v); return err },
+		get: func(c *Config) string { return strconv.FormatInt(c.InfoCacheSize, 10) }},
 	{name: "max-connections", usage: "most connections the standalone HTTP server holds at once; at the bound it closes the longest idle or slowest one",
 		set: func(c *Config, v string) (err error) { c.MaxConnections, err = strconv.Atoi(v); return err },
 		get: func(c *Config) string { return strconv.Itoa(c.MaxConnections) }},
@@ -405,6 +412,9 @@ func (c *Config) Validate() error {
 	if c.LockTimeout < 0 {
 		return fmt.Errorf("lock-timeout: %v is negative", c.LockTimeout)
 	}
+	if c.InfoCacheSize < 1<<20 {
+		return fmt.Errorf("info-cache-size: %d is less than 1 MiB", c.InfoCacheSize)
+	}
 	if c.MaxConnections < 1 {
 		return fmt.Errorf("max-connections: %d is less than 1", c.MaxConnections)
 	}
@@ -483,14 +493,15 @@ func ParseNode(s string) (torrent.Node, error) {
 	return torrent.Node{Host: host, Port: p}, nil
 }
 
-// parseSize reads a byte count with an optional K, KiB, M or MiB suffix.
+// parseSize reads a byte count with an optional K, KiB, M, MiB, G or GiB
+// suffix.
 func parseSize(s string) (int64, error) {
 	mult := int64(1)
 	num := s
 	for _, suf := range []struct {
 		s string
 		m int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"K", 1 << 10}, {"M", 1 << 20}, {"k", 1 << 10}} {
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"k", 1 << 10}} {
 		if strings.HasSuffix(s, suf.s) {
 			num, mult = strings.TrimSuffix(s, suf.s), suf.m
 			break

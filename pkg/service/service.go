@@ -35,10 +35,15 @@ type Stats struct {
 
 // Service answers torrent requests. Create it with New.
 type Service struct {
-	cfg      config.Config
-	log      *slog.Logger
-	pieces   piececache.Store
-	infos    infocache.Store
+	cfg    config.Config
+	log    *slog.Logger
+	pieces piececache.Store
+	infos  infocache.Store
+	// infoBound keeps the info cache within the info-cache-size setting.
+	infoBound *infocache.Bound
+	// globs maps the glob patterns of single mode to the entry of their
+	// matches (see singleEntry).
+	globs    globAliases
 	trackers *trackers.List
 	env      func(r *http.Request, key string) string
 	now      func() time.Time
@@ -93,15 +98,16 @@ func New(cfg config.Config, opt Options) *Service {
 		}
 	}
 	return &Service{
-		cfg:      cfg,
-		nodes:    nodes,
-		started:  time.Now(),
-		log:      log,
-		pieces:   piececache.Store{Dir: cfg.PiecesDir()},
-		infos:    infocache.Store{Dir: cfg.InfoDir()},
-		trackers: trackers.New(cfg.Trackers, opt.TrackersInterval, log),
-		env:      env,
-		now:      now,
+		cfg:       cfg,
+		nodes:     nodes,
+		started:   time.Now(),
+		log:       log,
+		pieces:    piececache.Store{Dir: cfg.PiecesDir()},
+		infos:     infocache.Store{Dir: cfg.InfoDir()},
+		infoBound: &infocache.Bound{Dir: cfg.InfoDir(), Limit: cfg.InfoCacheSize},
+		trackers:  trackers.New(cfg.Trackers, opt.TrackersInterval, log),
+		env:       env,
+		now:       now,
 	}
 }
 
