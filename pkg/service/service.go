@@ -35,15 +35,10 @@ type Stats struct {
 
 // Service answers torrent requests. Create it with New.
 type Service struct {
-	cfg    config.Config
-	log    *slog.Logger
-	pieces piececache.Store
-	infos  infocache.Store
-	// infoBound keeps the info cache within the info-cache-size setting.
-	infoBound *infocache.Bound
-	// globs maps the glob patterns of single mode to the entry of their
-	// matches (see singleEntry).
-	globs    globAliases
+	cfg      config.Config
+	log      *slog.Logger
+	pieces   piececache.Store
+	infos    infocache.Store
 	trackers *trackers.List
 	env      func(r *http.Request, key string) string
 	now      func() time.Time
@@ -57,6 +52,12 @@ type Service struct {
 	cacheLog rateLimited
 	// lastSettings is the settings text of the last document root.
 	lastSettings atomic.Pointer[rootSettings]
+
+	// infoBound keeps the info cache within the info-cache-size setting.
+	infoBound *infocache.Bound
+	// globs maps the glob patterns of single mode to the entry of their
+	// matches (see singleEntry).
+	globs globAliases
 
 	// Stats are the service's counters, read by tests and benchmarks.
 	Stats Stats
@@ -97,18 +98,19 @@ func New(cfg config.Config, opt Options) *Service {
 			nodes = append(nodes, nd)
 		}
 	}
-	return &Service{
-		cfg:       cfg,
-		nodes:     nodes,
-		started:   time.Now(),
-		log:       log,
-		pieces:    piececache.Store{Dir: cfg.PiecesDir()},
-		infos:     infocache.Store{Dir: cfg.InfoDir()},
-		infoBound: &infocache.Bound{Dir: cfg.InfoDir(), Limit: cfg.InfoCacheSize},
-		trackers:  trackers.New(cfg.Trackers, opt.TrackersInterval, log),
-		env:       env,
-		now:       now,
+	s := &Service{
+		cfg:      cfg,
+		nodes:    nodes,
+		started:  time.Now(),
+		log:      log,
+		pieces:   piececache.Store{Dir: cfg.PiecesDir()},
+		infos:    infocache.Store{Dir: cfg.InfoDir()},
+		trackers: trackers.New(cfg.Trackers, opt.TrackersInterval, log),
+		env:      env,
+		now:      now,
 	}
+	s.infoBound = &infocache.Bound{Dir: cfg.InfoDir(), Limit: cfg.InfoCacheSize}
+	return s
 }
 
 // Route is a parsed service URL: /{Top}/{service}/{Mode}/{Arg}.
