@@ -77,6 +77,9 @@ func run(args []string, stdout *os.File, stderr io.Writer) int {
 		log.Warn("cannot raise the descriptor limit", "err", err)
 	} else {
 		log.Debug("descriptor limit", "limit", limit)
+		// A quarter of the descriptors for the folders requests hold
+		// open; connections take at most half (fitConnections).
+		docroot.LimitOpenDirs(int(min(limit, 1<<20) / 4))
 	}
 	if err := serve(cfg, log); err != nil {
 		fmt.Fprintln(stderr, "pkgtorrent-service:", err)

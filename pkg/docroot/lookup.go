@@ -46,14 +46,24 @@ type openDir struct {
 }
 
 // MaxOpenDirs bounds the folders one Lookup holds open, and
-// MaxOpenDirsInAll those all Lookups of the process hold.
+// MaxOpenDirsInAll those all Lookups of the process hold, unless
+// LimitOpenDirs lowered it.
 const (
 	MaxOpenDirs      = 64
 	MaxOpenDirsInAll = 1024
 )
 
-// dirsInAll counts the folders all Lookups hold open.
-var dirsInAll atomic.Int64
+// dirsInAll counts the folders all Lookups hold open, and maxDirsInAll
+// bounds it.
+var dirsInAll, maxDirsInAll atomic.Int64
+
+func init() { maxDirsInAll.Store(MaxOpenDirsInAll) }
+
+// LimitOpenDirs lowers the bound on the folders all Lookups hold open to
+// n (at least MaxOpenDirs), for a process that may open few descriptors.
+func LimitOpenDirs(n int) {
+	maxDirsInAll.Store(int64(max(MaxOpenDirs, min(n, MaxOpenDirsInAll))))
+}
 
 // Lookup returns a Lookup over r. It is safe for concurrent use.
 func (r *Root) Lookup() *Lookup { return &Lookup{r: r, dirs: make(map[string]*openDir)} }
@@ -118,7 +128,7 @@ func (l *Lookup) dir(dir string) (*os.Root, func()) {
 func (l *Lookup) room() bool {
 	for {
 		if l.open < MaxOpenDirs {
-			if dirsInAll.Add(1) <= MaxOpenDirsInAll {
+			if dirsInAll.Add(1) <= maxDirsInAll.Load() {
 				return true
 			}
 			dirsInAll.Add(-1)
