@@ -162,7 +162,6 @@ func hash(r io.Reader, pieceLength int64, v2 bool) (*Digests, error) {
 type pieceHasher struct {
 	d      *Digests
 	buf    []byte
-	bp     *[]byte
 	h      stdhash.Hash
 	leaves [][V2Size]byte
 }
@@ -171,16 +170,13 @@ type pieceHasher struct {
 // buffer budget. Call release when done.
 func newPieceHasher(d *Digests) *pieceHasher {
 	n := min(d.PieceLength, int64(ChunkSize))
-	buffers.acquire(n)
-	bp := getBuffer(n)
-	return &pieceHasher{d: d, bp: bp, buf: *bp, h: sha1.New()}
+	return &pieceHasher{d: d, buf: buffers.acquire(n), h: sha1.New()}
 }
 
 // release returns the buffer to the budget.
 func (p *pieceHasher) release() {
-	putBuffer(p.bp)
-	buffers.release(int64(len(p.buf)))
-	p.buf, p.bp = nil, nil
+	buffers.release(p.buf)
+	p.buf = nil
 }
 
 // start begins a piece.
@@ -240,19 +236,27 @@ var ChunkSize = 1 << 20
 // waits for room before it reads anything, and holds none while it waits.
 var BufferBudget = max(16<<20, int64(2*runtime.GOMAXPROCS(0)*ChunkSize))
 
-// buffers counts the piece buffer bytes in flight against BufferBudget.
+// buffers holds the piece buffers, in flight and free, within
+// BufferBudget.
 var buffers = &budget{}
 
-// budget is a counting semaphore over bytes.
+// budget hands out buffers while the bytes in use stay within
+// BufferBudget, and keeps the ones released for reuse, within the same
+// bytes: the buffers the process holds, in use or free, never take more,
+// and hashing many small files allocates no buffer per file.
 type budget struct {
 	mu    sync.Mutex
 	cond  sync.Cond
 	inUse int64
+	free  [][]byte
+	held  int64 // bytes of free
 	// peak is the most inUse has been, for tests.
 	peak int64
 }
 
-func (b *budget) acquire(n int64) {
+// acquire returns a buffer of n bytes, with unspecified content, waiting
+// until the budget has room for it.
+func (b *budget) acquire(n int64) []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cond.L == nil {
@@ -264,29 +268,31 @@ func (b *budget) acquire(n int64) {
 	}
 	b.inUse += n
 	b.peak = max(b.peak, b.inUse)
+	for i, buf := range b.free {
+		if int64(cap(buf)) >= n {
+			b.free = append(b.free[:i], b.free[i+1:]...)
+			b.held -= int64(cap(buf))
+			return buf[:n]
+		}
+	}
+	// Free buffers of other sizes make room for a new one.
+	for len(b.free) > 0 && b.held+b.inUse > BufferBudget {
+		b.held -= int64(cap(b.free[0]))
+		b.free = b.free[1:]
+	}
+	return make([]byte, n)
 }
 
-func (b *budget) release(n int64) {
+// release returns buf, from acquire.
+func (b *budget) release(buf []byte) {
 	b.mu.Lock()
-	b.inUse -= n
+	b.inUse -= int64(len(buf))
+	if b.held+b.inUse+int64(cap(buf)) <= BufferBudget {
+		b.free = append(b.free, buf)
+		b.held += int64(cap(buf))
+	}
 	if b.cond.L != nil {
 		b.cond.Broadcast()
 	}
 	b.mu.Unlock()
 }
-
-// pieceBuffers recycles piece buffers across files, so that hashing many
-// small files does not allocate a buffer per file.
-var pieceBuffers sync.Pool
-
-// getBuffer returns a buffer of n bytes, with unspecified content.
-func getBuffer(n int64) *[]byte {
-	if b, ok := pieceBuffers.Get().(*[]byte); ok && int64(cap(*b)) >= n {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n)
-	return &b
-}
-
-func putBuffer(b *[]byte) { pieceBuffers.Put(b) }
