@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
@@ -134,4 +135,44 @@ func TestInfoCacheBound(t *testing.T) {
 		}
 		verifyPieces(t, f.root, "torrent_service", decodeTorrent(t, w.Body.Bytes()))
 	}
+}
+
+// TestGlobWalkedOncePerBuild counts the walks of single-mode requests: a
+// glob is expanded once to find its entry and build it (not again under
+// the lock), not at all when repeated within revalidate, and once again
+// after that, when a new match makes a new torrent. A path without
+// wildcards is looked up once. Both issue 11 branches moved the lookup of
+// a request's files before the info lock; together they must not do it
+// twice.
+func TestGlobWalkedOncePerBuild(t *testing.T) {
+	f := newFixture(t, nil)
+	// Entries get their check time from the real clock (their mtime): the
+	// test's clock runs ahead of it, so that none is in its future.
+	c := &clock{t: time.Now().Add(10 * time.Second)}
+	f.svc.now = c.now
+	dir := "yum/el9/x86_64/Packages/"
+	get := func(pattern string, wantWalks, wantBuilt int64) {
+		t.Helper()
+		if w := f.do("GET", base+"single/"+dir+pattern, nil); w.Code != http.StatusOK {
+			t.Fatalf("GET single/%s%s: %d %s", dir, pattern, w.Code, w.Body)
+		}
+		if n := f.svc.Stats.Walks.Load(); n != wantWalks {
+			t.Errorf("after GET %s: %d walks in all, want %d", pattern, n, wantWalks)
+		}
+		if n := f.svc.Stats.TorrentsBuilt.Load(); n != wantBuilt {
+			t.Errorf("after GET %s: %d torrents built in all, want %d", pattern, n, wantBuilt)
+		}
+	}
+	get("one-1.0-1.noarch.rpm", 1, 1) // a path: looked up once
+	get("one-1.0-1.noarch.rpm", 1, 1)
+	get("*.rpm", 2, 2)
+	get("*.rpm", 2, 2) // within revalidate: neither walked nor built
+	get("*[m]", 3, 2)  // a new text is walked, and finds the same entry
+	c.add(f.svc.cfg.Revalidate + time.Second)
+	get("*.rpm", 4, 2) // expanded again: the same files, unchanged
+	if err := os.WriteFile(filepath.Join(f.root, dir, "zz-1.0-1.noarch.rpm"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.add(f.svc.cfg.Revalidate + time.Second)
+	get("*.rpm", 5, 3) // a new match: a new torrent, still one walk
 }
