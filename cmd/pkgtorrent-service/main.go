@@ -73,6 +73,14 @@ func run(args []string, stdout *os.File, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	if limit, err := raiseFileLimit(); err != nil {
+		log.Warn("cannot raise the descriptor limit", "err", err)
+	} else {
+		log.Debug("descriptor limit", "limit", limit)
+		// A quarter of the descriptors for the folders requests hold
+		// open; connections take at most half (fitConnections).
+		docroot.LimitOpenDirs(int(min(limit, 1<<20) / 4))
+	}
 	if err := serve(cfg, log); err != nil {
 		fmt.Fprintln(stderr, "pkgtorrent-service:", err)
 		return 1
@@ -211,13 +219,20 @@ func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error 
 		service.BoundRange(r)
 		files.ServeHTTP(w, r)
 	})
-	l, err := net.Listen("tcp", cfg.HTTP)
+	tl, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
+	limit, _ := raiseFileLimit()
+	l := newConnLimit(tl, fitConnections(cfg.MaxConnections, limit, log))
 	srv := &http.Server{
-		Handler:           accessLog(mux, log),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           writeDeadlines(l.working(accessLog(mux, log)), cfg.WriteTimeout),
+		ReadHeaderTimeout: cfg.HeaderTimeout,
+		ReadTimeout:       cfg.BodyTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ConnState:         l.connState,
+		ConnContext:       connContext,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -228,7 +243,7 @@ func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error 
 		defer cancel()
 		srv.Shutdown(shutdown)
 	}()
-	log.Info("serving HTTP", "addr", l.Addr().String(), "root", cfg.Root)
+	log.Info("serving HTTP", "addr", l.Addr().String(), "root", cfg.Root, "max_connections", l.max)
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http: %w", err)
 	}

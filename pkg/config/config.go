@@ -63,6 +63,30 @@ type Config struct {
 	// file; past it the request is answered 503 with Retry-After. 0 means
 	// never wait.
 	LockTimeout time.Duration
+	// InfoCacheSize bounds the bytes the info cache folder takes on
+	// disk, enforced as entries are written (see infocache.Bound).
+	InfoCacheSize int64
+
+	// MaxConnections bounds the connections the standalone HTTP server
+	// holds at once; at the bound, the longest idle one, else the one
+	// longest still sending its request, is closed to make room (see
+	// cmd/pkgtorrent-service). It is lowered at start-up to fit the
+	// descriptor limit.
+	MaxConnections int
+	// HeaderTimeout bounds reading a request's header (standalone HTTP).
+	HeaderTimeout time.Duration
+	// BodyTimeout bounds reading a whole request, header and body
+	// (standalone HTTP).
+	BodyTimeout time.Duration
+	// IdleTimeout bounds how long a kept-alive connection waits for its
+	// next request (standalone HTTP).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds how long one write of an answer to the client
+	// may take (standalone HTTP); it is renewed at every write, so a long
+	// download goes on while the client keeps reading.
+	WriteTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header (standalone HTTP).
+	MaxHeaderBytes int
 
 	// HTTP is the address of the standalone HTTP server, if any.
 	HTTP string
@@ -87,6 +111,14 @@ func Default() Config {
 		MaxTrackers: 100,
 		LockTimeout: 25 * time.Second,
 		LogLevel:    "info",
+
+		InfoCacheSize:  1 << 30,
+		MaxConnections: 1024,
+		HeaderTimeout:  10 * time.Second,
+		BodyTimeout:    60 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		MaxHeaderBytes: 16 << 10,
 	}
 }
 
@@ -153,6 +185,31 @@ var settings = []setting{
 	{name: "lock-timeout", usage: "longest wait for another request or process building the same torrent or hashing the same file, then 503 (0s: never wait)",
 		set: func(c *Config, v string) (err error) { c.LockTimeout, err = time.ParseDuration(v); return err },
 		get: func(c *Config) string { return c.LockTimeout.String() }},
+	{name: "info-cache-size", usage: "most bytes the info cache takes on disk; the least recently used entries are removed past it (KiB, MiB or GiB suffix)",
+		set: func(c *Config, v string) (err error) { c.InfoCacheSize, err = parseSize(v); return err },
+		get: func(c *Config) string { return strconv.FormatInt(c.InfoCacheSize, 10) }},
+	{name: "max-connections", usage: "most connections the standalone HTTP server holds at once; at the bound it closes the longest idle or slowest one",
+		set: func(c *Config, v string) (err error) { c.MaxConnections, err = strconv.Atoi(v); return err },
+		get: func(c *Config) string { return strconv.Itoa(c.MaxConnections) }},
+	{name: "header-timeout", usage: "longest time a client of the standalone HTTP server may take to send a request's header",
+		set: func(c *Config, v string) (err error) { c.HeaderTimeout, err = time.ParseDuration(v); return err },
+		get: func(c *Config) string { return c.HeaderTimeout.String() }},
+	{name: "body-timeout", usage: "longest time a client of the standalone HTTP server may take to send a whole request, header and body",
+		set: func(c *Config, v string) (err error) { c.BodyTimeout, err = time.ParseDuration(v); return err },
+		get: func(c *Config) string { return c.BodyTimeout.String() }},
+	{name: "idle-timeout", usage: "longest time the standalone HTTP server keeps an idle connection open for a next request",
+		set: func(c *Config, v string) (err error) { c.IdleTimeout, err = time.ParseDuration(v); return err },
+		get: func(c *Config) string { return c.IdleTimeout.String() }},
+	{name: "write-timeout", usage: "longest time one write of an answer (at most 64 KiB) to a client of the standalone HTTP server may take",
+		set: func(c *Config, v string) (err error) { c.WriteTimeout, err = time.ParseDuration(v); return err },
+		get: func(c *Config) string { return c.WriteTimeout.String() }},
+	{name: "max-header-bytes", usage: "largest request header the standalone HTTP server reads: bytes, or with a KiB suffix",
+		set: func(c *Config, v string) error {
+			n, err := parseSize(v)
+			c.MaxHeaderBytes = int(n)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.MaxHeaderBytes) }},
 	{"http", "serve standalone HTTP on this address: the files under -root and the service",
 		func(c *Config, v string) error { c.HTTP = v; return nil },
 		func(c *Config) string { return c.HTTP }, nil},
@@ -402,6 +459,26 @@ func (c *Config) Validate() error {
 	if c.LockTimeout < 0 {
 		return fmt.Errorf("lock-timeout: %v is negative", c.LockTimeout)
 	}
+	if c.InfoCacheSize < 1<<20 {
+		return fmt.Errorf("info-cache-size: %d is less than 1 MiB", c.InfoCacheSize)
+	}
+	if c.MaxConnections < 1 {
+		return fmt.Errorf("max-connections: %d is less than 1", c.MaxConnections)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"header-timeout", c.HeaderTimeout}, {"body-timeout", c.BodyTimeout}, {"idle-timeout", c.IdleTimeout}, {"write-timeout", c.WriteTimeout}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s: %v is not positive", d.name, d.v)
+		}
+	}
+	if c.BodyTimeout < c.HeaderTimeout {
+		return fmt.Errorf("body-timeout: %v is less than header-timeout (%v), and covers the header too", c.BodyTimeout, c.HeaderTimeout)
+	}
+	if c.MaxHeaderBytes < 1<<10 {
+		return fmt.Errorf("max-header-bytes: %d is less than 1 KiB", c.MaxHeaderBytes)
+	}
 	if c.BaseURL != "" && !isBaseURL(c.BaseURL) {
 		return fmt.Errorf("base-url: %q is not an http or https URL without query", c.BaseURL)
 	}
@@ -463,14 +540,15 @@ func ParseNode(s string) (torrent.Node, error) {
 	return torrent.Node{Host: host, Port: p}, nil
 }
 
-// parseSize reads a byte count with an optional K, KiB, M or MiB suffix.
+// parseSize reads a byte count with an optional K, KiB, M, MiB, G or GiB
+// suffix.
 func parseSize(s string) (int64, error) {
 	mult := int64(1)
 	num := s
 	for _, suf := range []struct {
 		s string
 		m int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"K", 1 << 10}, {"M", 1 << 20}, {"k", 1 << 10}} {
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"k", 1 << 10}} {
 		if strings.HasSuffix(s, suf.s) {
 			num, mult = strings.TrimSuffix(s, suf.s), suf.m
 			break

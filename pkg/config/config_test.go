@@ -40,6 +40,14 @@ func TestLoadDefaults(t *testing.T) {
 		MaxTrackers: 100,
 		LockTimeout: 25 * time.Second,
 		LogLevel:    "info",
+
+		InfoCacheSize:  1 << 30,
+		MaxConnections: 1024,
+		HeaderTimeout:  10 * time.Second,
+		BodyTimeout:    60 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		MaxHeaderBytes: 16 << 10,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(no arguments) = %+v, want %+v", got, want)
@@ -85,6 +93,14 @@ func TestLoadFlags(t *testing.T) {
 		LockTimeout: 3 * time.Second,
 		HTTP:        "127.0.0.1:8080",
 		LogLevel:    "debug",
+
+		InfoCacheSize:  1 << 30,
+		MaxConnections: 1024,
+		HeaderTimeout:  10 * time.Second,
+		BodyTimeout:    60 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		MaxHeaderBytes: 16 << 10,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v, want %+v", got, want)
@@ -127,6 +143,14 @@ log-level = warn
 		LockTimeout: 25 * time.Second,
 		FCGI:        "unix:/run/pkgtorrent.sock",
 		LogLevel:    "warn",
+
+		InfoCacheSize:  1 << 30,
+		MaxConnections: 1024,
+		HeaderTimeout:  10 * time.Second,
+		BodyTimeout:    60 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		MaxHeaderBytes: 16 << 10,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v, want %+v", got, want)
@@ -229,6 +253,13 @@ func TestLoadErrors(t *testing.T) {
 		{"max-trackers not a number", []string{"-max-trackers", "many"}, "max-trackers", false},
 		{"lock-timeout negative", []string{"-lock-timeout", "-1s"}, "lock-timeout", true},
 		{"lock-timeout not a duration", []string{"-lock-timeout", "soon"}, "lock-timeout", false},
+		{"info-cache-size below 1 MiB", []string{"-info-cache-size", "512KiB"}, "info-cache-size", true},
+		{"max-connections zero", []string{"-max-connections", "0"}, "max-connections", true},
+		{"header-timeout zero", []string{"-header-timeout", "0s"}, "header-timeout", true},
+		{"body-timeout below header-timeout", []string{"-body-timeout", "5s", "-header-timeout", "6s"}, "body-timeout", true},
+		{"idle-timeout negative", []string{"-idle-timeout", "-1s"}, "idle-timeout", true},
+		{"write-timeout zero", []string{"-write-timeout", "0s"}, "write-timeout", true},
+		{"max-header-bytes below 1 KiB", []string{"-max-header-bytes", "512"}, "max-header-bytes", true},
 		{"service-name with a slash", []string{"-service-name", "a/b"}, "service-name", true},
 		{"service-name empty", []string{"-service-name", ""}, "service-name", true},
 		{"service-name dot-dot", []string{"-service-name", ".."}, "service-name", true},
@@ -349,7 +380,9 @@ func TestParseSize(t *testing.T) {
 		{"0KiB", 0, true},
 		{"-1", 0, true},
 		{"1.5MiB", 0, true},
-		{"1GiB", 0, true},
+		{"1GiB", 1 << 30, false},
+		{"1025GiB", 0, true},
+		{"1TiB", 0, true},
 		{"1 mib", 0, true},
 		{"0x4000", 0, true},
 		{"99999999999999999999", 0, true},

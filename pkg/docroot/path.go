@@ -173,3 +173,7 @@ func TopFolder(rel string) (top string, inside bool) {
 
 // hasMeta reports whether a path segment is a glob pattern.
 func hasMeta(seg string) bool { return strings.ContainsAny(seg, "*?[") }
+
+// IsGlob reports whether pattern holds a wildcard, so that Root.Glob
+// expands it rather than looking it up as a path.
+func IsGlob(pattern string) bool { return hasMeta(pattern) }

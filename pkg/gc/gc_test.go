@@ -65,7 +65,9 @@ func newFixture(t *testing.T) *fixture {
 	f.serve(httptest.NewRequest(http.MethodGet, "http://mirror.test/yum/torrent_service/single/yum/iso/boot.iso", nil), http.StatusOK)
 	f.serve(httptest.NewRequest(http.MethodGet, "http://mirror.test/yum/torrent_service/single/yum/el9/x86_64/Packages/p*.rpm", nil), http.StatusOK)
 	f.bootKey = infocache.Key("\x00single\nyum/iso/boot.iso")
-	f.globKey = infocache.Key("\x00single\nyum/el9/x86_64/Packages/p*.rpm")
+	// A glob's entry is named by the files it matched (see the service's
+	// singleEntry), sorted.
+	f.globKey = infocache.Key("\x00single\nyum/el9/x86_64/Packages/piece-1.0-1.x86_64.rpm\nyum/el9/x86_64/Packages/pieceplus-1.0-1.x86_64.rpm")
 	for _, key := range []string{f.digestKey, f.bootKey, f.globKey} {
 		if _, err := os.Stat(filepath.Join(f.info, key)); err != nil {
 			t.Fatalf("the service wrote no info entry %s: %v", key, err)

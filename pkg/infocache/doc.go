@@ -7,7 +7,9 @@
 // An entry is info/{key} under the cache folder, where key is the SHA-1
 // (Key) of the request text: for a digest request the "\n"-joined paths,
 // so that the key is the digest; in single mode a NUL, "single\n" and
-// the pattern (package service). It holds the
+// the "\n"-joined matched files, so that every glob that matches the same
+// files shares one entry (package service). The folder is kept within a
+// size as entries are written, least recently used first (Bound). It holds the
 // request text, the settings that shaped the info (format, piece length,
 // service name, document root: Settings), the bencoded info and, for a
 // hybrid torrent, its piece layers, the build time (the torrent's

@@ -19,7 +19,8 @@ import (
 // Entry is one cached torrent.
 type Entry struct {
 	// Request is the text whose SHA-1 names the entry: the "\n"-joined
-	// paths of a digest request, or a NUL, "single\n" and the pattern.
+	// paths of a digest request, or a NUL, "single\n" and the
+	// "\n"-joined matched files of a single-mode request.
 	Request string
 	// Settings identifies everything besides the files that shaped the
 	// info (format, piece length, service name, document root); an entry

@@ -57,7 +57,7 @@ func pow2(n int) int {
 }
 
 // finishRoot sets the v2 pieces root of d, whose Layer is complete and
-// whose Root holds, from hashPiece, the root of its first piece's blocks:
+// whose Root holds, from pieceHasher.finish, the root of its first piece's blocks:
 // the pieces root of a file of one piece (or none, all zeros). A longer
 // file has the piece layer under its root, padded with the hash of a
 // piece of zero leaves.

@@ -46,26 +46,33 @@ func HashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int) (*Dige
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bp := getBuffer(pieceLength)
-			defer putBuffer(bp)
-			buf := *bp
-			var leaves [][V2Size]byte
+			if failed.Load() || next.Load() >= n {
+				return
+			}
+			ph := newPieceHasher(d)
+			defer ph.release()
 			for !failed.Load() {
 				i := next.Add(1) - 1
 				if i >= n {
 					return
 				}
 				off := i * pieceLength
-				piece := buf[:min(pieceLength, size-off)]
-				if m, err := r.ReadAt(piece, off); m < len(piece) {
-					if err == nil || err == io.EOF {
-						err = io.ErrUnexpectedEOF
+				data := min(pieceLength, size-off)
+				ph.start()
+				for at := int64(0); at < data; {
+					b := ph.buf[:min(int64(len(ph.buf)), data-at)]
+					if m, err := r.ReadAt(b, off+at); m < len(b) {
+						if err == nil || err == io.EOF {
+							err = io.ErrUnexpectedEOF
+						}
+						errOnce.Do(func() { firstErr = fmt.Errorf("hash: piece %d at byte %d: %w", i, off+at, err) })
+						failed.Store(true)
+						return
 					}
-					errOnce.Do(func() { firstErr = fmt.Errorf("hash: piece %d at byte %d: %w", i, off, err) })
-					failed.Store(true)
-					return
+					ph.write(b)
+					at += int64(len(b))
 				}
-				leaves = d.hashPiece(i, buf, len(piece), leaves)
+				ph.finish(i, data)
 			}
 		}()
 	}

@@ -4,7 +4,9 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	stdhash "hash"
 	"io"
+	"runtime"
 	"sync"
 )
 
@@ -105,80 +107,184 @@ func hash(r io.Reader, pieceLength int64, v2 bool) (*Digests, error) {
 		return nil, fmt.Errorf("hash: %d: %w", pieceLength, ErrPieceLength)
 	}
 	d := &Digests{PieceLength: pieceLength, V2: v2}
-	buf := make([]byte, pieceLength)
-	var leaves [][V2Size]byte
+	ph := newPieceHasher(d)
+	defer ph.release()
 	for i := int64(0); ; i++ {
-		n, err := io.ReadFull(r, buf)
+		ph.start()
+		var n int64
+		var end error
+		for n < pieceLength && end == nil {
+			b := ph.buf[:min(int64(len(ph.buf)), pieceLength-n)]
+			m, err := io.ReadFull(r, b)
+			ph.write(b[:m])
+			n += int64(m)
+			end = err
+		}
 		if n > 0 {
-			d.Size += int64(n)
+			d.Size += n
 			d.Padded = append(d.Padded, make([]byte, HashSize)...)
 			if v2 {
 				d.Layer = append(d.Layer, make([]byte, V2Size)...)
 			}
-			leaves = d.hashPiece(i, buf, n, leaves)
+			ph.finish(i, n)
 		}
 		switch {
-		case err == nil:
+		case end == nil:
 			continue
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		case errors.Is(end, io.EOF), errors.Is(end, io.ErrUnexpectedEOF):
 			if v2 {
 				d.finishRoot()
 			}
 			return d, nil
 		default:
-			return nil, fmt.Errorf("hash: after %d bytes: %w", d.Size, err)
+			return nil, fmt.Errorf("hash: after %d bytes: %w", d.Size, end)
 		}
 	}
 }
 
-// hashPiece puts the digests of piece i, whose n bytes start buf (a whole
-// piece long), in d.Padded and, when d.V2, in d.Layer (both already long
-// enough). A partial piece is the file's tail: the digest of its bare
-// bytes goes to d.Tail. It zeroes buf after the n bytes. leaves is room
-// for the piece's v2 block leaves, returned for reuse.
+// pieceHasher hashes the pieces of one file, one at a time, streaming each
+// through a buffer of at most ChunkSize bytes (start, write, finish), so
+// that its memory does not grow with the piece length: a 64 MiB piece
+// needs no 64 MiB buffer. Its buffer counts against the process's
+// BufferBudget.
 //
-// Pieces may be hashed concurrently, each in its own buffer: piece i
-// writes only its own digests, and the tail and the first piece (d.Tail,
-// d.Root) are written by one call each.
-func (d *Digests) hashPiece(i int64, buf []byte, n int, leaves [][V2Size]byte) [][V2Size]byte {
+// Several pieceHashers may hash pieces of one Digests concurrently: piece
+// i writes only its own digests, and the tail and the first piece
+// (d.Tail, d.Root) are finished by one call each.
+type pieceHasher struct {
+	d      *Digests
+	buf    []byte
+	h      stdhash.Hash
+	leaves [][V2Size]byte
+}
+
+// newPieceHasher returns a pieceHasher for d, waiting for room in the
+// buffer budget. Call release when done.
+func newPieceHasher(d *Digests) *pieceHasher {
+	n := min(d.PieceLength, int64(ChunkSize))
+	return &pieceHasher{d: d, buf: buffers.acquire(n), h: sha1.New()}
+}
+
+// release returns the buffer to the budget.
+func (p *pieceHasher) release() {
+	buffers.release(p.buf)
+	p.buf = nil
+}
+
+// start begins a piece.
+func (p *pieceHasher) start() {
+	p.h.Reset()
+	p.leaves = p.leaves[:0]
+}
+
+// write hashes the next bytes of the piece. Every call but a piece's last
+// must hand a multiple of BlockSize bytes, as the buffer's length is.
+func (p *pieceHasher) write(b []byte) {
+	p.h.Write(b)
+	if p.d.V2 {
+		p.leaves = blockLeaves(b, p.leaves)
+	}
+}
+
+// finish puts the digests of piece i, of which n bytes were written, in
+// d.Padded and, when d.V2, in d.Layer (both already long enough). A
+// partial piece is the file's tail: the digest of its bare bytes goes to
+// d.Tail, and the padded digest goes on over zeros to a whole piece.
+func (p *pieceHasher) finish(i, n int64) {
+	d := p.d
 	if d.V2 {
-		leaves = blockLeaves(buf[:n], leaves[:0])
-		h := merkleRoot(leaves, int(d.PieceLength/BlockSize), zeroLeaf)
+		h := merkleRoot(p.leaves, int(d.PieceLength/BlockSize), zeroLeaf)
 		copy(d.Layer[i*V2Size:], h[:])
 		if i == 0 {
 			// The pieces root of a file of one piece, whose tree is
 			// only as wide as its blocks; finishRoot replaces it for
 			// a longer file.
-			d.Root = merkleRoot(leaves, pow2(len(leaves)), zeroLeaf)
+			d.Root = merkleRoot(p.leaves, pow2(len(p.leaves)), zeroLeaf)
 		}
 	}
-	sum := (*[HashSize]byte)(d.Padded[i*HashSize:])
-	if int64(n) == d.PieceLength {
-		*sum = sha1.Sum(buf)
-		return leaves
+	sum := d.Padded[i*HashSize : i*HashSize : (i+1)*HashSize]
+	if n == d.PieceLength {
+		p.h.Sum(sum)
+		return
 	}
 	// The tail is hashed once, its bare digest taken half-way.
-	clear(buf[n:])
-	h := sha1.New()
-	h.Write(buf[:n])
-	h.Sum(d.Tail[:0])
-	h.Write(buf[n:])
-	h.Sum(sum[:0])
-	return leaves
-}
-
-// pieceBuffers recycles piece buffers across files, so that hashing many
-// small files does not allocate and clear a piece per file.
-var pieceBuffers sync.Pool
-
-// getBuffer returns a buffer of n bytes, with unspecified content.
-func getBuffer(n int64) *[]byte {
-	if b, ok := pieceBuffers.Get().(*[]byte); ok && int64(cap(*b)) >= n {
-		*b = (*b)[:n]
-		return b
+	p.h.Sum(d.Tail[:0])
+	for left := d.PieceLength - n; left > 0; {
+		z := zeroChunk[:min(left, int64(len(zeroChunk)))]
+		p.h.Write(z)
+		left -= int64(len(z))
 	}
-	b := make([]byte, n)
-	return &b
+	p.h.Sum(sum)
 }
 
-func putBuffer(b *[]byte) { pieceBuffers.Put(b) }
+// ChunkSize is the most of a piece a pieceHasher reads at once: its
+// buffer, whatever the piece length (smaller pieces take smaller
+// buffers). A variable so that tests can make pieces span many chunks.
+var ChunkSize = 1 << 20
+
+// BufferBudget bounds the bytes of piece buffers in flight in the whole
+// process, over every file and request (the lane engine's buffers, fixed
+// per core, come on top): 2 chunks per core, at least 16 MiB. A hasher
+// waits for room before it reads anything, and holds none while it waits.
+var BufferBudget = max(16<<20, int64(2*runtime.GOMAXPROCS(0)*ChunkSize))
+
+// buffers holds the piece buffers, in flight and free, within
+// BufferBudget.
+var buffers = &budget{}
+
+// budget hands out buffers while the bytes in use stay within
+// BufferBudget, and keeps the ones released for reuse, within the same
+// bytes: the buffers the process holds, in use or free, never take more,
+// and hashing many small files allocates no buffer per file.
+type budget struct {
+	mu    sync.Mutex
+	cond  sync.Cond
+	inUse int64
+	free  [][]byte
+	held  int64 // bytes of free
+	// peak is the most inUse has been, for tests.
+	peak int64
+}
+
+// acquire returns a buffer of n bytes, with unspecified content, waiting
+// until the budget has room for it.
+func (b *budget) acquire(n int64) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cond.L == nil {
+		b.cond.L = &b.mu
+	}
+	// A request larger than the whole budget still goes, alone.
+	for b.inUse > 0 && b.inUse+n > BufferBudget {
+		b.cond.Wait()
+	}
+	b.inUse += n
+	b.peak = max(b.peak, b.inUse)
+	for i, buf := range b.free {
+		if int64(cap(buf)) >= n {
+			b.free = append(b.free[:i], b.free[i+1:]...)
+			b.held -= int64(cap(buf))
+			return buf[:n]
+		}
+	}
+	// Free buffers of other sizes make room for a new one.
+	for len(b.free) > 0 && b.held+b.inUse > BufferBudget {
+		b.held -= int64(cap(b.free[0]))
+		b.free = b.free[1:]
+	}
+	return make([]byte, n)
+}
+
+// release returns buf, from acquire.
+func (b *budget) release(buf []byte) {
+	b.mu.Lock()
+	b.inUse -= int64(len(buf))
+	if b.held+b.inUse+int64(cap(buf)) <= BufferBudget {
+		b.free = append(b.free, buf)
+		b.held += int64(cap(buf))
+	}
+	if b.cond.L != nil {
+		b.cond.Broadcast()
+	}
+	b.mu.Unlock()
+}

@@ -30,12 +30,17 @@ const singlePrefix = "\x00single\n"
 // request is what a torrent is built from.
 type request struct {
 	// text names the info cache entry: the digest request's "\n"-joined
-	// paths, or singlePrefix + the pattern.
+	// paths, or singlePrefix + the "\n"-joined files of a single-mode
+	// request (its path, or its glob's matches: see singleEntry).
 	text string
-	// paths are the clean relative paths of a digest request, in order.
+	// paths are the clean relative paths of a digest request, in order,
+	// or the matches of a single-mode glob, sorted.
 	paths []string
-	// pattern is the clean path or glob of a single-mode request.
+	// pattern is the clean path of a single-mode request without
+	// wildcards, whose file is looked up when the torrent is built.
 	pattern string
+	// isSingle marks a single-mode request.
+	isSingle bool
 	// key is infocache.Key(text) when the caller knows it already (a
 	// digest), to spare hashing a long request text again.
 	key string
@@ -45,12 +50,13 @@ type request struct {
 	loaded *checkedEntry
 }
 
-func (rq request) single() bool { return rq.paths == nil }
+func (rq request) single() bool { return rq.isSingle }
 
-// files returns the request's files: the posted paths, or the glob's
-// matches sorted bytewise.
+// files returns the request's files: the posted paths or the glob's
+// matches, or for a path without wildcards, that path once its file is
+// found.
 func (s *Service) files(root *docroot.Root, rq request) ([]string, error) {
-	if !rq.single() {
+	if rq.pattern == "" {
 		return rq.paths, nil
 	}
 	negKey := root.Dir() + "\x00" + rq.pattern
@@ -167,6 +173,7 @@ func (s *Service) entry(root *lazyRoot, rq request) (e *infocache.Entry, checked
 		c, ok = s.cached(root, rq, key)
 	}
 	if ok {
+		s.infoBound.Served(key, s.now())
 		return c.e, c.checked, nil
 	}
 	// The deadline bounds waiting, not working: it does not reach into the
@@ -225,7 +232,7 @@ func (s *Service) usable(root *lazyRoot, rq request, key string, c checkedEntry)
 	e, checked := c.e, c.checked
 	switch {
 	case e.Settings != s.settings(root):
-	case !rq.single() && !slices.Equal(e.Paths, rq.paths):
+	case rq.paths != nil && !slices.Equal(e.Paths, rq.paths):
 	case s.fresh(checked):
 		return checkedEntry{e, checked}, true
 	case s.unchanged(root, rq, e):
@@ -288,9 +295,12 @@ func (s *Service) unchanged(lr *lazyRoot, rq request, e *infocache.Entry) bool {
 	if err != nil {
 		return false // build reports it
 	}
-	paths, err := s.files(root, rq)
-	if err != nil || !slices.Equal(paths, e.Paths) {
-		return false
+	paths := e.Paths
+	if rq.pattern != "" {
+		found, err := s.files(root, rq)
+		if err != nil || !slices.Equal(found, paths) {
+			return false
+		}
 	}
 	look := root.Lookup()
 	defer look.Close()
@@ -392,6 +402,10 @@ func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key strin
 	if !racy.Load() {
 		if err := s.infos.Save(e); err != nil {
 			s.cacheProblem(err)
+		} else if n, err := s.infoBound.Wrote(key); err != nil {
+			s.cacheProblem(err)
+		} else if n > 0 {
+			s.log.Info("info cache over info-cache-size: removed the least recently used entries", "removed", n)
 		}
 	}
 	s.Stats.TorrentsBuilt.Add(1)

@@ -195,7 +195,7 @@ func (s *Service) serveSingle(w http.ResponseWriter, r *http.Request, rt Route, 
 		return err
 	}
 	defer root.close()
-	e, checked, err := s.entry(root, request{text: singlePrefix + pattern, pattern: pattern})
+	e, checked, err := s.singleEntry(root, pattern)
 	if err != nil {
 		return err
 	}

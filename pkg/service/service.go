@@ -57,6 +57,12 @@ type Service struct {
 	// lastSettings is the settings text of the last document root.
 	lastSettings atomic.Pointer[rootSettings]
 
+	// infoBound keeps the info cache within the info-cache-size setting.
+	infoBound *infocache.Bound
+	// globs maps the glob patterns of single mode to the entry of their
+	// matches (see singleEntry).
+	globs globAliases
+
 	// Stats are the service's counters, read by tests and benchmarks.
 	Stats Stats
 }
@@ -96,7 +102,7 @@ func New(cfg config.Config, opt Options) *Service {
 			nodes = append(nodes, nd)
 		}
 	}
-	return &Service{
+	s := &Service{
 		cfg:      cfg,
 		nodes:    nodes,
 		started:  time.Now(),
@@ -107,6 +113,8 @@ func New(cfg config.Config, opt Options) *Service {
 		env:      env,
 		now:      now,
 	}
+	s.infoBound = &infocache.Bound{Dir: cfg.InfoDir(), Limit: cfg.InfoCacheSize}
+	return s
 }
 
 // Route is a parsed service URL: /{Top}/{service}/{Mode}/{Arg}.
