@@ -75,10 +75,10 @@ func benchService(b *testing.B, n int) (*Service, string) {
 	return svc, digest
 }
 
-// BenchmarkServeWarm measures a repeated GET of a cached digest torrent,
+// BenchmarkServeCached measures a repeated GET of a cached digest torrent,
 // or of its magnet link: the allocations per request must not grow with
 // the number of files.
-func BenchmarkServeWarm(b *testing.B) {
+func BenchmarkServeCached(b *testing.B) {
 	for _, bc := range []struct {
 		n     int
 		query string
@@ -112,8 +112,9 @@ func BenchmarkServeWarm(b *testing.B) {
 var _ io.Writer = (*discardWriter)(nil)
 
 // BenchmarkNewCombination measures bench target 4 in process: a digest
-// of all but one of 2000 files whose piece cache entries are warm, with
-// a cold info cache (the entry is removed before each request). In
+// of all but one of 2000 files whose digests are already in the piece
+// cache, with a cold info cache (the entry is removed before each
+// request). In
 // "same process" the service keeps the digests it hashed in memory; in
 // "new process" each request comes to a new Service over the same
 // cache, which reads every piece cache entry, as make bench's target 4

@@ -284,15 +284,15 @@ func TestCorruptInfoCacheIsNotTrusted(t *testing.T) {
 	}
 }
 
-// TestWarmPieceCacheMatchesGolden builds every golden digest case a second
-// time from a warm piece cache and a cold info cache: the digests from the
+// TestFilledPieceCacheMatchesGolden builds every golden digest case a second
+// time from a filled piece cache and a cold info cache: the digests from the
 // cache must give the same info hash as hashing (the original service got
 // this wrong for files whose size is a multiple of the piece length).
-func TestWarmPieceCacheMatchesGolden(t *testing.T) {
+func TestFilledPieceCacheMatchesGolden(t *testing.T) {
 	cases, want := loadGolden(t)
 	for _, format := range []torrent.Format{torrent.Pkgtorrent, torrent.BEP47} {
 		f := newFixture(t, func(c *config.Config) { c.Format = format })
-		// Warm the piece cache with every file.
+		// Fill the piece cache with every file.
 		var all []string
 		for _, sf := range []string{"empty-0-1.noarch.rpm", "one-1.0-1.noarch.rpm", "piece-1.0-1.x86_64.rpm",
 			"pieceplus-1.0-1.x86_64.rpm", "several-2.5-1.x86_64.rpm", "exact-3-1.x86_64.rpm",
@@ -301,7 +301,7 @@ func TestWarmPieceCacheMatchesGolden(t *testing.T) {
 		}
 		all = append(all, "/yum/iso/boot.iso")
 		if w := f.post(all...); w.Code != http.StatusOK {
-			t.Fatalf("warm-up POST: %d %s", w.Code, w.Body)
+			t.Fatalf("filling POST: %d %s", w.Code, w.Body)
 		}
 		for _, c := range cases {
 			if c.Mode != "digest" || c.Format != string(format) {
@@ -314,7 +314,7 @@ func TestWarmPieceCacheMatchesGolden(t *testing.T) {
 				t.Fatalf("%s: status %d", c.Name, w.Code)
 			}
 			if hashed, _, _ := f.stats(); hashed != hashedBefore {
-				t.Errorf("%s: hashed %d bytes with a warm piece cache", c.Name, hashed-hashedBefore)
+				t.Errorf("%s: hashed %d bytes with a filled piece cache", c.Name, hashed-hashedBefore)
 			}
 			if got := decodeTorrent(t, w.Body.Bytes()).infoHash; got != want[c.Name].InfoHash {
 				t.Errorf("%s: info hash from cached digests = %s, want %s", c.Name, got, want[c.Name].InfoHash)
@@ -344,10 +344,10 @@ func TestSettingsChangeRebuilds(t *testing.T) {
 	}
 }
 
-// TestWarmEntryFollowsItsFile serves a digest from memory after the first
+// TestMemEntryFollowsItsFile serves a digest from memory after the first
 // GET, and stops doing so as soon as the entry's file changes: another
 // process may have rebuilt or damaged it.
-func TestWarmEntryFollowsItsFile(t *testing.T) {
+func TestMemEntryFollowsItsFile(t *testing.T) {
 	f := newFixture(t, nil)
 	first := f.post(somePackages...)
 	target := "http://mirror.test/yum/torrent_service/digest/" + digestOf(somePackages)
@@ -360,8 +360,8 @@ func TestWarmEntryFollowsItsFile(t *testing.T) {
 			t.Errorf("GET %d: ETag %s, want %s", i, w.Header().Get("ETag"), first.Header().Get("ETag"))
 		}
 	}
-	if we := f.svc.warm.byKey[digestOf(somePackages)]; we == nil || len(we.answers) != 1 {
-		t.Fatalf("after three GETs the entry and one body should be in memory, got %+v", we)
+	if me := f.svc.entries.byKey[digestOf(somePackages)]; me == nil || len(me.answers) != 1 {
+		t.Fatalf("after three GETs the entry and one body should be in memory, got %+v", me)
 	}
 	entry := filepath.Join(f.cache, "info", digestOf(somePackages))
 	b, err := os.ReadFile(entry)

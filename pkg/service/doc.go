@@ -40,20 +40,32 @@
 //
 // Bounded caches in the process spare the disk; the files stay the
 // truth, and each is used only while the file it came from is unchanged.
+// This in-memory layer lives in the memcache_*.go files of this package,
+// apart from the handler's files, which are about answering requests. It
+// stays in package service rather than a package of its own because its
+// entries hold the service's own types (answer, infoHashes, the flight
+// results), which a separate package would have to export.
 //
-//   - warmCache holds the info cache entries this process loaded and the
-//     .torrent bodies made from them (64 MiB in all). A repeated request
-//     costs one stat of the entry's file; the same stat gives the entry's
-//     last use, so use marks are still written at most once a day.
-//   - digestMemo holds each file's digests as last read or computed, for
-//     the file version (size, mtime, inode) they came from (32 MiB). A new
-//     combination of known files then costs one stat per file.
-//   - markMemo remembers the piece entries this process marked used or
-//     wrote less than a day ago, so they are not stat'ed again to be
-//     marked (markUsed).
-//   - globAliases remembers which entry a single-mode glob led to (4096
-//     patterns) for revalidate, so a repeated glob is not expanded again
-//     before its entry would be checked.
+//   - entryCache (memcache_entries.go) holds, as memEntry values, the info
+//     cache entries this process loaded and the .torrent bodies made from
+//     them (64 MiB in all). A repeated request costs one stat of the
+//     entry's file; the same stat gives the entry's last use, so use marks
+//     are still written at most once a day.
+//   - digestMemo (memcache_digests.go) holds each file's digests as last
+//     read or computed, for the file version (size, mtime, inode) they
+//     came from (32 MiB). A new combination of known files then costs one
+//     stat per file.
+//   - markMemo (memcache_digests.go) remembers the piece entries this
+//     process marked used or wrote less than a day ago, so they are not
+//     stat'ed again to be marked (markUsed).
+//   - globAliases (memcache_globs.go) remembers which entry a single-mode
+//     glob led to (4096 patterns) for revalidate, so a repeated glob is not
+//     expanded again before its entry would be checked; negativeCache,
+//     beside it, remembers the expensive globs that failed (4096, 10 s).
+//   - flight and walkSlots (memcache_flight.go) hold no answers but the
+//     work under way: one build or hashing per key at a time, its result
+//     shared with whoever waits, and a bound on the "**" globs walking at
+//     once.
 //
 // A CGI process starts empty and gains nothing from them; under FastCGI a
 // process serves many requests.

@@ -17,14 +17,14 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 )
 
-// warmBudget bounds the bytes the warm cache holds (infos and bodies).
-const warmBudget = 64 << 20
+// entryCacheBudget bounds the bytes the entry cache holds (infos and bodies).
+const entryCacheBudget = 64 << 20
 
 // maxAnswers bounds the bodies kept per entry: one per base URL and
 // trackers list, and a mirror has few of those.
 const maxAnswers = 8
 
-// warmCache keeps, in this process, the info cache entries it loaded and
+// entryCache keeps, in this process, the info cache entries it loaded and
 // the .torrent bodies made from them. A repeated request then costs one
 // stat of the entry's file instead of reading, checking and decoding it
 // and encoding the torrent again. The file stays the truth: an entry is
@@ -35,15 +35,15 @@ const maxAnswers = 8
 // use marks are still written at most once a day whoever wrote the last.
 // Under FastCGI the process
 // serves many requests; a CGI process starts empty and gains nothing.
-type warmCache struct {
+type entryCache struct {
 	mu      sync.Mutex
 	size    int64
-	byKey   map[string]*warmEntry
-	byEntry map[*infocache.Entry]*warmEntry
+	byKey   map[string]*memEntry
+	byEntry map[*infocache.Entry]*memEntry
 }
 
-// warmEntry is one loaded info cache entry.
-type warmEntry struct {
+// memEntry is one loaded info cache entry.
+type memEntry struct {
 	key   string
 	stamp piececache.Stamp // of the entry's file
 	e     *infocache.Entry
@@ -72,11 +72,11 @@ type infoHashes struct {
 	v2 [sha256.Size]byte
 }
 
-// infoHashes returns the info hashes of e, whose warm entry is we (nil
+// infoHashes returns the info hashes of e, whose memEntry is me (nil
 // when e is not in memory), with v2 for a hybrid torrent: computed once
-// per warm entry, as the info of a few thousand files is some hundred
+// per memEntry, as the info of a few thousand files is some hundred
 // kilobytes to hash.
-func (we *warmEntry) infoHashes(e *infocache.Entry, hybrid bool) infoHashes {
+func (me *memEntry) infoHashes(e *infocache.Entry, hybrid bool) infoHashes {
 	compute := func() infoHashes {
 		h := infoHashes{v1: torrent.InfoHash(e.Info)}
 		if hybrid {
@@ -84,11 +84,11 @@ func (we *warmEntry) infoHashes(e *infocache.Entry, hybrid bool) infoHashes {
 		}
 		return h
 	}
-	if we == nil {
+	if me == nil {
 		return compute()
 	}
-	we.hashOnce.Do(func() { we.hashes = compute() })
-	return we.hashes
+	me.hashOnce.Do(func() { me.hashes = compute() })
+	return me.hashes
 }
 
 // answer is a finished .torrent response.
@@ -108,15 +108,15 @@ func (s *Service) loadEntry(key string) (*infocache.Entry, time.Time, error) {
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	if we := s.warm.get(key, piececache.StampOf(fi)); we != nil {
-		we.setUsed(cachefile.LastUsed(fi))
-		return we.e, fi.ModTime(), nil
+	if me := s.entries.get(key, piececache.StampOf(fi)); me != nil {
+		me.setUsed(cachefile.LastUsed(fi))
+		return me.e, fi.ModTime(), nil
 	}
 	e, fi, err := s.infos.LoadStat(key)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	s.warm.put(newWarmEntry(key, piececache.StampOf(fi), e))
+	s.entries.put(newMemEntry(key, piececache.StampOf(fi), e))
 	return e, fi.ModTime(), nil
 }
 
@@ -131,10 +131,10 @@ func (s *Service) touched(key string, e *infocache.Entry) {
 	if err != nil {
 		return
 	}
-	s.warm.mu.Lock()
-	defer s.warm.mu.Unlock()
-	if we := s.warm.byKey[key]; we != nil && we.e == e {
-		we.stamp = piececache.StampOf(fi)
+	s.entries.mu.Lock()
+	defer s.entries.mu.Unlock()
+	if me := s.entries.byKey[key]; me != nil && me.e == e {
+		me.stamp = piececache.StampOf(fi)
 	}
 }
 
@@ -142,109 +142,109 @@ func (s *Service) touched(key string, e *infocache.Entry) {
 // knows: what the latest stat of its file said when e is in memory, else
 // what e was read with.
 func (s *Service) lastUsed(e *infocache.Entry) time.Time {
-	if we := s.warm.of(e); we != nil {
-		return time.Unix(0, we.used.Load())
+	if me := s.entries.of(e); me != nil {
+		return time.Unix(0, me.used.Load())
 	}
 	return e.Used
 }
 
-func (we *warmEntry) setUsed(t time.Time) { we.used.Store(t.UnixNano()) }
+func (me *memEntry) setUsed(t time.Time) { me.used.Store(t.UnixNano()) }
 
-func newWarmEntry(key string, st piececache.Stamp, e *infocache.Entry) *warmEntry {
-	we := &warmEntry{key: key, stamp: st, e: e}
-	we.setUsed(e.Used)
+func newMemEntry(key string, st piececache.Stamp, e *infocache.Entry) *memEntry {
+	me := &memEntry{key: key, stamp: st, e: e}
+	me.setUsed(e.Used)
 	if !strings.HasPrefix(e.Request, singlePrefix) {
-		we.paths = make([]string, 0, len(e.Paths))
+		me.paths = make([]string, 0, len(e.Paths))
 		for p := range strings.SplitSeq(e.Request, "\n") {
 			rel, err := docroot.Clean(p)
 			if err != nil {
-				we.paths, we.pathsErr = nil, err
+				me.paths, me.pathsErr = nil, err
 				break
 			}
-			if i := len(we.paths); i < len(e.Paths) && e.Paths[i] == rel {
+			if i := len(me.paths); i < len(e.Paths) && e.Paths[i] == rel {
 				rel = e.Paths[i] // shared, so that comparing them is quick
 			}
-			we.paths = append(we.paths, rel)
+			me.paths = append(me.paths, rel)
 		}
 	} else {
-		we.pathsErr = errors.New("a single-mode entry")
+		me.pathsErr = errors.New("a single-mode entry")
 	}
-	return we
+	return me
 }
 
-func (we *warmEntry) cost() int64 {
-	n := int64(len(we.e.Info) + len(we.e.PieceLayers) + len(we.e.Request))
-	for _, p := range we.e.Paths {
+func (me *memEntry) cost() int64 {
+	n := int64(len(me.e.Info) + len(me.e.PieceLayers) + len(me.e.Request))
+	for _, p := range me.e.Paths {
 		n += int64(len(p)) + 64
 	}
 	return n
 }
 
 // get returns the entry of key when it was read from a file with stamp st.
-func (c *warmCache) get(key string, st piececache.Stamp) *warmEntry {
+func (c *entryCache) get(key string, st piececache.Stamp) *memEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if we := c.byKey[key]; we != nil && we.stamp == st {
-		return we
+	if me := c.byKey[key]; me != nil && me.stamp == st {
+		return me
 	}
 	return nil
 }
 
-// of returns the warm entry of e, or nil when e was not loaded through
+// of returns the memEntry of e, or nil when e was not loaded through
 // the cache (it was just built, say).
-func (c *warmCache) of(e *infocache.Entry) *warmEntry {
+func (c *entryCache) of(e *infocache.Entry) *memEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.byEntry[e]
 }
 
-func (c *warmCache) put(we *warmEntry) {
+func (c *entryCache) put(me *memEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byKey == nil {
-		c.byKey = make(map[string]*warmEntry)
-		c.byEntry = make(map[*infocache.Entry]*warmEntry)
+		c.byKey = make(map[string]*memEntry)
+		c.byEntry = make(map[*infocache.Entry]*memEntry)
 	}
-	if old := c.byKey[we.key]; old != nil {
+	if old := c.byKey[me.key]; old != nil {
 		c.dropLocked(old)
 	}
-	c.byKey[we.key] = we
-	c.byEntry[we.e] = we
-	c.size += we.cost()
+	c.byKey[me.key] = me
+	c.byEntry[me.e] = me
+	c.size += me.cost()
 	c.shrinkLocked()
 }
 
-func (c *warmCache) dropLocked(we *warmEntry) {
-	delete(c.byKey, we.key)
-	delete(c.byEntry, we.e)
-	c.size -= we.cost()
-	we.mu.Lock()
-	for _, a := range we.answers {
+func (c *entryCache) dropLocked(me *memEntry) {
+	delete(c.byKey, me.key)
+	delete(c.byEntry, me.e)
+	c.size -= me.cost()
+	me.mu.Lock()
+	for _, a := range me.answers {
 		c.size -= int64(len(a.body))
 	}
-	we.answers = nil
-	we.mu.Unlock()
+	me.answers = nil
+	me.mu.Unlock()
 }
 
 // shrinkLocked drops entries, in no particular order, until the cache
 // fits its budget.
-func (c *warmCache) shrinkLocked() {
-	for _, we := range c.byKey {
-		if c.size <= warmBudget {
+func (c *entryCache) shrinkLocked() {
+	for _, me := range c.byKey {
+		if c.size <= entryCacheBudget {
 			return
 		}
-		c.dropLocked(we)
+		c.dropLocked(me)
 	}
 }
 
 // answer returns the body made for base URL, trackers and lastMod, if any.
-func (we *warmEntry) answer(base string, trackers []string, lastMod time.Time) *answer {
-	if we == nil {
+func (me *memEntry) answer(base string, trackers []string, lastMod time.Time) *answer {
+	if me == nil {
 		return nil
 	}
-	we.mu.Lock()
-	defer we.mu.Unlock()
-	for _, a := range we.answers {
+	me.mu.Lock()
+	defer me.mu.Unlock()
+	for _, a := range me.answers {
 		if a.base == base && a.lastMod.Equal(lastMod) && slices.Equal(a.trackers, trackers) {
 			return a
 		}
@@ -254,22 +254,22 @@ func (we *warmEntry) answer(base string, trackers []string, lastMod time.Time) *
 
 // addAnswer keeps a for later requests, replacing the oldest beyond
 // maxAnswers.
-func (c *warmCache) addAnswer(we *warmEntry, a *answer) {
-	if we == nil {
+func (c *entryCache) addAnswer(me *memEntry, a *answer) {
+	if me == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.byKey[we.key] != we {
+	if c.byKey[me.key] != me {
 		return // dropped meanwhile
 	}
-	we.mu.Lock()
-	if len(we.answers) >= maxAnswers {
-		c.size -= int64(len(we.answers[0].body))
-		we.answers = we.answers[1:]
+	me.mu.Lock()
+	if len(me.answers) >= maxAnswers {
+		c.size -= int64(len(me.answers[0].body))
+		me.answers = me.answers[1:]
 	}
-	we.answers = append(we.answers, a)
-	we.mu.Unlock()
+	me.answers = append(me.answers, a)
+	me.mu.Unlock()
 	c.size += int64(len(a.body))
 	c.shrinkLocked()
 }

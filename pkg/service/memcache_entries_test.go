@@ -11,11 +11,11 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
 )
 
-// TestWarmHitKeepsMarksRevalidateAndETag checks that a torrent answered
+// TestEntryCacheHitKeepsMarksRevalidateAndETag checks that a torrent answered
 // from memory behaves as one read from disk: If-None-Match gives 304, the
 // revalidate interval is that of the entry's file, and the use marks are
 // written at most once a day, the piece entries' too after a revalidation.
-func TestWarmHitKeepsMarksRevalidateAndETag(t *testing.T) {
+func TestEntryCacheHitKeepsMarksRevalidateAndETag(t *testing.T) {
 	f := newFixture(t, func(c *config.Config) { c.Revalidate = time.Hour })
 	now := time.Now()
 	f.svc.now = func() time.Time { return now }
@@ -27,8 +27,8 @@ func TestWarmHitKeepsMarksRevalidateAndETag(t *testing.T) {
 		t.Fatalf("POST: %d %s", first.Code, first.Body)
 	}
 	get(nil) // reads the entry into memory
-	we := f.svc.warm.byKey[key]
-	if we == nil {
+	me := f.svc.entries.byKey[key]
+	if me == nil {
 		t.Fatal("entry not kept in memory after a GET")
 	}
 	etag := first.Header().Get("ETag")
@@ -41,7 +41,7 @@ func TestWarmHitKeepsMarksRevalidateAndETag(t *testing.T) {
 	if w := get(map[string]string{"If-None-Match": `"other"`}); w.Code != http.StatusOK {
 		t.Errorf("another If-None-Match from memory: status %d, want 200", w.Code)
 	}
-	if f.svc.warm.byKey[key] != we {
+	if f.svc.entries.byKey[key] != me {
 		t.Fatal("the requests above read the entry again instead of using memory")
 	}
 	if n := f.svc.Stats.UseMarks.Load(); n != 0 {
@@ -89,7 +89,7 @@ func TestWarmHitKeepsMarksRevalidateAndETag(t *testing.T) {
 	if n := f.svc.Stats.UseMarks.Load() - marks; n != 0 {
 		t.Errorf("requests from memory within the day wrote %d more use marks, want 0", n)
 	}
-	if f.svc.warm.byKey[key] == nil {
+	if f.svc.entries.byKey[key] == nil {
 		t.Error("entry not in memory any more")
 	}
 }

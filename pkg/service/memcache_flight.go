@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
+	"time"
 )
 
 // flight runs one function per key at a time within this process: callers
@@ -57,4 +59,31 @@ func (f *flight[T]) do(ctx context.Context, key string, fn func() (T, error)) (v
 		c.val, c.err = fn()
 	}()
 	return c.val, false, c.err
+}
+
+// walkSlots bounds the globs with a "**" segment, the ones that can read
+// a whole tree, that run at once in this process: half the cores, at
+// least one, so that globs with new text each time (which the negative
+// cache cannot answer) leave the other cores to the other requests. A glob
+// waits for a slot at most lock-timeout, then gets ErrWaitTimeout (503).
+type walkSlots struct {
+	once  sync.Once
+	slots chan struct{}
+}
+
+func (w *walkSlots) acquire(timeout time.Duration) (release func(), err error) {
+	w.once.Do(func() { w.slots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)) })
+	select {
+	case w.slots <- struct{}{}:
+		return func() { <-w.slots }, nil
+	default:
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case w.slots <- struct{}{}:
+		return func() { <-w.slots }, nil
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %d globs with ** are being expanded", ErrWaitTimeout, cap(w.slots))
+	}
 }

@@ -1,8 +1,6 @@
 package service
 
 import (
-	"fmt"
-	"runtime"
 	"sync"
 	"time"
 )
@@ -61,29 +59,40 @@ func (c *negativeCache) put(key string, err error, now time.Time) {
 	c.m[key] = negativeEntry{err: err, until: now.Add(negativeTTL)}
 }
 
-// walkSlots bounds the globs with a "**" segment, the ones that can read
-// a whole tree, that run at once in this process: half the cores, at
-// least one, so that globs with new text each time (which the negative
-// cache cannot answer) leave the other cores to the other requests. A glob
-// waits for a slot at most lock-timeout, then gets ErrWaitTimeout (503).
-type walkSlots struct {
-	once  sync.Once
-	slots chan struct{}
+// maxGlobAliases bounds the patterns globAliases remembers.
+const maxGlobAliases = 4096
+
+// globAliases maps glob patterns to the info cache entry of their
+// matches, as found at a time.
+type globAliases struct {
+	mu sync.Mutex
+	m  map[string]globAlias
 }
 
-func (w *walkSlots) acquire(timeout time.Duration) (release func(), err error) {
-	w.once.Do(func() { w.slots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)) })
-	select {
-	case w.slots <- struct{}{}:
-		return func() { <-w.slots }, nil
-	default:
+type globAlias struct {
+	key string
+	at  time.Time
+}
+
+// get returns the entry key pattern led to, when that is at most maxAge
+// old.
+func (g *globAliases) get(pattern string, now time.Time, maxAge time.Duration) (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	a, ok := g.m[pattern]
+	if !ok || now.Sub(a.at) > maxAge || now.Before(a.at) {
+		return "", false
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case w.slots <- struct{}{}:
-		return func() { <-w.slots }, nil
-	case <-t.C:
-		return nil, fmt.Errorf("%w: %d globs with ** are being expanded", ErrWaitTimeout, cap(w.slots))
+	return a.key, true
+}
+
+// put records that pattern led to entry key at now. Past maxGlobAliases
+// patterns, it forgets them all: a pattern forgotten is expanded again.
+func (g *globAliases) put(pattern, key string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil || len(g.m) >= maxGlobAliases {
+		g.m = make(map[string]globAlias)
 	}
+	g.m[pattern] = globAlias{key, now}
 }

@@ -161,20 +161,20 @@ func (s *Service) cachedDigest(r *http.Request, digest string) (*infocache.Entry
 	if strings.HasPrefix(e.Request, singlePrefix) {
 		return nil, time.Time{}, fmt.Errorf("%w: entry %s is a single-mode entry", ErrUnknownDigest, digest)
 	}
-	we := s.warm.of(e)
-	if we == nil {
+	me := s.entries.of(e)
+	if me == nil {
 		// Dropped from memory meanwhile: parse the paths again.
-		we = newWarmEntry(digest, piececache.Stamp{}, e)
+		me = newMemEntry(digest, piececache.Stamp{}, e)
 	}
-	if we.pathsErr != nil {
-		return nil, time.Time{}, fmt.Errorf("%w: cached request: %w", ErrUnknownDigest, we.pathsErr)
+	if me.pathsErr != nil {
+		return nil, time.Time{}, fmt.Errorf("%w: cached request: %w", ErrUnknownDigest, me.pathsErr)
 	}
 	root, err := s.rootOf(r)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	defer root.close()
-	e, checked, err = s.entry(root, request{text: e.Request, paths: we.paths, key: digest,
+	e, checked, err = s.entry(root, request{text: e.Request, paths: me.paths, key: digest,
 		loaded: &checkedEntry{e, checked}})
 	if errors.Is(err, docroot.ErrNotFound) {
 		// A file is gone: let the client POST and learn which.

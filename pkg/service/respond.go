@@ -34,14 +34,14 @@ func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infoca
 	// A repeated request gets the body made for the first: same entry,
 	// base URL, trackers and Last-Modified give the same bytes, so the
 	// same ETag, and If-None-Match is checked against it as before.
-	we := s.warm.of(e)
-	a := we.answer(base, trackers, lastMod)
+	me := s.entries.of(e)
+	a := me.answer(base, trackers, lastMod)
 	if a == nil {
 		seeds, err := s.webSeeds(r, e)
 		if err != nil {
 			return err
 		}
-		hash := we.infoHashes(e, s.cfg.Format == torrent.Hybrid).v1
+		hash := me.infoHashes(e, s.cfg.Format == torrent.Hybrid).v1
 		body := torrent.Metainfo(e.Info, torrent.Extras{
 			Trackers:    torrent.OrderTrackers(trackers, hash),
 			WebSeeds:    seeds,
@@ -50,7 +50,7 @@ func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infoca
 		})
 		a = &answer{base: base, trackers: trackers, lastMod: lastMod, body: body, etag: etagOf(body),
 			disposition: "attachment; filename=" + hex.EncodeToString(hash[:]) + ".torrent"}
-		s.warm.addAnswer(we, a)
+		s.entries.addAnswer(me, a)
 	}
 	w.Header().Set("Content-Disposition", a.disposition)
 	s.writeBody(w, r, a.body, a.etag, "application/x-bittorrent", a.lastMod, s.cacheControl(checked))
@@ -71,7 +71,7 @@ func (s *Service) writeMagnet(w http.ResponseWriter, r *http.Request, e *infocac
 	}
 	s.markUsed(e)
 	hybrid := s.cfg.Format == torrent.Hybrid
-	hashes := s.warm.of(e).infoHashes(e, hybrid)
+	hashes := s.entries.of(e).infoHashes(e, hybrid)
 	hash := hashes.v1
 	var b strings.Builder
 	b.WriteString("magnet:?xt=urn:btih:" + hex.EncodeToString(hash[:]))

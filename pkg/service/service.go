@@ -48,7 +48,7 @@ type Service struct {
 	started   time.Time
 	builds    flight[checkedEntry]
 	hashes    flight[fileDigests]
-	warm      warmCache
+	entries   entryCache
 	memo      digestMemo
 	marks     markMemo
 	cacheLog  rateLimited

@@ -2,7 +2,6 @@ package service
 
 import (
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
@@ -43,42 +42,4 @@ func (s *Service) singleEntry(lr *lazyRoot, pattern string) (*infocache.Entry, t
 	key := infocache.Key(text)
 	s.globs.put(pattern, key, s.now())
 	return s.entry(lr, request{text: text, paths: paths, key: key, isSingle: true})
-}
-
-// maxGlobAliases bounds the patterns globAliases remembers.
-const maxGlobAliases = 4096
-
-// globAliases maps glob patterns to the info cache entry of their
-// matches, as found at a time.
-type globAliases struct {
-	mu sync.Mutex
-	m  map[string]globAlias
-}
-
-type globAlias struct {
-	key string
-	at  time.Time
-}
-
-// get returns the entry key pattern led to, when that is at most maxAge
-// old.
-func (g *globAliases) get(pattern string, now time.Time, maxAge time.Duration) (string, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	a, ok := g.m[pattern]
-	if !ok || now.Sub(a.at) > maxAge || now.Before(a.at) {
-		return "", false
-	}
-	return a.key, true
-}
-
-// put records that pattern led to entry key at now. Past maxGlobAliases
-// patterns, it forgets them all: a pattern forgotten is expanded again.
-func (g *globAliases) put(pattern, key string, now time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.m == nil || len(g.m) >= maxGlobAliases {
-		g.m = make(map[string]globAlias)
-	}
-	g.m[pattern] = globAlias{key, now}
 }

@@ -16,7 +16,7 @@ import (
 // it, each only when its own mark is older. A request served from an entry
 // marked less than a day ago costs nothing more; for an entry served from
 // memory, its last mark is what the stat that validated it said (see
-// warmCache); piece entries this process marked or wrote less than a day
+// entryCache); piece entries this process marked or wrote less than a day
 // ago are skipped without a stat (see markMemo). The modification times,
 // which record an info entry's last check, are left alone.
 func (s *Service) markUsed(e *infocache.Entry) {
