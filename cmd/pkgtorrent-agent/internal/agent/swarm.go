@@ -184,8 +184,8 @@ func (s *Swarm) PeerPort() int { return s.cl.LocalPort() }
 
 // Close stops the client; the store stays for the next start.
 func (s *Swarm) Close() {
-	close(s.closed)
 	s.mu.Lock()
+	close(s.closed)
 	for _, it := range s.items {
 		if it.cancel != nil {
 			it.cancel()
@@ -243,6 +243,8 @@ func (s *Swarm) remove(torrentFile string) {
 	}
 }
 
+var errClosed = errors.New("the agent is stopping")
+
 // ErrNotSingleFile is returned for a torrent that is not the one file
 // asked for: the request is then passed through to the mirror.
 var ErrNotSingleFile = errors.New("torrent is not of the one file asked for")
@@ -265,6 +267,12 @@ func (s *Swarm) Open(ctx context.Context, torrentURL, fileURL string) (*item, er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	select {
+	case <-s.closed:
+		// Stopping (a prefetch may still be running): nothing new.
+		return nil, errClosed
+	default:
+	}
 	it, ok := s.items[mi.HashInfoBytes()]
 	if !ok {
 		if err := s.save(mi); err != nil {
