@@ -419,16 +419,20 @@ func fleetPort(t *testing.T) int {
 	if fleetPorts.used == nil {
 		fleetPorts.used = make(map[int]bool)
 	}
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
+	// Below the kernel's ephemeral range (32768-60999 here), which it
+	// hands to any process's sockets at any time: a port picked there
+	// (as a listener on port 0 would) can be taken by another test's
+	// client before the server that needs it binds it.
+	for range 1000 {
+		port := 20000 + mrand.IntN(12000)
 		if fleetPorts.used[port] {
 			continue
 		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
 		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			continue

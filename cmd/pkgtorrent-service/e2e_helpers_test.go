@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -202,16 +203,20 @@ func e2ePort(t *testing.T) int {
 	if e2ePorts.used == nil {
 		e2ePorts.used = make(map[int]bool)
 	}
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
+	// Below the kernel's ephemeral range (32768-60999 here), which it
+	// hands to any process's sockets at any time: a port picked there
+	// (as a listener on port 0 would) can be taken by another test's
+	// client before the server that needs it binds it.
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
 		if e2ePorts.used[port] {
 			continue
 		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
 		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			continue
