@@ -7,7 +7,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -21,7 +25,19 @@ func TestPrefetch(t *testing.T) {
 	for i, n := range names {
 		files[n] = writeRandom(t, root, pkgDir+n, (i+1)<<20+i*1000)
 	}
-	m := startMirror(t, root)
+	svc := startMirror(t, root)
+	// The mirror through a proxy that counts the torrents asked for.
+	var torrentRequests atomic.Int64
+	target, _ := url.Parse(svc.base)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/torrent_service/single/") {
+			torrentRequests.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	m := &mirror{root: root, base: proxy.URL}
 	a := startAgent(t, t.TempDir(), []string{m.base})
 	host := strings.TrimPrefix(m.base, "http://")
 
@@ -65,6 +81,10 @@ func TestPrefetch(t *testing.T) {
 	}
 	if now := a.swarm.Status().Totals.FromOrigin; now != origin {
 		t.Errorf("the GETs fetched %d more bytes from the mirror, want none", now-origin)
+	}
+	// Nor their torrents: each was asked for once, by the prefetch.
+	if n := torrentRequests.Load(); n != 4 {
+		t.Errorf("the mirror was asked for %d torrents, want the 4 of the prefetch", n)
 	}
 
 	// The file whose digest differs: a short answer.

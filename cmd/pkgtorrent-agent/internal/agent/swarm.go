@@ -54,6 +54,8 @@ type Swarm struct {
 
 	mu    sync.Mutex
 	items map[metainfo.Hash]*item
+	// recent remembers the torrents of recently fetched torrent URLs.
+	recent map[string]recentTorrent
 	// fetches limits the origin fetches running at once (each holds one
 	// piece buffer).
 	fetches chan struct{}
@@ -111,6 +113,7 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 		origin:  origin,
 		stats:   stats,
 		items:   map[metainfo.Hash]*item{},
+		recent:  map[string]recentTorrent{},
 		fetches: make(chan struct{}, 8),
 		closed:  make(chan struct{}),
 	}
@@ -253,6 +256,9 @@ var ErrNotSingleFile = errors.New("torrent is not of the one file asked for")
 // is at torrentURL, adding it to the client (and starting its download)
 // when needed. The caller must call Release when done reading.
 func (s *Swarm) Open(ctx context.Context, torrentURL, fileURL string) (*item, error) {
+	if it := s.openRecent(torrentURL, fileURL); it != nil {
+		return it, nil
+	}
 	mi, err := s.fetchTorrent(ctx, torrentURL)
 	if err != nil {
 		return nil, err
@@ -293,12 +299,59 @@ func (s *Swarm) Open(ctx context.Context, torrentURL, fileURL string) (*item, er
 			return nil, err
 		}
 	}
+	if len(s.recent) >= maxRecent {
+		clear(s.recent)
+	}
+	s.recent[torrentURL] = recentTorrent{it.ih, time.Now()}
+	s.useLocked(it, fileURL)
+	return it, nil
+}
+
+// recentTorrent is the info hash a torrent URL gave, and when.
+type recentTorrent struct {
+	ih metainfo.Hash
+	at time.Time
+}
+
+const (
+	// torrentTTL is how long the torrent a mirror gave for a URL is
+	// taken again without asking: the staleness the service itself allows
+	// a cached torrent (its default revalidate). A prefetched package is
+	// then not asked for twice, once by the prefetch and once by dnf.
+	torrentTTL = time.Minute
+	// maxRecent bounds the torrent URLs remembered.
+	maxRecent = 4096
+)
+
+// openRecent is Open for a torrent URL fetched less than torrentTTL ago
+// whose torrent is in the swarm and healthy; nil otherwise.
+func (s *Swarm) openRecent(torrentURL, fileURL string) *item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recent[torrentURL]
+	if !ok || time.Since(r.at) >= torrentTTL {
+		return nil
+	}
+	it := s.items[r.ih]
+	if it == nil || it.t == nil || it.failed.Load() != nil {
+		return nil
+	}
+	select {
+	case <-s.closed:
+		return nil
+	default:
+	}
+	s.useLocked(it, fileURL)
+	return it
+}
+
+// useLocked counts a request's use of it and starts its download.
+func (s *Swarm) useLocked(it *item, fileURL string) {
 	it.url = fileURL
 	it.users++
 	it.lastUsed = time.Now()
 	s.touch(it)
 	s.startFill(it)
-	return it, nil
 }
 
 // Release ends a request's use of it.
