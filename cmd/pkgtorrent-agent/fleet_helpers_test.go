@@ -82,7 +82,7 @@ var fleetSharedHostname atomic.Bool
 // fleetNeed returns the path of a program the test needs, or fails the
 // test with one line naming the Debian package: the tests never skip
 // because a program is missing.
-func fleetNeed(t *testing.T, name string) string {
+func fleetNeed(t testing.TB, name string) string {
 	t.Helper()
 	tool, ok := fleetTools[name]
 	if !ok {
@@ -137,7 +137,7 @@ func fleetCleanup() {
 }
 
 // run runs build once per test run; t.Logf is safe from any goroutine.
-func (b *fleetBuild) run(t *testing.T, what string, build func() (string, error)) {
+func (b *fleetBuild) run(t testing.TB, what string, build func() (string, error)) {
 	b.once.Do(func() {
 		start := time.Now()
 		b.path, b.err = build()
@@ -148,7 +148,7 @@ func (b *fleetBuild) run(t *testing.T, what string, build func() (string, error)
 }
 
 // do runs build once per test run and fails the test when it failed.
-func (b *fleetBuild) do(t *testing.T, what string, build func() (string, error)) string {
+func (b *fleetBuild) do(t testing.TB, what string, build func() (string, error)) string {
 	t.Helper()
 	b.run(t, what, build)
 	if b.err != nil {
@@ -168,7 +168,7 @@ var fleetRepoWhat = fmt.Sprintf("%d RPMs and their repository", fleetPackages)
 // fleetPrepare builds, at the same time, what the test needs and this
 // test run has not built yet: the repository, the service and, when
 // agent is set, the agent.
-func fleetPrepare(t *testing.T, agent bool) {
+func fleetPrepare(t testing.TB, agent bool) {
 	t.Helper()
 	repo, service := fleetRepoBuilder(t), fleetServiceBuilder(t)
 	var wg sync.WaitGroup
@@ -204,12 +204,12 @@ func fleetGoBuild(goTool, dir, pkg, out string, race bool) error {
 
 // fleetServiceBinary builds pkgtorrent-service from the repository root.
 // Not with -race: its own end-to-end tests run it so; here it serves.
-func fleetServiceBinary(t *testing.T) string {
+func fleetServiceBinary(t testing.TB) string {
 	t.Helper()
 	return fleetOnce.service.do(t, fleetServiceWhat, fleetServiceBuilder(t))
 }
 
-func fleetServiceBuilder(t *testing.T) func() (string, error) {
+func fleetServiceBuilder(t testing.TB) func() (string, error) {
 	t.Helper()
 	goTool := fleetNeed(t, "go")
 	return func() (string, error) {
@@ -228,7 +228,7 @@ func fleetServiceBuilder(t *testing.T) func() (string, error) {
 // measure the fleet (origin copies, time) run the plain build, the one
 // that ships: -race slows the agent several-fold, which changes what its
 // timing policy (origin-after, stall) decides, and so the figures.
-func fleetAgentBinary(t *testing.T, race bool) string {
+func fleetAgentBinary(t testing.TB, race bool) string {
 	t.Helper()
 	if race {
 		return fleetOnce.agentRace.do(t, fleetRaceWhat, fleetAgentBuilder(t, true))
@@ -236,7 +236,7 @@ func fleetAgentBinary(t *testing.T, race bool) string {
 	return fleetOnce.agent.do(t, fleetAgentWhat, fleetAgentBuilder(t, false))
 }
 
-func fleetAgentBuilder(t *testing.T, race bool) func() (string, error) {
+func fleetAgentBuilder(t testing.TB, race bool) func() (string, error) {
 	t.Helper()
 	goTool := fleetNeed(t, "go")
 	return func() (string, error) {
@@ -282,13 +282,13 @@ func (r *fleetRepo) urlPath(p fleetPkg) string {
 var fleetBuiltRepo *fleetRepo
 
 // fleetRepository builds the repository once per test run.
-func fleetRepository(t *testing.T) *fleetRepo {
+func fleetRepository(t testing.TB) *fleetRepo {
 	t.Helper()
 	fleetOnce.repo.do(t, fleetRepoWhat, fleetRepoBuilder(t))
 	return fleetBuiltRepo
 }
 
-func fleetRepoBuilder(t *testing.T) func() (string, error) {
+func fleetRepoBuilder(t testing.TB) func() (string, error) {
 	t.Helper()
 	rpmbuild := fleetNeed(t, "rpmbuild")
 	createrepo := fleetNeed(t, "createrepo_c")
@@ -412,7 +412,7 @@ var fleetPorts struct {
 
 // fleetPort returns a free TCP port on 127.0.0.1 (also free for UDP),
 // never the same twice in one test run.
-func fleetPort(t *testing.T) int {
+func fleetPort(t testing.TB) int {
 	t.Helper()
 	fleetPorts.Lock()
 	defer fleetPorts.Unlock()
@@ -458,7 +458,7 @@ type fleetProc struct {
 // fleetStart starts cmd in a new process group with stdout and stderr
 // appended to log, and stops the group when the test ends (SIGTERM, then
 // SIGKILL after 10 s). Its log is shown when the test fails.
-func fleetStart(t *testing.T, name string, cmd *exec.Cmd, log string) *fleetProc {
+func fleetStart(t testing.TB, name string, cmd *exec.Cmd, log string) *fleetProc {
 	t.Helper()
 	f, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -503,7 +503,7 @@ func (p *fleetProc) kill() {
 
 // stopClean sends SIGTERM and requires the process to exit with status 0
 // within 10 s, as a daemon that stops cleanly does.
-func (p *fleetProc) stopClean(t *testing.T) {
+func (p *fleetProc) stopClean(t testing.TB) {
 	t.Helper()
 	start := time.Now()
 	p.cmd.Process.Signal(syscall.SIGTERM)
@@ -530,7 +530,7 @@ func (p *fleetProc) exited() bool {
 
 // fleetWait polls ready every 50 ms until it returns nil, and fails the
 // test when the deadline passes or one of procs exits first.
-func fleetWait(t *testing.T, what string, timeout time.Duration, ready func() error, procs ...*fleetProc) {
+func fleetWait(t testing.TB, what string, timeout time.Duration, ready func() error, procs ...*fleetProc) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -573,7 +573,7 @@ func fleetCrash(log string) string {
 }
 
 // fleetShowLogOnFailure shows the end of a log when the test fails.
-func fleetShowLogOnFailure(t *testing.T, name, path string) {
+func fleetShowLogOnFailure(t testing.TB, name, path string) {
 	t.Helper()
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -594,7 +594,7 @@ func fleetTail(path string, n int64) string {
 	return string(b)
 }
 
-func fleetWriteFile(t *testing.T, path, text string) {
+func fleetWriteFile(t testing.TB, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -603,7 +603,7 @@ func fleetWriteFile(t *testing.T, path, text string) {
 
 // fleetWebUser is the user nginx's workers run as when the tests run as
 // root; nil otherwise.
-func fleetWebUser(t *testing.T) *user.User {
+func fleetWebUser(t testing.TB) *user.User {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		return nil
@@ -625,7 +625,7 @@ func fleetWebUser(t *testing.T) *user.User {
 
 // fleetShare makes dir and the folders above it under the temporary
 // folder traversable by nginx's user.
-func fleetShare(t *testing.T, dir string) {
+func fleetShare(t testing.TB, dir string) {
 	t.Helper()
 	tmp := filepath.Clean(os.TempDir()) + string(filepath.Separator)
 	for d := filepath.Clean(dir); strings.HasPrefix(d, tmp); d = filepath.Dir(d) {
@@ -640,7 +640,7 @@ func fleetShare(t *testing.T, dir string) {
 }
 
 // fleetWritable creates dir and gives it to nginx's user.
-func fleetWritable(t *testing.T, dir string) string {
+func fleetWritable(t testing.TB, dir string) string {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -658,7 +658,7 @@ func fleetWritable(t *testing.T, dir string) string {
 // fleetReplace returns text with each old string replaced by its new one,
 // failing the test when an old string is not in text: the shipped
 // configuration must still contain what the test substitutes.
-func fleetReplace(t *testing.T, file, text string, oldnew ...string) string {
+func fleetReplace(t testing.TB, file, text string, oldnew ...string) string {
 	t.Helper()
 	for i := 0; i < len(oldnew); i += 2 {
 		if !strings.Contains(text, oldnew[i]) {
@@ -670,7 +670,7 @@ func fleetReplace(t *testing.T, file, text string, oldnew ...string) string {
 }
 
 // fleetCert writes a self-signed certificate for 127.0.0.1 into dir.
-func fleetCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+func fleetCert(t testing.TB, dir string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -732,7 +732,7 @@ func (m *fleetMirror) agentRepoURL(agent, base string) string {
 // fleetStartMirror starts the service and nginx in front of it, on two
 // loopback ports (HTTP and HTTPS). trackers are the lines of the
 // service's trackers file.
-func fleetStartMirror(t *testing.T, repo *fleetRepo, trackers []string) *fleetMirror {
+func fleetStartMirror(t testing.TB, repo *fleetRepo, trackers []string) *fleetMirror {
 	t.Helper()
 	nginx := fleetNeed(t, "nginx")
 	bin := fleetServiceBinary(t)
@@ -862,7 +862,7 @@ func (m *fleetMirror) torrentURL(base string, p fleetPkg) string {
 
 // infoHashes fetches the torrent of every package from base and returns
 // their info hashes (for opentracker's whitelist).
-func (m *fleetMirror) infoHashes(t *testing.T, base string) []string {
+func (m *fleetMirror) infoHashes(t testing.TB, base string) []string {
 	t.Helper()
 	var hashes []string
 	for _, p := range m.repo.pkgs {
@@ -897,7 +897,7 @@ type fleetLogLine struct {
 func (l fleetLogLine) fromDNF() bool { return strings.HasPrefix(l.agent, "libdnf") }
 
 // accessLog reads nginx's access log from byte offset off on.
-func (m *fleetMirror) accessLogLines(t *testing.T, off int64) []fleetLogLine {
+func (m *fleetMirror) accessLogLines(t testing.TB, off int64) []fleetLogLine {
 	t.Helper()
 	f, err := os.Open(m.accessLog)
 	if err != nil {
@@ -933,7 +933,7 @@ func (m *fleetMirror) accessLogLines(t *testing.T, off int64) []fleetLogLine {
 }
 
 // logOffset returns the access log's size: lines after it are new.
-func (m *fleetMirror) logOffset(t *testing.T) int64 {
+func (m *fleetMirror) logOffset(t testing.TB) int64 {
 	t.Helper()
 	fi, err := os.Stat(m.accessLog)
 	if errors.Is(err, os.ErrNotExist) {
@@ -954,7 +954,7 @@ type fleetOriginBytes struct {
 
 // originBytes sums the body bytes of successful GETs of the repository's
 // .rpm files (not the service's torrents of them) since log offset off.
-func (m *fleetMirror) originBytes(t *testing.T, off int64) fleetOriginBytes {
+func (m *fleetMirror) originBytes(t testing.TB, off int64) fleetOriginBytes {
 	t.Helper()
 	o := fleetOriginBytes{perFile: map[string]int64{}, dnfFiles: map[string]bool{}}
 	prefix := "/" + fleetRepoPath + "/Packages/"
@@ -982,7 +982,7 @@ func (m *fleetMirror) copies(n int64) float64 { return float64(n) / float64(m.re
 // fleetTracker starts opentracker on 127.0.0.1:port (TCP and UDP),
 // tracking only the given info hashes (Debian builds it with a
 // whitelist), and returns its announce URL.
-func fleetTracker(t *testing.T, port int, infoHashes []string) {
+func fleetTracker(t testing.TB, port int, infoHashes []string) {
 	t.Helper()
 	tracker := fleetNeed(t, "opentracker")
 	dir := filepath.Join(t.TempDir(), "opentracker")
@@ -1012,7 +1012,7 @@ func fleetAnnounce(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/an
 
 // fleetSwarm is a mirror with a running tracker listed in its trackers
 // file, the usual setting of the fleet tests.
-func fleetSwarm(t *testing.T) *fleetMirror {
+func fleetSwarm(t testing.TB) *fleetMirror {
 	t.Helper()
 	repo := fleetRepository(t)
 	trackerPort := fleetPort(t)
@@ -1037,7 +1037,7 @@ type fleetAgent struct {
 // fleetStartAgent starts the agent binary bin with its own port and store
 // (under the test's folder, unless store is set) that may fetch from the
 // mirrors in allow.
-func fleetStartAgent(t *testing.T, bin, name, store string, allow []string, extra ...string) *fleetAgent {
+func fleetStartAgent(t testing.TB, bin, name, store string, allow []string, extra ...string) *fleetAgent {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -1069,7 +1069,7 @@ func fleetStartAgent(t *testing.T, bin, name, store string, allow []string, extr
 }
 
 // start (re)starts the agent's process with its arguments.
-func (a *fleetAgent) start(t *testing.T) {
+func (a *fleetAgent) start(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(a.bin, a.args...)
 	if os.Geteuid() == 0 {
@@ -1140,7 +1140,7 @@ func (s fleetSources) String() string {
 }
 
 // sources reads the contract's counters from /metrics.
-func (a *fleetAgent) sources(t *testing.T) fleetSources {
+func (a *fleetAgent) sources(t testing.TB) fleetSources {
 	t.Helper()
 	var s fleetSources
 	if a.proc.exited() {
@@ -1181,7 +1181,7 @@ type fleetHost struct {
 	opts []string
 }
 
-func fleetNewHost(t *testing.T, name string) *fleetHost {
+func fleetNewHost(t testing.TB, name string) *fleetHost {
 	t.Helper()
 	h := &fleetHost{name: name, dir: filepath.Join(t.TempDir(), name)}
 	for _, d := range []string{"root", "cache", "reposd", "plugins"} {
@@ -1196,7 +1196,7 @@ func fleetNewHost(t *testing.T, name string) *fleetHost {
 
 // repoFile writes the host's repo file: baseurl lists urls in order
 // (local-first: the agent, then the mirror).
-func (h *fleetHost) repoFile(t *testing.T, urls []string, extra ...string) {
+func (h *fleetHost) repoFile(t testing.TB, urls []string, extra ...string) {
 	t.Helper()
 	text := "[fleet]\nname=pkgtorrent fleet test\nbaseurl=" + strings.Join(urls, "\n        ") +
 		"\ngpgcheck=0\nrepo_gpgcheck=0\nenabled=1\nskip_if_unavailable=0\n" + strings.Join(extra, "\n") + "\n"
@@ -1239,7 +1239,7 @@ func (h *fleetHost) install(ctx context.Context, dnf string, pkgs []string) (tim
 // checkDownloads fails the test unless the host's cache holds every
 // package of repo, each with the sha256 of the file rpmbuild made: an
 // independent check of what dnf verified itself.
-func (h *fleetHost) checkDownloads(t *testing.T, repo *fleetRepo) {
+func (h *fleetHost) checkDownloads(t testing.TB, repo *fleetRepo) {
 	t.Helper()
 	found := map[string][]string{}
 	err := filepath.WalkDir(h.dir, func(p string, d fs.DirEntry, err error) error {
@@ -1279,7 +1279,7 @@ func (h *fleetHost) checkDownloads(t *testing.T, repo *fleetRepo) {
 
 // fleetInstallAll runs install on every host at the same time and
 // returns each one's duration, failing the test for each dnf that failed.
-func fleetInstallAll(t *testing.T, hosts []*fleetHost, repo *fleetRepo) []time.Duration {
+func fleetInstallAll(t testing.TB, hosts []*fleetHost, repo *fleetRepo) []time.Duration {
 	t.Helper()
 	dnf := fleetNeed(t, "dnf")
 	times := make([]time.Duration, len(hosts))
@@ -1368,7 +1368,7 @@ func fleetBencodeSkip(b []byte, pos, depth int) (int, error) {
 }
 
 // fleetFilesIn returns the regular files under dir, by base name.
-func fleetFilesIn(t *testing.T, dir string) map[string][]string {
+func fleetFilesIn(t testing.TB, dir string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
