@@ -1,0 +1,406 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	layoutHosts      = 8
+	layoutWant       = 0.7             // of the repository's packages, per host
+	layoutSeed       = 13              // of the hosts' package sets
+	layoutOriginRate = 100e6 / 8       // bytes per second: a 100 Mbit/s link
+	layoutTimeout    = 6 * time.Minute // of one mode's downloads
+	layoutPython     = "/usr/bin/python3"
+	layoutScript     = "testdata/layoutswarm.py"
+)
+
+// BenchmarkFetchLayout measures which torrent layout lets hosts whose
+// transactions overlap but differ share more, the choice behind fetch's
+// default (runFetch): 8 hosts each want a different random 70% of the
+// fleet repository's 30 packages (the same sets in every run), and get
+// them at the same time in two modes:
+//
+//   - digest: one torrent per host for its whole set, from the service
+//     through yum-torrent's digest protocol (GET digest/{sha1}, 412, POST);
+//   - single: the per-file single/ torrent of each package, as fetch and
+//     the agent take them.
+//
+// The hosts are real BitTorrent clients, one libtorrent session each (see
+// testdata/layoutswarm.py), which find each other through opentracker.
+// The web seeds are stripped from the torrents (the url-list is outside
+// the info hash), and the origin is one more libtorrent session that has
+// the repository's files, seeds every torrent a host uses, and uploads at
+// most 100 Mbit/s: what it sends is what the layout lets the hosts not
+// share, whatever a client's web seed policy. Its bytes are its payload
+// upload, cross-checked by the hosts' counters (their downloads less their
+// uploads) and by the blocks they received from the origin's peer id.
+// Every file is checked against the sha256 of the built RPM.
+//
+// Figures (run it with
+// `cd cmd/pkgtorrent-agent && go test -run '^$' -bench '^BenchmarkFetchLayout$' -benchtime 1x .`):
+//
+//	FIGURES
+func BenchmarkFetchLayout(b *testing.B) {
+	layoutNeedLibtorrent(b)
+	fleetPrepare(b, false)
+	repo := fleetRepository(b)
+	trackerPort := fleetPort(b)
+	m := fleetStartMirror(b, repo, []string{fleetAnnounce(trackerPort)})
+	dir := b.TempDir()
+	sets := layoutSets(len(repo.pkgs))
+
+	// Every torrent a host uses, got from the service before the tracker
+	// starts: opentracker tracks only the info hashes it was given.
+	tdir := filepath.Join(dir, "torrents")
+	if err := os.Mkdir(tdir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	single := map[int]layoutTorrent{}
+	modes := []layoutMode{{name: "digest", save: repo.root}, {name: "single", save: filepath.Join(repo.root, filepath.FromSlash(fleetRepoPath), "Packages")}}
+	var hashes []string
+	for h, set := range sets {
+		var paths []string
+		var singles []layoutTorrent
+		for _, i := range set {
+			paths = append(paths, repo.urlPath(repo.pkgs[i]))
+			t, ok := single[i]
+			if !ok {
+				t = layoutSave(b, tdir, repo.pkgs[i].file, layoutGet(b, m, m.torrentURL(m.base, repo.pkgs[i])))
+				single[i] = t
+				hashes = append(hashes, t.infoHash)
+			}
+			singles = append(singles, t)
+		}
+		d := layoutSave(b, tdir, fmt.Sprintf("host%d-digest", h+1), layoutDigest(b, m, paths))
+		hashes = append(hashes, d.infoHash)
+		modes[0].hosts = append(modes[0].hosts, []layoutTorrent{d})
+		modes[1].hosts = append(modes[1].hosts, singles)
+	}
+	fleetTracker(b, trackerPort, hashes)
+
+	var results []layoutResult
+	for b.Loop() {
+		results = results[:0]
+		for _, mode := range modes {
+			results = append(results, layoutRun(b, repo, sets, mode, filepath.Join(dir, mode.name)))
+		}
+	}
+
+	fmt.Printf("BenchmarkFetchLayout: %d hosts, each a random %.0f%% of %d packages (%s); origin seed at %.0f Mbit/s, no web seeds\n",
+		layoutHosts, layoutWant*100, len(repo.pkgs), fleetMiB(repo.total), layoutOriginRate*8/1e6)
+	for _, r := range results {
+		fmt.Printf("  %-6s origin sent %s = %.2f copies of the packages, %.2f of the %s the hosts got; %d swarms, median %.1f hosts per swarm; last host done in %.1f s\n",
+			r.mode, fleetMiB(r.origin), r.copies, r.fraction, fleetMiB(r.wanted), r.swarms, r.hostsPerSwarm, r.seconds)
+		fmt.Printf("         cross-checks: hosts' downloads less uploads %s, blocks from the origin's peer id %s (+ %s redundant)\n",
+			fleetMiB(r.conservation), fleetMiB(r.fromOrigin), fleetMiB(r.redundant))
+		b.ReportMetric(r.copies, r.mode+"-origin-copies")
+		b.ReportMetric(r.fraction, r.mode+"-origin-fraction")
+		b.ReportMetric(float64(r.swarms), r.mode+"-swarms")
+		b.ReportMetric(r.hostsPerSwarm, r.mode+"-hosts/swarm")
+	}
+	if len(results) == 2 {
+		d, s := results[0], results[1]
+		switch {
+		case s.copies < d.copies:
+			fmt.Printf("  verdict: per-file single/ torrents share more: the origin sent %.2f copies, against %.2f with one digest torrent per host (%.1fx)\n", s.copies, d.copies, d.copies/s.copies)
+		case d.copies < s.copies:
+			fmt.Printf("  verdict: one digest torrent per host set shares more: the origin sent %.2f copies, against %.2f with per-file single/ torrents (%.1fx)\n", d.copies, s.copies, s.copies/d.copies)
+		default:
+			fmt.Printf("  verdict: neither layout shares more (%.2f copies each)\n", s.copies)
+		}
+	}
+}
+
+// layoutNeedLibtorrent fails the benchmark, naming the Debian package,
+// when Debian's python3 cannot import libtorrent.
+func layoutNeedLibtorrent(b *testing.B) {
+	b.Helper()
+	if out, err := exec.Command(layoutPython, "-c", "import libtorrent").CombinedOutput(); err != nil {
+		b.Fatalf("%s cannot import libtorrent (%v: %s): install the Debian package python3-libtorrent (`make deps` installs it)", layoutPython, err, bytes.TrimSpace(out))
+	}
+}
+
+// layoutSets returns, for each host, the indexes of the packages it
+// wants, sorted: a different random layoutWant of n for each host, the
+// same in every run.
+func layoutSets(n int) [][]int {
+	rng := mrand.New(mrand.NewPCG(layoutSeed, layoutSeed))
+	k := int(layoutWant*float64(n) + 0.5)
+	sets := make([][]int, layoutHosts)
+	for h := range sets {
+		sets[h] = rng.Perm(n)[:k]
+		slices.Sort(sets[h])
+	}
+	return sets
+}
+
+// layoutTorrent is a torrent file a host downloads.
+type layoutTorrent struct{ path, infoHash string }
+
+// layoutMode is a layout: the torrents of each host, and the folder the
+// origin seeds them from.
+type layoutMode struct {
+	name  string
+	save  string
+	hosts [][]layoutTorrent
+}
+
+// layoutGet returns the body of a 200 answer to GET u.
+func layoutGet(b *testing.B, m *fleetMirror, u string) []byte {
+	b.Helper()
+	resp, err := m.client.Get(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %s, %v: %q", u, resp.Status, err, body)
+	}
+	return body
+}
+
+// layoutDigest gets the one torrent of a set of URL paths as yum-torrent
+// does (PROTOCOL.md): the SHA-1 of the sorted paths joined by "\n"; GET
+// {mount}/digest/{digest}; on 412, POST the paths as p fields. The answer
+// must name the torrent by its info hash.
+func layoutDigest(b *testing.B, m *fleetMirror, paths []string) []byte {
+	b.Helper()
+	paths = slices.Clone(paths)
+	sort.Strings(paths)
+	sum := sha1.Sum([]byte(strings.Join(paths, "\n")))
+	top, _, _ := strings.Cut(fleetRepoPath, "/")
+	u := m.base + "/" + top + "/" + fleetService + "/digest/" + hex.EncodeToString(sum[:])
+	resp, err := m.client.Get(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusPreconditionFailed {
+		var form []string
+		for _, p := range paths {
+			form = append(form, "p="+url.QueryEscape(p))
+		}
+		resp, err = m.client.Post(u, "application/x-www-form-urlencoded", strings.NewReader(strings.Join(form, "&")))
+		if err != nil {
+			b.Fatal(err)
+		}
+	} else if resp.StatusCode == http.StatusOK {
+		// Known already: take it again, to read it.
+		if resp, err = m.client.Get(u); err != nil {
+			b.Fatal(err)
+		}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("digest %s: %s, %v: %q", u, resp.Status, err, body)
+	}
+	h, err := fleetInfoHash(body)
+	if err != nil {
+		b.Fatalf("digest %s: %v", u, err)
+	}
+	if cd, want := resp.Header.Get("Content-Disposition"), "attachment; filename="+h+".torrent"; cd != want {
+		b.Fatalf("digest %s: Content-Disposition %q, want %q", u, cd, want)
+	}
+	return body
+}
+
+// layoutSave writes a torrent into dir.
+func layoutSave(b *testing.B, dir, name string, torrent []byte) layoutTorrent {
+	b.Helper()
+	h, err := fleetInfoHash(torrent)
+	if err != nil {
+		b.Fatalf("%s: %v", name, err)
+	}
+	p := filepath.Join(dir, name+".torrent")
+	if err := os.WriteFile(p, torrent, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return layoutTorrent{p, h}
+}
+
+// layoutReport is what testdata/layoutswarm.py prints.
+type layoutReport struct {
+	OK      bool    `json:"ok"`
+	Error   string  `json:"error"`
+	Seconds float64 `json:"seconds"`
+	Origin  struct {
+		PayloadUpload int64    `json:"payload_upload"`
+		URLSeeds      []string `json:"url_seeds"`
+	} `json:"origin"`
+	Hosts []struct {
+		Name            string   `json:"name"`
+		PayloadDownload int64    `json:"payload_download"`
+		PayloadUpload   int64    `json:"payload_upload"`
+		Redundant       int64    `json:"redundant"`
+		Failed          int64    `json:"failed"`
+		FromOrigin      int64    `json:"from_origin"`
+		AlertsDropped   bool     `json:"alerts_dropped"`
+		Seconds         *float64 `json:"seconds"`
+		URLSeeds        []string `json:"url_seeds"`
+		Torrents        []struct {
+			InfoHash string `json:"info_hash"`
+			Seeding  bool   `json:"seeding"`
+		} `json:"torrents"`
+	} `json:"hosts"`
+}
+
+// layoutResult is one mode's figures.
+type layoutResult struct {
+	mode                   string
+	origin                 int64 // the origin's payload upload
+	wanted                 int64 // the bytes of the files the hosts got
+	conservation           int64 // the hosts' payload downloads less uploads
+	fromOrigin, redundant  int64 // blocks from the origin; redundant bytes
+	copies, fraction       float64
+	swarms                 int
+	hostsPerSwarm, seconds float64
+}
+
+// layoutRun runs one mode's swarms in dir and returns its figures, after
+// checking every host's files and the cross-checks of the origin's bytes.
+func layoutRun(b *testing.B, repo *fleetRepo, sets [][]int, mode layoutMode, dir string) layoutResult {
+	b.Helper()
+	type torrentSpec struct {
+		Torrent string `json:"torrent"`
+		Save    string `json:"save"`
+	}
+	type hostSpec struct {
+		Name     string   `json:"name"`
+		Port     int      `json:"port"`
+		Save     string   `json:"save"`
+		Torrents []string `json:"torrents"`
+	}
+	var plan struct {
+		Timeout    float64 `json:"timeout"`
+		OriginRate int64   `json:"origin_rate"`
+		Origin     struct {
+			Port     int           `json:"port"`
+			Torrents []torrentSpec `json:"torrents"`
+		} `json:"origin"`
+		Hosts []hostSpec `json:"hosts"`
+	}
+	plan.Timeout = layoutTimeout.Seconds()
+	plan.OriginRate = int64(layoutOriginRate)
+	plan.Origin.Port = fleetPort(b)
+	perSwarm := map[string]int{}
+	for h, ts := range mode.hosts {
+		spec := hostSpec{Name: fmt.Sprintf("host%d", h+1), Port: fleetPort(b), Save: filepath.Join(dir, fmt.Sprintf("host%d", h+1))}
+		if err := os.MkdirAll(spec.Save, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for _, t := range ts {
+			spec.Torrents = append(spec.Torrents, t.path)
+			if perSwarm[t.infoHash] == 0 {
+				plan.Origin.Torrents = append(plan.Origin.Torrents, torrentSpec{t.path, mode.save})
+			}
+			perSwarm[t.infoHash]++
+		}
+		plan.Hosts = append(plan.Hosts, spec)
+	}
+	planFile := filepath.Join(dir, "plan.json")
+	pj, err := json.Marshal(plan)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fleetWriteFile(b, planFile, string(pj))
+	logFile := filepath.Join(dir, "layoutswarm.log")
+	logf, err := os.Create(logFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer logf.Close()
+	fleetShowLogOnFailure(b, "layoutswarm.py "+mode.name, logFile)
+
+	ctx, cancel := context.WithTimeout(context.Background(), layoutTimeout+time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, layoutPython, layoutScript, planFile)
+	cmd.Stderr = logf
+	cmd.WaitDelay = 10 * time.Second
+	out, runErr := cmd.Output()
+	var rep layoutReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		b.Fatalf("%s: layoutswarm.py: %v (%v); stdout %q", mode.name, runErr, err, out)
+	}
+	if runErr != nil || !rep.OK {
+		b.Fatalf("%s: layoutswarm.py: %v: %s", mode.name, runErr, rep.Error)
+	}
+	if len(rep.Hosts) != layoutHosts {
+		b.Fatalf("%s: %d hosts reported, want %d", mode.name, len(rep.Hosts), layoutHosts)
+	}
+	if len(rep.Origin.URLSeeds) > 0 {
+		b.Fatalf("%s: the origin has web seeds %q", mode.name, rep.Origin.URLSeeds)
+	}
+
+	r := layoutResult{mode: mode.name, origin: rep.Origin.PayloadUpload, swarms: len(perSwarm), seconds: rep.Seconds}
+	var dropped bool
+	for h, hr := range rep.Hosts {
+		if len(hr.URLSeeds) > 0 {
+			b.Fatalf("%s: %s has web seeds %q", mode.name, hr.Name, hr.URLSeeds)
+		}
+		// Complete downloads: every wanted file, as built.
+		for _, i := range sets[h] {
+			p := repo.pkgs[i]
+			f := filepath.Join(plan.Hosts[h].Save, p.file)
+			if mode.name == "digest" {
+				f = filepath.Join(plan.Hosts[h].Save, filepath.FromSlash(fleetRepoPath), "Packages", p.file)
+			}
+			sum, size, err := fleetFileSHA256(f)
+			if err != nil || sum != p.sha256 || size != p.size {
+				b.Fatalf("%s: %s: %s: sha256 %s, %d bytes, %v; want %s, %d bytes", mode.name, hr.Name, f, sum, size, err, p.sha256, p.size)
+			}
+			r.wanted += p.size
+		}
+		r.conservation += hr.PayloadDownload - hr.PayloadUpload
+		r.fromOrigin += hr.FromOrigin
+		r.redundant += hr.Redundant
+		dropped = dropped || hr.AlertsDropped
+		b.Logf("%s %s: %s from peers and the origin (%s from the origin), %s uploaded, %s redundant, %s failed; done in %.1f s",
+			mode.name, hr.Name, fleetMiB(hr.PayloadDownload), fleetMiB(hr.FromOrigin), fleetMiB(hr.PayloadUpload), fleetMiB(hr.Redundant), fleetMiB(hr.Failed), *hr.Seconds)
+	}
+	// The hosts' counters must account for the origin's: what they
+	// received and did not send each other came from it (1% for bytes
+	// still counted in flight), and the blocks they kept from its peer id
+	// are its upload less at most the redundant bytes.
+	if diff := r.conservation - r.origin; diff < -r.origin/100 || diff > r.origin/100 {
+		b.Errorf("%s: the origin sent %d payload bytes, but the hosts downloaded %d more than they uploaded", mode.name, r.origin, r.conservation)
+	}
+	if !dropped && (r.fromOrigin > r.origin || r.origin-r.fromOrigin > r.redundant+r.origin/100) {
+		b.Errorf("%s: the origin sent %d payload bytes, but the hosts kept %d from it and had %d redundant", mode.name, r.origin, r.fromOrigin, r.redundant)
+	}
+	var counts []int
+	for _, n := range perSwarm {
+		counts = append(counts, n)
+	}
+	slices.Sort(counts)
+	if n := len(counts); n%2 == 1 {
+		r.hostsPerSwarm = float64(counts[n/2])
+	} else {
+		r.hostsPerSwarm = float64(counts[n/2-1]+counts[n/2]) / 2
+	}
+	r.copies = float64(r.origin) / float64(repo.total)
+	r.fraction = float64(r.origin) / float64(r.wanted)
+	// The hosts' files are checked: free the disk for the next mode.
+	for _, h := range plan.Hosts {
+		os.RemoveAll(h.Save)
+	}
+	return r
+}
