@@ -108,8 +108,8 @@ func BenchmarkFetchLayout(b *testing.B) {
 	for _, r := range results {
 		fmt.Printf("  %-6s origin sent %s = %.2f copies of the packages, %.2f of the %s the hosts got; %d swarms, median %.1f hosts per swarm; last host done in %.1f s\n",
 			r.mode, fleetMiB(r.origin), r.copies, r.fraction, fleetMiB(r.wanted), r.swarms, r.hostsPerSwarm, r.seconds)
-		fmt.Printf("         cross-checks: hosts' downloads less uploads %s, blocks from the origin's peer id %s (+ %s redundant)\n",
-			fleetMiB(r.conservation), fleetMiB(r.fromOrigin), fleetMiB(r.redundant))
+		fmt.Printf("         cross-checks: hosts' downloads less uploads %s; blocks from the origin's peer id %s (%s of it padding), %s redundant\n",
+			fleetMiB(r.conservation), fleetMiB(r.fromOrigin), fleetMiB(r.fromOriginPad), fleetMiB(r.redundant))
 		b.ReportMetric(r.copies, r.mode+"-origin-copies")
 		b.ReportMetric(r.fraction, r.mode+"-origin-fraction")
 		b.ReportMetric(float64(r.swarms), r.mode+"-swarms")
@@ -253,6 +253,7 @@ type layoutReport struct {
 		Redundant       int64    `json:"redundant"`
 		Failed          int64    `json:"failed"`
 		FromOrigin      int64    `json:"from_origin"`
+		FromOriginPad   int64    `json:"from_origin_pad"`
 		AlertsDropped   bool     `json:"alerts_dropped"`
 		Seconds         *float64 `json:"seconds"`
 		URLSeeds        []string `json:"url_seeds"`
@@ -270,6 +271,7 @@ type layoutResult struct {
 	wanted                 int64 // the bytes of the files the hosts got
 	conservation           int64 // the hosts' payload downloads less uploads
 	fromOrigin, redundant  int64 // blocks from the origin; redundant bytes
+	fromOriginPad          int64 // padding within those blocks
 	copies, fraction       float64
 	swarms                 int
 	hostsPerSwarm, seconds float64
@@ -371,20 +373,25 @@ func layoutRun(b *testing.B, repo *fleetRepo, sets [][]int, mode layoutMode, dir
 		}
 		r.conservation += hr.PayloadDownload - hr.PayloadUpload
 		r.fromOrigin += hr.FromOrigin
+		r.fromOriginPad += hr.FromOriginPad
 		r.redundant += hr.Redundant
 		dropped = dropped || hr.AlertsDropped
 		b.Logf("%s %s: %s from peers and the origin (%s from the origin), %s uploaded, %s redundant, %s failed; done in %.1f s",
 			mode.name, hr.Name, fleetMiB(hr.PayloadDownload), fleetMiB(hr.FromOrigin), fleetMiB(hr.PayloadUpload), fleetMiB(hr.Redundant), fleetMiB(hr.Failed), *hr.Seconds)
 	}
-	// The hosts' counters must account for the origin's: what they
-	// received and did not send each other came from it (1% for bytes
-	// still counted in flight), and the blocks they kept from its peer id
-	// are its upload less at most the redundant bytes.
-	if diff := r.conservation - r.origin; diff < -r.origin/100 || diff > r.origin/100 {
+	// The hosts' counters must account for the origin's. What they
+	// received and did not send each other came from it: the origin's
+	// counter may exceed that by what was in flight to a host that closed
+	// the connection once it had the file from someone else (up to 3%;
+	// 1.1% measured), never fall below it by more than rounding. The
+	// blocks they kept from its peer id hold at most its upload in data,
+	// and make it up with the redundant bytes and those in flight.
+	lost := r.origin - r.conservation
+	if lost < -r.origin/200 || lost > r.origin*3/100 {
 		b.Errorf("%s: the origin sent %d payload bytes, but the hosts downloaded %d more than they uploaded", mode.name, r.origin, r.conservation)
 	}
-	if !dropped && (r.fromOrigin > r.origin || r.origin-r.fromOrigin > r.redundant+r.origin/100) {
-		b.Errorf("%s: the origin sent %d payload bytes, but the hosts kept %d from it and had %d redundant", mode.name, r.origin, r.fromOrigin, r.redundant)
+	if !dropped && (r.fromOrigin-r.fromOriginPad > r.origin || r.origin > r.fromOrigin+r.redundant+max(lost, 0)+r.origin/200) {
+		b.Errorf("%s: the origin sent %d payload bytes, but the hosts kept %d from it (%d of them padding) and had %d redundant", mode.name, r.origin, r.fromOrigin, r.fromOriginPad, r.redundant)
 	}
 	var counts []int
 	for _, n := range perSwarm {
