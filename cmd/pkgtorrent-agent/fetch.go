@@ -29,7 +29,18 @@ usage.
 Flags:
 `
 
-// runFetch is the fetch subcommand.
+// runFetch is the fetch subcommand. It takes each file through the
+// agent, so that a package comes through its per-file single/ torrent,
+// and never asks the service for one torrent of the whole set through
+// yum-torrent's digest protocol: a set's torrent has an info hash of its
+// own, so hosts whose transactions overlap but differ meet in no swarm,
+// and the origin sends each of them every byte. BenchmarkFetchLayout
+// measured both with real libtorrent hosts: 8 hosts, each getting a
+// different random 70% of 30 packages (126 MiB) at once from a
+// 100 Mbit/s origin seed, without web seeds. With per-file torrents (30
+// swarms, a median of 5.5 hosts each) the origin sent 2.3 to 2.4 copies
+// of the packages, 0.41 to 0.43 of what the hosts got; with one digest
+// torrent per host (8 swarms of one host) it sent 5.5 copies, all of it.
 func runFetch(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

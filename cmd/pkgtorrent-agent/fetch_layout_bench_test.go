@@ -106,8 +106,10 @@ func BenchmarkFetchLayout(b *testing.B) {
 	fmt.Printf("BenchmarkFetchLayout: %d hosts, each a random %.0f%% of %d packages (%s); origin seed at %.0f Mbit/s, no web seeds\n",
 		layoutHosts, layoutWant*100, len(repo.pkgs), fleetMiB(repo.total), layoutOriginRate*8/1e6)
 	for _, r := range results {
-		fmt.Printf("  %-6s origin sent %s = %.2f copies of the packages, %.2f of the %s the hosts got; %d swarms, median %.1f hosts per swarm; last host done in %.1f s\n",
-			r.mode, fleetMiB(r.origin), r.copies, r.fraction, fleetMiB(r.wanted), r.swarms, r.hostsPerSwarm, r.seconds)
+		fmt.Printf("  %-6s origin sent %s = %.2f copies of the packages, %.2f of the %s the hosts got; %d swarms, median %.1f hosts per swarm\n",
+			r.mode, fleetMiB(r.origin), r.copies, r.fraction, fleetMiB(r.wanted), r.swarms, r.hostsPerSwarm)
+		fmt.Printf("         hosts done in %.1f s (median), %.1f s (last); the most one host uploaded: %s (%.2f copies)\n",
+			r.medianHost, r.seconds, fleetMiB(r.maxUpload), float64(r.maxUpload)/float64(repo.total))
 		fmt.Printf("         cross-checks: hosts' downloads less uploads %s; blocks from the origin's peer id %s (%s of it padding), %s redundant\n",
 			fleetMiB(r.conservation), fleetMiB(r.fromOrigin), fleetMiB(r.fromOriginPad), fleetMiB(r.redundant))
 		b.ReportMetric(r.copies, r.mode+"-origin-copies")
@@ -272,6 +274,8 @@ type layoutResult struct {
 	conservation           int64 // the hosts' payload downloads less uploads
 	fromOrigin, redundant  int64 // blocks from the origin; redundant bytes
 	fromOriginPad          int64 // padding within those blocks
+	maxUpload              int64 // the most one host uploaded
+	medianHost             float64
 	copies, fraction       float64
 	swarms                 int
 	hostsPerSwarm, seconds float64
@@ -354,6 +358,7 @@ func layoutRun(b *testing.B, repo *fleetRepo, sets [][]int, mode layoutMode, dir
 
 	r := layoutResult{mode: mode.name, origin: rep.Origin.PayloadUpload, swarms: len(perSwarm), seconds: rep.Seconds}
 	var dropped bool
+	var times []float64
 	for h, hr := range rep.Hosts {
 		if len(hr.URLSeeds) > 0 {
 			b.Fatalf("%s: %s has web seeds %q", mode.name, hr.Name, hr.URLSeeds)
@@ -376,8 +381,8 @@ func layoutRun(b *testing.B, repo *fleetRepo, sets [][]int, mode layoutMode, dir
 		r.fromOriginPad += hr.FromOriginPad
 		r.redundant += hr.Redundant
 		dropped = dropped || hr.AlertsDropped
-		b.Logf("%s %s: %s from peers and the origin (%s from the origin), %s uploaded, %s redundant, %s failed; done in %.1f s",
-			mode.name, hr.Name, fleetMiB(hr.PayloadDownload), fleetMiB(hr.FromOrigin), fleetMiB(hr.PayloadUpload), fleetMiB(hr.Redundant), fleetMiB(hr.Failed), *hr.Seconds)
+		r.maxUpload = max(r.maxUpload, hr.PayloadUpload)
+		times = append(times, *hr.Seconds)
 	}
 	// The hosts' counters must account for the origin's. What they
 	// received and did not send each other came from it: the origin's
@@ -403,6 +408,8 @@ func layoutRun(b *testing.B, repo *fleetRepo, sets [][]int, mode layoutMode, dir
 	} else {
 		r.hostsPerSwarm = float64(counts[n/2-1]+counts[n/2]) / 2
 	}
+	slices.Sort(times)
+	r.medianHost = (times[(len(times)-1)/2] + times[len(times)/2]) / 2
 	r.copies = float64(r.origin) / float64(repo.total)
 	r.fraction = float64(r.origin) / float64(r.wanted)
 	// The hosts' files are checked: free the disk for the next mode.
