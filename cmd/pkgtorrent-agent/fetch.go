@@ -38,8 +38,8 @@ Flags:
 // measured both with real libtorrent hosts: 8 hosts, each getting a
 // different random 70% of 30 packages (126 MiB) at once from a
 // 100 Mbit/s origin seed, without web seeds. With per-file torrents (30
-// swarms, a median of 5.5 hosts each) the origin sent 2.3 to 2.4 copies
-// of the packages, 0.41 to 0.43 of what the hosts got; with one digest
+// swarms, a median of 5.5 hosts each) the origin sent 2.2 to 2.4 copies
+// of the packages, 0.40 to 0.43 of what the hosts got; with one digest
 // torrent per host (8 swarms of one host) it sent 5.5 copies, all of it.
 func runFetch(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
