@@ -11,6 +11,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -73,6 +74,8 @@ var fleetTools = map[string]fleetTool{
 	"rpmbuild":     {"rpmbuild", "rpm", nil},
 	"createrepo_c": {"createrepo_c", "createrepo-c", nil},
 	"unshare":      {"unshare", "util-linux", []string{"/usr/bin/unshare"}},
+	"ip":           {"ip", "iproute2", []string{"/usr/sbin/ip", "/sbin/ip"}},
+	"tc":           {"tc", "iproute2", []string{"/usr/sbin/tc", "/sbin/tc"}},
 }
 
 // fleetSharedHostname is set once the test said that the agents share
@@ -103,9 +106,9 @@ func fleetNeed(t testing.TB, name string) string {
 // fleetOnce holds what is built once per test run, and removed by
 // fleetCleanup.
 var fleetOnce struct {
-	service, agent, agentRace, repo fleetBuild
-	mu                              sync.Mutex
-	dirs                            []string
+	service, agent, agentRace, repo, benchRepo fleetBuild
+	mu                                         sync.Mutex
+	dirs                                       []string
 }
 
 type fleetBuild struct {
@@ -170,7 +173,7 @@ var fleetRepoWhat = fmt.Sprintf("%d RPMs and their repository", fleetPackages)
 // agent is set, the agent.
 func fleetPrepare(t testing.TB, agent bool) {
 	t.Helper()
-	repo, service := fleetRepoBuilder(t), fleetServiceBuilder(t)
+	repo, service := fleetRepoBuilder(t, fleetTestSpec(), &fleetBuiltRepo), fleetServiceBuilder(t)
 	var wg sync.WaitGroup
 	wg.Go(func() { fleetOnce.repo.run(t, fleetRepoWhat, repo) })
 	wg.Go(func() { fleetOnce.service.run(t, fleetServiceWhat, service) })
@@ -279,22 +282,42 @@ func (r *fleetRepo) urlPath(p fleetPkg) string {
 	return "/" + fleetRepoPath + "/Packages/" + p.file
 }
 
-var fleetBuiltRepo *fleetRepo
+// fleetRepoSpec says what a test repository holds: packages named
+// prefix01, prefix02... with payloads of the given sizes, random bytes
+// from seed (the same in every run, so the same figures).
+type fleetRepoSpec struct {
+	prefix string
+	seed   uint64
+	sizes  []int64
+}
 
-// fleetRepository builds the repository once per test run.
+// fleetTestSpec is the fleet tests' repository: fleetPackages packages
+// of 1 to 8 MiB.
+func fleetTestSpec() fleetRepoSpec {
+	rng := mrand.New(mrand.NewPCG(fleetSeed, fleetSeed))
+	s := fleetRepoSpec{prefix: "fleet-pkg", seed: fleetSeed}
+	for range fleetPackages {
+		s.sizes = append(s.sizes, fleetMinPayload+rng.Int64N(fleetMaxPayload-fleetMinPayload+1))
+	}
+	return s
+}
+
+var fleetBuiltRepo, fleetBuiltBenchRepo *fleetRepo
+
+// fleetRepository builds the fleet tests' repository once per test run.
 func fleetRepository(t testing.TB) *fleetRepo {
 	t.Helper()
-	fleetOnce.repo.do(t, fleetRepoWhat, fleetRepoBuilder(t))
+	fleetOnce.repo.do(t, fleetRepoWhat, fleetRepoBuilder(t, fleetTestSpec(), &fleetBuiltRepo))
 	return fleetBuiltRepo
 }
 
-func fleetRepoBuilder(t testing.TB) func() (string, error) {
+func fleetRepoBuilder(t testing.TB, spec fleetRepoSpec, built **fleetRepo) func() (string, error) {
 	t.Helper()
 	rpmbuild := fleetNeed(t, "rpmbuild")
 	createrepo := fleetNeed(t, "createrepo_c")
 	return func() (string, error) {
-		r, err := fleetBuildRepo(rpmbuild, createrepo)
-		fleetBuiltRepo = r
+		r, err := fleetBuildRepo(rpmbuild, createrepo, spec)
+		*built = r
 		if r == nil {
 			return "", err
 		}
@@ -302,7 +325,7 @@ func fleetRepoBuilder(t testing.TB) func() (string, error) {
 	}
 }
 
-func fleetBuildRepo(rpmbuild, createrepo string) (*fleetRepo, error) {
+func fleetBuildRepo(rpmbuild, createrepo string, spec fleetRepoSpec) (*fleetRepo, error) {
 	top, err := fleetTempDir("pkgtorrent-fleet-repo-")
 	if err != nil {
 		return nil, err
@@ -314,10 +337,9 @@ func fleetBuildRepo(rpmbuild, createrepo string) (*fleetRepo, error) {
 	}
 	// Deterministic payloads: the same sizes, so the same figures, in
 	// every run; random bytes, so that nothing compresses them.
-	rng := mrand.New(mrand.NewPCG(fleetSeed, fleetSeed))
-	chacha := mrand.NewChaCha8([32]byte{fleetSeed})
-	var spec strings.Builder
-	spec.WriteString(`Name: pkgtorrent-fleet
+	chacha := mrand.NewChaCha8([32]byte{byte(spec.seed)})
+	var specText strings.Builder
+	specText.WriteString(`Name: pkgtorrent-fleet
 Version: 1.0
 Release: 1
 Summary: Packages of pkgtorrent-agent's fleet test
@@ -334,20 +356,19 @@ mkdir -p %{buildroot}/opt/pkgtorrent-fleet
 cp -p %{_sourcedir}/*.bin %{buildroot}/opt/pkgtorrent-fleet/
 `)
 	r := &fleetRepo{root: filepath.Join(top, "www")}
-	for i := 1; i <= fleetPackages; i++ {
-		name := fmt.Sprintf("fleet-pkg%02d", i)
-		size := fleetMinPayload + rng.Int64N(fleetMaxPayload-fleetMinPayload+1)
+	for i, size := range spec.sizes {
+		name := fmt.Sprintf("%s%02d", spec.prefix, i+1)
 		payload := make([]byte, size)
 		chacha.Read(payload)
 		if err := os.WriteFile(filepath.Join(src, name+".bin"), payload, 0o644); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(&spec, "%%package -n %[1]s\nSummary: fleet test package %[1]s\n%%description -n %[1]s\n%[2]d random bytes.\n%%files -n %[1]s\n/opt/pkgtorrent-fleet/%[1]s.bin\n",
+		fmt.Fprintf(&specText, "%%package -n %[1]s\nSummary: fleet test package %[1]s\n%%description -n %[1]s\n%[2]d random bytes.\n%%files -n %[1]s\n/opt/pkgtorrent-fleet/%[1]s.bin\n",
 			name, size)
 		r.pkgs = append(r.pkgs, fleetPkg{name: name, file: name + "-1.0-1.noarch.rpm"})
 	}
 	specFile := filepath.Join(build, "fleet.spec")
-	if err := os.WriteFile(specFile, []byte(spec.String()), 0o644); err != nil {
+	if err := os.WriteFile(specFile, []byte(specText.String()), 0o644); err != nil {
 		return nil, err
 	}
 	repoDir := filepath.Join(r.root, filepath.FromSlash(fleetRepoPath))
@@ -443,6 +464,46 @@ func fleetPort(t testing.TB) int {
 	}
 	t.Fatal("no free port on 127.0.0.1")
 	return 0
+}
+
+// fleetNode is where a process of the fleet runs: on this machine's
+// loopback (the tests), or in a network namespace of the benchmark's
+// simulated network (fleet_bench_test.go), where its servers listen on
+// the namespace's address.
+type fleetNode struct {
+	ns   string // network namespace; "" for the test's own
+	addr string // the address its servers listen on
+	next *atomic.Int32
+}
+
+// fleetLoopback is the tests' node: 127.0.0.1 in the test's namespace.
+var fleetLoopback = fleetNode{addr: "127.0.0.1"}
+
+// command returns the command that runs name with args on the node.
+func (n fleetNode) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if n.ns != "" {
+		args = append([]string{"netns", "exec", n.ns, name}, args...)
+		name = "ip"
+	}
+	if ctx == nil {
+		return exec.Command(name, args...)
+	}
+	return exec.CommandContext(ctx, name, args...)
+}
+
+// port returns a TCP and UDP port free on the node: fleetPort on the
+// loopback; in a namespace, which only the benchmark's processes use,
+// the next one from 20000 on.
+func (n fleetNode) port(t testing.TB) int {
+	if n.ns == "" {
+		return fleetPort(t)
+	}
+	return 20000 + int(n.next.Add(1))
+}
+
+// url returns http://addr:port.
+func (n fleetNode) url(port int) string {
+	return "http://" + net.JoinHostPort(n.addr, strconv.Itoa(port))
 }
 
 // fleetProc is a long-running process of a test, in its own process
@@ -669,8 +730,8 @@ func fleetReplace(t testing.TB, file, text string, oldnew ...string) string {
 	return text
 }
 
-// fleetCert writes a self-signed certificate for 127.0.0.1 into dir.
-func fleetCert(t testing.TB, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+// fleetCert writes a self-signed certificate for the address ip into dir.
+func fleetCert(t testing.TB, dir, ip string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -678,8 +739,8 @@ func fleetCert(t testing.TB, dir string) (certFile, keyFile string, pool *x509.C
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		Subject:               pkix.Name{CommonName: ip},
+		IPAddresses:           []net.IP{net.ParseIP(ip)},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
@@ -734,6 +795,12 @@ func (m *fleetMirror) agentRepoURL(agent, base string) string {
 // service's trackers file.
 func fleetStartMirror(t testing.TB, repo *fleetRepo, trackers []string) *fleetMirror {
 	t.Helper()
+	return fleetStartMirrorOn(t, fleetLoopback, repo, trackers)
+}
+
+// fleetStartMirrorOn is fleetStartMirror on node.
+func fleetStartMirrorOn(t testing.TB, node fleetNode, repo *fleetRepo, trackers []string) *fleetMirror {
+	t.Helper()
 	nginx := fleetNeed(t, "nginx")
 	bin := fleetServiceBinary(t)
 	dir := filepath.Join(t.TempDir(), "nginx")
@@ -750,7 +817,7 @@ func fleetStartMirror(t testing.TB, repo *fleetRepo, trackers []string) *fleetMi
 	settings := filepath.Join(dir, "service.conf")
 	fleetWriteFile(t, settings, strings.Join([]string{"cache = " + cache, "trackers = " + trackersFile, "log-level = debug"}, "\n")+"\n")
 	sock := filepath.Join(dir, "fcgi.sock")
-	svc := fleetStart(t, "pkgtorrent-service", exec.Command(bin, "-config", settings, "-fcgi", "unix:"+sock), filepath.Join(dir, "service.log"))
+	svc := fleetStart(t, "pkgtorrent-service", node.command(nil, bin, "-config", settings, "-fcgi", "unix:"+sock), filepath.Join(dir, "service.log"))
 	fleetWait(t, "the service's FastCGI socket", 20*time.Second, func() error {
 		fi, err := os.Stat(sock)
 		if err == nil && fi.Mode()&os.ModeSocket == 0 {
@@ -785,11 +852,11 @@ func fleetStartMirror(t testing.TB, repo *fleetRepo, trackers []string) *fleetMi
 	}
 	fleetWriteFile(t, filepath.Join(dir, "fastcgi_params"), string(params))
 
-	certFile, keyFile, pool := fleetCert(t, dir)
+	certFile, keyFile, pool := fleetCert(t, dir, node.addr)
 	m.certFile = certFile
-	port, tlsPort := fleetPort(t), fleetPort(t)
-	m.base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	m.tlsBase = fmt.Sprintf("https://127.0.0.1:%d", tlsPort)
+	port, tlsPort := node.port(t), node.port(t)
+	m.base = node.url(port)
+	m.tlsBase = "https://" + net.JoinHostPort(node.addr, strconv.Itoa(tlsPort))
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
 	t.Cleanup(tr.CloseIdleConnections)
 	m.client = &http.Client{Timeout: 60 * time.Second, Transport: tr}
@@ -822,8 +889,8 @@ http {
     scgi_temp_path %[5]s/scgi;
     include nginx-pkgtorrent-service-http.conf;
     server {
-        listen 127.0.0.1:%[6]d;
-        listen 127.0.0.1:%[7]d ssl;
+        listen %[11]s:%[6]d;
+        listen %[11]s:%[7]d ssl;
         ssl_certificate %[8]s;
         ssl_certificate_key %[9]s;
         server_name localhost;
@@ -831,11 +898,11 @@ http {
         include nginx-pkgtorrent-service.conf;
     }
 }
-`, userLine, dir, errorLog, m.accessLog, tmp, port, tlsPort, certFile, keyFile, repo.root)
+`, userLine, dir, errorLog, m.accessLog, tmp, port, tlsPort, certFile, keyFile, repo.root, node.addr)
 	confFile := filepath.Join(dir, "nginx.conf")
 	fleetWriteFile(t, confFile, conf)
 	fleetShowLogOnFailure(t, "nginx error log", errorLog)
-	p := fleetStart(t, "nginx", exec.Command(nginx, "-p", dir+"/", "-c", confFile, "-e", errorLog), filepath.Join(dir, "nginx.out"))
+	p := fleetStart(t, "nginx", node.command(nil, nginx, "-p", dir+"/", "-c", confFile, "-e", errorLog), filepath.Join(dir, "nginx.out"))
 	for _, base := range []string{m.base, m.tlsBase} {
 		u := m.repoURL(base) + "repodata/repomd.xml"
 		fleetWait(t, "nginx on "+base, 20*time.Second, func() error {
@@ -984,6 +1051,12 @@ func (m *fleetMirror) copies(n int64) float64 { return float64(n) / float64(m.re
 // whitelist), and returns its announce URL.
 func fleetTracker(t testing.TB, port int, infoHashes []string) {
 	t.Helper()
+	fleetTrackerOn(t, fleetLoopback, port, infoHashes)
+}
+
+// fleetTrackerOn is fleetTracker on node; it returns the process.
+func fleetTrackerOn(t testing.TB, node fleetNode, port int, infoHashes []string) *fleetProc {
+	t.Helper()
 	tracker := fleetNeed(t, "opentracker")
 	dir := filepath.Join(t.TempDir(), "opentracker")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -994,17 +1067,18 @@ func fleetTracker(t testing.TB, port int, infoHashes []string) {
 	fleetShare(t, dir)
 	fleetWriteFile(t, filepath.Join(dir, "whitelist"), strings.Join(infoHashes, "\n")+"\n")
 	p := strconv.Itoa(port)
-	cmd := exec.Command(tracker, "-i", "127.0.0.1", "-p", p, "-P", p, "-d", dir, "-w", "whitelist")
+	cmd := node.command(nil, tracker, "-i", node.addr, "-p", p, "-P", p, "-d", dir, "-w", "whitelist")
 	cmd.Dir = dir
 	proc := fleetStart(t, "opentracker", cmd, filepath.Join(dir, "opentracker.log"))
 	fleetWait(t, "opentracker", 20*time.Second, func() error {
-		resp, err := http.Get("http://127.0.0.1:" + p + "/stats")
+		resp, err := http.Get(node.url(port) + "/stats")
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
 		return nil
 	}, proc)
+	return proc
 }
 
 // fleetAnnounce is the announce URL of a tracker on port.
@@ -1025,6 +1099,7 @@ func fleetSwarm(t testing.TB) *fleetMirror {
 
 // fleetAgent is a running pkgtorrent-agent.
 type fleetAgent struct {
+	node  fleetNode
 	name  string
 	bin   string // the binary, plain or -race (fleetAgentBinary)
 	base  string // http://127.0.0.1:port
@@ -1039,6 +1114,12 @@ type fleetAgent struct {
 // mirrors in allow.
 func fleetStartAgent(t testing.TB, bin, name, store string, allow []string, extra ...string) *fleetAgent {
 	t.Helper()
+	return fleetStartAgentOn(t, fleetLoopback, bin, name, store, allow, extra...)
+}
+
+// fleetStartAgentOn is fleetStartAgent on node.
+func fleetStartAgentOn(t testing.TB, node fleetNode, bin, name, store string, allow []string, extra ...string) *fleetAgent {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -1046,9 +1127,9 @@ func fleetStartAgent(t testing.TB, bin, name, store string, allow []string, extr
 	if store == "" {
 		store = filepath.Join(dir, "store")
 	}
-	a := &fleetAgent{name: name, bin: bin, store: store, log: filepath.Join(dir, "agent.log")}
-	a.base = fmt.Sprintf("http://127.0.0.1:%d", fleetPort(t))
-	a.args = []string{"-listen", strings.TrimPrefix(a.base, "http://"), "-peer-port", "0", "-peer-host", "127.0.0.1", "-store", store,
+	a := &fleetAgent{node: node, name: name, bin: bin, store: store, log: filepath.Join(dir, "agent.log")}
+	a.base = node.url(node.port(t))
+	a.args = []string{"-listen", strings.TrimPrefix(a.base, "http://"), "-peer-port", "0", "-peer-host", node.addr, "-store", store,
 		"-repos-dir", "", "-log-level", "debug"}
 	for _, u := range allow {
 		a.args = append(a.args, "-allow", u)
@@ -1071,17 +1152,17 @@ func fleetStartAgent(t testing.TB, bin, name, store string, allow []string, extr
 // start (re)starts the agent's process with its arguments.
 func (a *fleetAgent) start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command(a.bin, a.args...)
+	name, args := a.bin, a.args
 	if os.Geteuid() == 0 {
 		// Each agent is a host of its own, with its own host name (from
 		// which the agent spreads its timing over the fleet, as hosts
 		// with different names do): a UTS namespace per agent.
-		unshare := fleetNeed(t, "unshare")
-		cmd = exec.Command(unshare, append([]string{"--uts", "/bin/sh", "-c", `hostname "$0" && exec "$@"`, a.name, a.bin}, a.args...)...)
+		name = fleetNeed(t, "unshare")
+		args = append([]string{"--uts", "/bin/sh", "-c", `hostname "$0" && exec "$@"`, a.name, a.bin}, a.args...)
 	} else if !fleetSharedHostname.Swap(true) {
 		t.Logf("not root: the agents share this machine's host name")
 	}
-	a.proc = fleetStart(t, a.name, cmd, a.log)
+	a.proc = fleetStart(t, a.name, a.node.command(nil, name, args...), a.log)
 	fleetWait(t, a.name+" on "+a.base, 30*time.Second, func() error {
 		resp, err := http.Get(a.base + "/status")
 		if err != nil {
@@ -1176,14 +1257,17 @@ func (a *fleetAgent) sources(t testing.TB) fleetSources {
 // fleetHost is a dnf "host": its own installroot, cache, repo file and
 // (empty) plugin folder.
 type fleetHost struct {
+	node           fleetNode
 	name, dir, log string
 	// opts are more dnf options, before the command.
 	opts []string
+	// timeout bounds one dnf run (3 minutes when zero).
+	timeout time.Duration
 }
 
 func fleetNewHost(t testing.TB, name string) *fleetHost {
 	t.Helper()
-	h := &fleetHost{name: name, dir: filepath.Join(t.TempDir(), name)}
+	h := &fleetHost{node: fleetLoopback, name: name, dir: filepath.Join(t.TempDir(), name)}
 	for _, d := range []string{"root", "cache", "reposd", "plugins"} {
 		if err := os.MkdirAll(filepath.Join(h.dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -1206,14 +1290,15 @@ func (h *fleetHost) repoFile(t testing.TB, urls []string, extra ...string) {
 // install runs `dnf install --downloadonly -y pkgs...` on the host. It
 // may run in a goroutine: it reports, it does not fail the test.
 func (h *fleetHost) install(ctx context.Context, dnf string, pkgs []string) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	timeout := cmp.Or(h.timeout, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	args := []string{"--installroot=" + filepath.Join(h.dir, "root"), "--releasever=9",
 		"--setopt=reposdir=" + filepath.Join(h.dir, "reposd"),
 		"--setopt=cachedir=" + filepath.Join(h.dir, "cache"),
 		"--setopt=pluginpath=" + filepath.Join(h.dir, "plugins")}
 	args = append(append(args, h.opts...), "-y", "install", "--downloadonly")
-	cmd := exec.CommandContext(ctx, dnf, append(args, pkgs...)...)
+	cmd := h.node.command(ctx, dnf, append(args, pkgs...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
@@ -1228,7 +1313,7 @@ func (h *fleetHost) install(ctx context.Context, dnf string, pkgs []string) (tim
 	err = cmd.Run()
 	d := time.Since(start)
 	if ctx.Err() != nil {
-		err = fmt.Errorf("dnf did not finish within 3 minutes: %w", err)
+		err = fmt.Errorf("dnf did not finish within %v: %w", timeout, err)
 	}
 	if err != nil {
 		return d, fmt.Errorf("%s: dnf install: %w (output in %s)", h.name, err, h.log)
@@ -1240,6 +1325,12 @@ func (h *fleetHost) install(ctx context.Context, dnf string, pkgs []string) (tim
 // package of repo, each with the sha256 of the file rpmbuild made: an
 // independent check of what dnf verified itself.
 func (h *fleetHost) checkDownloads(t testing.TB, repo *fleetRepo) {
+	t.Helper()
+	h.checkPackages(t, repo.pkgs)
+}
+
+// checkPackages is checkDownloads for a transaction of pkgs.
+func (h *fleetHost) checkPackages(t testing.TB, pkgs []fleetPkg) {
 	t.Helper()
 	found := map[string][]string{}
 	err := filepath.WalkDir(h.dir, func(p string, d fs.DirEntry, err error) error {
@@ -1255,10 +1346,10 @@ func (h *fleetHost) checkDownloads(t testing.TB, repo *fleetRepo) {
 		t.Fatal(err)
 	}
 	if len(found) == 0 {
-		t.Errorf("%s: no .rpm file under %s, want the %d packages", h.name, h.dir, len(repo.pkgs))
+		t.Errorf("%s: no .rpm file under %s, want the %d packages", h.name, h.dir, len(pkgs))
 		return
 	}
-	for _, p := range repo.pkgs {
+	for _, p := range pkgs {
 		files := found[p.file]
 		if len(files) != 1 {
 			t.Errorf("%s: %d downloaded copies of %s (%q), want 1", h.name, len(files), p.file, files)
@@ -1388,3 +1479,19 @@ func fleetFilesIn(t testing.TB, dir string) map[string][]string {
 
 // fleetMiB formats bytes as MiB.
 func fleetMiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// fleetInstallPlugin puts the shipped dnf plugin and its shipped
+// configuration, pointed at agent, on host h, and returns the folder of
+// the configuration.
+func fleetInstallPlugin(t testing.TB, h *fleetHost, plugin, conf, agent string) string {
+	t.Helper()
+	fleetWriteFile(t, filepath.Join(h.dir, "plugins", "pkgtorrent.py"), plugin)
+	dir := filepath.Join(h.dir, "pluginconf")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fleetWriteFile(t, filepath.Join(dir, "pkgtorrent.conf"),
+		fleetReplace(t, "deploy/dnf/pkgtorrent.conf", conf, "#agent = http://127.0.0.1:7881", "agent = "+agent))
+	h.opts = append(h.opts, "--setopt=pluginconfpath="+dir)
+	return dir
+}

@@ -24,19 +24,12 @@ func TestFleetPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fleetWriteFile(t, filepath.Join(h.dir, "plugins", "pkgtorrent.py"), string(plugin))
 	// The shipped configuration, pointed at this agent.
 	conf, err := os.ReadFile("../../deploy/dnf/pkgtorrent.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	confDir := filepath.Join(h.dir, "pluginconf")
-	if err := os.Mkdir(confDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fleetWriteFile(t, filepath.Join(confDir, "pkgtorrent.conf"),
-		strings.Replace(string(conf), "#agent = http://127.0.0.1:7881", "agent = "+a.base, 1))
-	h.opts = []string{"--setopt=pluginconfpath=" + confDir}
+	confDir := fleetInstallPlugin(t, h, string(plugin), string(conf), a.base)
 	prefetched := func() float64 {
 		t.Helper()
 		mm, err := a.metrics()
