@@ -66,6 +66,13 @@ func (s *Swarm) startFill(it *item) {
 // the others through the swarm. When no piece completes for stall, the
 // missing ones are fetched whatever peers claim to have.
 //
+// A host that found no peer in the wait looks again before each piece:
+// when a peer connects later (a tracker slow to answer behind the
+// mirror's busy link, hosts that started a moment apart), it goes on as
+// if peers had been known from the start. Without that, a fleet whose
+// tracker answers in more than the wait fetched most packages from the
+// mirror once per host (the fleet benchmark, BenchmarkFleet).
+//
 // Every piece fetched is written to the store and hashed by the client
 // like a piece from a peer; a piece that does not verify is not used.
 func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified <-chan struct{}) error {
@@ -130,15 +137,25 @@ waitAnnounce:
 		if lastMissing == 0 {
 			return nil
 		}
+		if !peersKnown && t.Stats().ActivePeers > 0 {
+			peersKnown, start = true, int(spread%uint32(n))
+			s.lonely.Store(0)
+			s.log.Debug("origin fill: a peer came", "torrent", it.name, "after", time.Since(began), "missing", lastMissing)
+		}
 		stalled := time.Since(lastProgress) >= s.cfg.Stall
 		var have *roaring.Bitmap
 		if peersKnown && !stalled {
 			have = peerPieces(t)
 		}
+		replan := false
 		for k := 0; k < n; k++ {
 			i := (start + k) % n
 			if t.Piece(i).State().Complete || (have != nil && have.Contains(uint32(i))) {
 				continue
+			}
+			if !peersKnown && k > 0 && t.Stats().ActivePeers > 0 {
+				replan = true
+				break
 			}
 			if err := s.fetchPiece(ctx, it, t, i); err != nil {
 				if ctx.Err() != nil {
@@ -159,6 +176,9 @@ waitAnnounce:
 		}
 		if m := missing(t); m < lastMissing {
 			lastMissing, lastProgress = m, time.Now()
+			continue
+		}
+		if replan {
 			continue
 		}
 		if !sleepUntilDone(ctx, t, 200*time.Millisecond) {
