@@ -15,8 +15,14 @@ package main
 // plugin.
 //
 // The network is simulated on this machine with network namespaces: one
-// for the mirror (nginx, the service, the tracker), one for each host
-// (its agent and its dnf), joined by veth links to a bridge in a ninth.
+// for the mirror (nginx and the service), one for the fleet's tracker
+// (opentracker, listed in the mirror's trackers file), one for each host
+// (its agent and its dnf), joined by veth links to a bridge in another.
+// The tracker is on the fleet's side of the mirror's link, as a fleet
+// that updates behind a limited link would run it: behind the busy link
+// itself, announces wait out dropped SYNs (1 s, then 3 s), and hosts
+// that have not found each other yet fetch from the mirror in the
+// meantime.
 // tc's token bucket (tbf) shapes each link in both directions: the
 // mirror's to 100 Mbit/s, each host's to 1 Gbit/s. No delay is added:
 // this machine's kernel has no netem (a mirror's round trip of tens of
@@ -98,8 +104,8 @@ func benchSpec() fleetRepoSpec {
 
 // fleetLAN is the benchmark's simulated network.
 type fleetLAN struct {
-	origin fleetNode
-	hosts  []fleetNode
+	origin, tracker fleetNode
+	hosts           []fleetNode
 }
 
 // fleetNewLAN makes the namespaces and links, and removes them when the
@@ -135,7 +141,7 @@ func fleetNewLAN(b testing.TB, hosts int) *fleetLAN {
 		fleetShape(b, sw, port, rate)
 		return fleetNode{ns: ns, addr: benchNet + strconv.Itoa(host), next: &next}
 	}
-	lan := &fleetLAN{origin: node("origin", 1, "origin", benchOriginRate)}
+	lan := &fleetLAN{origin: node("origin", 1, "origin", benchOriginRate), tracker: node("tracker", 2, "tracker", benchHostRate)}
 	for i := range hosts {
 		name := fmt.Sprintf("host%d", i+1)
 		lan.hosts = append(lan.hosts, node(name, 11+i, name, benchHostRate))
@@ -259,8 +265,8 @@ func BenchmarkFleet(b *testing.B) {
 		}
 		*f.dst = string(text)
 	}
-	fb.port = fb.lan.origin.port(b)
-	fb.mirror = fleetStartMirrorOn(b, fb.lan.origin, repo, []string{fb.lan.origin.url(fb.port) + "/announce"})
+	fb.port = fb.lan.tracker.port(b)
+	fb.mirror = fleetStartMirrorOn(b, fb.lan.origin, repo, []string{fb.lan.tracker.url(fb.port) + "/announce"})
 	// Every torrent is built before the first case (a mirror serving a
 	// fleet has them cached), and opentracker tracks only these.
 	fb.hashes = fb.mirror.infoHashes(b, fb.mirror.base)
@@ -306,7 +312,7 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 	if fb.tracker != nil {
 		fb.tracker.stop()
 	}
-	fb.tracker = fleetTrackerOn(b, fb.lan.origin, fb.port, fb.hashes)
+	fb.tracker = fleetTrackerOn(b, fb.lan.tracker, fb.port, fb.hashes)
 	m := fb.mirror
 	var agents []*fleetAgent
 	var hosts []*fleetHost
@@ -399,7 +405,7 @@ func (fb *fleetBench) report(b *testing.B, repo *fleetRepo, cases []fleetCase, f
 	secs := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 	var out bytes.Buffer
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Fprintf(&out, "\n# fleet benchmark %s: %d hosts; the mirror's link %s, each host's %s; load %s\n",
+	fmt.Fprintf(&out, "\n# fleet benchmark %s: %d hosts; the mirror's link %s, each host's and the tracker's %s; load %s\n",
 		time.Now().UTC().Format("2006-01-02 15:04"), benchHosts, benchOriginRate, benchHostRate,
 		strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Fprintf(&out, "# package set: %d RPMs, %.1f MiB (one copy); overlap variant: %d of them a host, at random\n\n",

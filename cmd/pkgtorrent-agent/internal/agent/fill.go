@@ -2,11 +2,10 @@ package agent
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -58,20 +57,29 @@ func (s *Swarm) startFill(it *item) {
 //
 // The policy: when the tracker knows no other peer of the torrent, the
 // pieces are fetched from the mirror at once, in order, so that the
-// request streams. When peers are known, the host waits a delay taken
-// from a hash of its peer ID and the torrent (up to origin-after),
-// then fetches, starting at a piece that also depends on the host, only
-// the pieces that no connected peer has. Hosts that start together thus
-// fetch different pieces, and a piece that one of them fetched reaches
-// the others through the swarm. When no piece completes for stall, the
-// missing ones are fetched whatever peers claim to have.
+// request streams. When peers are connected, the host lets the
+// connections settle (until none came for settleFor, at most
+// origin-after), then fetches its own share of the pieces that no
+// connected peer has, in order: the pieces it ranks first for among
+// itself and the connected peers that lack them. The rank is rendezvous
+// hashing of the peer ID, the torrent and the piece, so hosts that see
+// the same peers agree on one host for each piece without a word, and
+// the piece reaches the others through the swarm. The bytes the mirror
+// sends stay near one copy however many hosts start together, where
+// hosts picking pieces themselves, even from different starting points,
+// fetched most pieces twice or more behind a busy mirror link (the fleet
+// benchmark, BenchmarkFleet). A piece whose first-ranked hosts have not
+// brought it is fetched by the host ranked r-th after r x patience
+// (three times what a piece of that size took from the mirror here
+// lately, at least origin-after): a host that left or is slow costs
+// time, not the download. When no piece completes for stall (or twice
+// the patience, when longer), the missing pieces are fetched in order
+// whatever peers claim to have.
 //
 // A host that found no peer in the wait looks again before each piece:
 // when a peer connects later (a tracker slow to answer behind the
 // mirror's busy link, hosts that started a moment apart), it goes on as
-// if peers had been known from the start. Without that, a fleet whose
-// tracker answers in more than the wait fetched most packages from the
-// mirror once per host (the fleet benchmark, BenchmarkFleet).
+// if peers had been known from the start.
 //
 // Every piece fetched is written to the store and hashed by the client
 // like a piece from a peer; a piece that does not verify is not used.
@@ -81,7 +89,6 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	n := t.NumPieces()
 	if missing(t) == 0 {
 		return nil
 	}
@@ -114,49 +121,51 @@ waitAnnounce:
 	}
 	if peersKnown {
 		s.lonely.Store(0)
+		if !s.settle(ctx, t) {
+			return ctx.Err()
+		}
 	} else {
 		s.lonely.Add(1)
 	}
 	s.log.Debug("origin fill", "torrent", it.name, "peers_known", peersKnown, "after", time.Since(began))
-	// The spread comes from the client's peer ID, random at each start:
-	// agents sharing a host name (several on one machine, or cloned
-	// hosts) still spread apart.
-	id := s.cl.PeerID()
-	h := sha1.Sum(append(id[:], t.InfoHash().Bytes()...))
-	spread := binary.BigEndian.Uint32(h[:4])
-	start := 0
-	if peersKnown {
-		start = int(spread % uint32(n))
-		delay := time.Duration(uint64(s.cfg.OriginAfter) * uint64(spread>>16) / (1 << 16))
-		if !sleepUntilDone(ctx, t, delay) {
-			return ctx.Err()
-		}
-	}
 	lastProgress, lastMissing := time.Now(), missing(t)
+	// left holds when this host first left a missing piece to a host
+	// ranked above it.
+	left := map[int]time.Time{}
 	for {
 		if lastMissing == 0 {
 			return nil
 		}
 		if !peersKnown && t.Stats().ActivePeers > 0 {
-			peersKnown, start = true, int(spread%uint32(n))
+			peersKnown = true
 			s.lonely.Store(0)
 			s.log.Debug("origin fill: a peer came", "torrent", it.name, "after", time.Since(began), "missing", lastMissing)
 		}
-		stalled := time.Since(lastProgress) >= s.cfg.Stall
-		var have *roaring.Bitmap
-		if peersKnown && !stalled {
-			have = peerPieces(t)
+		patience := s.patience(t.Info().PieceLength)
+		var pick []int
+		mode := "own"
+		if !peersKnown || time.Since(lastProgress) >= max(s.cfg.Stall, 2*patience) {
+			mode = "in order"
+			// Alone, or the swarm is stuck: every missing piece, in
+			// order.
+			for i := range t.NumPieces() {
+				if !t.Piece(i).State().Complete {
+					pick = append(pick, i)
+				}
+			}
+		} else if i := ownPiece(t, s.cl.PeerID(), left, patience); i >= 0 {
+			pick = []int{i}
 		}
 		replan := false
-		for k := 0; k < n; k++ {
-			i := (start + k) % n
-			if t.Piece(i).State().Complete || (have != nil && have.Contains(uint32(i))) {
+		for k, i := range pick {
+			if t.Piece(i).State().Complete {
 				continue
 			}
 			if !peersKnown && k > 0 && t.Stats().ActivePeers > 0 {
 				replan = true
 				break
 			}
+			s.log.Debug("origin piece", "torrent", it.name, "piece", i, "mode", mode, "peers", t.Stats().ActivePeers, "peers_known", peersKnown)
 			if err := s.fetchPiece(ctx, it, t, i); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -169,10 +178,6 @@ waitAnnounce:
 				s.log.Info("fetching a piece from the mirror", "torrent", it.name, "piece", i, "err", err)
 				break
 			}
-			if peersKnown && !stalled {
-				// Peers may have sent more meanwhile: look again.
-				break
-			}
 		}
 		if m := missing(t); m < lastMissing {
 			lastMissing, lastProgress = m, time.Now()
@@ -181,13 +186,128 @@ waitAnnounce:
 		if replan {
 			continue
 		}
-		if !sleepUntilDone(ctx, t, 200*time.Millisecond) {
+		if !sleepUntilDone(ctx, t, 100*time.Millisecond) {
 			return ctx.Err()
 		}
 		if m := missing(t); m < lastMissing {
 			lastMissing, lastProgress = m, time.Now()
 		}
 	}
+}
+
+// settleFor is how long the connections of a torrent must stay as they
+// are before the hosts rank themselves for its pieces: hosts that start
+// together connect within a few hundred milliseconds of each other.
+const settleFor = 200 * time.Millisecond
+
+// settle waits until no peer connected or left for settleFor, at most
+// origin-after; false when ctx ends first.
+func (s *Swarm) settle(ctx context.Context, t *torrent.Torrent) bool {
+	began, changed, peers := time.Now(), time.Now(), t.Stats().ActivePeers
+	for time.Since(changed) < settleFor && time.Since(began) < s.cfg.OriginAfter {
+		if !sleepUntilDone(ctx, t, 20*time.Millisecond) {
+			return false
+		}
+		if p := t.Stats().ActivePeers; p != peers {
+			peers, changed = p, time.Now()
+		}
+	}
+	return true
+}
+
+// patience is how long a host waits for a piece of length n that a host
+// ranked just above it should fetch: three times what n bytes took from
+// the mirror here lately, at least origin-after.
+func (s *Swarm) patience(n int64) time.Duration {
+	perByte := math.Float64frombits(s.originPace.Load())
+	return max(s.cfg.OriginAfter, time.Duration(3*perByte*float64(n)))
+}
+
+// paced records that n bytes took d from the mirror.
+func (s *Swarm) paced(n int64, d time.Duration) {
+	if n <= 0 {
+		return
+	}
+	v := float64(d) / float64(n)
+	for {
+		old := s.originPace.Load()
+		next := v
+		if old != 0 {
+			next = 0.8*math.Float64frombits(old) + 0.2*v
+		}
+		if s.originPace.CompareAndSwap(old, math.Float64bits(next)) {
+			return
+		}
+	}
+}
+
+// ownPiece returns the first missing piece that no connected peer has
+// and that this host (peer ID me) fetches now: one it ranks first for
+// among itself and the connected peers that lack it, or one it ranks
+// r-th for that has been left to the others for r x patience. -1 when
+// there is none.
+func ownPiece(t *torrent.Torrent, me [20]byte, left map[int]time.Time, patience time.Duration) int {
+	type peer struct {
+		key  uint64
+		have *roaring.Bitmap
+	}
+	ih := t.InfoHash()
+	var peers []peer
+	for _, pc := range t.PeerConns() {
+		peers = append(peers, peer{rankKey(pc.PeerID, ih), pc.PeerPieces()})
+	}
+	mine, now := rankKey(me, ih), time.Now()
+	for i := range t.NumPieces() {
+		if t.Piece(i).State().Complete {
+			continue
+		}
+		r, had := 0, false
+		score := rank(mine, i)
+		for _, p := range peers {
+			if p.have.Contains(uint32(i)) {
+				had = true
+				break
+			}
+			if rank(p.key, i) > score {
+				r++
+			}
+		}
+		switch {
+		case had:
+		case r == 0:
+			return i
+		default:
+			first, ok := left[i]
+			if !ok {
+				left[i] = now
+			} else if now.Sub(first) >= time.Duration(r)*patience {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// rankKey is the FNV-1a hash of a peer ID and an info hash, which rank
+// finishes for each piece: the same function on every host.
+func rankKey(id [20]byte, ih [20]byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, b := range id {
+		h = (h ^ uint64(b)) * 1099511628211
+	}
+	for _, b := range ih {
+		h = (h ^ uint64(b)) * 1099511628211
+	}
+	return h
+}
+
+// rank is a peer's score for piece i (the higher, the sooner it fetches
+// the piece): its key mixed with i by SplitMix64's finalizer.
+func rank(key uint64, i int) uint64 {
+	z := key ^ (uint64(i)+1)*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
 }
 
 // sleepUntilDone waits for d, returning early (true) when t completes;
@@ -215,15 +335,6 @@ func missing(t *torrent.Torrent) int {
 	return n
 }
 
-// peerPieces is the union of the pieces the connected peers have.
-func peerPieces(t *torrent.Torrent) *roaring.Bitmap {
-	have := roaring.New()
-	for _, pc := range t.PeerConns() {
-		have.Or(pc.PeerPieces())
-	}
-	return have
-}
-
 // storeError is a failure to write the store: the download cannot go on
 // through the swarm on this host.
 type storeError struct{ err error }
@@ -240,6 +351,7 @@ func (s *Swarm) fetchPiece(ctx context.Context, it *item, t *torrent.Torrent, i 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	began := time.Now()
 	p := t.Piece(i)
 	off, size := p.Info().Offset(), p.Info().Length()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Stall+time.Duration(size/(64<<10))*time.Second)
@@ -264,6 +376,7 @@ func (s *Swarm) fetchPiece(ctx context.Context, it *item, t *torrent.Torrent, i 
 	if _, err := io.ReadFull(resp.Body, buf); err != nil {
 		return fmt.Errorf("reading %s: %w", u, err)
 	}
+	s.paced(size, time.Since(began))
 	s.stats.origin.Add(size)
 	if _, err := p.Storage().WriteAt(buf, 0); err != nil {
 		return storeError{err}

@@ -272,9 +272,19 @@ func (w *firstWrite) Write(p []byte) (int, error) {
 }
 
 // swarmReader reads the file through the torrent: only bytes of pieces
-// that verified. When none arrive for stall, or the store fails, it
-// streams the rest straight from the mirror (the torrent goes on in the
-// swarm), so that a request is never much slower than the mirror.
+// that verified. When the torrent makes no progress for stall (no piece
+// verifies, from peers or the mirror), when its next piece has not come
+// for 4 x stall, or when the store fails, it streams the rest straight
+// from the mirror (the torrent goes on in the swarm), so that a request
+// is never much slower than the mirror.
+//
+// Progress of the torrent, not of the request's own next piece: hosts
+// that start a file together fetch different pieces from the mirror
+// (see fill), so the first piece may well come last. Falling back on the
+// request's own piece made every host of the fleet benchmark stream most
+// large files from the mirror once more, behind a busy mirror link
+// (BenchmarkFleet). 4 x stall stays below dnf's limit of 30 s under
+// 1000 bytes/s.
 type swarmReader struct {
 	ctx context.Context
 	h   *Handler
@@ -329,7 +339,9 @@ func (r *swarmReader) read(p []byte) (int, error) {
 		// not a read with a deadline: the engine logs every read that
 		// times out as an error.)
 		piece := int(r.pos / r.it.t.Info().PieceLength)
-		for deadline := time.Now().Add(r.h.cfg.Stall); time.Now().Before(deadline) && r.h.swarm.failure(r.it) == nil; {
+		began, done := time.Now(), r.it.t.BytesCompleted()
+		progress := began
+		for time.Since(progress) < r.h.cfg.Stall && time.Since(began) < 4*r.h.cfg.Stall && r.h.swarm.failure(r.it) == nil {
 			if r.it.t.Piece(piece).State().Complete {
 				ctx, cancel := context.WithTimeout(r.ctx, r.h.cfg.Stall)
 				n, err := r.t.ReadContext(ctx, p)
@@ -344,6 +356,9 @@ func (r *swarmReader) read(p []byte) (int, error) {
 			case <-r.ctx.Done():
 				return 0, r.ctx.Err()
 			case <-time.After(pollEvery):
+			}
+			if d := r.it.t.BytesCompleted(); d != done {
+				done, progress = d, time.Now()
 			}
 		}
 		r.h.log.Info("no verified bytes for a while, or the store failed; streaming the rest from the mirror",

@@ -38,6 +38,9 @@ const maxTorrentSize = 4 << 20
 // maxPieceLength bounds the piece buffers of origin fetches.
 const maxPieceLength = 64 << 20
 
+// dialRate is the peers the agent dials a second, at most.
+const dialRate = 500
+
 // engineLevel is the least level of the engine's log lines passed on.
 var engineLevel = slog.LevelInfo
 
@@ -63,6 +66,9 @@ type Swarm struct {
 	wg      sync.WaitGroup
 	// lonely counts the downloads in a row that found no peer.
 	lonely atomic.Int32
+	// originPace is the time a byte took from the mirror lately
+	// (nanoseconds, a float64's bits; see paced).
+	originPace atomic.Uint64
 }
 
 // item is one torrent of the store.
@@ -140,6 +146,14 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 	tc.DisableWebseeds = true
 	tc.DisableUTP = true
 	tc.EstablishedConnsPerTorrent = cfg.PeersPerTorrent
+	// The engine dials at most 10 peers a second by default, for the
+	// whole client: a transaction's torrents started together (a
+	// prefetch of 84 packages, 7 peers each) took a minute to connect,
+	// and hosts fetched from the mirror meanwhile what their peers had
+	// (BenchmarkFleet). The agent dials the fleet's hosts that its
+	// tracker names; half-open connections stay bounded by the engine
+	// (25 a torrent, 100 in all).
+	tc.DialRateLimiter = rate.NewLimiter(dialRate, dialRate)
 	// anacrolix v1.59.1 reserves upload buffer for each peer request as
 	// it arrives, but reads requests from disk in one goroutine per
 	// connection, in map order: with less room than the requests a peer
