@@ -242,27 +242,37 @@ func (s *Swarm) paced(n int64, d time.Duration) {
 }
 
 // ownPiece returns the first missing piece that no connected peer has
-// and that this host (peer ID me) fetches now: one it ranks first for
-// among itself and the connected peers that lack it, or one it ranks
-// r-th for that has been left to the others for r x patience. -1 when
+// and that this host (peer ID me) fetches now (see pickOwn); -1 when
 // there is none.
 func ownPiece(t *torrent.Torrent, me [20]byte, left map[int]time.Time, patience time.Duration) int {
-	type peer struct {
-		key  uint64
-		have *roaring.Bitmap
-	}
 	ih := t.InfoHash()
-	var peers []peer
+	var peers []peerView
 	for _, pc := range t.PeerConns() {
-		peers = append(peers, peer{rankKey(pc.PeerID, ih), pc.PeerPieces()})
+		peers = append(peers, peerView{rankKey(pc.PeerID, ih), pc.PeerPieces()})
 	}
-	mine, now := rankKey(me, ih), time.Now()
-	for i := range t.NumPieces() {
-		if t.Piece(i).State().Complete {
+	complete := func(i int) bool { return t.Piece(i).State().Complete }
+	return pickOwn(t.NumPieces(), complete, rankKey(me, ih), peers, left, patience, time.Now())
+}
+
+// peerView is a connected peer as the ranking sees it: its rank key for
+// the torrent and the pieces it has.
+type peerView struct {
+	key  uint64
+	have *roaring.Bitmap
+}
+
+// pickOwn returns the first of n pieces, not complete and not had by
+// any peer, that the host of key me fetches at now: one it ranks first
+// for among itself and the peers that lack it, or one it ranks r-th for
+// that it has left to the others (left records since when) for
+// r x patience. -1 when there is none.
+func pickOwn(n int, complete func(int) bool, me uint64, peers []peerView, left map[int]time.Time, patience time.Duration, now time.Time) int {
+	for i := range n {
+		if complete(i) {
 			continue
 		}
 		r, had := 0, false
-		score := rank(mine, i)
+		score := rank(me, i)
 		for _, p := range peers {
 			if p.have.Contains(uint32(i)) {
 				had = true

@@ -1,0 +1,122 @@
+package agent
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/RoaringBitmap/roaring"
+)
+
+// fleetKeys are the rank keys of hosts with distinct peer IDs for one
+// torrent.
+func fleetKeys(hosts int) []uint64 {
+	var ih [20]byte
+	copy(ih[:], "an info hash, 20 B..")
+	keys := make([]uint64, hosts)
+	for h := range keys {
+		var id [20]byte
+		copy(id[:], fmt.Sprintf("-AN2000-host%02d......", h))
+		keys[h] = rankKey(id, ih)
+	}
+	return keys
+}
+
+// others returns every host's view but h's, none of them with a piece.
+func others(keys []uint64, h int) []peerView {
+	var v []peerView
+	for j, k := range keys {
+		if j != h {
+			v = append(v, peerView{k, roaring.New()})
+		}
+	}
+	return v
+}
+
+// TestPickOwnSplitsPieces: hosts that see each other fetch every piece
+// from the mirror exactly once between them, in shares of about one
+// n-th each, and none fetches a piece a peer has.
+func TestPickOwnSplitsPieces(t *testing.T) {
+	const hosts, n = 8, 400
+	keys := fleetKeys(hosts)
+	now := time.Now()
+	fetchedBy := make([]int, n)
+	for i := range fetchedBy {
+		fetchedBy[i] = -1
+	}
+	for h := range keys {
+		done := make([]bool, n)
+		got := 0
+		left := map[int]time.Time{}
+		for {
+			// No time passes: only the host's own pieces come.
+			i := pickOwn(n, func(i int) bool { return done[i] }, keys[h], others(keys, h), left, time.Second, now)
+			if i < 0 {
+				break
+			}
+			if done[i] {
+				t.Fatalf("host %d: piece %d again", h, i)
+			}
+			done[i] = true
+			got++
+			if fetchedBy[i] >= 0 {
+				t.Errorf("piece %d fetched by host %d and host %d", i, fetchedBy[i], h)
+			}
+			fetchedBy[i] = h
+		}
+		if got < n/hosts/2 || got > 2*n/hosts {
+			t.Errorf("host %d fetched %d of %d pieces, want about %d", h, got, n, n/hosts)
+		}
+	}
+	for i, h := range fetchedBy {
+		if h < 0 {
+			t.Errorf("piece %d: no host fetched it", i)
+		}
+	}
+
+	// Pieces a peer has are never fetched from the mirror.
+	views := others(keys, 0)
+	for i := range n {
+		if i%3 == 0 {
+			views[i%len(views)].have.Add(uint32(i))
+		}
+	}
+	done := make([]bool, n)
+	for {
+		i := pickOwn(n, func(i int) bool { return done[i] }, keys[0], views, map[int]time.Time{}, time.Second, now)
+		if i < 0 {
+			break
+		}
+		if i%3 == 0 {
+			t.Errorf("piece %d, which a peer has, fetched from the mirror", i)
+		}
+		done[i] = true
+	}
+}
+
+// TestPickOwnBackup: a piece that its first-ranked host does not bring is
+// taken by one more host after each patience, never by several at once.
+func TestPickOwnBackup(t *testing.T) {
+	const hosts, patience = 8, 3 * time.Second
+	keys := fleetKeys(hosts)
+	t0 := time.Now()
+	lefts := make([]map[int]time.Time, hosts)
+	for h := range lefts {
+		lefts[h] = map[int]time.Time{}
+	}
+	takers := func(at time.Time) int {
+		n := 0
+		for h := range keys {
+			if pickOwn(1, func(int) bool { return false }, keys[h], others(keys, h), lefts[h], patience, at) == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	for k, at := range []time.Time{t0, t0.Add(patience - time.Millisecond), t0.Add(patience), t0.Add(2*patience - time.Millisecond), t0.Add(2 * patience), t0.Add(7 * patience)} {
+		want := []int{1, 1, 2, 2, 3, 8}[k]
+		if got := takers(at); got != want {
+			t.Errorf("%v after the hosts first saw the piece: %d hosts fetch it, want %d", at.Sub(t0), got, want)
+		}
+	}
+}
