@@ -58,13 +58,15 @@ type Config struct {
 	// MaxRequests bounds the requests the agent answers at once; more get
 	// 503 at once, so that dnf moves to its next mirror.
 	MaxRequests int
-	// OriginAfter is how long a download waits for peers that announced
-	// the torrent before it fetches from the mirror itself. A torrent
+	// OriginAfter is how long a download whose torrent has peers waits,
+	// at most, for its connections to settle before it fetches its share
+	// of the pieces from the mirror, and the least patience for a piece
+	// left to a host ranked above (see the agent's fill). A torrent
 	// without known peers starts from the mirror at once.
 	OriginAfter time.Duration
-	// Stall is how long a request waits for its next verified bytes before
-	// it streams the rest straight from the mirror (the download stays in
-	// the swarm).
+	// Stall is how long a request waits while its torrent makes no
+	// progress (4 x Stall for its own next piece) before it streams the
+	// rest straight from the mirror (the download stays in the swarm).
 	Stall time.Duration
 	// Trackers, when set, replace the torrents' announce lists (for fleets
 	// with their own tracker). Repeatable.
