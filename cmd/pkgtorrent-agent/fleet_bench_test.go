@@ -205,12 +205,13 @@ type fleetCase struct {
 // fleetFigures are what one case measured.
 type fleetFigures struct {
 	times      []time.Duration
-	origin     int64        // package bytes nginx sent
-	originLink int64        // bytes the mirror's link sent, all of them
-	uploaded   []int64      // per host, payload, from the agent's /metrics
-	uploadLink []int64      // per host, bytes its link sent
-	sources    fleetSources // the agents' bytes by source, summed
-	failed     int          // hosts whose dnf failed
+	origin     int64         // package bytes nginx sent
+	originLink int64         // bytes the mirror's link sent, all of them
+	uploaded   []int64       // per host, payload, from the agent's /metrics
+	uploadLink []int64       // per host, bytes its link sent
+	sources    fleetSources  // the agents' bytes by source, summed
+	agentCPU   time.Duration // the agents' CPU time, summed
+	failed     int           // hosts whose dnf failed
 	ran        bool
 }
 
@@ -378,6 +379,7 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 		f.sources.origin += s.origin
 		f.sources.fallback += s.fallback
 		f.sources.uploaded += s.uploaded
+		f.agentCPU += fleetCPU(b, a.proc.cmd.Process.Pid)
 		a.proc.stop()
 	}
 	if dir := *fleetKeepFlag; dir != "" {
@@ -410,8 +412,8 @@ func (fb *fleetBench) report(b *testing.B, repo *fleetRepo, cases []fleetCase, f
 		strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Fprintf(&out, "# package set: %d RPMs, %.1f MiB (one copy); overlap variant: %d of them a host, at random\n\n",
 		len(repo.pkgs), float64(repo.total)/(1<<20), k)
-	fmt.Fprintf(&out, "| case | last host | median host | mirror: packages (copies) | mirror link sent (copies) | agents' bytes from peers, mirror, fallback (copies) | upload per host, copies: agent's count (link) |\n")
-	fmt.Fprintf(&out, "| --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(&out, "| case | last host | median host | mirror: packages (copies) | mirror link sent (copies) | agents' bytes from peers, mirror, fallback (copies) | agents' CPU | upload per host, copies: agent's count (link) |\n")
+	fmt.Fprintf(&out, "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for i, c := range cases {
 		f := figs[i]
 		if !f.ran {
@@ -433,12 +435,13 @@ func (fb *fleetBench) report(b *testing.B, repo *fleetRepo, cases []fleetCase, f
 		if f.failed > 0 {
 			fail = fmt.Sprintf(" (%d dnf FAILED)", f.failed)
 		}
-		src := "-"
+		src, cpu := "-", "-"
 		if c.agents {
+			cpu = secs(f.agentCPU)
 			src = fmt.Sprintf("%.2f, %.2f, %.2f", f.sources.peers/float64(repo.total), f.sources.origin/float64(repo.total), f.sources.fallback/float64(repo.total))
 		}
-		fmt.Fprintf(&out, "| %s%s | %s | %s | %.2f | %.2f | %s | %s |\n", name, fail, secs(f.last()), secs(f.median()),
-			copies(f.origin), copies(f.originLink), src, up)
+		fmt.Fprintf(&out, "| %s%s | %s | %s | %.2f | %.2f | %s | %s | %s |\n", name, fail, secs(f.last()), secs(f.median()),
+			copies(f.origin), copies(f.originLink), src, cpu, up)
 	}
 	fmt.Fprintf(&out, "\n")
 	verdict := func(ok bool) string {
@@ -472,4 +475,26 @@ func (fb *fleetBench) report(b *testing.B, repo *fleetRepo, cases []fleetCase, f
 		}
 	}
 	os.Stdout.Write(out.Bytes())
+}
+
+// fleetCPU returns the CPU time (user and system) process pid has used.
+func fleetCPU(b testing.TB, pid int) time.Duration {
+	b.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command's name, which is in parentheses.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 13 {
+		b.Fatalf("/proc/%d/stat: %q", pid, stat)
+	}
+	// utime and stime, fields 14 and 15, in clock ticks (100 a second
+	// on Linux).
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, stat)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
