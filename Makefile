@@ -22,14 +22,15 @@ DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
 	python3-libtorrent curl mktorrent systemd rpm man-db \
 	transmission-cli qbittorrent-nox e2fsprogs dnf python3-dnf createrepo-c \
 	dnf-plugins-core patch ansible-core
-# Debian packages `make bench` compares against or drives.
-BENCH_PACKAGES := mktorrent wrk nginx-light
+# Debian packages `make bench` compares against or drives (time measures
+# mktorrent's memory; iproute2 makes the fleet benchmark's network).
+BENCH_PACKAGES := mktorrent wrk nginx-light time iproute2
 FUZZTIME ?= 30s
 # Go micro-benchmarks `make bench` runs after the comparisons.
 GOBENCH ?= BenchmarkBlocks|BenchmarkCryptoSHA1|BenchmarkHashAt|BenchmarkHash$$|BenchmarkMulti|BenchmarkMetainfo|BenchmarkServeCached|BenchmarkNewCombination
 BENCHTIME ?= 1s
 
-.PHONY: all build run deps bench-deps install-packages test vet fuzz bench clean
+.PHONY: all build run deps bench-deps install-packages test vet fuzz bench bench-fleet clean
 
 all: build
 
@@ -96,11 +97,20 @@ fuzz:
 	done
 
 # Times the service against mktorrent and static nginx (data under .bench/,
-# generated once, about 9 GiB), one line per target; then the Go benchmarks.
+# generated once, about 9 GiB), one line per target; then the Go benchmarks;
+# then the fleet's.
 bench: bench-deps build
 	$(GO) build -o bin/pkgtorrent-bench ./cmd/pkgtorrent-bench
 	bin/pkgtorrent-bench -dir .bench -bin $(BIN)
 	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchmem -benchtime $(BENCHTIME) ./pkg/...
+	@$(MAKE) --no-print-directory bench-fleet
+
+# The fleet's benchmarks, about 15 minutes, as root (network namespaces
+# and tc): 8 dnf hosts behind a 100 Mbit/s mirror link, plain and through
+# the agents (BenchmarkFleet), and torrent layouts for overlapping
+# transactions (BenchmarkFetchLayout).
+bench-fleet: deps bench-deps
+	cd $(AGENT_DIR) && $(GO) test -run '^$$' -bench '^(BenchmarkFleet|BenchmarkFetchLayout)$$' -benchtime 1x -timeout 60m .
 
 clean:
 	rm -rf bin $(RUNDIR) .bench
