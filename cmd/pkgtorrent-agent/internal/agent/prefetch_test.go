@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestPrefetch: a prefetch starts every download at once and answers at
@@ -112,5 +113,61 @@ func TestPrefetch(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("body %q: status %d, want 400", bad, resp.StatusCode)
 		}
+	}
+}
+
+// TestPrefetchWindow: a prefetch downloads prefetchWindow torrents at a
+// time, in order; the next starts when one ends.
+func TestPrefetchWindow(t *testing.T) {
+	root := t.TempDir()
+	n := prefetchWindow + 4
+	var req PrefetchRequest
+	files := map[string][]byte{}
+	svc := startMirror(t, root)
+	// The mirror through a proxy that counts the torrents asked for, and
+	// holds back the packages' bytes until release is closed.
+	var torrents atomic.Int64
+	release := make(chan struct{})
+	target, _ := url.Parse(svc.base)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.Contains(r.URL.Path, "/torrent_service/single/"):
+			torrents.Add(1)
+		case strings.HasSuffix(r.URL.Path, ".rpm"):
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	for i := range n {
+		name := "w" + itoa(int64(i)) + "-1-1.noarch.rpm"
+		files[name] = writeRandom(t, root, pkgDir+name, 64<<10+i)
+		s := sha256.Sum256(files[name])
+		req.Packages = append(req.Packages, PrefetchPackage{proxy.URL + "/" + pkgDir + name, int64(len(files[name])), hex.EncodeToString(s[:])})
+	}
+	a := startAgent(t, t.TempDir(), []string{proxy.URL})
+	body, _ := json.Marshal(req)
+	resp, err := http.Post(a.srv.URL+"/prefetch", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d, want 202", resp.StatusCode)
+	}
+	waitFor(t, "the first window's torrents", func() bool { return torrents.Load() >= prefetchWindow })
+	time.Sleep(500 * time.Millisecond)
+	if got := torrents.Load(); got != prefetchWindow {
+		t.Errorf("with no download done, %d torrents were started, want the window's %d", got, prefetchWindow)
+	}
+	close(release)
+	waitFor(t, "every prefetched download", func() bool { return a.swarm.Status().Totals.Seeding == n })
+	if got := torrents.Load(); got != int64(n) {
+		t.Errorf("%d torrents asked for, want %d", got, n)
 	}
 }

@@ -682,6 +682,31 @@ func (s *Swarm) expect(it *item, size int64, sum []byte) {
 	it.sha256 = sum
 }
 
+// waitDone waits until it is complete, has failed, the swarm closes, or
+// d has passed.
+func (s *Swarm) waitDone(it *item, d time.Duration) {
+	s.mu.Lock()
+	t := it.t
+	s.mu.Unlock()
+	if t == nil {
+		return
+	}
+	deadline := time.After(d)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for s.failure(it) == nil {
+		select {
+		case <-t.Complete().On():
+			return
+		case <-s.closed:
+			return
+		case <-deadline:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // expected is the SHA-256 a prefetch gave for it, if any.
 func (s *Swarm) expected(it *item) []byte {
 	s.mu.Lock()
