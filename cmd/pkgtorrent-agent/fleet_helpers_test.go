@@ -1263,6 +1263,8 @@ type fleetHost struct {
 	opts []string
 	// timeout bounds one dnf run (3 minutes when zero).
 	timeout time.Duration
+	// cpu is the CPU time (user and system) of the last dnf run.
+	cpu time.Duration
 }
 
 func fleetNewHost(t testing.TB, name string) *fleetHost {
@@ -1312,6 +1314,9 @@ func (h *fleetHost) install(ctx context.Context, dnf string, pkgs []string) (tim
 	start := time.Now()
 	err = cmd.Run()
 	d := time.Since(start)
+	if cmd.ProcessState != nil {
+		h.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	if ctx.Err() != nil {
 		err = fmt.Errorf("dnf did not finish within %v: %w", timeout, err)
 	}
