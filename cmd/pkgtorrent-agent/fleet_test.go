@@ -65,7 +65,7 @@ func TestFleetBaseline(t *testing.T) {
 // with its own port and store, and 4 dnf hosts with local-first repo
 // files, installing the same transaction at the same time. Every dnf
 // succeeds (it verified every checksum), every package has the bytes
-// rpmbuild made, and the origin sends at most 1.5 copies of the package
+// rpmbuild made, and the origin sends at most 1.2 copies of the package
 // bytes in all (4 without agents: TestFleetBaseline). The agents are the
 // plain build, the one that ships (see fleetAgentBinary).
 func TestFleet(t *testing.T) {
@@ -96,8 +96,11 @@ func TestFleet(t *testing.T) {
 		t.Logf("%s /metrics: %v", a.name, s)
 	}
 	t.Logf("agents' bytes from peers: %.1f MiB of %s downloaded by the fleet", peers/(1<<20), fleetMiB(n*m.repo.total))
-	if limit := m.repo.total * 3 / 2; o.total > limit {
-		t.Errorf("the origin sent %.2f copies of the package bytes (%d bytes), want at most 1.5 copies (%d bytes)", m.copies(o.total), o.total, limit)
+	// 1.2, not the 1.5 of issue 12: with each piece ranked to one host
+	// (fill), the origin sent 1.00 copies in every run here, under load
+	// too; hosts picking pieces from spread starts sent 1.21-1.37.
+	if limit := m.repo.total * 6 / 5; o.total > limit {
+		t.Errorf("the origin sent %.2f copies of the package bytes (%d bytes), want at most 1.2 copies (%d bytes)", m.copies(o.total), o.total, limit)
 	}
 	for _, a := range agents {
 		a.proc.stopClean(t)
