@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
 // startTracker runs opentracker on a free loopback port, tracking the
@@ -95,8 +97,13 @@ func TestPeersServe(t *testing.T) {
 	tracker := startTracker(t, pre.base+"/yum/torrent_service/single/"+pkgDir+"p-1-1.noarch.rpm")
 	m := startMirror(t, root, tracker)
 	u := m.base + "/" + pkgDir + "p-1-1.noarch.rpm"
-	a := startAgent(t, t.TempDir(), []string{m.base})
-	b := startAgent(t, t.TempDir(), []string{m.base})
+	// What this shows is where the bytes come from, not how soon: on a
+	// loaded machine (make test runs packages in parallel) this test took
+	// 1.4 to 11 s, and a slow start past the default stall of 5 s would
+	// stream the rest from the mirror.
+	patient := func(c *settings.Config) { c.Stall = 30 * time.Second }
+	a := startAgent(t, t.TempDir(), []string{m.base}, patient)
+	b := startAgent(t, t.TempDir(), []string{m.base}, patient)
 
 	if resp, got := get(t, a.url(u)); resp.StatusCode != 200 || !bytes.Equal(got, want) {
 		t.Fatalf("agent a: status %d, %d bytes; want 200 and the mirror's %d", resp.StatusCode, len(got), len(want))
