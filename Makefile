@@ -105,7 +105,7 @@ bench: bench-deps build
 	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchmem -benchtime $(BENCHTIME) ./pkg/...
 	@$(MAKE) --no-print-directory bench-fleet
 
-# The fleet's benchmarks, about 15 minutes, as root (network namespaces
+# The fleet's benchmarks, about 11 minutes, as root (network namespaces
 # and tc): 8 dnf hosts behind a 100 Mbit/s mirror link, plain and through
 # the agents (BenchmarkFleet), and torrent layouts for overlapping
 # transactions (BenchmarkFetchLayout).
