@@ -30,16 +30,21 @@ FUZZTIME ?= 30s
 GOBENCH ?= BenchmarkBlocks|BenchmarkCryptoSHA1|BenchmarkHashAt|BenchmarkHash$$|BenchmarkMulti|BenchmarkMetainfo|BenchmarkServeCached|BenchmarkNewCombination
 BENCHTIME ?= 1s
 
-.PHONY: all build run deps bench-deps install-packages test vet fuzz bench bench-fleet clean
+.PHONY: all build build-service build-agent run deps bench-deps install-packages test vet fuzz bench bench-fleet clean
 
 all: build
 
-build:
+build: build-service build-agent
+
+build-service:
 	$(GO) build -o $(BIN) ./cmd/pkgtorrent-service
+
+build-agent:
 	cd $(AGENT_DIR) && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(AGENT) .
 
-# Standalone HTTP over a generated sample mirror in ./run.
-run: build
+# Standalone HTTP over a generated sample mirror in ./run. It builds only
+# what it runs (the service), not the agent and its engine's modules.
+run: build-service
 	@test -d $(RUNDIR)/mirror || $(GO) run ./cmd/mksample $(RUNDIR)/mirror
 	@mkdir -p $(RUNDIR)/cache
 	@test -f $(RUNDIR)/trackers || printf '%s\n' \
