@@ -69,17 +69,7 @@ func parseFlags(fs *flag.FlagSet, usage, doc string, args []string, stderr io.Wr
 	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stderr, "Usage: "+usage)
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, doc)
-		hasFlags := false
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			fmt.Fprintln(stderr)
-			fmt.Fprintln(stderr, "Flags:")
-			fs.SetOutput(stderr)
-			fs.PrintDefaults()
-		}
+		settings.PrintUsage(stderr, settings.Command{Usage: usage, Doc: doc}, fs)
 		return exitOK, true
 	}
 	if err != nil {

@@ -198,7 +198,9 @@ func Load[C any](cmd Command, def C, bind func(*C) Table, args []string, usage i
 	return c, fs.Args(), nil
 }
 
-func printUsage(w io.Writer, cmd Command, own, sfs *flag.FlagSet) {
+// PrintUsage writes the -h text of cmd without settings: its usage line,
+// its doc, then the flags of own, if any.
+func PrintUsage(w io.Writer, cmd Command, own *flag.FlagSet) {
 	fmt.Fprintln(w, "Usage: "+cmd.Usage)
 	if cmd.Doc != "" {
 		fmt.Fprintln(w)
@@ -212,6 +214,11 @@ func printUsage(w io.Writer, cmd Command, own, sfs *flag.FlagSet) {
 		own.SetOutput(w)
 		own.PrintDefaults()
 	}
+}
+
+// printUsage is PrintUsage, then the settings under cmd's heading.
+func printUsage(w io.Writer, cmd Command, own, sfs *flag.FlagSet) {
+	PrintUsage(w, cmd, own)
 	heading := cmd.Heading
 	if heading == "" {
 		heading = "Settings (flags override -config):"
