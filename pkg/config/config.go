@@ -199,11 +199,7 @@ func LoadCommand(cmd settings.Command, args []string, usage io.Writer) (Config, 
 	if cmd.Flags != nil && cmd.Heading == "" {
 		cmd.Heading = "Settings (as for the service; flags override -config):"
 	}
-	c, rest, err := settings.Load(cmd, Default(), (*Config).table, args, usage)
-	if err != nil {
-		return c, nil, err
-	}
-	return c, rest, c.Validate()
+	return settings.Load(cmd, Default(), (*Config).table, (*Config).Validate, args, usage)
 }
 
 // Names returns the names of every setting, as used in the file and as

@@ -1,8 +1,7 @@
 // Package settings reads a program's settings: its defaults, then a file
-// of "key = value" lines named by -config, then the command-line flags.
-// The program checks the result itself (its Validate). Both products'
-// settings (pkg/config for the service, the agent's internal/settings)
-// are built on it.
+// of "key = value" lines named by -config, then the command-line flags,
+// then the program's validation. Both products' settings (pkg/config for
+// the service, the agent's internal/settings) are built on it.
 //
 // A program lists its settings once, as a Table: each Setting is a name,
 // which is both a key of the file and a flag, a usage line for -h, and a
@@ -145,13 +144,13 @@ type Command struct {
 }
 
 // Load builds a configuration from def, the file named by -config (if
-// any) and the flags in args, which also hold cmd's own flags. bind
-// returns the table of the settings of the configuration it is given.
-// Load returns the configuration and the arguments left after the flags;
-// it does not validate the settings. -h writes cmd's usage, its own
-// flags, then the settings, to usage, and returns ErrHelp. Other errors
-// are one line.
-func Load[C any](cmd Command, def C, bind func(*C) Table, args []string, usage io.Writer) (C, []string, error) {
+// any) and the flags in args, which also hold cmd's own flags, then
+// checks it with validate. bind returns the table of the settings of the
+// configuration it is given. Load returns the configuration and the
+// arguments left after the flags. -h writes cmd's usage, its own flags,
+// then the settings, to usage, and returns ErrHelp. Other errors are one
+// line.
+func Load[C any](cmd Command, def C, bind func(*C) Table, validate func(*C) error, args []string, usage io.Writer) (C, []string, error) {
 	c := def
 	t := bind(&c)
 	fs := flag.NewFlagSet("settings", flag.ContinueOnError)
@@ -195,7 +194,7 @@ func Load[C any](cmd Command, def C, bind func(*C) Table, args []string, usage i
 			return c, nil, err
 		}
 	}
-	return c, fs.Args(), nil
+	return c, fs.Args(), validate(&c)
 }
 
 // PrintUsage writes the -h text of cmd without settings: its usage line,

@@ -48,11 +48,19 @@ func (c *conf) table() Table {
 	return t
 }
 
+// validate refuses a negative count.
+func (c *conf) validate() error {
+	if c.Count < 0 {
+		return fmt.Errorf("count: %d is negative", c.Count)
+	}
+	return nil
+}
+
 var plain = Command{Usage: "prog [-config FILE]"}
 
 func load(t *testing.T, args ...string) (conf, error) {
 	t.Helper()
-	c, _, err := Load(plain, defaults(), (*conf).table, args, io.Discard)
+	c, _, err := Load(plain, defaults(), (*conf).table, (*conf).validate, args, io.Discard)
 	return c, err
 }
 
@@ -172,6 +180,11 @@ func TestPrecedence(t *testing.T) {
 			t.Errorf("%q: count %d wait %v name %q; want the file's count, the flag's wait, the default name", args, c.Count, c.Wait, c.Name)
 		}
 	}
+	// Validation checks the result, not the file alone.
+	bad := writeFile(t, "count = -1\n")
+	if c, err := load(t, "-config", bad, "-count", "1"); err != nil || c.Count != 1 {
+		t.Errorf("a file's bad count overridden by a flag: count %d, %v", c.Count, err)
+	}
 }
 
 // TestRepeatable is the rule of the package doc: each source that gives a
@@ -201,7 +214,7 @@ func TestRepeatable(t *testing.T) {
 	}
 	// The default list is not changed in place.
 	d := defaults()
-	c, _, err := Load(plain, d, (*conf).table, []string{"-items", "z"}, io.Discard)
+	c, _, err := Load(plain, d, (*conf).table, (*conf).validate, []string{"-items", "z"}, io.Discard)
 	if err != nil || !slices.Equal(d.Items, []string{"*.rpm"}) || !slices.Equal(c.Items, []string{"z"}) {
 		t.Errorf("default %q, loaded %q (%v)", d.Items, c.Items, err)
 	}
@@ -226,6 +239,7 @@ func TestErrors(t *testing.T) {
 		{"bad flag value", "", []string{"-size", "lots"}, `invalid value "lots" for flag -size: "lots" is not a size in bytes`},
 		{"unknown flag", "", []string{"-colour", "red"}, "flag provided but not defined: -colour"},
 		{"argument", "", []string{"extra"}, `unexpected argument "extra"`},
+		{"validation", "", []string{"-count", "-1"}, "count: -1 is negative"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			args := tt.args
@@ -259,7 +273,7 @@ func TestOwnFlagsAndArgs(t *testing.T) {
 		},
 		Args: true,
 	}
-	c, args, err := Load(cmd, defaults(), (*conf).table, []string{"-config", file, "-max-age", "48h", "-dry-run", "-name", "x", "a", "b"}, nil)
+	c, args, err := Load(cmd, defaults(), (*conf).table, (*conf).validate, []string{"-config", file, "-max-age", "48h", "-dry-run", "-name", "x", "a", "b"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +302,7 @@ func TestHelp(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			_, _, err := Load(tt.cmd, defaults(), (*conf).table, []string{"-h"}, &out)
+			_, _, err := Load(tt.cmd, defaults(), (*conf).table, (*conf).validate, []string{"-h"}, &out)
 			if !errors.Is(err, ErrHelp) {
 				t.Fatalf("-h: %v, want ErrHelp", err)
 			}

@@ -141,11 +141,7 @@ var ErrHelp = pkgsettings.ErrHelp
 // arguments left after the flags. -h writes the usage to usage.
 func Load(usageLine string, args []string, usage io.Writer) (Config, []string, error) {
 	cmd := pkgsettings.Command{Usage: usageLine, Args: true}
-	c, rest, err := pkgsettings.Load(cmd, Default(), (*Config).table, args, usage)
-	if err != nil {
-		return c, nil, err
-	}
-	return c, rest, c.Validate()
+	return pkgsettings.Load(cmd, Default(), (*Config).table, (*Config).Validate, args, usage)
 }
 
 // Names returns every setting's name, as a file key and a flag.
