@@ -62,7 +62,7 @@ func TestBadSettings(t *testing.T) {
 	}{
 		{"NotANumber", []string{"-peer-port", "x"}, "-peer-port"},
 		{"PortRange", []string{"-peer-port", "70000"}, "peer-port"},
-		{"StoreSize", []string{"-store-size", "0"}, "-store-size"},
+		{"StoreSize", []string{"-store-size", "0"}, "store-size:"},
 		{"Listen", []string{"-listen", "nohost"}, "listen"},
 		{"AllowScheme", []string{"-allow", "ftp://mirror.example.org/"}, "allow"},
 		{"AllowQuery", []string{"-allow", "http://mirror.example.org/?x=1"}, "allow"},

@@ -18,6 +18,7 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/inspect"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/progress"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/settings"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/version"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/warm"
@@ -51,7 +52,7 @@ func runSubcommand(name string, args []string, stdout *os.File, stderr io.Writer
 // loadSettings parses a subcommand's flags and the settings. done is true
 // when the command must stop with code: after -h, or on an error, which it
 // prints as one line.
-func loadSettings(cmd config.Command, args []string, stderr io.Writer) (cfg config.Config, rest []string, code int, done bool) {
+func loadSettings(cmd settings.Command, args []string, stderr io.Writer) (cfg config.Config, rest []string, code int, done bool) {
 	cfg, rest, err := config.LoadCommand(cmd, args, stderr)
 	if errors.Is(err, config.ErrHelp) {
 		return cfg, nil, exitOK, true
@@ -68,17 +69,7 @@ func parseFlags(fs *flag.FlagSet, usage, doc string, args []string, stderr io.Wr
 	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stderr, "Usage: "+usage)
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, doc)
-		hasFlags := false
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			fmt.Fprintln(stderr)
-			fmt.Fprintln(stderr, "Flags:")
-			fs.SetOutput(stderr)
-			fs.PrintDefaults()
-		}
+		settings.PrintUsage(stderr, settings.Command{Usage: usage, Doc: doc}, fs)
 		return exitOK, true
 	}
 	if err != nil {
@@ -95,7 +86,7 @@ func interruptible() (context.Context, context.CancelFunc) {
 
 func runWarm(args []string, stdout *os.File, stderr io.Writer) int {
 	var workers int
-	cmd := config.Command{
+	cmd := settings.Command{
 		Usage: "pkgtorrent-service warm [-j N] [settings] PATTERN...",
 		Doc: `Hashes ahead of time every file that the patterns match under -root, so that the
 first client to ask for a torrent of them does not wait: run it after each repository
@@ -165,7 +156,7 @@ otherwise one summary line. SIGINT or SIGTERM stops it, keeping every entry writ
 func runGC(args []string, stdout *os.File, stderr io.Writer) int {
 	var maxAge time.Duration
 	var dryRun, verbose bool
-	cmd := config.Command{
+	cmd := settings.Command{
 		Usage: "pkgtorrent-service gc [-max-age D] [-dry-run] [-v] [settings]",
 		Doc: `Removes from the cache folder the entries not used for -max-age, the piece entries
 of files gone from -root, the info entries any of whose files is gone, corrupt info

@@ -38,6 +38,7 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/service"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/settings"
 )
 
 func main() {
@@ -45,7 +46,7 @@ func main() {
 }
 
 // serviceCommand is the service's own -h text.
-var serviceCommand = config.Command{
+var serviceCommand = settings.Command{
 	Usage: "pkgtorrent-service [-config FILE] [-setting value ...]\n       pkgtorrent-service warm|gc|inspect|version [-h] ...",
 	Doc: `Without a subcommand, serves torrents: FastCGI on standard input (mod_fcgid), on a
 systemd socket or on -fcgi ADDR; CGI when GATEWAY_INTERFACE is set; standalone HTTP

@@ -157,66 +157,6 @@ log-level = warn
 	}
 }
 
-func TestLoadFlagsOverrideFile(t *testing.T) {
-	name := writeConfig(t, "piece-length = 512KiB\nformat = pkgtorrent\ncache = /from/file\n")
-	tests := []struct {
-		name string
-		args []string
-	}{
-		{"flags after -config", []string{"-config", name, "-piece-length", "2MiB", "-log-level", "error"}},
-		{"flags before -config", []string{"-piece-length", "2MiB", "-log-level", "error", "-config", name}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Load(tt.args, &bytes.Buffer{})
-			if err != nil {
-				t.Fatalf("Load error = %v, want nil", err)
-			}
-			if got.PieceLength != 2<<20 {
-				t.Errorf("PieceLength = %d, want %d from the flag", got.PieceLength, 2<<20)
-			}
-			if got.LogLevel != "error" {
-				t.Errorf("LogLevel = %q, want %q from the flag", got.LogLevel, "error")
-			}
-			if got.Format != torrent.Pkgtorrent || got.Cache != "/from/file" {
-				t.Errorf("Format, Cache = %q, %q; want %q, %q from the file", got.Format, got.Cache, torrent.Pkgtorrent, "/from/file")
-			}
-			if got.Trackers != Default().Trackers {
-				t.Errorf("Trackers = %q, want the default %q", got.Trackers, Default().Trackers)
-			}
-		})
-	}
-}
-
-func TestLoadPieceLength(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-	}{
-		{"16384", 16 << 10},
-		{"16KiB", 16 << 10},
-		{"16K", 16 << 10},
-		{"16k", 16 << 10},
-		{"256KiB", 256 << 10},
-		{"1MiB", 1 << 20},
-		{"1M", 1 << 20},
-		{"4 MiB", 4 << 20},
-		{"64MiB", 64 << 20},
-		{"1048576", 1 << 20},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := Load([]string{"-piece-length", tt.in}, &bytes.Buffer{})
-			if err != nil {
-				t.Fatalf("Load(-piece-length %q) error = %v, want nil", tt.in, err)
-			}
-			if got.PieceLength != tt.want {
-				t.Errorf("Load(-piece-length %q).PieceLength = %d, want %d", tt.in, got.PieceLength, tt.want)
-			}
-		})
-	}
-}
-
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "a-file")
@@ -226,8 +166,7 @@ func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
-		// names is what the error must name: the setting, or for a
-		// malformed file line its place.
+		// names is what the error must name.
 		names  string
 		prefix bool // the error must start with names
 	}{
@@ -282,8 +221,6 @@ func TestLoadErrors(t *testing.T) {
 		{"root missing", []string{"-root", filepath.Join(dir, "missing")}, "root", true},
 		{"root a file", []string{"-root", file}, "root", true},
 		{"log-level unknown", []string{"-log-level", "loud"}, "log-level", true},
-		{"unknown flag", []string{"-colour", "red"}, "-colour", false},
-		{"unexpected argument", []string{"extra"}, `unexpected argument "extra"`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,15 +235,12 @@ func TestLoadFileErrors(t *testing.T) {
 		content string
 		names   string
 	}{
-		{"unknown key", "cache = /c\ncolour = red\n", `unknown setting "colour"`},
-		{"malformed line", "# settings\npiece-length 1MiB\n", `:2: want key = value, got "piece-length 1MiB"`},
 		{"bad piece length", "piece-length = lots\n", "piece-length"},
 		{"piece length not a power of two", "piece-length = 100KiB\n", "piece-length"},
 		{"bad format", "format = zip\n", "format"},
 		{"negative revalidate", "revalidate = -5m\n", "revalidate"},
 		{"bad revalidate", "revalidate = often\n", "revalidate"},
 		{"root missing", "root = /nonexistent/pkgtorrent/root\n", "root"},
-		{"config is not a setting in the file", "config = /etc/other.conf\n", `unknown setting "config"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,13 +248,6 @@ func TestLoadFileErrors(t *testing.T) {
 			checkError(t, []string{"-config", name}, tt.names, false)
 		})
 	}
-	t.Run("missing file", func(t *testing.T) {
-		name := filepath.Join(t.TempDir(), "missing.conf")
-		_, err := Load([]string{"-config", name}, &bytes.Buffer{})
-		if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "config") {
-			t.Errorf("Load(-config missing) error = %v, want a config error wrapping %v", err, os.ErrNotExist)
-		}
-	})
 }
 
 func checkError(t *testing.T, args []string, names string, prefix bool) {
@@ -344,58 +271,9 @@ func TestLoadHelp(t *testing.T) {
 	if !errors.Is(err, ErrHelp) {
 		t.Errorf("Load(-h) error = %v, want %v", err, ErrHelp)
 	}
-	for _, s := range settings {
-		if !strings.Contains(usage.String(), "-"+s.name) {
-			t.Errorf("usage text does not mention -%s:\n%s", s.name, usage.String())
+	for _, name := range Names() {
+		if !strings.Contains(usage.String(), "\n  -"+name+" ") {
+			t.Errorf("usage text does not list -%s:\n%s", name, usage.String())
 		}
-	}
-	if !strings.Contains(usage.String(), "-config") {
-		t.Errorf("usage text does not mention -config:\n%s", usage.String())
-	}
-}
-
-func TestParseSize(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    int64
-		wantErr bool
-	}{
-		{"1", 1, false},
-		{"16384", 16384, false},
-		{"3KiB", 3 << 10, false},
-		{"3K", 3 << 10, false},
-		{"3k", 3 << 10, false},
-		{"3MiB", 3 << 20, false},
-		{"3M", 3 << 20, false},
-		{" 7 KiB", 7 << 10, false},
-		{"1099511627776", 1 << 40, false},
-		{"1073741824KiB", 1 << 40, false},
-		{"1048576MiB", 1 << 40, false},
-		{"1099511627777", 0, true},
-		{"1073741825KiB", 0, true},
-		{"1048577MiB", 0, true},
-		{"", 0, true},
-		{"KiB", 0, true},
-		{"0", 0, true},
-		{"0KiB", 0, true},
-		{"-1", 0, true},
-		{"1.5MiB", 0, true},
-		{"1GiB", 1 << 30, false},
-		{"1025GiB", 0, true},
-		{"1TiB", 0, true},
-		{"1 mib", 0, true},
-		{"0x4000", 0, true},
-		{"99999999999999999999", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := parseSize(tt.in)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("parseSize(%q) error = %v, want error: %v", tt.in, err, tt.wantErr)
-			}
-			if got != tt.want {
-				t.Errorf("parseSize(%q) = %d, want %d", tt.in, got, tt.want)
-			}
-		})
 	}
 }

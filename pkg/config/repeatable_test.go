@@ -8,6 +8,8 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 )
 
+// TestRepeatableSettings: mirror and dht-node are repeatable, in the file
+// and as flags (pkg/settings has the rule between the two).
 func TestRepeatableSettings(t *testing.T) {
 	conf := writeConfig(t, "mirror = https://a.example/pub\nmirror = http://b.example:8080\ndht-node = router.example:6881\nformat = hybrid\n")
 	for _, tc := range []struct {
@@ -21,8 +23,6 @@ func TestRepeatableSettings(t *testing.T) {
 			[]string{"https://a.example", "https://b.example/x"}, []string{"[2001:db8::1]:6881", "10.0.0.1:1"}, torrent.BEP47},
 		{"file", []string{"-config", conf},
 			[]string{"https://a.example/pub", "http://b.example:8080"}, []string{"router.example:6881"}, torrent.Hybrid},
-		{"flags replace the file's list", []string{"-config", conf, "-mirror", "https://c.example"},
-			[]string{"https://c.example"}, []string{"router.example:6881"}, torrent.Hybrid},
 		{"none", nil, nil, nil, torrent.BEP47},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

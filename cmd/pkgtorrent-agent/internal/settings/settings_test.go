@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestDefaultsAreValid(t *testing.T) {
@@ -21,33 +20,20 @@ func TestDefaultsAreValid(t *testing.T) {
 	}
 }
 
-// TestFileThenFlags: the file overrides the defaults, flags override the
-// file; the first flag of a repeatable setting replaces the file's list.
-func TestFileThenFlags(t *testing.T) {
+// TestRepeatableSettings: allow, packages and tracker are repeatable
+// (pkg/settings has the rule between the file and the flags).
+func TestRepeatableSettings(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "agent.conf")
-	text := "# comment\nstore = /srv/store\nallow = http://a.example.org/pub\nallow = https://b.example.org\nstall = 7s\npackages = *.drpm\n"
+	text := "allow = http://a.example.org/pub\nallow = https://b.example.org\npackages = *.drpm\npackages = *.srpm\ntracker = udp://t.example.org:6969\ntracker = http://t.example.org/announce\n"
 	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, rest, err := Load("u", []string{"-config", f, "-stall", "9s", "-peer-port", "0", "x"}, io.Discard)
+	c, _, err := Load("u", []string{"-config", f}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Store != "/srv/store" || c.Stall != 9*time.Second || c.PeerPort != 0 {
-		t.Errorf("store %q stall %v peer-port %d: want the file's store and the flags' stall and peer-port", c.Store, c.Stall, c.PeerPort)
-	}
-	if want := []string{"http://a.example.org/pub", "https://b.example.org"}; !slices.Equal(c.Allow, want) {
-		t.Errorf("allow = %q, want %q", c.Allow, want)
-	}
-	if !slices.Equal(c.Packages, []string{"*.drpm"}) {
-		t.Errorf("packages = %q: the file's first line replaces the default", c.Packages)
-	}
-	if !slices.Equal(rest, []string{"x"}) {
-		t.Errorf("arguments left = %q", rest)
-	}
-	c, _, err = Load("u", []string{"-config", f, "-allow", "http://c.example.org/"}, io.Discard)
-	if err != nil || !slices.Equal(c.Allow, []string{"http://c.example.org/"}) {
-		t.Errorf("allow = %q (%v): the first -allow flag replaces the file's", c.Allow, err)
+	if len(c.Allow) != 2 || !slices.Equal(c.Packages, []string{"*.drpm", "*.srpm"}) || len(c.Trackers) != 2 {
+		t.Errorf("allow %q packages %q tracker %q: want two each, without the default *.rpm", c.Allow, c.Packages, c.Trackers)
 	}
 }
 
@@ -59,7 +45,8 @@ func TestBadSettings(t *testing.T) {
 		{[]string{"-allow", "ftp://x/"}, "allow:"},
 		{[]string{"-allow", "http://user@x/"}, "allow:"},
 		{[]string{"-peer-port", "70000"}, "peer-port:"},
-		{[]string{"-store-size", "0"}, "store-size"},
+		{[]string{"-store-size", "0"}, "store-size:"},
+		{[]string{"-store-size", "1025TiB"}, "store-size"},
 		{[]string{"-seed-min", "2h", "-seed-max", "1h"}, "seed-min"},
 		{[]string{"-packages", "a/*.rpm"}, "packages:"},
 		{[]string{"-tracker", "ws://x/announce"}, "tracker:"},
