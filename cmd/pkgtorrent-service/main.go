@@ -37,7 +37,9 @@ import (
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/service"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/version"
 )
 
 func main() {
@@ -103,6 +105,14 @@ func newLogger(cfg config.Config, stderr io.Writer) *slog.Logger {
 }
 
 func serve(cfg config.Config, log *slog.Logger) error {
+	if cfg.HTTP != "" || os.Getenv("GATEWAY_INTERFACE") == "" {
+		// A server (not a CGI process, which lives for one request)
+		// calibrates its hashing path now rather than on the first
+		// request that hashes, and says what it chose.
+		go func() {
+			log.Info("hashing path chosen", "path", pieces.Chosen().Path.String(), "why", pieces.Chosen().String(), "cpu", version.CPU())
+		}()
+	}
 	switch {
 	case cfg.HTTP != "":
 		svc := service.New(cfg, service.Options{Log: log})
