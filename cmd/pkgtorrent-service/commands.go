@@ -17,6 +17,7 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/gc"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/inspect"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/progress"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/settings"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
@@ -257,7 +258,8 @@ URL (at most %d MiB). With -verify ROOT it recomputes every piece from ROOT/name
 
 func runVersion(args []string, stdout *os.File, stderr io.Writer) int {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	if code, done := parseFlags(fs, "pkgtorrent-service version", "Prints the version of this build: module version, VCS revision and time, Go version.", args, stderr); done {
+	verbose := fs.Bool("v", false, "also name the CPU and the hashing path chosen on it, with the rates measured")
+	if code, done := parseFlags(fs, "pkgtorrent-service version [-v]", "Prints the version of this build: module version, VCS revision and time, Go version.", args, stderr); done {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -265,5 +267,9 @@ func runVersion(args []string, stdout *os.File, stderr io.Writer) int {
 		return exitUsage
 	}
 	fmt.Fprintln(stdout, version.String("pkgtorrent-service"))
+	if *verbose {
+		fmt.Fprintln(stdout, "cpu:", version.CPU())
+		fmt.Fprintln(stdout, "hashing:", pieces.Chosen())
+	}
 	return exitOK
 }

@@ -30,15 +30,17 @@ import (
 	"net/http/fcgi"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/activation"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/service"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/settings"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/version"
 )
 
 func main() {
@@ -104,6 +106,14 @@ func newLogger(cfg config.Config, stderr io.Writer) *slog.Logger {
 }
 
 func serve(cfg config.Config, log *slog.Logger) error {
+	if cfg.HTTP != "" || os.Getenv("GATEWAY_INTERFACE") == "" {
+		// A server (not a CGI process, which lives for one request)
+		// calibrates its hashing path now rather than on the first
+		// request that hashes, and says what it chose.
+		go func() {
+			log.Info("hashing path chosen", "path", pieces.Chosen().Path.String(), "why", pieces.Chosen().String(), "cpu", version.CPU())
+		}()
+	}
 	switch {
 	case cfg.HTTP != "":
 		svc := service.New(cfg, service.Options{Log: log})
@@ -183,24 +193,16 @@ func listen(addr string) (net.Listener, error) {
 }
 
 // systemdListener returns the first socket passed by systemd socket
-// activation (fd 3), after checking that it was meant for this process.
+// activation (the unit passes one).
 func systemdListener() (net.Listener, error) {
-	if pid, err := strconv.Atoi(os.Getenv("LISTEN_PID")); err != nil || pid != os.Getpid() {
-		return nil, fmt.Errorf("LISTEN_FDS is set but LISTEN_PID %q is not this process", os.Getenv("LISTEN_PID"))
-	}
-	if n, err := strconv.Atoi(os.Getenv("LISTEN_FDS")); err != nil || n < 1 {
-		return nil, fmt.Errorf("LISTEN_FDS %q: no socket passed", os.Getenv("LISTEN_FDS"))
-	}
-	os.Unsetenv("LISTEN_PID")
-	os.Unsetenv("LISTEN_FDS")
-	os.Unsetenv("LISTEN_FDNAMES")
-	f := os.NewFile(3, "systemd-socket")
-	l, err := net.FileListener(f)
-	f.Close()
+	ls, err := activation.Listeners()
 	if err != nil {
-		return nil, fmt.Errorf("systemd socket: %w", err)
+		return nil, err
 	}
-	return l, nil
+	for _, l := range ls[1:] {
+		l.Close()
+	}
+	return ls[0], nil
 }
 
 // serveHTTP runs the standalone server: the service under

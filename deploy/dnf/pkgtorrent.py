@@ -3,19 +3,53 @@
 # every torrent at once instead of three at a time as dnf asks for them.
 #
 # It only helps: dnf still downloads through the repo's baseurl (the agent
-# first, the mirror second), and the plugin never raises into dnf and never
-# waits longer than its timeout. Install as
+# first, the mirror second), and the plugin never raises into dnf. Its
+# timeout bounds the whole call (connecting, sending and reading the
+# answer), however slowly the agent answers, and it reads at most 1 MiB of
+# answer. Install as
 # /usr/lib/python3/dist-packages/dnf-plugins/pkgtorrent.py (Debian) or
 # /usr/lib/python3.*/site-packages/dnf-plugins/pkgtorrent.py (RHEL, Fedora),
 # with pkgtorrent.conf in /etc/dnf/plugins/.
 
 import json
 import logging
+import threading
+import time
 import urllib.request
 
 import dnf
 
 logger = logging.getLogger('dnf.plugin.pkgtorrent')
+
+# The most of the agent's answer that is read: it is a few counters and the
+# refused URLs, far below this.
+MAX_ANSWER = 1 << 20
+
+
+def post(url, body, timeout, deadline, out):
+    """POSTs body to url and stores the decoded JSON answer in out['answer'],
+    or the error in out['error']. It stops reading at the deadline (a
+    time.monotonic() value) or past MAX_ANSWER bytes."""
+    try:
+        req = urllib.request.Request(
+            url, data=body, method='POST',
+            headers={'Content-Type': 'application/json'})
+        # Never through a proxy: the agent is on this host.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(req, timeout=timeout) as resp:
+            data = b''
+            while True:
+                if time.monotonic() > deadline:
+                    raise TimeoutError('the answer took longer than %gs' % timeout)
+                chunk = resp.read1(65536)
+                if not chunk:
+                    break
+                data += chunk
+                if len(data) > MAX_ANSWER:
+                    raise ValueError('the answer is longer than %d bytes' % MAX_ANSWER)
+        out['answer'] = json.loads(data.decode('utf-8'))
+    except Exception as e:
+        out['error'] = e
 
 
 class PkgTorrent(dnf.Plugin):
@@ -56,13 +90,23 @@ class PkgTorrent(dnf.Plugin):
             if not packages:
                 return
             body = json.dumps({'packages': packages}).encode('utf-8')
-            req = urllib.request.Request(
-                self.agent + '/prefetch', data=body, method='POST',
-                headers={'Content-Type': 'application/json'})
-            # Never through a proxy: the agent is on this host.
-            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-            with opener.open(req, timeout=self.timeout) as resp:
-                answer = json.loads(resp.read().decode('utf-8'))
+            # The request runs in a thread that dnf waits for at most
+            # timeout seconds in all: a socket timeout alone bounds each
+            # read, not the call, and an agent (or whoever holds its
+            # port) that drips its answer would hold dnf. The thread
+            # stops by itself at the deadline.
+            out = {}
+            deadline = time.monotonic() + self.timeout
+            t = threading.Thread(target=post, daemon=True,
+                                 args=(self.agent + '/prefetch', body, self.timeout, deadline, out))
+            t.start()
+            t.join(self.timeout)
+            if t.is_alive():
+                logger.debug('pkgtorrent: no prefetch: no answer within %gs', self.timeout)
+                return
+            if 'error' in out:
+                raise out['error']
+            answer = out['answer']
             logger.debug('pkgtorrent: prefetching %d packages, %d refused',
                           answer.get('accepted', 0), len(answer.get('refused', [])))
         except Exception as e:

@@ -3,9 +3,23 @@
 // v2 (BEP 52) SHA-256 merkle piece layer and pieces root.
 //
 // Hashing works over an io.Reader (Hash, HashHybrid) or an io.ReaderAt
-// (HashAt, whose lane engine maps an *os.File it is given rather than
-// reading it): opening files, checking them and caching the result happen
+// (HashAt): opening files, checking them and caching the result happen
 // elsewhere (package piececache and package service).
+//
+// # Paths, chosen by measurement
+//
+// HashAt computes v1 digests along one of three paths: the lanes reading
+// the file's pages in place through mapped windows (LanesMapped), the
+// lanes copying it with pread (LanesRead), or crypto/sha1 one piece per
+// goroutine with pread (SHA1Read; crypto/sha1 uses the CPU's SHA
+// instructions). Which is fastest depends on the machine more than on its
+// CPU flags: where a page fault is expensive (a virtual machine), mapping
+// costs more than the hashing itself, and where the lanes are slow or
+// missing, the SHA instructions win. So the first HashAt of a process
+// calibrates (Chosen): it hashes a few MiB held in memory along each path
+// that can run, on every core, and keeps the fastest for the process.
+// SetPath replaces the choice (a setting, a test); Choice.String says
+// which path was taken and why.
 //
 // # The SHA-1 lanes
 //
@@ -18,11 +32,13 @@
 // (BenchmarkBlocks against BenchmarkCryptoSHA1; figures in
 // cmd/pkgtorrent-bench/README.md).
 //
-// HashAt hands v1 pieces to a lane engine (lanes.go): one worker per core,
+// Along the lane paths, HashAt hands v1 pieces to a lane engine
+// (lanes.go): one worker per core,
 // shared by every file the process is hashing, so the many small files of
 // a package transaction fill the lanes as well as one large file does.
 // Pieces stream through their lane from the file, mapped a window at a
-// time, and are hashed in place. Every piece of the padded layout is a
+// time and hashed in place (LanesMapped), or read a chunk at a time into
+// the lane's buffer (LanesRead). Every piece of the padded layout is a
 // whole piece long (a file's last piece is its tail and zeros, the zeros
 // from a shared buffer), so the lanes run in lockstep. The bare tail's
 // digest, for the last file of a torrent, is finished in crypto/sha1 from
@@ -32,17 +48,18 @@
 // cached.
 //
 // Memory stays flat: a lane holds one 128 KiB buffer for files it reads,
-// and maps at most 16 windows per core. Windows are 1 MiB on up to two
-// cores, smaller with more, so about 32 MiB of page cache is mapped in
-// all; that mapped page cache counts in the RSS. Nothing holds a whole
+// and, along LanesMapped, maps at most 16 windows per core. Windows are
+// 1 MiB on up to two cores, smaller with more, so about 32 MiB of page
+// cache is mapped in all; that mapped page cache counts in the RSS. The
+// calibration holds its file (8 MiB, 4 MiB a core up to 64 MiB) only
+// while it runs. Nothing holds a whole
 // file.
 //
 // Faults stay with their file: a read error, a reader that panics or a
 // mapped file shorter than its size (SIGBUS) fails that file only.
 //
-// Without AVX-512 (UseLanes false), and for the SHA-256 leaves of hybrid
-// torrents, hashing is one goroutine per piece with crypto/sha1 and
-// crypto/sha256.
+// Along SHA1Read (always without AVX-512), and for hybrid torrents,
+// hashing is one goroutine per piece with crypto/sha1 and crypto/sha256.
 //
 // The kernel is tested lane by lane against crypto/sha1 and the engine
 // against digests the tests compute with crypto/sha1, for sizes around

@@ -37,10 +37,6 @@ const laneChunk = 128 << 10
 // Tests change it (with no HashAt running) to force either path.
 var laneMinimum = 3
 
-// UseLanes reports whether HashAt hashes v1 pieces in the lane engine.
-// It is true when the CPU has AVX-512; tests clear it to compare both ways.
-var UseLanes = sha1x16.Available
-
 // zeroChunk is read by lanes in their padding and by idle lanes.
 var zeroChunk = make([]byte, laneChunk)
 
@@ -108,8 +104,9 @@ var engine struct {
 	turn  int // round robin over the queue
 }
 
-// hashLanes hashes the v1 pieces of b.d in the lane engine.
-func hashLanes(r io.ReaderAt, size, pieceLength int64, d *Digests) error {
+// hashLanes hashes the v1 pieces of d in the lane engine; with mapped,
+// the lanes map r instead of reading it when it is an *os.File.
+func hashLanes(r io.ReaderAt, size, pieceLength int64, d *Digests, mapped bool) error {
 	n := int64(len(d.Padded) / HashSize)
 	if n == 0 {
 		return nil
@@ -122,7 +119,7 @@ func hashLanes(r io.ReaderAt, size, pieceLength int64, d *Digests) error {
 		}
 	})
 	b := &batch{r: r, size: size, pieceLength: pieceLength, n: n, d: d, done: make(chan struct{})}
-	if f, ok := r.(*os.File); ok && useMmap {
+	if f, ok := r.(*os.File); ok && mapped && canMmap {
 		b.f = f
 	}
 	b.left.Store(n)
@@ -484,7 +481,7 @@ func hashScalar(j job, buf []byte) {
 // lanes stay full while some files are being opened, locked or cached;
 // else one per core, since each file then hashes with its own buffers.
 func FilesAtOnce(v2 bool) int {
-	if UseLanes && !v2 {
+	if !v2 && Chosen().Path.lanes() {
 		return 2 * sha1x16.Lanes * runtime.GOMAXPROCS(0)
 	}
 	return runtime.GOMAXPROCS(0)

@@ -18,10 +18,21 @@ import (
 
 // forceLanes makes every HashAt of the test use the lane engine (min 1:
 // even a single piece runs in the lanes) or its crypto/sha1 path for
-// small loads (min above the lane count).
+// small loads (min above the lane count); use false forces crypto/sha1.
 func forceLanes(t *testing.T, use bool, minimum int) {
 	t.Helper()
-	if use && !sha1x16.Available {
+	p := SHA1Read
+	if use {
+		p = LanesMapped
+	}
+	forcePath(t, p, minimum)
+}
+
+// forcePath makes every HashAt of the test take path p, with the lane
+// engine's scalar threshold at minimum.
+func forcePath(t *testing.T, p Path, minimum int) {
+	t.Helper()
+	if p.lanes() && !sha1x16.Available {
 		// The development and CI machines have AVX-512; elsewhere, say
 		// so explicitly to skip.
 		if os.Getenv("PKGTORRENT_TEST_NO_AVX512") == "1" {
@@ -29,9 +40,15 @@ func forceLanes(t *testing.T, use bool, minimum int) {
 		}
 		t.Fatal("this CPU has no AVX-512: the lane engine cannot be tested here (PKGTORRENT_TEST_NO_AVX512=1 skips)")
 	}
-	oldUse, oldMin := UseLanes, laneMinimum
-	UseLanes, laneMinimum = use, minimum
-	t.Cleanup(func() { UseLanes, laneMinimum = oldUse, oldMin })
+	old, oldMin := Chosen(), laneMinimum
+	if err := SetPath(p); err != nil {
+		t.Fatal(err)
+	}
+	laneMinimum = minimum
+	t.Cleanup(func() {
+		chosen.Store(&old)
+		laneMinimum = oldMin
+	})
 }
 
 // laneSizes are file sizes around every boundary the engine handles:
@@ -169,10 +186,11 @@ func TestLanesReadErrors(t *testing.T) {
 func TestLanesMapped(t *testing.T) {
 	for _, mmap := range []bool{true, false} {
 		t.Run(fmt.Sprintf("mmap=%v", mmap), func(t *testing.T) {
-			forceLanes(t, true, 1)
-			old := useMmap
-			useMmap = mmap
-			t.Cleanup(func() { useMmap = old })
+			p := LanesRead
+			if mmap {
+				p = LanesMapped
+			}
+			forcePath(t, p, 1)
 			dir := t.TempDir()
 			for _, pl := range []int64{MinLength, 4 << 20} {
 				sizes := laneSizes(pl)

@@ -11,5 +11,5 @@ func mapFile(f *os.File, off, n int64) ([]byte, error) { return nil, errors.ErrU
 
 func unmapFile(m []byte) {}
 
-// useMmap is false: files are read with ReadAt.
-var useMmap = false
+// canMmap is false: files are read with ReadAt.
+const canMmap = false

@@ -26,6 +26,5 @@ func mapFile(f *os.File, off, n int64) ([]byte, error) {
 
 func unmapFile(m []byte) { syscall.Munmap(m) }
 
-// useMmap reports whether the lane engine maps files instead of copying
-// them with pread; tests clear it to compare both ways.
-var useMmap = true
+// canMmap reports whether files can be mapped here.
+const canMmap = true

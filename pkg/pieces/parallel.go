@@ -11,12 +11,25 @@ import (
 // over the first size bytes of r. It fails when r holds fewer than size
 // bytes.
 //
-// v1 digests are computed in the lane engine (lanes.go) when UseLanes is
-// set: 16 pieces per core at once, shared with every other HashAt call of
-// the process, and workers is not used. Otherwise up to workers
-// goroutines hash one piece each, taking pieces in file order, so the
-// reads stay close to sequential.
+// v1 digests are computed along the Path that Chosen returns. In the
+// lane engine (lanes.go) that is 16 pieces per core at once, shared with
+// every other HashAt call of the process, and workers is not used.
+// Otherwise, and for v2 digests, up to workers goroutines hash one piece
+// each, taking pieces in file order, so the reads stay close to
+// sequential.
 func HashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int) (*Digests, error) {
+	if v2 {
+		return hashAt(r, size, pieceLength, true, workers, SHA1Read)
+	}
+	return hashAt(r, size, pieceLength, false, workers, Chosen().Path)
+}
+
+// hashAtPath is HashAt of v1 digests along path p.
+func hashAtPath(r io.ReaderAt, size, pieceLength int64, workers int, p Path) (*Digests, error) {
+	return hashAt(r, size, pieceLength, false, workers, p)
+}
+
+func hashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int, p Path) (*Digests, error) {
 	if !ValidLength(pieceLength) {
 		return nil, fmt.Errorf("hash: %d: %w", pieceLength, ErrPieceLength)
 	}
@@ -28,8 +41,8 @@ func HashAt(r io.ReaderAt, size, pieceLength int64, v2 bool, workers int) (*Dige
 	if v2 {
 		d.Layer = make([]byte, n*V2Size)
 	}
-	if UseLanes && !v2 {
-		if err := hashLanes(r, size, pieceLength, d); err != nil {
+	if p.lanes() && !v2 {
+		if err := hashLanes(r, size, pieceLength, d, p == LanesMapped); err != nil {
 			return nil, err
 		}
 		return d, nil

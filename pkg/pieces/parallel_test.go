@@ -3,8 +3,12 @@ package pieces
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -48,30 +52,53 @@ func TestHashAtShortInput(t *testing.T) {
 	}
 }
 
-// BenchmarkHashAt hashes 64 MiB from memory in 1 MiB pieces: in the
-// lane engine (when the CPU has AVX-512), and with crypto/sha1 on one and
-// two goroutines.
+// BenchmarkHashAt hashes 64 MiB in 1 MiB pieces along each available
+// path: from memory, and from a file in the page cache (where the
+// lanes-mmap path maps it; from memory it reads like lanes-pread). The
+// crypto/sha1 path runs on one goroutine and on one per core.
 func BenchmarkHashAt(b *testing.B) {
-	data := make([]byte, 64<<20)
-	for _, bc := range []struct {
-		name    string
-		lanes   bool
-		workers int
-	}{{"lanes", true, 2}, {"crypto-sha1-1worker", false, 1}, {"crypto-sha1-2workers", false, 2}} {
-		if bc.lanes && !UseLanes {
-			continue
-		}
-		b.Run(bc.name, func(b *testing.B) {
-			old := UseLanes
-			UseLanes = bc.lanes
-			defer func() { UseLanes = old }()
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := HashAt(bytes.NewReader(data), int64(len(data)), 1<<20, false, bc.workers); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	data := randomBytes(9, 64<<20)
+	name := filepath.Join(b.TempDir(), "data")
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		b.Fatal(err)
 	}
+	f, err := os.Open(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	for _, src := range []struct {
+		name string
+		r    io.ReaderAt
+	}{{"memory", bytes.NewReader(data)}, {"file", f}} {
+		for p := range numPaths {
+			if !p.Available() || (src.name == "memory" && p == LanesMapped) {
+				continue
+			}
+			workers := []int{runtime.GOMAXPROCS(0)}
+			if p == SHA1Read {
+				workers = []int{1, runtime.GOMAXPROCS(0)}
+			}
+			for _, w := range workers {
+				b.Run(fmt.Sprintf("%s/%s/workers=%d", src.name, p, w), func(b *testing.B) {
+					b.SetBytes(int64(len(data)))
+					b.ReportAllocs()
+					for b.Loop() {
+						if _, err := hashAtPath(src.r, int64(len(data)), 1<<20, w, p); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkCalibrate is the calibration HashAt runs once per process.
+func BenchmarkCalibrate(b *testing.B) {
+	var c Choice
+	for b.Loop() {
+		c = Calibrate()
+	}
+	b.Log(c)
 }

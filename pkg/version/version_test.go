@@ -1,6 +1,7 @@
 package version
 
 import (
+	"bufio"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -28,5 +29,16 @@ func TestFormat(t *testing.T) {
 	}
 	if got := String("p"); !strings.HasPrefix(got, "p ") || !strings.Contains(got, runtime.Version()) {
 		t.Errorf("String = %q", got)
+	}
+}
+
+func TestCPUName(t *testing.T) {
+	const cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\nmodel name\t: other\n"
+	got := cpuName(bufio.NewScanner(strings.NewReader(cpuinfo)), "amd64")
+	if want := "AMD EPYC (family 26, model 2)"; got != want {
+		t.Errorf("cpuName = %q, want %q", got, want)
+	}
+	if got := cpuName(bufio.NewScanner(strings.NewReader("")), "arm64"); got != "arm64" {
+		t.Errorf("cpuName of nothing = %q, want the architecture", got)
 	}
 }
