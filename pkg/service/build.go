@@ -118,7 +118,7 @@ func (s *Service) resolve(lr *lazyRoot, rq request) (*sources, error) {
 	if err != nil {
 		return nil, err
 	}
-	single := rq.single() && len(paths) == 1
+	single := rq.isSingle && len(paths) == 1
 	if !single {
 		if err := torrent.CheckFolders(paths); err != nil {
 			return nil, err
@@ -213,7 +213,7 @@ func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key strin
 // error of the earliest failing file is returned, as a loop over the
 // files would (every file before it was started, and is waited for). A
 // panic in fn stops the pool too and is raised again in the caller's
-// goroutine, where ServeHTTP turns it into a 500 as before.
+// goroutine, where ServeHTTP turns it into a 500.
 func (s *Service) eachFile(paths []string, fn func(i int, p string, workers int) error) error {
 	procs := runtime.GOMAXPROCS(0)
 	n := min(pieces.FilesAtOnce(s.cfg.Format == torrent.Hybrid), len(paths))

@@ -41,8 +41,6 @@ type request struct {
 	loaded *checkedEntry
 }
 
-func (rq request) single() bool { return rq.isSingle }
-
 // rootOf returns the configured document root, or the request's, not
 // opened yet: see lazyRoot.
 func (s *Service) rootOf(r *http.Request) (*lazyRoot, error) {
