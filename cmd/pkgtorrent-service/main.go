@@ -210,7 +210,11 @@ func systemdListener() (net.Listener, error) {
 }
 
 // serveHTTP runs the standalone server: the service under
-// /{top}/{service-name}/, every other path a file under the root.
+// /{top}/{service-name}/, every other path a file under the root. It
+// routes with service.ParseRoute, not an http.ServeMux: a pattern
+// "/{top}/{service-name}/" would redirect /{top}/{service-name} and every
+// path with ".." or "//" to its cleaned form, where the service answers
+// them itself, as it does under FastCGI (see Service.ServeHTTP).
 func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error {
 	root, err := docroot.Open(cfg.Root)
 	if err != nil {
