@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -91,9 +92,13 @@ func run(args []string, stdout *os.File, stderr io.Writer) int {
 	return 0
 }
 
+// level returns the slog level of the log-level setting, which Validate
+// checked; anything else is info.
 func level(s string) slog.Level {
 	var l slog.Level
-	l.UnmarshalText([]byte(s))
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
 	return l
 }
 
@@ -171,7 +176,9 @@ func serveFCGI(l net.Listener, cfg config.Config, log *slog.Logger) error {
 func listen(addr string) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			os.Remove(path)
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("fcgi: stale socket: %w", err)
+			}
 		}
 		l, err := net.Listen("unix", path)
 		if err != nil {
@@ -206,7 +213,11 @@ func systemdListener() (net.Listener, error) {
 }
 
 // serveHTTP runs the standalone server: the service under
-// /{top}/{service-name}/, every other path a file under the root.
+// /{top}/{service-name}/, every other path a file under the root. It
+// routes with service.ParseRoute, not an http.ServeMux: a pattern
+// "/{top}/{service-name}/" would redirect /{top}/{service-name} and every
+// path with ".." or "//" to its cleaned form, where the service answers
+// them itself, as it does under FastCGI (see Service.ServeHTTP).
 func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error {
 	root, err := docroot.Open(cfg.Root)
 	if err != nil {
@@ -226,7 +237,10 @@ func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	limit, _ := raiseFileLimit()
+	limit, err := raiseFileLimit()
+	if err != nil {
+		log.Warn("descriptor limit not raised; max-connections is not fitted to it", "err", err)
+	}
 	l := newConnLimit(tl, fitConnections(cfg.MaxConnections, limit, log))
 	srv := &http.Server{
 		Handler:           writeDeadlines(l.working(accessLog(mux, log)), cfg.WriteTimeout),
@@ -244,7 +258,9 @@ func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error 
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(shutdown)
+		if err := srv.Shutdown(shutdown); err != nil {
+			log.Warn("graceful shutdown cut short", "err", err)
+		}
 	}()
 	log.Info("serving HTTP", "addr", l.Addr().String(), "root", cfg.Root, "max_connections", l.max)
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {

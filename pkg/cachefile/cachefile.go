@@ -36,6 +36,9 @@ func WriteAtomic(name string, data []byte) (err error) {
 	}
 	defer func() {
 		if err != nil {
+			// err is what the caller needs; a temporary file that
+			// cannot be removed now is never read, and RemoveTemps or gc
+			// removes it later.
 			f.Close()
 			os.Remove(f.Name())
 		}

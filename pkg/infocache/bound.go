@@ -163,6 +163,8 @@ func (b *Bound) enforce(keep string) (int, error) {
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
+			// A lock file left behind is harmless: gc removes the lock
+			// of an entry that is gone.
 			os.Remove(filepath.Join(b.Dir, f.name+".lock"))
 			total -= f.size
 			removed++

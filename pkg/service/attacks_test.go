@@ -556,6 +556,13 @@ func TestUnusableNames(t *testing.T) {
 // cost 1-3 s of CPU each, and nothing was remembered): the failure is
 // remembered for 10 s, so repeating it costs no walk, while cheap 404s
 // are walked each time; and a glob that runs past max-walk-time gets 503.
+//
+// Measured on 2 cores, 8 clients repeating single/big/**/nope.rpm over
+// 310 000 entries for 20 s: 137 123 answers at about 0.1 ms of CPU each
+// with the negative cache, 72 without. With new "**" texts each time, a
+// client asking for a small torrent every 100 ms meanwhile (load 10) got
+// answers in 1 ms (median) and 155 ms (worst) with walkSlots, 50 ms and
+// 498 ms without.
 func TestExpensiveGlobsBounded(t *testing.T) {
 	f := newFixture(t, nil)
 	c := &clock{t: time.Now()}
@@ -707,6 +714,12 @@ func reversed(s []string) []string {
 // other caches were deleted made a cold digest twice slower): the folders
 // of the files' path (pieces, yum, el9, x86_64, Packages), then per file
 // its folder and its entry; the lock is the folder's.
+//
+// Measured with a cold digest of 500 packages (151 MB), median of 3 on 2
+// cores loaded 5 to 9: 1 007 inodes added to the cache with two per entry,
+// 1 507 with three; 1.36 s against 1.88 s on a quiet file system, 1.11 s
+// against 2.38 s right after 200 000 other files were deleted (mktorrent
+// -t 2: 0.27-0.72 s meanwhile).
 func TestPieceEntryInodes(t *testing.T) {
 	f := newFixture(t, nil)
 	if w := f.post(somePackages...); w.Code != http.StatusOK {

@@ -119,6 +119,10 @@ var _ io.Writer = (*discardWriter)(nil)
 // "new process" each request comes to a new Service over the same
 // cache, which reads every piece cache entry, as make bench's target 4
 // does after the service restarted.
+//
+// Measured on 2 loaded cores: 62 ms same-process and 137 ms new-process,
+// against 12.7 ms to load the 640 KB info entry of the same 1999 files;
+// so info entries keep the whole info, not only the path list.
 func BenchmarkNewCombination(b *testing.B) {
 	for _, fresh := range []bool{false, true} {
 		b.Run(map[bool]string{false: "same-process", true: "new-process"}[fresh], func(b *testing.B) {

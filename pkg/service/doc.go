@@ -23,6 +23,8 @@
 // within the info-cache-size setting, least recently used first
 // (infocache.Bound). writeTorrent then adds what is outside the info: the
 // trackers, this request's web seed and the other mirrors', the DHT nodes.
+// The lookup and revalidation are in lookup.go, resolving the files and
+// building in build.go, each file's digests in digests.go.
 //
 // # Sharing work
 //
@@ -31,8 +33,9 @@
 // share the result. Across processes, file locks do the same (lock; package
 // filelock): a lock file beside an info entry, and a piece entry's own
 // folder. A request finds and stats its files before it takes any lock,
-// so one that ends in 400 or 404 leaves nothing on disk. Waiting, for either, is bounded by
-// the lock-timeout setting, then the request gets 503 with Retry-After.
+// so one that ends in 400 or 404 leaves nothing on disk. Waiting, for
+// either, is bounded by the lock-timeout setting, then the request gets
+// 503 with Retry-After.
 // The design of the caches under many processes, crashes and bad disks is
 // described in package cachefile.
 //
@@ -100,195 +103,95 @@
 // up to MaxBodySize, and form fields are parsed without net/http's
 // ParseForm (formValues), up to the max-files setting.
 //
-// The tests attack it from outside and break what is under it:
+// Each bound below says what a client does (or what happens to the files
+// and disks), what bounds it, and the test that checks it (go test -race
+// -run NAME in the package named, ./pkg/service when none is).
 //
-//   - path attacks through the handler and as raw request lines to the
-//     binary; the bounds (body size, max-files, max-walk, path and segment
-//     lengths), each with its status and one-line body;
-//   - 4 processes sharing a cache under 4 × 50 concurrent requests for the
-//     same new 200-file digest: each file hashed exactly once, every
-//     answer identical;
-//   - processes killed with SIGKILL while hashing and while writing cache
-//     files (the failpoint build tag stops them at named points, package
-//     failpoint); full and read-only caches on a tmpfs; files that change
-//     while they are hashed; broken trackers files. These tests mount
-//     tmpfs and create device nodes, so they need root, as make test has;
-//   - fuzz targets for request path resolution and form parsing through
-//     the handler (FuzzServeSingle, FuzzPostDigest, corpora under
-//     testdata/fuzz), besides those of packages docroot, piececache,
-//     infocache and trackers.
+//   - Failed requests leave nothing on disk. A request's files are found
+//     and stat'ed before any lock file or cache entry is made for it
+//     (resolve), so requests for names that do not exist (404) or for
+//     files that cannot make one torrent (400), however many, write
+//     nothing. TestFailedRequestsLeaveNoFiles.
+//   - A check time in the future is expired (fresh). After the clock is
+//     stepped back, or with an entry copied from another host, the next
+//     request checks the files. TestFutureCheckTimeExpires.
+//   - A torrent never mixes two versions of a file. A file's stamp
+//     includes its ctime, which utime cannot set back, so a file rewritten
+//     in place with its mtime kept (rsync --inplace -t, touch -r) is seen
+//     as changed and hashed again. A file written within its timestamp
+//     granularity of now is hashed once that has passed, and the digests
+//     of a file still racy then are served but not cached
+//     (piececache.Stamp.Racy, git's rule). TestInPlaceRewriteNeverMixesPieces,
+//     TestRacyFileOnCoarseTimestamps.
+//   - A torrent carries at most max-trackers trackers (default 100) from
+//     the trackers file, the others dropped with a warning; URLs that are
+//     not printable ASCII or carry a user name or password are skipped.
+//     TestTrackersFileBounded; TestListCapped in ./pkg/trackers.
+//   - A Range answer is at most the content and its part headers.
+//     BoundRange (nullfile/ and the standalone server's files) drops
+//     zero-byte suffix ranges, answering 416 when none is left, and
+//     ignores a header of more than MaxRanges ranges. TestRangeBounded.
+//   - Names that BitTorrent clients cannot use (a newline, a carriage
+//     return, a tab, bytes that are not UTF-8) never go into a torrent: a
+//     path with one is 400 when named (single/ or POST) and the GET of its
+//     digest 412; globs leave such files and folders out, with one log
+//     line per request (docroot.UsableName). TestUnusableNames.
+//   - A glob gives up after max-walk-time (503). One that fails after more
+//     than expensiveWalk entries is remembered for negativeTTL
+//     (negativeCache), so repeating it costs a map lookup, and a file that
+//     appears meanwhile is found negativeTTL later at most. Globs with
+//     "**" walk on at most half the cores at once (walkSlots; a glob waits
+//     lock-timeout for a slot, then 503), so other requests keep a core.
+//     TestExpensiveGlobsBounded.
+//   - Digests computed while the cache could not be written (a full disk)
+//     are written by the next request that uses them once it can be
+//     (saveLater, at most every saveRetry per file), so a restart does not
+//     hash those files again. TestDigestsWrittenOnceSpaceIsBack.
+//   - A piece cache entry costs two inodes, its folder and the entry:
+//     hashing a file locks the entry's folder (filelock.AcquireDir), not a
+//     lock file. TestPieceEntryInodes.
+//   - The info cache stays within info-cache-size, enforced as entries
+//     are written: past it, the least recently used entries go, to 7/8 of
+//     it. Entries keep the whole info rather than only the path list:
+//     rebuilding an info from the piece cache costs several times loading
+//     its entry and needs every file's piece entry still there, so the
+//     size bound, not a smaller entry, bounds the disk. TestInfoCacheBound;
+//     TestBoundEvictsLeastRecentlyUsed in ./pkg/infocache.
+//   - Glob texts do not make entries: entries are keyed by the matched
+//     files, and the glob is kept in memory (globAliases) for revalidate,
+//     so a client inventing patterns over the same files adds nothing on
+//     disk. TestGlobTextsShareOneEntry.
+//   - Piece buffers in flight are bounded process-wide, in any format,
+//     piece length and CPU (pieces.BufferBudget): pieces stream through
+//     1 MiB chunks. TestLargePiecesMemoryBinary in ./cmd/pkgtorrent-service;
+//     TestBufferBudget and TestChunkedPieces in ./pkg/pieces.
+//   - A request holds at most 64 folders open, and all requests 1024, at
+//     most a quarter of the descriptor limit (docroot.Lookup), so a glob
+//     over thousands of folders cannot run the process out of
+//     descriptors. TestManyFoldersGlobBinary in ./cmd/pkgtorrent-service;
+//     TestLookupBoundsOpenFolders in ./pkg/docroot.
 //
-// Each attack or fault found since has an entry below: what a client does
-// (or what happens to the files and disks), what bounds it, with figures
-// measured before and after on the same machine, and the command that
-// repeats its test.
+// Under FastCGI the web server in front bounds and times its clients. The
+// standalone server (-http) bounds them itself (cmd/pkgtorrent-service,
+// conns.go): max-connections, at most half the descriptor limit, closing
+// at the bound the longest idle connection, else the one that has been
+// reading its request the longest, never a working one
+// (TestConnectionFloodsBinary); and header-timeout, body-timeout,
+// idle-timeout, write-timeout per write of up to 64 KiB, and
+// max-header-bytes (431) (TestTimeoutsBinary). At start-up the soft
+// descriptor limit is raised to the hard limit.
 //
-// Lock files for nothing. A client asks for names that do not exist
-// (single/.../nope-{random}: 404), thousands a second, or for files that
-// cannot make one torrent (400). Bound: the request's files are found and
-// stat'ed before any lock file or cache entry is made for it (resolve), so
-// a request that ends in 400 or 404 leaves nothing on disk. Before, each
-// left an empty info/{key}.lock: 146 408 files after 20 s of 8 clients;
-// now none.
-//
-//	go test -race -run '^TestFailedRequestsLeaveNoFiles$' ./pkg/service
-//
-// An info entry checked "in the future". The clock is stepped back (or an
-// entry with a check time 2 h ahead comes from elsewhere), then a file
-// changes. Bound: a check time in the future counts as expired (fresh), so
-// the next request checks the files. Before, the stale torrent was served
-// without a check for as long as the offset lasted (2 h here, with
-// max-age=60); now the first request after the change gets the new one.
-//
-//	go test -race -run '^TestFutureCheckTimeExpires$' ./pkg/service
-//
-// A file rewritten in place with its mtime kept (rsync --inplace -t,
-// touch -r, or a file system whose timestamps are 1 or 2 s coarse), while
-// it is hashed or between requests. Bound: a file's stamp includes its
-// ctime, which utime cannot set back, so the change is seen and the file
-// hashed again; a file written within its timestamp granularity of now is
-// hashed once that has passed, and digests of a file that is still racy
-// then are served but not cached (piececache.Stamp.Racy, git's rule). Before,
-// 23 of 25 torrents held pieces that did not match the file, and the stale
-// ones were served again; now none. With a 1 GiB file rewritten by dd and
-// touch -r while it was hashed, the next request's torrent failed
-// pkgtorrent-service inspect -verify 25 times of 25 before, 0 now.
-//
-//	go test -race -run '^TestInPlaceRewriteNeverMixesPieces$' ./pkg/service
-//	go test -race -run '^TestRacyFileOnCoarseTimestamps$' ./pkg/service
-//
-// A huge trackers file. 100 000 lines, all good URLs: everything in its
-// first MiB went into every torrent. Bound: the setting max-trackers
-// (default 100; the others dropped with a warning), and URLs that are not
-// printable ASCII or carry a user name or password are skipped. Before,
-// the torrent of one file carried 30 276 trackers in 1 169 903 bytes; now
-// 100 in 3 836.
-//
-//	go test -race -run '^TestTrackersFileBounded$' ./pkg/service
-//	go test -race -run '^TestListCapped$' ./pkg/trackers
-//
-// Range headers on nullfile/ and the standalone server's files. "bytes=-0"
-// got 206 with Content-Range "bytes 1048576-1048575/1048576" (the standard
-// library's answer), and 60 000 one-byte ranges in a 729 KB request a
-// multipart answer of 9 169 342 bytes for a 1 MiB padding file. Bound:
-// BoundRange drops zero-byte suffix ranges (416 when none is left) and a
-// header of more than MaxRanges (16) ranges, so the answer is at most the
-// content and its part headers; now 416, and 1 048 576 bytes (200).
-//
-//	go test -race -run '^TestRangeBounded$' ./pkg/service
-//
-// Names that clients cannot use. A file whose name has a newline, a
-// carriage return, a tab or bytes that are not UTF-8 went into torrents
-// (aria2 then refuses the whole multi-file torrent), and the POST of a
-// newline path got 200 while a GET of its digest got 400. Bound: a path
-// with such a name is 400 when named (single/ or POST) and the GET of its
-// digest 412; globs leave such files and folders out, with one log line
-// per request (docroot.UsableName).
-//
-//	go test -race -run '^TestUnusableNames$' ./pkg/service
-//
-// Globs that match nothing over a large tree. 8 clients repeat
-// single/big/**/nope.rpm over 310 000 entries: each walk cost about 180 ms
-// of CPU, and nothing was remembered (72 answers in 20 s, both cores
-// busy). Bound: a glob gives up after max-walk-time (default 5 s, 503), and
-// a failure after more than 10 000 entries is remembered for 10 s
-// (negativeCache): now 137 123 answers in 20 s, about 0.1 ms of CPU each,
-// and a file that appears is found 10 s later at most. Globs with new
-// text each time (single/big/**/nope-{random}.rpm) cost a walk each:
-// those with "**" run at most half the cores at once (walkSlots; a glob
-// waits lock-timeout for a slot, then 503), so the other requests keep a
-// core. A client asking for a small torrent every 100 ms meanwhile got
-// answers in 50 ms (median) and 498 ms (worst) before, 1 ms and 155 ms
-// now, on a machine loaded 10 on 2 cores.
-//
-//	go test -race -run '^TestExpensiveGlobsBounded$' ./pkg/service
-//
-// A full cache disk. Piece digests computed while the cache could not be
-// written stayed in memory only, so a restart hashed them again (225 MB
-// here). Bound: the memo marks them unsaved, and the next request that
-// uses them writes them (saveLater, at most every 10 s per file); now a
-// restart hashes 0 bytes.
-//
-//	go test -race -run '^TestDigestsWrittenOnceSpaceIsBack$' ./pkg/service
-//
-// Inodes per hashed file. Each piece cache entry cost three new inodes
-// (its folder, its lock file, the entry), and ext4 allocates new inodes
-// slowly right after others were freed. Bound: hashing a file locks its
-// entry's folder (filelock.AcquireDir), so an entry costs two. A cold
-// digest of 500 packages (151 MB) added 1 507 inodes to the cache; now
-// 1 007. Its time, median of 3 on a machine loaded 5 to 9 on 2 cores (so
-// the ranges are wide): on a quiet file system 1.88 s (1.65-2.44) before,
-// 1.36 s (1.30-1.76) now; right after 200 000 other files were deleted
-// 2.38 s (1.44-2.69) before, 1.11 s (0.79-1.85) now; mktorrent -t 2 took
-// 0.27-0.72 s meanwhile.
-//
-//	go test -race -run '^TestPieceEntryInodes$' ./pkg/service
-//
-// The bounds of the standalone server (-http) on its clients are in
-// cmd/pkgtorrent-service (conns.go); under FastCGI the web server in front
-// bounds and times its clients. Tests that start the real binary build it
-// with -race, except the memory test, whose RSS the race detector's shadow
-// memory would swell.
-//
-// Connection floods. 1000 idle keep-alive connections and 1000 slow POST
-// bodies, with a descriptor limit of 1024: before, no request was
-// answered (accept4: EMFILE). Bound: max-connections (1024, at most half
-// the descriptor limit): at the bound the longest idle connection, else
-// the one that has been reading its request the longest, is closed for
-// the new one; working ones never. Now ten legitimate requests get the
-// right torrent, with 497 descriptors at most.
-//
-//	go test -race -run TestConnectionFloodsBinary ./cmd/pkgtorrent-service
-//
-// Clients that never end. A header, a body or an idle connection that
-// never ends; a client that stops reading; a huge header. Before: a
-// header timeout only, and 1 MiB headers. Bound: header-timeout 10s,
-// body-timeout 60s, idle-timeout 60s, write-timeout 30s per write of up to
-// 64 KiB, max-header-bytes 16KiB (431).
-//
-//	go test -race -run TestTimeoutsBinary ./cmd/pkgtorrent-service
-//
-// A glob over thousands of folders, six at once (every mode). Before,
-// 1500 folders x 6 requests under a descriptor limit of 2048 got 500 "too
-// many open files", and 10 000 folders x 6 under 20 000 held 19 981
-// descriptors. Bound: docroot.Lookup holds at most 64 folders open per
-// request, 1024 in all (at most a quarter of the descriptor limit), and
-// the soft descriptor limit is raised to the hard limit at start-up. Now
-// all 200, with about 550 and 545 descriptors.
-//
-//	go test -race -run TestManyFoldersGlobBinary ./cmd/pkgtorrent-service
-//	go test -race -run TestLookupBoundsOpenFolders ./pkg/docroot
-//
-// Large pieces. 50 clients, 20 cold 200 MiB files, -format hybrid
-// -piece-length 64MiB: peak RSS 2616 MiB before. Bound: pieces stream
-// through 1 MiB chunks, and piece buffers in flight are bounded
-// process-wide (pieces.BufferBudget: 16 MiB, or 2 chunks per core; the
-// AVX-512 lanes hold 16 128 KiB chunks per core), in any format, piece
-// length and CPU. Now 60 MiB.
-//
-//	go test -race -run TestLargePiecesMemoryBinary ./cmd/pkgtorrent-service
-//	go test -race -run 'TestBufferBudget|TestChunkedPieces' ./pkg/pieces
-//
-// New combinations of hashed packages. POSTs of new 1998-of-2000
-// combinations (590 KB entries): before, 1.4 GB on disk after 60 s and
-// growing, 350 GB an hour at 165 POSTs/s. Bound: info-cache-size (1 GiB),
-// enforced as entries are written: past it, the least recently used
-// entries go, to 7/8 of it. Now 923 MiB on disk after 60 s of the flood,
-// and another client answered 60 of 60. Entries keep the whole info, not
-// only the path list: rebuilding a 1999-file info from the piece cache
-// costs 5 to 11 times loading its entry (62 ms with the digests in memory,
-// 137 ms in a new process, against 12.7 ms to load the 640 KB entry, all
-// on the same loaded machine), and would need every file's piece entry
-// still there. The size bound, not a smaller entry, bounds the disk.
-//
-//	go test -race -run TestInfoCacheBound ./pkg/service
-//	go test -race -run TestBoundEvictsLeastRecentlyUsed ./pkg/infocache
-//
-// New glob texts for the same files. single/.../*[m<random letters>]
-// over the same 2000 files: before, one entry per text, 306 MB on disk
-// after 60 s. Bound: entries are keyed by the matched files, and the glob
-// is kept in memory (globAliases, 4096 patterns) for revalidate. Now
-// 636 KB.
-//
-//	go test -race -run TestGlobTextsShareOneEntry ./pkg/service
+// The tests attack the handler from outside and break what is under it:
+// path attacks through the handler and as raw request lines to the binary;
+// every bound above, each with its status and one-line body; 4 processes
+// sharing a cache under 4 × 50 concurrent requests for the same new
+// 200-file digest (each file hashed exactly once, every answer identical);
+// processes killed with SIGKILL while hashing and while writing cache
+// files (the failpoint build tag stops them at named points, package
+// failpoint); full and read-only caches on a tmpfs; files that change
+// while they are hashed; broken trackers files. These tests mount tmpfs
+// and create device nodes, so they need root, as make test has. Fuzz
+// targets cover request path resolution and form parsing through the
+// handler (FuzzServeSingle, FuzzPostDigest, corpora under testdata/fuzz),
+// besides those of packages docroot, piececache, infocache and trackers.
 package service

@@ -7,8 +7,8 @@ import (
 
 // MaxRanges bounds the ranges of one Range header: a header with more is
 // ignored and the whole content sent, as nginx's max_ranges does, so that
-// 60 000 one-byte ranges cannot make a multipart answer ten times larger
-// than the content. Clients ask for one range at a time.
+// many small ranges cannot make a multipart answer many times larger than
+// the content. Clients ask for one range at a time.
 const MaxRanges = 16
 
 // unsatisfiable is a byte range that starts after the end of any content:

@@ -33,7 +33,7 @@ func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infoca
 	lastMod := s.lastModified(e)
 	// A repeated request gets the body made for the first: same entry,
 	// base URL, trackers and Last-Modified give the same bytes, so the
-	// same ETag, and If-None-Match is checked against it as before.
+	// same ETag, against which If-None-Match is checked.
 	me := s.entries.of(e)
 	a := me.answer(base, trackers, lastMod)
 	if a == nil {

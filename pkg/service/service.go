@@ -143,6 +143,15 @@ func ParseRoute(urlPath, service string) (Route, bool) {
 
 // ServeHTTP answers one request. It never lets a panic escape: under
 // FastCGI and CGI nothing else would catch it.
+//
+// It routes by hand rather than through an http.ServeMux with patterns
+// (GET /{top}/{service}/single/{arg...} and the like): a ServeMux answers
+// a path holding "..", "." or "//" with a redirect to its cleaned form,
+// which would take a request under /{top}/{service}/ out of it, where
+// the service answers such a path itself (403 outside the document root,
+// the same through every front end); and its own 404 and 405 answers
+// carry none of the service's one-line messages (Error). The 405 below
+// gives the Allow header a ServeMux would.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {

@@ -16,7 +16,7 @@ import (
 // cannot make the service store a new torrent for each. Which entry a glob
 // led to is kept in memory (globAliases) for revalidate, as long as the
 // entry's own check is: a repeated glob costs one stat, and is expanded
-// again once that time has passed, as before.
+// again once that time has passed.
 func (s *Service) singleEntry(lr *lazyRoot, pattern string) (*infocache.Entry, time.Time, error) {
 	if !docroot.IsGlob(pattern) {
 		return s.entry(lr, request{text: singlePrefix + pattern, pattern: pattern, isSingle: true})

@@ -154,6 +154,7 @@ func Run(ctx context.Context, opt Options, patterns []string, p *Progress) (Snap
 	if log == nil {
 		log = slog.Default()
 	}
+	opt.Log = log
 	workers := opt.Workers
 	if workers <= 0 {
 		workers = pieces.FilesAtOnce(opt.V2)
@@ -277,7 +278,7 @@ func warmFile(ctx context.Context, opt Options, j job, threads int, p *Progress)
 		p.valid.Add(1)
 		// The operator asked for this file: keep its entry from gc as
 		// if it had been served.
-		opt.Pieces.MarkUsed(j.rel, opt.PieceLength, time.Now())
+		markUsed(opt, j.rel)
 		return nil
 	}
 	// The service's lock on the entry: a request hashing the same file
@@ -287,10 +288,14 @@ func warmFile(ctx context.Context, opt Options, j job, threads int, p *Progress)
 	l, err := filelock.AcquireDir(ctx, opt.Pieces.LockDir(j.rel), nil)
 	switch {
 	case err == nil:
-		defer l.Release()
+		defer func() {
+			if err := l.Release(); err != nil {
+				opt.Log.Warn("warm: lock not released", "path", j.rel, "err", err)
+			}
+		}()
 		if _, err := opt.Pieces.Load(j.rel, st, opt.PieceLength, opt.V2); err == nil {
 			p.valid.Add(1)
-			opt.Pieces.MarkUsed(j.rel, opt.PieceLength, time.Now())
+			markUsed(opt, j.rel)
 			return nil
 		}
 	case errors.Is(err, filelock.ErrTimeout):
@@ -315,6 +320,15 @@ func warmFile(ctx context.Context, opt Options, j job, threads int, p *Progress)
 	}
 	p.hashed.Add(1)
 	return nil
+}
+
+// markUsed records that the valid entry of rel was used now, so that gc
+// keeps it; a cache where that cannot be written is logged, and the file
+// still counts as warm.
+func markUsed(opt Options, rel string) {
+	if _, err := opt.Pieces.MarkUsed(rel, opt.PieceLength, time.Now()); err != nil {
+		opt.Log.Warn("warm: entry valid, but its use could not be recorded", "path", rel, "err", err)
+	}
 }
 
 // readerAt counts the bytes read into the progress and stops at ctx's

@@ -135,6 +135,10 @@ func TestResume(t *testing.T) {
 	}
 }
 
+// BenchmarkBlocks hashes 16 lanes of 16 KiB on one core, to compare with
+// BenchmarkCryptoSHA1 over the same bytes per lane. Measured on one core
+// (cmd/pkgtorrent-bench/README.md, Go benchmarks): 8876 MB/s against
+// 2154 MB/s, about 4 times.
 func BenchmarkBlocks(b *testing.B) {
 	needKernel(b)
 	const n = 256 // 16 KiB per lane
