@@ -98,7 +98,7 @@ of the cores. On a terminal it shows a live progress line;
 otherwise one summary line. SIGINT or SIGTERM stops it, keeping every entry written
 (exit status 130).`,
 		Flags: func(fs *flag.FlagSet) {
-			fs.IntVar(&workers, "j", 0, "files hashed at once (default: 32 per core with AVX-512 unless format is hybrid, else one per core)")
+			fs.IntVar(&workers, "j", 0, "files hashed at once (default: 32 per core when the hashing path is a lane path and format is not hybrid, else one per core)")
 		},
 		Args: true,
 	}
@@ -112,6 +112,10 @@ otherwise one summary line. SIGINT or SIGTERM stops it, keeping every entry writ
 	}
 	if len(patterns) == 0 {
 		fmt.Fprintln(stderr, "pkgtorrent-service: warm needs at least one PATTERN, such as 'yum/**/*.rpm'")
+		return exitUsage
+	}
+	if err := setHashPath(cfg); err != nil {
+		fmt.Fprintln(stderr, "pkgtorrent-service:", err)
 		return exitUsage
 	}
 	log := newLogger(cfg, stderr)
@@ -161,7 +165,8 @@ func runGC(args []string, stdout *os.File, stderr io.Writer) int {
 		Usage: "pkgtorrent-service gc [-max-age D] [-dry-run] [-v] [settings]",
 		Doc: `Removes from the cache folder the entries not used for -max-age, the piece entries
 of files gone from -root, the info entries any of whose files is gone, corrupt info
-entries, temporary files older than an hour, and the folders this leaves empty. A use
+entries, temporary files older than an hour, and the folders this leaves empty; with
+tracker-whitelist set, it takes the info hashes of removed entries off that list. A use
 is recorded when the service serves a torrent, at most once a day per entry (as the
 entry file's access time). Prints one summary line with what it removed and the space
 freed; -v also each removal. Without -root, piece entries are judged by age only.
@@ -187,12 +192,13 @@ Run it daily (deploy/ has a systemd timer and a cron example).`,
 	ctx, stop := interruptible()
 	defer stop()
 	opt := gc.Options{
-		Pieces: cfg.PiecesDir(),
-		Info:   cfg.InfoDir(),
-		Root:   cfg.Root,
-		MaxAge: maxAge,
-		DryRun: dryRun,
-		Log:    log,
+		Pieces:    cfg.PiecesDir(),
+		Info:      cfg.InfoDir(),
+		Root:      cfg.Root,
+		MaxAge:    maxAge,
+		Whitelist: cfg.TrackerWhitelist,
+		DryRun:    dryRun,
+		Log:       log,
 	}
 	if verbose || dryRun {
 		opt.Report = func(r gc.Removal) { fmt.Fprintln(stdout, r.Line(dryRun, cfg.Cache)) }

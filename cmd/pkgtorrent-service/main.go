@@ -76,6 +76,10 @@ func run(args []string, stdout *os.File, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pkgtorrent-service:", err)
 		return 2
 	}
+	if err := setHashPath(cfg); err != nil {
+		fmt.Fprintln(stderr, "pkgtorrent-service:", err)
+		return 2
+	}
 	log := newLogger(cfg, stderr)
 	if limit, err := raiseFileLimit(); err != nil {
 		log.Warn("cannot raise the descriptor limit", "err", err)
@@ -90,6 +94,22 @@ func run(args []string, stdout *os.File, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// setHashPath applies the hash-path setting: a path named there replaces
+// the one the calibration would choose.
+func setHashPath(cfg config.Config) error {
+	if cfg.HashPath == "auto" {
+		return nil
+	}
+	p, err := pieces.ParsePath(cfg.HashPath)
+	if err == nil {
+		err = pieces.SetPath(p)
+	}
+	if err != nil {
+		return fmt.Errorf("hash-path: %w", err)
+	}
+	return nil
 }
 
 // level returns the slog level of the log-level setting, which Validate

@@ -7,8 +7,9 @@
 // path unit sends it when the file changes).
 //
 // The file is shared by every process of the service (mod_fcgid starts
-// several) and by gc: each change is made under a lock file beside it,
-// on the file as it is on disk then, and written atomically (a temporary
+// several) and by gc: each change is made under a lock on the file's
+// folder (not a lock file, which gc running as root would create where
+// the service's user cannot open it), on the file as it is on disk then, and written atomically (a temporary
 // file and a rename), so no process loses another's entries and the
 // tracker never reads half a file. A process keeps the set it last read,
 // so a torrent answered again costs a map look-up; it reads the file
@@ -28,6 +29,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -161,7 +163,7 @@ func (l *List) holds(hashes []Hash) bool {
 func (l *List) update(change func(map[Hash]struct{}) (bool, error)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
 	defer cancel()
-	lock, err := filelock.Acquire(ctx, l.path+".lock", nil)
+	lock, err := filelock.AcquireDir(ctx, filepath.Dir(l.path), nil)
 	if err != nil {
 		return fmt.Errorf("whitelist %s: %w", l.path, err)
 	}

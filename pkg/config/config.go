@@ -65,6 +65,13 @@ type Config struct {
 	// InfoCacheSize bounds the bytes the info cache folder takes on
 	// disk, enforced as entries are written (see infocache.Bound).
 	InfoCacheSize int64
+	// TrackerWhitelist, when set, is the whitelist file of a closed
+	// opentracker beside the mirror: the service adds the info hash of
+	// every torrent it answers with (see package accesslist).
+	TrackerWhitelist string
+	// HashPath is how pieces are hashed: "auto" (measured at start-up,
+	// see pieces.Chosen) or a pieces.Path name.
+	HashPath string
 
 	// MaxConnections bounds the connections the standalone HTTP server
 	// holds at once; at the bound, the longest idle one, else the one
@@ -110,6 +117,7 @@ func Default() Config {
 		MaxTrackers: 100,
 		LockTimeout: 25 * time.Second,
 		LogLevel:    "info",
+		HashPath:    "auto",
 
 		InfoCacheSize:  1 << 30,
 		MaxConnections: 1024,
@@ -157,6 +165,10 @@ func (c *Config) table() settings.Table {
 		"longest wait for another request or process building the same torrent or hashing the same file, then 503 (0s: never wait)")
 	t.Add("info-cache-size", settings.Size(&c.InfoCacheSize),
 		"most bytes the info cache takes on disk; the least recently used entries are removed past it (KiB, MiB or GiB suffix)")
+	t.Add("tracker-whitelist", settings.String(&c.TrackerWhitelist),
+		"whitelist file of a closed opentracker: the service adds the info hash of every torrent it answers with (default: none)")
+	t.Add("hash-path", settings.String(&c.HashPath),
+		"how pieces are hashed: auto (the fastest measured at start-up), lanes-mmap, lanes-pread or sha1-pread")
 	t.Add("max-connections", settings.Int(&c.MaxConnections),
 		"most connections the standalone HTTP server holds at once; at the bound it closes the longest idle or slowest one")
 	t.Add("header-timeout", settings.Duration(&c.HeaderTimeout),
@@ -253,6 +265,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Cache == "" {
 		return errors.New("cache: empty")
+	}
+	if c.HashPath != "auto" {
+		if _, err := pieces.ParsePath(c.HashPath); err != nil {
+			return fmt.Errorf("hash-path: %w (or auto)", err)
+		}
 	}
 	if c.MaxFiles < 1 {
 		return fmt.Errorf("max-files: %d is less than 1", c.MaxFiles)

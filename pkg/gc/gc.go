@@ -21,15 +21,18 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/accesslist"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/cachefile"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 )
 
 // TempAge is how old a temporary file must be before gc removes it: a
@@ -48,6 +51,10 @@ type Options struct {
 	// every entry. Under a day (cachefile.MarkInterval) it removes entries
 	// in use too, since a use is recorded at most once a day.
 	MaxAge time.Duration
+	// Whitelist, when set, is the tracker's whitelist file that the
+	// service keeps (tracker-whitelist): after the sweep, the info hashes
+	// of entries that are no longer in the info cache are taken off it.
+	Whitelist string
 	// DryRun reports what would be removed and removes nothing.
 	DryRun bool
 	// Report, when set, is called for each removal (or, in a dry run,
@@ -111,6 +118,9 @@ type Result struct {
 	KeptBytes int64
 	// Failed counts the files that could not be removed; each was logged.
 	Failed int
+	// Unlisted counts the info hashes taken off the tracker's whitelist
+	// (Options.Whitelist).
+	Unlisted int
 }
 
 // ErrFailed reports a run that could not remove everything it meant to.
@@ -126,6 +136,12 @@ type collector struct {
 	tops    map[string]bool          // "root\x00top" → the folder exists
 	missing map[string]bool          // "root\x00rel" → the file is not found
 	removed map[string]bool          // entries removed (or, dry, to be) in this run
+	// listed holds the info hashes of the info entries kept, v1 and
+	// truncated v2, when the whitelist is pruned.
+	listed map[accesslist.Hash]bool
+	// unread is set when a kept info entry could not be read: its hashes
+	// are unknown, so the whitelist is left as it is.
+	unread bool
 }
 
 // Run cleans the cache once. It returns ErrFailed (wrapped) when some
@@ -154,7 +170,13 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 	if _, err := c.sweep(ctx, opt.Pieces, "", PieceEntry, c.pieceEntry); err != nil {
 		return c.res, err
 	}
+	if opt.Whitelist != "" {
+		c.listed = map[accesslist.Hash]bool{}
+	}
 	if _, err := c.sweep(ctx, opt.Info, "", InfoEntry, c.infoEntry); err != nil {
+		return c.res, err
+	}
+	if err := c.pruneWhitelist(); err != nil {
 		return c.res, err
 	}
 	if c.res.Failed > 0 {
@@ -327,6 +349,7 @@ func (c *collector) infoEntry(name, rel string, fi fs.FileInfo) (string, bool) {
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			c.log.Warn("gc: cannot read", "path", name, "err", err)
+			c.unread = true
 		}
 		return "", true
 	}
@@ -335,22 +358,54 @@ func (c *collector) infoEntry(name, rel string, fi fs.FileInfo) (string, bool) {
 		// The service never trusts it and would rebuild it.
 		return "corrupt", true
 	}
+	why := c.infoGone(e)
+	if why == "" && c.listed != nil {
+		v2 := torrent.InfoHashV2(e.Info)
+		c.listed[torrent.InfoHash(e.Info)] = true
+		c.listed[accesslist.Hash(v2[:20])] = true
+	}
+	return why, true
+}
+
+// infoGone says why info entry e goes because of its source files, or ""
+// to keep it.
+func (c *collector) infoGone(e *infocache.Entry) string {
 	dir, ok := infocache.RootOf(e.Settings)
 	if !ok {
-		return "", true
+		return ""
 	}
 	root, err := c.openRoot(dir)
 	if err != nil {
 		// The root it was built from is not there (not mounted?): keep
 		// it until it ages.
-		return "", true
+		return ""
 	}
 	for _, p := range e.Paths {
 		if c.gone(root, p) {
-			return "file gone: " + p, true
+			return "file gone: " + p
 		}
 	}
-	return "", true
+	return ""
+}
+
+// pruneWhitelist takes off the tracker's whitelist the info hashes of
+// torrents whose info entries are gone; the service adds a hash again
+// when it answers with its torrent. Nothing is pruned in a dry run, or
+// when some kept entry could not be read.
+func (c *collector) pruneWhitelist() error {
+	if c.listed == nil || c.opt.DryRun {
+		return nil
+	}
+	if c.unread {
+		c.log.Warn("gc: the tracker's whitelist is not pruned: some info entries could not be read", "path", c.opt.Whitelist)
+		return nil
+	}
+	n, err := accesslist.New(c.opt.Whitelist, math.MaxInt).Prune(func(h accesslist.Hash) bool { return c.listed[h] })
+	if err != nil {
+		return fmt.Errorf("gc: %w", err)
+	}
+	c.res.Unlisted = n
+	return nil
 }
 
 // gone reports whether the source file rel is known to be missing from

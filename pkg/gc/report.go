@@ -46,6 +46,9 @@ func (r Result) Summary(dryRun bool) string {
 	if r.Failed > 0 {
 		kept += fmt.Sprintf("; %d could not be removed", r.Failed)
 	}
+	if r.Unlisted > 0 {
+		kept += fmt.Sprintf("; %d info hashes taken off the tracker's whitelist", r.Unlisted)
+	}
 	if len(parts) == 0 {
 		return "gc: nothing to remove; " + kept
 	}

@@ -35,6 +35,7 @@ func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infoca
 	// base URL, trackers and Last-Modified give the same bytes, so the
 	// same ETag, against which If-None-Match is checked.
 	me := s.entries.of(e)
+	s.allowOnTracker(me.infoHashes(e, s.cfg.Format == torrent.Hybrid))
 	a := me.answer(base, trackers, lastMod)
 	if a == nil {
 		seeds, err := s.webSeeds(r, e)
@@ -72,6 +73,7 @@ func (s *Service) writeMagnet(w http.ResponseWriter, r *http.Request, e *infocac
 	s.markUsed(e)
 	hybrid := s.cfg.Format == torrent.Hybrid
 	hashes := s.entries.of(e).infoHashes(e, hybrid)
+	s.allowOnTracker(hashes)
 	hash := hashes.v1
 	var b strings.Builder
 	b.WriteString("magnet:?xt=urn:btih:" + hex.EncodeToString(hash[:]))

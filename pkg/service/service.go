@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/accesslist"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
@@ -37,23 +38,27 @@ type Stats struct {
 
 // Service answers torrent requests. Create it with New.
 type Service struct {
-	cfg       config.Config
-	log       *slog.Logger
-	pieces    piececache.Store
-	infos     infocache.Store
-	trackers  *trackers.List
-	env       func(r *http.Request, key string) string
-	now       func() time.Time
-	nodes     []torrent.Node
-	started   time.Time
-	builds    flight[checkedEntry]
-	hashes    flight[fileDigests]
-	entries   entryCache
-	memo      digestMemo
-	marks     markMemo
-	cacheLog  rateLimited
-	negative  negativeCache
-	deepWalks walkSlots
+	cfg      config.Config
+	log      *slog.Logger
+	pieces   piececache.Store
+	infos    infocache.Store
+	trackers *trackers.List
+	env      func(r *http.Request, key string) string
+	now      func() time.Time
+	nodes    []torrent.Node
+	started  time.Time
+	builds   flight[checkedEntry]
+	hashes   flight[fileDigests]
+	entries  entryCache
+	memo     digestMemo
+	marks    markMemo
+	cacheLog rateLimited
+	// whitelist is the tracker's whitelist, nil without the
+	// tracker-whitelist setting; whitelistLog limits its warnings.
+	whitelist    *accesslist.List
+	whitelistLog rateLimited
+	negative     negativeCache
+	deepWalks    walkSlots
 	// lastSettings is the settings text of the last document root.
 	lastSettings atomic.Pointer[rootSettings]
 
@@ -114,6 +119,9 @@ func New(cfg config.Config, opt Options) *Service {
 		now:      now,
 	}
 	s.infoBound = &infocache.Bound{Dir: cfg.InfoDir(), Limit: cfg.InfoCacheSize}
+	if cfg.TrackerWhitelist != "" {
+		s.whitelist = accesslist.New(cfg.TrackerWhitelist, WhitelistMax)
+	}
 	return s
 }
 
