@@ -33,9 +33,9 @@
 // internal/sha1x16).
 //
 // Along the lane paths, HashAt hands v1 pieces to a lane engine
-// (lanes.go): one worker per core,
-// shared by every file the process is hashing, so the many small files of
-// a package transaction fill the lanes as well as one large file does.
+// (lanes.go): one worker per core, shared by every file the process is
+// hashing, so the many small files of a package transaction fill the
+// lanes as well as one large file does.
 // Pieces stream through their lane from the file, mapped a window at a
 // time and hashed in place (LanesMapped), or read a chunk at a time into
 // the lane's buffer (LanesRead). Every piece of the padded layout is a
@@ -52,8 +52,7 @@
 // 1 MiB on up to two cores, smaller with more, so about 32 MiB of page
 // cache is mapped in all; that mapped page cache counts in the RSS. The
 // calibration holds its file (8 MiB, 4 MiB a core up to 64 MiB) only
-// while it runs. Nothing holds a whole
-// file.
+// while it runs. Nothing holds a whole file.
 //
 // Faults stay with their file: a read error, a reader that panics or a
 // mapped file shorter than its size (SIGBUS) fails that file only.
