@@ -47,13 +47,13 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return exitOK
 		}
-		return 2
+		return exitUsage
 	}
 	if fl.NArg() > 0 {
 		fmt.Fprintf(stderr, "pkgtorrent-agent repos: unexpected argument %q\n", fl.Arg(0))
-		return 2
+		return exitUsage
 	}
 	cfg := settings.Default()
 	configGiven := false
@@ -62,7 +62,7 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 		c, _, err := settings.Load("", []string{"-config", *config}, io.Discard)
 		if err != nil {
 			fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
-			return 2
+			return exitUsage
 		}
 		cfg = c
 	}
@@ -75,13 +75,13 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 	base, err := repos.AgentBase(*listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
-		return 2
+		return exitUsage
 	}
 
-	status := 0
+	status := exitOK
 	fail := func(err error) {
 		fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
-		status = 1
+		status = exitFailed
 	}
 	entries, err := os.ReadDir(*dir)
 	if err != nil {
@@ -114,7 +114,8 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "%s: %s\n", name, rp.Hint)
 			}
 			for _, m := range rp.Mirrors {
-				if b, ok := repos.MirrorBase(m); ok && !slices.Contains(mirrors, b) {
+				mm, ok := repos.Mirror(m)
+				if b := mm.Scheme + "://" + mm.Host + mm.Path; ok && !slices.Contains(mirrors, b) {
 					mirrors = append(mirrors, b)
 				}
 			}
