@@ -14,11 +14,12 @@
 //     under the store.
 //   - A torrent's life (item.go): from the request that adds it to the
 //     client, through its download, to seeding and eviction (seeding.go).
-//   - The origin fill (fill.go): pieces the swarm does not bring, from
-//     the mirror.
+//   - The origin fill (fill.go, rank.go): pieces the swarm does not
+//     bring, from the mirror.
 //   - The verified reader (reader.go): a request's bytes, from the
 //     torrent or, when it stalls, from the mirror.
 //   - Prefetch (prefetch.go) and the figures (stats.go).
+//   - The daemon's start (serve.go).
 //
 // # Guarantees
 //
