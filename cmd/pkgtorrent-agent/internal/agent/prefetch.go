@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/repos"
 )
 
 const (
@@ -144,10 +146,8 @@ func (h *Handler) prefetchTarget(p PrefetchPackage) (*target, []byte, error) {
 		return nil, nil, errors.New("url: want an http or https URL")
 	}
 	escaped := "/m/" + u.Scheme + "/" + u.Host + u.EscapedPath()
-	if h, _, err := net.SplitHostPort(u.Host); err == nil && strings.HasPrefix(u.Path, "/m/") {
-		if ip := net.ParseIP(h); (ip != nil && ip.IsLoopback()) || h == "localhost" {
-			escaped = u.EscapedPath()
-		}
+	if _, _, err := net.SplitHostPort(u.Host); err == nil && repos.LoopbackHost(u.Host) && strings.HasPrefix(u.Path, "/m/") {
+		escaped = u.EscapedPath()
 	}
 	tg, err := parseTargetPath(escaped, "")
 	if err != nil {

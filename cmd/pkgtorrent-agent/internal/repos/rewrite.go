@@ -87,15 +87,22 @@ func Mirror(u string) (settings.Mirror, bool) {
 	if err != nil {
 		return m, false
 	}
-	h := m.Host
+	if LoopbackHost(m.Host) && strings.HasPrefix(m.Path, "/m/") {
+		return m, false
+	}
+	return m, true
+}
+
+// LoopbackHost reports whether the host[:port] of a URL is localhost or
+// a loopback address, where the agent's own URLs are.
+func LoopbackHost(hostport string) bool {
+	h := hostport
 	if hh, _, err := net.SplitHostPort(h); err == nil {
 		h = hh
 	}
 	h = strings.Trim(h, "[]")
-	if ip := net.ParseIP(h); (h == "localhost" || (ip != nil && ip.IsLoopback())) && strings.HasPrefix(m.Path, "/m/") {
-		return m, false
-	}
-	return m, true
+	ip := net.ParseIP(h)
+	return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
 // agentTarget is the mirror an agent URL u names (as mirrorKey makes
@@ -107,11 +114,7 @@ func agentTarget(u string) (string, bool) {
 		return "", false
 	}
 	host, path, _ := strings.Cut(rest, "/")
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if ip := net.ParseIP(host); !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+	if !LoopbackHost(host) {
 		return "", false
 	}
 	path, ok = strings.CutPrefix(path, "m/")
