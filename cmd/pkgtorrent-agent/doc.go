@@ -33,7 +33,8 @@
 //
 // The parts: this package holds the command line (main.go) and the
 // subcommands (fetch.go, repos.go); internal/agent the daemon,
-// internal/repos the .repo files, internal/settings the settings.
+// internal/engine the BitTorrent engine under it, internal/repos the
+// .repo files, internal/settings the settings.
 //
 // The operator's reference is pkgtorrent-agent(8) and
 // pkgtorrent-agent.conf(5) in deploy/man; deploy/ also holds the settings

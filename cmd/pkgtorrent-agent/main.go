@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/agent"
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/engine"
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
@@ -24,7 +25,7 @@ const (
 )
 
 func main() {
-	if err := agent.ExecWithFileIO(); err != nil {
+	if err := engine.ExecWithFileIO(); err != nil {
 		fmt.Fprintln(os.Stderr, "pkgtorrent-agent: running with pread/pwrite file I/O:", err)
 		os.Exit(exitFailed)
 	}

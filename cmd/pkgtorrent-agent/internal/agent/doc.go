@@ -8,10 +8,9 @@
 //     /m/{scheme}/{host[:port]}/{path}, POST /prefetch, GET /status, GET
 //     /metrics; the allow-list of mirrors (mirrors.go, reading the repo
 //     files through package repos).
-//   - The engine and its store (swarm.go, engine.go, completion.go,
-//     fileio.go, store.go): anacrolix/torrent with the piece completion in
-//     memory, over data/{infohash}/{name} and torrents/{infohash}.torrent
-//     under the store.
+//   - The engine and its store (swarm.go, store.go): the client of
+//     package engine over data/{infohash}/{name} and
+//     torrents/{infohash}.torrent under the store.
 //   - A torrent's life (item.go): from the request that adds it to the
 //     client, through its download, to seeding and eviction (seeding.go).
 //   - The origin fill (fill.go, rank.go): pieces the swarm does not

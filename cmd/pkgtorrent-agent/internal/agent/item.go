@@ -255,7 +255,7 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 	if len(s.cfg.Trackers) > 0 {
 		spec.Trackers = [][]string{s.cfg.Trackers}
 	}
-	s.done.forget(it.ih)
+	s.done.Forget(it.ih)
 	t, _, err := s.cl.AddTorrentSpec(spec)
 	if err != nil {
 		return fmt.Errorf("adding torrent %s: %w", it.ih.HexString(), err)

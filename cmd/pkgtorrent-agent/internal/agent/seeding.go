@@ -83,7 +83,7 @@ func (s *Swarm) dropLocked(it *item) {
 	it.base.uploaded += st.BytesWrittenData.Int64()
 	it.t.Drop()
 	it.t = nil
-	s.done.forget(it.ih)
+	s.done.Forget(it.ih)
 }
 
 // evictLocked drops it and deletes its files from the store.

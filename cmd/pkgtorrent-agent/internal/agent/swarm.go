@@ -13,6 +13,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"golang.org/x/time/rate"
 
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/engine"
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
@@ -22,7 +23,7 @@ type Swarm struct {
 	cfg      settings.Config
 	log      *slog.Logger
 	cl       *torrent.Client
-	done     *completion
+	done     *engine.Completion
 	origin   *http.Client
 	hostname string
 	stats    *Stats
@@ -57,7 +58,7 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 	s := &Swarm{
 		cfg:      cfg,
 		log:      log,
-		done:     newCompletion(),
+		done:     engine.NewCompletion(),
 		origin:   origin,
 		stats:    stats,
 		storeLog: rate.Sometimes{Interval: time.Minute},
@@ -67,7 +68,7 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 		closed:   make(chan struct{}),
 	}
 	s.hostname, _ = os.Hostname()
-	cl, err := torrent.NewClient(engineConfig(cfg, s.done, log))
+	cl, err := torrent.NewClient(engine.Config(cfg, dataDir(cfg.Store), s.done, log))
 	if err != nil {
 		return nil, fmt.Errorf("bittorrent client: %w", err)
 	}

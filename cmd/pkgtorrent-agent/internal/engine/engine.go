@@ -1,4 +1,8 @@
-package agent
+// Package engine is the agent's BitTorrent engine: anacrolix/torrent
+// configured for a fleet (Config), with the completion of pieces kept in
+// memory only (Completion) and file storage that neither fsyncs each
+// piece nor maps files (ExecWithFileIO).
+package engine
 
 import (
 	"context"
@@ -19,14 +23,14 @@ import (
 // dialRate is the peers the agent dials a second, at most.
 const dialRate = 500
 
-// engineLevel is the least level of the engine's log lines passed on.
-var engineLevel = slog.LevelInfo
+// logLevel is the least level of the engine's log lines passed on.
+const logLevel = slog.LevelInfo
 
-// engineConfig is the BitTorrent engine's configuration for cfg: no DHT,
-// no web seeds, no uTP, the peer port and host of cfg, and files stored
-// under the store's data folder, one folder per info hash, whose
+// Config is the engine's configuration for cfg: no DHT, no web seeds, no
+// uTP, the peer port and host, peers per torrent and upload rate of cfg,
+// and each torrent's file stored as dataDir/{infohash}/{name}, whose
 // completion done alone records.
-func engineConfig(cfg settings.Config, done *completion, log *slog.Logger) *torrent.ClientConfig {
+func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Logger) *torrent.ClientConfig {
 	tc := torrent.NewDefaultClientConfig()
 	tc.ListenPort = cfg.PeerPort
 	if cfg.PeerHost != "" {
@@ -43,7 +47,8 @@ func engineConfig(cfg settings.Config, done *completion, log *slog.Logger) *torr
 	tc.NoDHT = true
 	tc.NoDefaultPortForwarding = true
 	tc.DisableWebtorrent = true
-	// The agent fetches from the mirror itself (see fill): anacrolix's
+	// The agent fetches from the mirror itself (package agent's fill):
+	// anacrolix's
 	// web seed client waits up to 5 s before its first request and does
 	// not hold back while peers have the pieces.
 	tc.DisableWebseeds = true
@@ -74,9 +79,9 @@ func engineConfig(cfg settings.Config, done *completion, log *slog.Logger) *torr
 	}
 	// The engine's debug lines (one per piece state change) would drown
 	// the agent's own; its warnings and errors go through.
-	tc.Slogger = slog.New(minLevel{log.Handler(), engineLevel}).With("part", "torrent")
+	tc.Slogger = slog.New(minLevel{log.Handler(), logLevel}).With("part", "torrent")
 	tc.DefaultStorage = noFlush{storage.NewFileOpts(storage.NewFileClientOpts{
-		ClientBaseDir: dataDir(cfg.Store),
+		ClientBaseDir: dataDir,
 		TorrentDirMaker: func(base string, _ *metainfo.Info, ih metainfo.Hash) string {
 			return filepath.Join(base, ih.HexString())
 		},
