@@ -2,6 +2,8 @@ package repos
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -55,5 +57,32 @@ func TestMirror(t *testing.T) {
 		if got != c.want {
 			t.Errorf("Mirror(%q) = %q, want %q", c.u, got, c.want)
 		}
+	}
+}
+
+// TestAllowedMirrors: the mirrors of a folder's repos, once each, and
+// none under another one.
+func TestAllowedMirrors(t *testing.T) {
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"a.repo": "[a]\nbaseurl=http://m.example.org/yum/el9/$basearch/\n        http://n.example.org/pub/\n",
+		"b.repo": "[b]\nbaseurl=http://m.example.org/yum/\n[c]\nbaseurl=http://n.example.org/pub/\n",
+		"c.repo": "[broken\n",
+		"d.txt":  "[d]\nbaseurl=http://o.example.org/\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := RewriteDir(dir, "http://127.0.0.1:7881")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 3 || files[2].Err == nil {
+		t.Fatalf("RewriteDir: %d files, want a.repo, b.repo and c.repo, c.repo failing: %+v", len(files), files)
+	}
+	want := []string{"http://n.example.org/pub/", "http://m.example.org/yum/"}
+	if got := AllowedMirrors(files); !slices.Equal(got, want) {
+		t.Errorf("AllowedMirrors = %q, want %q", got, want)
 	}
 }

@@ -1,9 +1,10 @@
 // Package repos reads yum/dnf .repo files as dnf does: their baseurl
 // URLs and the mirror the agent's allow-list makes of each (BaseURLs,
 // Mirror), and rewrites them into the agent's local-first form for
-// "pkgtorrent-agent repos" (Rewrite, Diff): each repo's baseurl lists, for
-// every http or https mirror in it, the agent's URL of that mirror first,
-// then the mirrors as they were:
+// "pkgtorrent-agent repos" (Rewrite, Diff; RewriteDir, AllowedMirrors and
+// WriteFile for a folder): each repo's baseurl lists, for every http or
+// https mirror in it, the agent's URL of that mirror first, then the
+// mirrors as they were:
 //
 //	baseurl=http://127.0.0.1:7881/m/http/mirror.example.org/yum/el9/x86_64/
 //	        http://mirror.example.org/yum/el9/x86_64/
