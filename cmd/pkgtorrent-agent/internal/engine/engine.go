@@ -55,19 +55,18 @@ func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Log
 	tc.DisableUTP = true
 	tc.EstablishedConnsPerTorrent = cfg.PeersPerTorrent
 	// The engine dials at most 10 peers a second by default, for the
-	// whole client: a transaction's torrents started together (a
-	// prefetch of 84 packages, 7 peers each) took a minute to connect,
-	// and hosts fetched from the mirror meanwhile what their peers had
-	// (BenchmarkFleet). The agent dials the fleet's hosts that its
-	// tracker names; half-open connections stay bounded by the engine
-	// (25 a torrent, 100 in all).
+	// whole client: too few for a transaction's torrents started together
+	// (a prefetch of 84 packages, 7 peers each), whose hosts would fetch
+	// from the mirror meanwhile what their peers have. The agent dials
+	// the fleet's hosts that its tracker names; half-open connections
+	// stay bounded by the engine (25 a torrent, 100 in all).
 	tc.DialRateLimiter = rate.NewLimiter(dialRate, dialRate)
 	// anacrolix v1.59.1 reserves upload buffer for each peer request as
 	// it arrives, but reads requests from disk in one goroutine per
 	// connection, in map order: with less room than the requests a peer
 	// may queue, that goroutine can wait on a queued request while the
 	// granted ones are never read, and uploads on the connection stop for
-	// good (seen here after 2 MiB of every torrent with the default 1 MiB).
+	// good.
 	// Room for all 1024 requests a peer may queue, 16 KiB each, grants
 	// every reservation at once: at most 16 MiB per connection.
 	tc.MaxAllocPeerRequestDataPerConn = 1024 * 16 << 10
