@@ -6,27 +6,35 @@
 //
 // It is its own Go module, so that the BitTorrent engine's dependencies
 // (github.com/anacrolix/torrent and about 240 modules) never reach the
-// service's binary or its go.mod: the service runs on every mirror and
-// keeps a small dependency set.
+// service's binary or its go.mod; it requires the root module (through a
+// replace directive) for what both products share.
 //
 // Usage:
 //
 //	pkgtorrent-agent [-config FILE] [-listen 127.0.0.1:7881] [-peer-port 6881]
 //	    [-store /var/cache/pkgtorrent-agent] [-allow URL]...
 //	pkgtorrent-agent repos [-w] [-d DIR] [-listen ADDR] [-config FILE]
+//	pkgtorrent-agent fetch [-agent URL] [-o DIR] [-torrent] URL...
 //
 // A repo's baseurl lists the agent first and the mirror second:
 //
 //	baseurl=http://127.0.0.1:7881/m/http/mirror.example.org/yum/el9/x86_64/
 //	        http://mirror.example.org/yum/el9/x86_64/
 //
-// "pkgtorrent-agent repos [-w] [-d DIR] [-listen ADDR]" puts the agent first
-// in that way in the baseurl of every repo of /etc/yum.repos.d (package
-// internal/repos): a diff, or the files written with -w.
+// "pkgtorrent-agent repos" puts the agent first in that way in the
+// baseurl of every repo of /etc/yum.repos.d: a diff, or the files written
+// with -w. "pkgtorrent-agent fetch" downloads files through the running
+// agent, as dnf does.
 //
 // Endpoints: GET and HEAD /m/{scheme}/{host[:port]}/{path} (the bytes of
-// {scheme}://{host[:port]}/{path}), GET /status (JSON), GET /metrics
+// {scheme}://{host[:port]}/{path}), POST /prefetch (the packages of a
+// transaction, from the dnf plugin), GET /status (JSON), GET /metrics
 // (Prometheus text format).
+//
+// The parts: this package holds the command line (main.go) and the
+// subcommands (fetch.go, repos.go); internal/agent the daemon,
+// internal/engine the BitTorrent engine under it, internal/repos the
+// .repo files, internal/settings the settings.
 //
 // The operator's reference is pkgtorrent-agent(8) and
 // pkgtorrent-agent.conf(5) in deploy/man; deploy/ also holds the settings

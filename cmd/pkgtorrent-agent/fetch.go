@@ -31,16 +31,10 @@ Flags:
 
 // runFetch is the fetch subcommand. It takes each file through the
 // agent, so that a package comes through its per-file single/ torrent,
-// and never asks the service for one torrent of the whole set through
-// yum-torrent's digest protocol: a set's torrent has an info hash of its
-// own, so hosts whose transactions overlap but differ meet in no swarm,
-// and the origin sends each of them every byte. BenchmarkFetchLayout
-// measured both with real libtorrent hosts: 8 hosts, each getting a
-// different random 70% of 30 packages (126 MiB) at once from a
-// 100 Mbit/s origin seed, without web seeds. With per-file torrents (30
-// swarms, a median of 5.5 hosts each) the origin sent 2.2 to 2.4 copies
-// of the packages, 0.40 to 0.43 of what the hosts got; with one digest
-// torrent per host (8 swarms of one host) it sent 5.5 copies, all of it.
+// one swarm for every host that wants it; it never asks the service for
+// one torrent of the whole set (yum-torrent's digest protocol), whose
+// swarm would hold only the hosts that want exactly that set
+// (BenchmarkFetchLayout compares the two).
 func runFetch(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -52,21 +46,21 @@ func runFetch(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, fetchUsage)
 			fs.SetOutput(stderr)
 			fs.PrintDefaults()
-			return 0
+			return exitOK
 		}
 		fmt.Fprintln(stderr, "pkgtorrent-agent fetch:", err)
-		return 2
+		return exitUsage
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "pkgtorrent-agent fetch: no URL given")
-		return 2
+		return exitUsage
 	}
 	var jobs []fetchJob
 	for _, a := range fs.Args() {
 		u, err := url.Parse(a)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || path.Base(u.Path) == "/" || path.Base(u.Path) == "." {
 			fmt.Fprintf(stderr, "pkgtorrent-agent fetch: %q is not an http or https URL of a file\n", a)
-			return 2
+			return exitUsage
 		}
 		jobs = append(jobs, fetchJob{
 			src:  strings.TrimRight(*agentURL, "/") + "/m/" + u.Scheme + "/" + u.Host + u.EscapedPath(),
@@ -97,9 +91,9 @@ func runFetch(args []string, stdout, stderr io.Writer) int {
 	}
 	wg.Wait()
 	if failed > 0 {
-		return 1
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }
 
 type fetchJob struct{ src, dest string }

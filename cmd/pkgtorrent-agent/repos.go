@@ -7,9 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/repos"
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
@@ -47,13 +45,13 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return exitOK
 		}
-		return 2
+		return exitUsage
 	}
 	if fl.NArg() > 0 {
 		fmt.Fprintf(stderr, "pkgtorrent-agent repos: unexpected argument %q\n", fl.Arg(0))
-		return 2
+		return exitUsage
 	}
 	cfg := settings.Default()
 	configGiven := false
@@ -62,7 +60,7 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 		c, _, err := settings.Load("", []string{"-config", *config}, io.Discard)
 		if err != nil {
 			fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
-			return 2
+			return exitUsage
 		}
 		cfg = c
 	}
@@ -75,48 +73,32 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 	base, err := repos.AgentBase(*listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
-		return 2
+		return exitUsage
 	}
 
-	status := 0
+	status := exitOK
 	fail := func(err error) {
 		fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
-		status = 1
+		status = exitFailed
 	}
-	entries, err := os.ReadDir(*dir)
+	files, err := repos.RewriteDir(*dir, base)
 	if err != nil {
 		fail(err)
 		return status
 	}
-	var mirrors []string
-	changed, files := 0, 0
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".repo") {
+	changed := 0
+	for _, f := range files {
+		if f.Err != nil {
+			fail(f.Err)
 			continue
 		}
-		files++
-		name := filepath.Join(*dir, e.Name())
-		src, err := os.ReadFile(name)
-		if err != nil {
-			fail(err)
-			continue
-		}
-		r, err := repos.Rewrite(src, base)
-		if err != nil {
-			fail(fmt.Errorf("%s: %w; left as it is", name, err))
-			continue
-		}
+		r := f.Result
 		for _, rp := range r.Repos {
 			for _, n := range rp.Notes {
-				fmt.Fprintf(stderr, "%s: %s\n", name, n)
+				fmt.Fprintf(stderr, "%s: %s\n", f.Name, n)
 			}
 			if rp.Hint != "" {
-				fmt.Fprintf(stderr, "%s: %s\n", name, rp.Hint)
-			}
-			for _, m := range rp.Mirrors {
-				if b, ok := repos.MirrorBase(m); ok && !slices.Contains(mirrors, b) {
-					mirrors = append(mirrors, b)
-				}
+				fmt.Fprintf(stderr, "%s: %s\n", f.Name, rp.Hint)
 			}
 		}
 		if !r.Changed() {
@@ -124,28 +106,25 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 		}
 		changed++
 		if !*write {
-			stdout.Write(r.Diff(name))
+			stdout.Write(r.Diff(f.Name))
 			continue
 		}
-		if err := writeAtomic(name, r.Text); err != nil {
+		if err := repos.WriteFile(f.Name, r.Text); err != nil {
 			fail(err)
 			continue
 		}
-		fmt.Fprintf(stdout, "wrote %s\n", name)
+		fmt.Fprintf(stdout, "wrote %s\n", f.Name)
 	}
 
 	switch {
-	case files == 0:
+	case len(files) == 0:
 		fmt.Fprintf(stderr, "no .repo files in %s\n", *dir)
 	case changed == 0:
-		fmt.Fprintf(stderr, "%d .repo files in %s: nothing to change\n", files, *dir)
+		fmt.Fprintf(stderr, "%d .repo files in %s: nothing to change\n", len(files), *dir)
 	case !*write:
-		fmt.Fprintf(stderr, "%d of %d .repo files in %s would change: run with -w to write them\n", changed, files, *dir)
+		fmt.Fprintf(stderr, "%d of %d .repo files in %s would change: run with -w to write them\n", changed, len(files), *dir)
 	}
-	// A mirror under another one is allowed with it.
-	mirrors = slices.DeleteFunc(mirrors, func(m string) bool {
-		return slices.ContainsFunc(mirrors, func(o string) bool { return o != m && strings.HasPrefix(m, o) })
-	})
+	mirrors := repos.AllowedMirrors(files)
 	if len(mirrors) > 0 {
 		if cfg.ReposDir != "" && filepath.Clean(cfg.ReposDir) == filepath.Clean(*dir) {
 			fmt.Fprintf(stderr, "the agent allows these mirrors, as it reads the baseurl lines of %s: %s\n", *dir, strings.Join(mirrors, " "))
@@ -162,53 +141,4 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// writeAtomic replaces the file name (through a symbolic link, its
-// target) with data: a temporary file in the same folder, with the same
-// mode and owner, renamed over it. Its name does not end in .repo, so
-// that dnf never reads it half-written.
-func writeAtomic(name string, data []byte) (err error) {
-	if p, err := filepath.EvalSymlinks(name); err == nil {
-		name = p
-	}
-	fi, err := os.Stat(name)
-	if err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(fi.Mode().Perm()); err != nil {
-		return err
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if err := f.Chown(int(st.Uid), int(st.Gid)); err != nil {
-			return fmt.Errorf("keeping the owner of %s: %w", name, err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(name)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/RoaringBitmap/roaring"
 	"github.com/anacrolix/torrent"
 )
 
@@ -49,40 +48,22 @@ func (s *Swarm) startFill(it *item) {
 	}()
 }
 
-// fill makes the mirror the swarm's source of last resort. The mirror's
-// web server is the web seed of every torrent; the agent fetches from it
-// itself instead of through anacrolix's web seed client, for two
-// reasons: that client waits up to 5 s before its first request, and it
-// fetches pieces that peers are about to send.
+// fill fetches from the mirror the pieces of it that the swarm does not
+// bring, until t is complete or ctx ends; every piece is hashed by the
+// client like a piece from a peer, and one that does not verify is not
+// used.
 //
-// The policy: when the tracker knows no other peer of the torrent, the
-// pieces are fetched from the mirror at once, in order, so that the
-// request streams. When peers are connected, the host lets the
-// connections settle (until none came for settleFor, at most
-// origin-after), then fetches its own share of the pieces that no
-// connected peer has, in order: the pieces it ranks first for among
-// itself and the connected peers that lack them. The rank is rendezvous
-// hashing of the peer ID, the torrent and the piece, so hosts that see
-// the same peers agree on one host for each piece without a word, and
-// the piece reaches the others through the swarm. The bytes the mirror
-// sends stay near one copy however many hosts start together, where
-// hosts picking pieces themselves, even from different starting points,
-// fetched most pieces twice or more behind a busy mirror link (the fleet
-// benchmark, BenchmarkFleet). A piece whose first-ranked hosts have not
-// brought it is fetched by the host ranked r-th after r x patience
-// (three times what a piece of that size took from the mirror here
-// lately, at least origin-after): a host that left or is slow costs
-// time, not the download. When no piece completes for stall (or twice
-// the patience, when longer), the missing pieces are fetched in order
-// whatever peers claim to have.
-//
-// A host that found no peer in the wait looks again before each piece:
-// when a peer connects later (a tracker slow to answer behind the
-// mirror's busy link, hosts that started a moment apart), it goes on as
-// if peers had been known from the start.
-//
-// Every piece fetched is written to the store and hashed by the client
-// like a piece from a peer; a piece that does not verify is not used.
+// When no peer is connected after announceWait, it fetches every missing
+// piece in order, so that the request streams. With peers, once the
+// connections settled (see settle), it fetches only its own share of the
+// pieces no connected peer has: those it ranks first for among itself
+// and the connected peers that lack them (pickOwn), so that hosts that
+// see the same peers fetch each piece once between them. A piece it
+// ranks r-th for is fetched after r x patience if still missing; when no
+// piece completes for stall (or twice the patience, when longer) every
+// missing piece is fetched in order. A host that found no peer looks
+// again before each piece, and goes on as if peers had been known from
+// the start when one connects.
 func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified <-chan struct{}) error {
 	select {
 	case <-verified:
@@ -239,85 +220,6 @@ func (s *Swarm) paced(n int64, d time.Duration) {
 			return
 		}
 	}
-}
-
-// ownPiece returns the first missing piece that no connected peer has
-// and that this host (peer ID me) fetches now (see pickOwn); -1 when
-// there is none.
-func ownPiece(t *torrent.Torrent, me [20]byte, left map[int]time.Time, patience time.Duration) int {
-	ih := t.InfoHash()
-	var peers []peerView
-	for _, pc := range t.PeerConns() {
-		peers = append(peers, peerView{rankKey(pc.PeerID, ih), pc.PeerPieces()})
-	}
-	complete := func(i int) bool { return t.Piece(i).State().Complete }
-	return pickOwn(t.NumPieces(), complete, rankKey(me, ih), peers, left, patience, time.Now())
-}
-
-// peerView is a connected peer as the ranking sees it: its rank key for
-// the torrent and the pieces it has.
-type peerView struct {
-	key  uint64
-	have *roaring.Bitmap
-}
-
-// pickOwn returns the first of n pieces, not complete and not had by
-// any peer, that the host of key me fetches at now: one it ranks first
-// for among itself and the peers that lack it, or one it ranks r-th for
-// that it has left to the others (left records since when) for
-// r x patience. -1 when there is none.
-func pickOwn(n int, complete func(int) bool, me uint64, peers []peerView, left map[int]time.Time, patience time.Duration, now time.Time) int {
-	for i := range n {
-		if complete(i) {
-			continue
-		}
-		r, had := 0, false
-		score := rank(me, i)
-		for _, p := range peers {
-			if p.have.Contains(uint32(i)) {
-				had = true
-				break
-			}
-			if rank(p.key, i) > score {
-				r++
-			}
-		}
-		switch {
-		case had:
-		case r == 0:
-			return i
-		default:
-			first, ok := left[i]
-			if !ok {
-				left[i] = now
-			} else if now.Sub(first) >= time.Duration(r)*patience {
-				return i
-			}
-		}
-	}
-	return -1
-}
-
-// rankKey is the FNV-1a hash of a peer ID and an info hash, which rank
-// finishes for each piece: the same function on every host.
-func rankKey(id [20]byte, ih [20]byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, b := range id {
-		h = (h ^ uint64(b)) * 1099511628211
-	}
-	for _, b := range ih {
-		h = (h ^ uint64(b)) * 1099511628211
-	}
-	return h
-}
-
-// rank is a peer's score for piece i (the higher, the sooner it fetches
-// the piece): its key mixed with i by SplitMix64's finalizer.
-func rank(key uint64, i int) uint64 {
-	z := key ^ (uint64(i)+1)*0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
 }
 
 // sleepUntilDone waits for d, returning early (true) when t completes;

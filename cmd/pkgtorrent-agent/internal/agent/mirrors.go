@@ -1,15 +1,14 @@
 package agent
 
 import (
-	"bufio"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/repos"
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
@@ -18,8 +17,9 @@ import (
 const rescanEvery = 10 * time.Second
 
 // Mirrors is the allow-list: the mirrors named in the settings and those
-// in the baseurl lines of the repo files. Anything else gets 403, so that
-// the agent is not a proxy to any URL for every local user.
+// in the baseurl lines of the repo files (repos.Mirror of each). Anything
+// else gets 403, so that the agent is not a proxy to any URL for every
+// local user.
 type Mirrors struct {
 	fixed    []settings.Mirror
 	reposDir string
@@ -76,6 +76,8 @@ func (m *Mirrors) scan() {
 	m.scanLocked()
 }
 
+// scanLocked reads the mirrors of the repo files. A file dnf would not
+// read (see repos.BaseURLs) gives none.
 func (m *Mirrors) scanLocked() {
 	m.scanned = time.Now()
 	if m.reposDir == "" {
@@ -87,63 +89,20 @@ func (m *Mirrors) scanLocked() {
 	}
 	var found []settings.Mirror
 	for _, f := range files {
-		for _, u := range RepoBaseURLs(f) {
-			if mm, ok := mirrorOf(u); ok {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		urls, err := repos.BaseURLs(src)
+		if err != nil {
+			m.log.Debug("a repo file dnf would not read: its mirrors are not allowed", "file", f, "err", err)
+			continue
+		}
+		for _, u := range urls {
+			if mm, ok := repos.Mirror(u); ok {
 				found = append(found, mm)
 			}
 		}
 	}
 	m.repos = found
 }
-
-// mirrorOf makes an allowed mirror of a baseurl: the URL up to its first
-// dnf variable ($releasever, $basearch...), cut back to a folder. Agents'
-// own URLs (/m/ on a loopback host) are left out.
-func mirrorOf(u string) (settings.Mirror, bool) {
-	if i := strings.IndexByte(u, '$'); i >= 0 {
-		u = u[:strings.LastIndexByte(u[:i], '/')+1]
-	}
-	mm, err := settings.ParseMirror(u)
-	if err != nil {
-		return mm, false
-	}
-	h := mm.Host
-	if hh, _, err := net.SplitHostPort(h); err == nil {
-		h = hh
-	}
-	h = strings.Trim(h, "[]")
-	if ip := net.ParseIP(h); ((ip != nil && ip.IsLoopback()) || h == "localhost") && strings.HasPrefix(mm.Path, "/m/") {
-		return mm, false
-	}
-	return mm, true
-}
-
-// RepoBaseURLs returns the URLs of the baseurl lines of a yum/dnf .repo
-// file: several per line (spaces or commas) and on indented
-// continuation lines.
-func RepoBaseURLs(file string) []string {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var urls []string
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if in && line != "" && (line[0] == ' ' || line[0] == '\t') {
-			urls = append(urls, strings.FieldsFunc(line, splitURLs)...)
-			continue
-		}
-		in = false
-		k, v, ok := strings.Cut(line, "=")
-		if ok && strings.TrimSpace(k) == "baseurl" {
-			in = true
-			urls = append(urls, strings.FieldsFunc(v, splitURLs)...)
-		}
-	}
-	return urls
-}
-
-func splitURLs(r rune) bool { return r == ' ' || r == '\t' || r == ',' }

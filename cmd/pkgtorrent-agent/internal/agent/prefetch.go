@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/repos"
 )
 
 const (
@@ -57,15 +59,11 @@ type PrefetchRefusal struct {
 
 // servePrefetch starts the download of the packages of a transaction,
 // prefetchWindow at a time in the transaction's order, and answers at
-// once (202): dnf asks for 3 files at a time, and a torrent started only
-// then loses most of the swarm's parallelism. All of them at once (84
-// packages, 7 peers each) cost the 8 agents of the fleet benchmark's case
-// (c) 54-56 s of CPU, against 44-50 s with the window, on its 2 cores,
-// and in one run a host uploaded 3.7 copies of the transaction. Later
-// GETs of those files read what is already downloading, and check the
-// SHA-256 given here. A download nobody asks for finishes and is seeded
-// and evicted like any other, so an abandoned transaction costs only its
-// bytes.
+// once (202), so that the swarm has the files before dnf asks for them
+// three at a time. Later GETs of those files read what is already
+// downloading, and check the SHA-256 given here. A download nobody asks
+// for finishes and is seeded and evicted like any other, so an abandoned
+// transaction costs only its bytes.
 func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
 	var req PrefetchRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxPrefetchBody))
@@ -119,14 +117,14 @@ func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
 				defer func() { <-sem }()
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
-				it, err := h.swarm.Open(ctx, j.torrent, j.tg.url.String())
+				it, err := h.swarm.open(ctx, j.torrent, j.tg.url.String())
 				if err != nil {
 					h.log.Debug("prefetch: no torrent", "url", j.tg.url.String(), "err", err)
 					return
 				}
 				h.swarm.expect(it, j.pkg.Size, j.sum)
 				h.swarm.waitDone(it, prefetchHold)
-				h.swarm.Release(it)
+				h.swarm.release(it)
 			}()
 		}
 	}()
@@ -148,10 +146,8 @@ func (h *Handler) prefetchTarget(p PrefetchPackage) (*target, []byte, error) {
 		return nil, nil, errors.New("url: want an http or https URL")
 	}
 	escaped := "/m/" + u.Scheme + "/" + u.Host + u.EscapedPath()
-	if h, _, err := net.SplitHostPort(u.Host); err == nil && strings.HasPrefix(u.Path, "/m/") {
-		if ip := net.ParseIP(h); (ip != nil && ip.IsLoopback()) || h == "localhost" {
-			escaped = u.EscapedPath()
-		}
+	if _, _, err := net.SplitHostPort(u.Host); err == nil && repos.LoopbackHost(u.Host) && strings.HasPrefix(u.Path, "/m/") {
+		escaped = u.EscapedPath()
 	}
 	tg, err := parseTargetPath(escaped, "")
 	if err != nil {

@@ -114,8 +114,8 @@ func (s *Swarm) Status() Status {
 			FromPeers: it.base.peers, Uploaded: it.base.uploaded, Users: it.users,
 		}
 		switch {
-		case s.failure(it) != nil:
-			ts.State, ts.Error = "failed", s.failure(it).Error()
+		case it.failure() != nil:
+			ts.State, ts.Error = "failed", it.failure().Error()
 		case it.t == nil:
 			ts.State = "stored"
 		case it.complete:

@@ -11,16 +11,16 @@ import (
 	"testing"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/agent"
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/repos"
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
 const agentBase = "http://127.0.0.1:7881"
 
-// TestAllowListUnchanged: read by the agent's own parser (agent.RepoBaseURLs
-// and agent.NewMirrors), the rewritten files name the same mirrors as
-// before plus the agent's URLs; every mirror allowed before is allowed
-// after, the mirror of each added agent URL is allowed, and the agent's
-// own URLs are not taken for mirrors.
+// TestAllowListUnchanged: the rewritten files name the same URLs as
+// before plus the agent's URLs, and the agent's allow-list
+// (agent.NewMirrors) of them allows every mirror allowed before, the
+// mirror of each added agent URL, and never the agent's own URLs.
 func TestAllowListUnchanged(t *testing.T) {
 	names, _ := filepath.Glob("testdata/in/*.repo")
 	before, after := t.TempDir(), t.TempDir()
@@ -49,7 +49,7 @@ func TestAllowListUnchanged(t *testing.T) {
 	checked := 0
 	for _, n := range names {
 		n = filepath.Base(n)
-		ub, ua := agent.RepoBaseURLs(filepath.Join(before, n)), agent.RepoBaseURLs(filepath.Join(after, n))
+		ub, ua := baseURLs(t, filepath.Join(before, n)), baseURLs(t, filepath.Join(after, n))
 		var added []string
 		for _, u := range ua {
 			if i := slices.Index(ub, u); i >= 0 {
@@ -61,7 +61,7 @@ func TestAllowListUnchanged(t *testing.T) {
 		if len(ub) > 0 {
 			t.Errorf("%s: URLs gone after the rewrite: %q", n, ub)
 		}
-		for _, u := range agent.RepoBaseURLs(filepath.Join(before, n)) {
+		for _, u := range baseURLs(t, filepath.Join(before, n)) {
 			if b, a := allowed(mb, u), allowed(ma, u); b != a {
 				t.Errorf("%s: %s allowed %v before, %v after", n, u, b, a)
 			} else if a {
@@ -86,4 +86,17 @@ func TestAllowListUnchanged(t *testing.T) {
 	if checked < 10 {
 		t.Errorf("only %d allowed mirror URLs checked", checked)
 	}
+}
+
+func baseURLs(t *testing.T, file string) []string {
+	t.Helper()
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls, err := repos.BaseURLs(src)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return urls
 }

@@ -1,7 +1,10 @@
-// Package repos rewrites yum/dnf .repo files into the agent's local-first
-// form, for "pkgtorrent-agent repos": each repo's baseurl lists, for every
-// http or https mirror in it, the agent's URL of that mirror first, then
-// the mirrors as they were:
+// Package repos reads yum/dnf .repo files as dnf does: their baseurl
+// URLs and the mirror the agent's allow-list makes of each (BaseURLs,
+// Mirror), and rewrites them into the agent's local-first form for
+// "pkgtorrent-agent repos" (Rewrite, Diff; RewriteDir, AllowedMirrors and
+// WriteFile for a folder): each repo's baseurl lists, for every http or
+// https mirror in it, the agent's URL of that mirror first, then the
+// mirrors as they were:
 //
 //	baseurl=http://127.0.0.1:7881/m/http/mirror.example.org/yum/el9/x86_64/
 //	        http://mirror.example.org/yum/el9/x86_64/
@@ -140,6 +143,29 @@ func (v *value) tokens(ls []line) []token {
 }
 
 func isSep(c byte) bool { return c == ' ' || c == '\t' || c == ',' || c == '\r' }
+
+// BaseURLs returns the URLs of the baseurl keys of the repos of the .repo
+// file src (every section but [main]), read as dnf reads the file. A
+// file dnf rejects is a *ParseError.
+func BaseURLs(src []byte) ([]string, error) {
+	ls := splitLines(src)
+	secs, err := parse(ls)
+	if err != nil {
+		return nil, err
+	}
+	var urls []string
+	for _, s := range secs {
+		if s.id == "main" {
+			continue
+		}
+		for _, v := range s.baseurls {
+			for _, t := range v.tokens(ls) {
+				urls = append(urls, t.url)
+			}
+		}
+	}
+	return urls, nil
+}
 
 // parse reads the sections of a file as libdnf's IniParser does.
 func parse(ls []line) ([]*section, error) {

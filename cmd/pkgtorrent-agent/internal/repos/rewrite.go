@@ -75,27 +75,34 @@ func AgentURL(base, m string) string {
 	return base + "/m/" + strings.ToLower(scheme) + "/" + rest
 }
 
-// MirrorBase is the mirror the agent's allow-list makes of a baseurl u:
-// u up to its first dnf variable, cut back to a folder, when that is an
-// http or https URL with a host and no user, query or fragment. It is
-// false for the agent's own URLs (a loopback host and a path under /m/).
-func MirrorBase(u string) (string, bool) {
+// Mirror is the mirror the agent's allow-list makes of a baseurl u: u up
+// to its first dnf variable, cut back to a folder, when that is an http
+// or https URL with a host and no user, query or fragment. It is false
+// for the agent's own URLs (a loopback host and a path under /m/).
+func Mirror(u string) (settings.Mirror, bool) {
 	if i := strings.IndexByte(u, '$'); i >= 0 {
 		u = u[:strings.LastIndexByte(u[:i], '/')+1]
 	}
 	m, err := settings.ParseMirror(u)
 	if err != nil {
-		return "", false
+		return m, false
 	}
-	h := m.Host
+	if LoopbackHost(m.Host) && strings.HasPrefix(m.Path, "/m/") {
+		return m, false
+	}
+	return m, true
+}
+
+// LoopbackHost reports whether the host[:port] of a URL is localhost or
+// a loopback address, where the agent's own URLs are.
+func LoopbackHost(hostport string) bool {
+	h := hostport
 	if hh, _, err := net.SplitHostPort(h); err == nil {
 		h = hh
 	}
 	h = strings.Trim(h, "[]")
-	if ip := net.ParseIP(h); (h == "localhost" || (ip != nil && ip.IsLoopback())) && strings.HasPrefix(m.Path, "/m/") {
-		return "", false
-	}
-	return m.Scheme + "://" + m.Host + m.Path, true
+	ip := net.ParseIP(h)
+	return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
 // agentTarget is the mirror an agent URL u names (as mirrorKey makes
@@ -107,11 +114,7 @@ func agentTarget(u string) (string, bool) {
 		return "", false
 	}
 	host, path, _ := strings.Cut(rest, "/")
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if ip := net.ParseIP(host); !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+	if !LoopbackHost(host) {
 		return "", false
 	}
 	path, ok = strings.CutPrefix(path, "m/")
@@ -204,7 +207,7 @@ func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (
 		if first < 0 {
 			first = i
 		}
-		if _, ok := MirrorBase(t.url); !ok {
+		if _, ok := Mirror(t.url); !ok {
 			rp.Notes = append(rp.Notes, fmt.Sprintf("[%s] %s kept without the agent: the agent fetches only http and https URLs without user, query or fragment, with a host before any $variable", rp.ID, redacted(t.url)))
 			continue
 		}

@@ -1,4 +1,4 @@
-package agent
+package engine
 
 import (
 	"sync"
@@ -7,30 +7,33 @@ import (
 	"github.com/anacrolix/torrent/storage"
 )
 
-// completion records which pieces verified, in memory only. Nothing on
+// Completion records which pieces verified, in memory only. Nothing on
 // disk is ever taken as complete: after a restart, or when a dropped
 // torrent is added again, every piece is unknown until it is hashed
 // again (anacrolix's own default infers completion from file names and
 // sizes, which would seed a corrupted file as good).
-type completion struct {
+type Completion struct {
 	mu sync.Mutex
 	m  map[metainfo.Hash]map[int]bool
 }
 
-var _ storage.PieceCompletion = (*completion)(nil)
+var _ storage.PieceCompletion = (*Completion)(nil)
 
-func newCompletion() *completion {
-	return &completion{m: map[metainfo.Hash]map[int]bool{}}
+// NewCompletion records nothing yet.
+func NewCompletion() *Completion {
+	return &Completion{m: map[metainfo.Hash]map[int]bool{}}
 }
 
-func (c *completion) Get(k metainfo.PieceKey) (storage.Completion, error) {
+// Get reports what is known of piece k: Ok is false until it was hashed.
+func (c *Completion) Get(k metainfo.PieceKey) (storage.Completion, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	done, ok := c.m[k.InfoHash][k.Index]
 	return storage.Completion{Ok: ok, Complete: done}, nil
 }
 
-func (c *completion) Set(k metainfo.PieceKey, complete bool) error {
+// Set records the outcome of hashing piece k.
+func (c *Completion) Set(k metainfo.PieceKey, complete bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := c.m[k.InfoHash]
@@ -42,12 +45,13 @@ func (c *completion) Set(k metainfo.PieceKey, complete bool) error {
 	return nil
 }
 
-// forget drops what is known of a torrent, so that adding it again
+// Forget drops what is known of a torrent, so that adding it again
 // hashes its data again.
-func (c *completion) forget(ih metainfo.Hash) {
+func (c *Completion) Forget(ih metainfo.Hash) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, ih)
 }
 
-func (c *completion) Close() error { return nil }
+// Close does nothing: there is nothing on disk.
+func (c *Completion) Close() error { return nil }

@@ -1,0 +1,348 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// maxTorrentSize bounds a torrent file read from a mirror. A single-file
+// torrent of a 4 GiB file with 1 MiB pieces is 80 KB.
+const maxTorrentSize = 4 << 20
+
+// maxPieceLength bounds the piece buffers of origin fetches.
+const maxPieceLength = 64 << 20
+
+// item is one torrent of the store.
+type item struct {
+	ih     metainfo.Hash
+	name   string
+	length int64
+	t      *torrent.Torrent // nil while not in the client
+	// url is the file's URL at the mirror, for origin fetches: the one
+	// of the latest request (guarded by Swarm.mu).
+	url string
+	// users counts the requests reading it now; it is never dropped or
+	// evicted while users > 0.
+	users     int
+	lastUsed  time.Time
+	seedUntil time.Time
+	// verified is closed once every piece already on disk was hashed.
+	verified chan struct{}
+	// failed is set when the store cannot hold the file (disk full, I/O
+	// error): requests then stream it straight from the mirror.
+	failed   atomic.Pointer[error]
+	complete bool
+	// cancel stops its origin fetcher.
+	cancel context.CancelFunc
+	// base holds the byte counts of earlier lives in the client.
+	base torrentCounts
+	// sha256 is the file's digest from the repo metadata, when a
+	// prefetch gave it.
+	sha256 []byte
+}
+
+type torrentCounts struct {
+	peers, uploaded int64
+}
+
+// failure reports why it cannot be served from the swarm, if so.
+func (it *item) failure() error {
+	if e := it.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+var errClosed = errors.New("the agent is stopping")
+
+// errNotSingleFile is a torrent that is not of the one file asked for:
+// the request is then passed through to the mirror.
+var errNotSingleFile = errors.New("torrent is not of the one file asked for")
+
+// open returns the store's item for the file at fileURL, whose torrent
+// is at torrentURL, adding it to the client (and starting its download)
+// when needed. The caller must call release when done reading.
+func (s *Swarm) open(ctx context.Context, torrentURL, fileURL string) (*item, error) {
+	if it := s.openRecent(torrentURL, fileURL); it != nil {
+		return it, nil
+	}
+	mi, err := s.fetchTorrent(ctx, torrentURL)
+	if err != nil {
+		return nil, err
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		return nil, fmt.Errorf("torrent %s: %w", torrentURL, err)
+	}
+	if info.IsDir() || info.Length <= 0 || info.Name != path.Base(urlPath(fileURL)) ||
+		info.PieceLength <= 0 || info.PieceLength > maxPieceLength || !info.HasV1() {
+		return nil, fmt.Errorf("torrent %s: %w", torrentURL, errNotSingleFile)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.closed:
+		// Stopping (a prefetch may still be running): nothing new.
+		return nil, errClosed
+	default:
+	}
+	it, ok := s.items[mi.HashInfoBytes()]
+	if !ok {
+		if err := s.save(mi); err != nil {
+			// Without its torrent in the store the download still works;
+			// it is just not seeded after a restart.
+			s.log.Warn("saving a torrent", "err", err)
+		}
+		if it, err = s.addLocked(mi, fileURL, time.Now()); err != nil {
+			return nil, err
+		}
+	} else if it.t == nil || (it.failure() != nil && it.users == 0) {
+		// Dropped after seeding, or failed to store: into the client
+		// again, its file hashed again first.
+		if it.t != nil {
+			s.dropLocked(it)
+		}
+		if err := s.readdLocked(it, mi); err != nil {
+			return nil, err
+		}
+	}
+	if len(s.recent) >= maxRecent {
+		clear(s.recent)
+	}
+	s.recent[torrentURL] = recentTorrent{it.ih, time.Now()}
+	s.useLocked(it, fileURL)
+	return it, nil
+}
+
+// recentTorrent is the info hash a torrent URL gave, and when.
+type recentTorrent struct {
+	ih metainfo.Hash
+	at time.Time
+}
+
+const (
+	// torrentTTL is how long the torrent a mirror gave for a URL is
+	// taken again without asking: the staleness the service itself allows
+	// a cached torrent (its default revalidate). A prefetched package is
+	// then not asked for twice, once by the prefetch and once by dnf.
+	torrentTTL = time.Minute
+	// maxRecent bounds the torrent URLs remembered.
+	maxRecent = 4096
+)
+
+// openRecent is open for a torrent URL fetched less than torrentTTL ago
+// whose torrent is in the swarm and healthy; nil otherwise.
+func (s *Swarm) openRecent(torrentURL, fileURL string) *item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recent[torrentURL]
+	if !ok || time.Since(r.at) >= torrentTTL {
+		return nil
+	}
+	it := s.items[r.ih]
+	if it == nil || it.t == nil || it.failure() != nil {
+		return nil
+	}
+	select {
+	case <-s.closed:
+		return nil
+	default:
+	}
+	s.useLocked(it, fileURL)
+	return it
+}
+
+// useLocked counts a request's use of it and starts its download.
+func (s *Swarm) useLocked(it *item, fileURL string) {
+	it.url = fileURL
+	it.users++
+	it.lastUsed = time.Now()
+	s.touch(it)
+	s.startFill(it)
+}
+
+// release ends a request's use of it.
+func (s *Swarm) release(it *item) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it.users--
+	it.lastUsed = time.Now()
+}
+
+// urlPath is the unescaped path of URL u, or "" when u does not parse.
+func urlPath(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return pu.Path
+}
+
+// fetchTorrent reads the torrent at u from the mirror.
+func (s *Swarm) fetchTorrent(ctx context.Context, u string) (*metainfo.MetaInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("torrent %s: %w", u, err)
+	}
+	resp, err := s.origin.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("torrent: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("torrent %s: the mirror answered %s", u, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxTorrentSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("torrent %s: %w", u, err)
+	}
+	if len(b) > maxTorrentSize {
+		return nil, fmt.Errorf("torrent %s: larger than %d bytes", u, maxTorrentSize)
+	}
+	mi, err := metainfo.Load(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("torrent %s: %w", u, err)
+	}
+	return mi, nil
+}
+
+// addLocked adds a torrent to the client and s.items. Its data on disk,
+// if any, is hashed in the background before it is served or uploaded.
+func (s *Swarm) addLocked(mi *metainfo.MetaInfo, fileURL string, lastUsed time.Time) (*item, error) {
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		return nil, err
+	}
+	it := &item{
+		ih:       mi.HashInfoBytes(),
+		name:     info.Name,
+		length:   info.TotalLength(),
+		url:      fileURL,
+		lastUsed: lastUsed,
+	}
+	it.seedUntil = lastUsed.Add(s.seedTime(it.ih))
+	if err := s.readdLocked(it, mi); err != nil {
+		return nil, err
+	}
+	s.items[it.ih] = it
+	return it, nil
+}
+
+// readdLocked puts it into the client, with the settings' trackers and
+// no web seeds; a file already on disk is hashed before any of it is
+// uploaded.
+func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
+	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
+	if err != nil {
+		return err
+	}
+	spec.Webseeds = nil
+	if len(s.cfg.Trackers) > 0 {
+		spec.Trackers = [][]string{s.cfg.Trackers}
+	}
+	s.done.Forget(it.ih)
+	t, _, err := s.cl.AddTorrentSpec(spec)
+	if err != nil {
+		return fmt.Errorf("adding torrent %s: %w", it.ih.HexString(), err)
+	}
+	it.t = t
+	it.complete = false
+	it.failed.Store(nil)
+	// A chunk from a peer that cannot be written (disk full): the
+	// engine stops downloading the torrent, and requests stream from the
+	// mirror.
+	t.SetOnWriteChunkError(func(err error) { s.fail(it, storeError{err}) })
+	it.verified = make(chan struct{})
+	verified := it.verified
+	if _, err := os.Stat(filepath.Join(dataDir(s.cfg.Store), it.ih.HexString(), it.name)); err != nil {
+		close(verified)
+		t.DownloadAll()
+		return nil
+	}
+	// Nothing of the file on disk is sent to peers before it is hashed.
+	t.DisallowDataUpload()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(verified)
+		if err := t.VerifyData(); err != nil {
+			s.log.Debug("hashing a stored file", "torrent", it.name, "err", err)
+		}
+		if missing(t) == 0 {
+			s.mu.Lock()
+			it.complete = true
+			s.mu.Unlock()
+		}
+		t.AllowDataUpload()
+		t.DownloadAll()
+	}()
+	return nil
+}
+
+// fail records that the store cannot hold it: requests stream from the
+// mirror, and the janitor removes its partial file once no request
+// reads it. It takes no lock: the engine calls it holding its own.
+func (s *Swarm) fail(it *item, err error) {
+	if it.failed.CompareAndSwap(nil, &err) {
+		s.log.Warn("the store cannot hold a download; serving it from the mirror", "torrent", it.name, "err", err)
+	}
+}
+
+// expect records the size and SHA-256 the repo metadata gives for it. A
+// size that differs from the torrent's means the mirror's file is not
+// the one dnf expects: the digest then fails every whole read.
+func (s *Swarm) expect(it *item, size int64, sum []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if size != it.length {
+		s.log.Warn("prefetch: the repo metadata's size differs from the torrent's", "torrent", it.name, "size", size, "length", it.length)
+	}
+	it.sha256 = sum
+}
+
+// expected is the SHA-256 a prefetch gave for it, if any.
+func (s *Swarm) expected(it *item) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return it.sha256
+}
+
+// waitDone waits until it is complete, has failed, the swarm closes, or
+// d has passed.
+func (s *Swarm) waitDone(it *item, d time.Duration) {
+	s.mu.Lock()
+	t := it.t
+	s.mu.Unlock()
+	if t == nil {
+		return
+	}
+	deadline := time.After(d)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for it.failure() == nil {
+		select {
+		case <-t.Complete().On():
+			return
+		case <-s.closed:
+			return
+		case <-deadline:
+			return
+		case <-tick.C:
+		}
+	}
+}

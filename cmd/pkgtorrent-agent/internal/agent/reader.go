@@ -1,0 +1,212 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/torrent"
+)
+
+// mirrorFallback is what a swarmReader needs to stream from the mirror
+// when the swarm does not deliver.
+type mirrorFallback struct {
+	origin *http.Client
+	// stall is how long the torrent may make no progress.
+	stall time.Duration
+	// bytes counts the bytes streamed from the mirror.
+	bytes *atomic.Int64
+	log   *slog.Logger
+}
+
+// swarmReader reads a file through its torrent: only bytes of pieces
+// that verified. When the torrent makes no progress for stall (no piece
+// verifies, from peers or the mirror), when its next piece has not come
+// for 4 x stall, or when the store fails, it streams the rest straight
+// from the mirror (the torrent goes on in the swarm). It waits on the
+// torrent's progress, not on the request's own next piece, since hosts
+// that start a file together fetch different pieces from the mirror
+// (see fill). 4 x stall stays below dnf's limit of 30 s under 1000
+// bytes/s.
+type swarmReader struct {
+	ctx context.Context
+	it  *item
+	t   torrent.Reader
+	url string
+	fb  mirrorFallback
+	pos int64
+	// mirror is the mirror's answer from pos on, once fallen back.
+	mirror   io.ReadCloser
+	fellBack bool
+	// want is the file's SHA-256 from the repo metadata (given to
+	// /prefetch), checked while the file is read whole from its start:
+	// on a mismatch the last bytes are withheld, so that the client sees
+	// a short answer and takes the file from its next mirror.
+	want   []byte
+	sum    hash.Hash
+	hashed int64
+}
+
+// newSwarmReader reads it, whose file is at fileURL at the mirror,
+// checking its SHA-256 against want when want is not nil.
+func newSwarmReader(ctx context.Context, it *item, fileURL string, want []byte, fb mirrorFallback) *swarmReader {
+	r := &swarmReader{ctx: ctx, it: it, t: it.t.NewReader(), url: fileURL, fb: fb}
+	if want != nil {
+		r.want, r.sum = want, sha256.New()
+	}
+	r.t.SetReadahead(4 << 20)
+	return r
+}
+
+func (r *swarmReader) Read(p []byte) (int, error) {
+	start := r.pos
+	n, err := r.read(p)
+	if r.sum != nil && start != r.hashed {
+		// A range: only whole reads from the start are checked.
+		r.sum = nil
+	}
+	if r.sum == nil || n == 0 {
+		return n, err
+	}
+	r.sum.Write(p[:n])
+	r.hashed += int64(n)
+	if start+int64(n) == r.it.length && !bytes.Equal(r.sum.Sum(nil), r.want) {
+		r.fb.log.Warn("the file's SHA-256 differs from the repo metadata's; not handing it out", "torrent", r.it.name, "url", r.url)
+		return 0, errSHA256
+	}
+	return n, err
+}
+
+var errSHA256 = errors.New("SHA-256 differs from the repo metadata's")
+
+// pollEvery is how often a request waiting for a piece looks at it.
+const pollEvery = 20 * time.Millisecond
+
+func (r *swarmReader) read(p []byte) (int, error) {
+	if r.pos >= r.it.length {
+		return 0, io.EOF
+	}
+	if !r.fellBack {
+		n, err := r.readVerified(p)
+		if err != errStalled {
+			return n, err
+		}
+		r.fb.log.Info("no verified bytes for a while, or the store failed; streaming the rest from the mirror",
+			"torrent", r.it.name, "offset", r.pos, "err", r.it.failure())
+		r.fellBack = true
+	}
+	if r.mirror == nil {
+		body, err := r.openMirror()
+		if err != nil {
+			return 0, err
+		}
+		r.mirror = body
+	}
+	n, err := r.mirror.Read(p)
+	r.pos += int64(n)
+	r.fb.bytes.Add(int64(n))
+	if err == io.EOF && r.pos < r.it.length {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// errStalled is readVerified's answer when the reader is to stream the
+// rest from the mirror.
+var errStalled = errors.New("no verified bytes for a while, or the store failed")
+
+// readVerified waits for the piece at pos to verify and reads from it,
+// or returns errStalled (see swarmReader). It looks
+// at the store's state while it waits, so that a store that fails (a
+// full disk) is noticed at once rather than after the whole stall.
+// (Polling, not a read with a deadline: the engine logs every read that
+// times out as an error.)
+func (r *swarmReader) readVerified(p []byte) (int, error) {
+	piece := int(r.pos / r.it.t.Info().PieceLength)
+	began, done := time.Now(), r.it.t.BytesCompleted()
+	progress := began
+	for time.Since(progress) < r.fb.stall && time.Since(began) < 4*r.fb.stall && r.it.failure() == nil {
+		if r.it.t.Piece(piece).State().Complete {
+			ctx, cancel := context.WithTimeout(r.ctx, r.fb.stall)
+			n, err := r.t.ReadContext(ctx, p)
+			cancel()
+			r.pos += int64(n)
+			if n > 0 {
+				return n, nil
+			}
+			// A verified piece that gives nothing: the answer ends short.
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		select {
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		case <-time.After(pollEvery):
+		}
+		if d := r.it.t.BytesCompleted(); d != done {
+			done, progress = d, time.Now()
+		}
+	}
+	return 0, errStalled
+}
+
+func (r *swarmReader) openMirror() (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(r.ctx, http.MethodGet, r.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if r.pos > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(r.pos, 10)+"-")
+	}
+	resp, err := r.fb.origin.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("mirror: %w", err)
+	}
+	if err := checkRange(resp, r.pos, r.it.length-r.pos, r.it.length); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+func (r *swarmReader) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		off += r.pos
+	case io.SeekEnd:
+		off += r.it.length
+	}
+	if off < 0 {
+		return 0, errors.New("seek before the start")
+	}
+	if off == r.pos {
+		return off, nil
+	}
+	if r.mirror != nil {
+		r.mirror.Close()
+		r.mirror = nil
+	}
+	if _, err := r.t.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	r.pos = off
+	return off, nil
+}
+
+func (r *swarmReader) Close() error {
+	if r.mirror != nil {
+		r.mirror.Close()
+	}
+	return r.t.Close()
+}

@@ -1,0 +1,46 @@
+package agent
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestRouting: each endpoint answers its methods, others get 405 with
+// Allow (or 404 where the path is unknown for them), and a mirror path
+// is taken as dnf sent it, empty segments and all, not redirected.
+func TestRouting(t *testing.T) {
+	a := startAgent(t, t.TempDir(), []string{"http://mirror.example.org/yum/"})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow, body  string // body: a prefix
+	}{
+		{"GET", "/status", 200, "", "{"},
+		{"POST", "/status", 404, "", "not found: "},
+		{"GET", "/metrics", 200, "", "# HELP"},
+		{"GET", "/prefetch", 405, "POST", "only POST\n"},
+		{"PUT", "/m/http/mirror.example.org/yum/a.rpm", 405, "GET, HEAD", "only GET and HEAD\n"},
+		{"GET", "/m/http/mirror.example.org//yum/a.rpm", 403, "", "forbidden: "},
+		{"GET", "/m/http/other.example.org/./yum/a.rpm", 400, "", "bad request: "},
+		{"GET", "/m", 404, "", "not found: "},
+		{"GET", "/nope", 404, "", "not found: "},
+	} {
+		req, err := http.NewRequest(c.method, a.srv.URL+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || !strings.HasPrefix(string(b), c.body) {
+			t.Errorf("%s %s: %d, Allow %q, body %.40q; want %d, Allow %q, body %q...",
+				c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), b, c.status, c.allow, c.body)
+		}
+	}
+}

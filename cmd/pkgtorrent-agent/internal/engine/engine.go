@@ -1,0 +1,149 @@
+// Package engine is the agent's BitTorrent engine: anacrolix/torrent
+// configured for a fleet (Config), with the completion of pieces kept in
+// memory only (Completion) and file storage that neither fsyncs each
+// piece nor maps files (ExecWithFileIO).
+package engine
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+
+	g "github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	"golang.org/x/time/rate"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
+)
+
+// dialRate is the peers the agent dials a second, at most.
+const dialRate = 500
+
+// logLevel is the least level of the engine's log lines passed on.
+const logLevel = slog.LevelInfo
+
+// Config is the engine's configuration for cfg: no DHT, no web seeds, no
+// uTP, the peer port and host, peers per torrent and upload rate of cfg,
+// and each torrent's file stored as dataDir/{infohash}/{name}, whose
+// completion done alone records.
+func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Logger) *torrent.ClientConfig {
+	tc := torrent.NewDefaultClientConfig()
+	tc.ListenPort = cfg.PeerPort
+	if cfg.PeerHost != "" {
+		// One address: listen on its family only.
+		host := cfg.PeerHost
+		tc.ListenHost = func(string) string { return host }
+		if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
+			tc.DisableIPv6 = true
+		} else {
+			tc.DisableIPv4 = true
+		}
+	}
+	tc.Seed = true
+	tc.NoDHT = true
+	tc.NoDefaultPortForwarding = true
+	tc.DisableWebtorrent = true
+	// The agent fetches from the mirror itself (package agent's fill):
+	// anacrolix's
+	// web seed client waits up to 5 s before its first request and does
+	// not hold back while peers have the pieces.
+	tc.DisableWebseeds = true
+	tc.DisableUTP = true
+	tc.EstablishedConnsPerTorrent = cfg.PeersPerTorrent
+	// The engine dials at most 10 peers a second by default, for the
+	// whole client: too few for a transaction's torrents started together
+	// (a prefetch of 84 packages, 7 peers each), whose hosts would fetch
+	// from the mirror meanwhile what their peers have. The agent dials
+	// the fleet's hosts that its tracker names; half-open connections
+	// stay bounded by the engine (25 a torrent, 100 in all).
+	tc.DialRateLimiter = rate.NewLimiter(dialRate, dialRate)
+	// anacrolix v1.59.1 reserves upload buffer for each peer request as
+	// it arrives, but reads requests from disk in one goroutine per
+	// connection, in map order: with less room than the requests a peer
+	// may queue, that goroutine can wait on a queued request while the
+	// granted ones are never read, and uploads on the connection stop for
+	// good.
+	// Room for all 1024 requests a peer may queue, 16 KiB each, grants
+	// every reservation at once: at most 16 MiB per connection.
+	tc.MaxAllocPeerRequestDataPerConn = 1024 * 16 << 10
+	if cfg.UploadRate > 0 {
+		// The burst is also the largest chunk a peer may request: 16 KiB,
+		// the chunk size clients use, so that the bound above holds and
+		// rates under 16 KiB/s still upload.
+		tc.UploadRateLimiter = rate.NewLimiter(rate.Limit(cfg.UploadRate), 16<<10)
+	}
+	// The engine's debug lines (one per piece state change) would drown
+	// the agent's own; its warnings and errors go through.
+	tc.Slogger = slog.New(minLevel{log.Handler(), logLevel}).With("part", "torrent")
+	tc.DefaultStorage = noFlush{storage.NewFileOpts(storage.NewFileClientOpts{
+		ClientBaseDir: dataDir,
+		TorrentDirMaker: func(base string, _ *metainfo.Info, ih metainfo.Hash) string {
+			return filepath.Join(base, ih.HexString())
+		},
+		FilePathMaker: func(o storage.FilePathMakerOpts) string {
+			return o.Info.BestName()
+		},
+		PieceCompletion: done,
+		// Files keep their names while incomplete: completion lives in
+		// done only, and part files would make anacrolix infer it.
+		UsePartFiles: g.Some(false),
+	})}
+	return tc
+}
+
+// minLevel passes records of at least level to h.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.level && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(as), m.level}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{m.Handler.WithGroup(name), m.level}
+}
+
+// noFlush hides the file storage's Flush from the engine, which calls it
+// (an fsync of the whole file) after every verified piece: completion
+// lives in memory and every start hashes the store again, so the sync
+// buys nothing.
+type noFlush struct{ storage.ClientImplCloser }
+
+func (s noFlush) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
+	t, err := s.ClientImplCloser.OpenTorrent(ctx, info, ih)
+	if err != nil {
+		return t, err
+	}
+	if p := t.Piece; p != nil {
+		t.Piece = func(mp metainfo.Piece) storage.PieceImpl { return hideFlush(p(mp)) }
+	}
+	if p := t.PieceWithHash; p != nil {
+		t.PieceWithHash = func(mp metainfo.Piece, h g.Option[[]byte]) storage.PieceImpl { return hideFlush(p(mp, h)) }
+	}
+	return t, nil
+}
+
+type plainPiece struct{ storage.PieceImpl }
+
+// writerToPiece keeps io.WriterTo, through which file pieces are hashed.
+type writerToPiece struct {
+	storage.PieceImpl
+	io.WriterTo
+}
+
+func hideFlush(p storage.PieceImpl) storage.PieceImpl {
+	if w, ok := p.(io.WriterTo); ok {
+		return writerToPiece{p, w}
+	}
+	return plainPiece{p}
+}
