@@ -4,36 +4,47 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/activation"
 )
 
 // Serve runs the agent of cfg until ctx ends: the swarm on the store and
-// the HTTP endpoint on cfg.Listen. It returns an error when it could not
-// start or the endpoint failed, nil when ctx ended.
+// the HTTP endpoint on the sockets systemd passed (socket activation), or
+// else on cfg.Listen. It returns an error when it could not start or the
+// endpoint failed, nil when ctx ended.
 func Serve(ctx context.Context, cfg settings.Config, log *slog.Logger) error {
 	origin, err := originClient(cfg)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	lns, err := listeners(cfg)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
-		log.Warn("listening beyond loopback: any host that reaches this address can make the agent fetch from the allowed mirrors", "listen", cfg.Listen)
+	closeAll := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	for _, ln := range lns {
+		if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+			log.Warn("listening beyond loopback: any host that reaches this address can make the agent fetch from the allowed mirrors", "listen", ln.Addr().String())
+		}
 	}
 	stats := NewStats()
 	swarm, err := NewSwarm(cfg, origin, stats, log)
 	if err != nil {
-		ln.Close()
+		closeAll()
 		return err
 	}
 	defer swarm.Close()
@@ -44,9 +55,13 @@ func Serve(ctx context.Context, cfg settings.Config, log *slog.Logger) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("listening", "http", ln.Addr().String(), "peer-port", swarm.PeerPort(), "store", cfg.Store)
+	errc := make(chan error, len(lns))
+	var addrs []string
+	for _, ln := range lns {
+		go func() { errc <- srv.Serve(ln) }()
+		addrs = append(addrs, ln.Addr().String())
+	}
+	log.Info("listening", "http", strings.Join(addrs, " "), "peer-port", swarm.PeerPort(), "store", cfg.Store)
 	select {
 	case err := <-errc:
 		return err
@@ -57,6 +72,30 @@ func Serve(ctx context.Context, cfg settings.Config, log *slog.Logger) error {
 	defer cancel()
 	srv.Shutdown(sctx)
 	return nil
+}
+
+// listeners returns the sockets systemd passed, when it passed any: a
+// socket unit holds the agent's address while the agent is down (stopped,
+// restarting, upgraded), so that no other local user can bind it and
+// answer dnf in its place. Without systemd, the agent binds cfg.Listen
+// itself.
+func listeners(cfg settings.Config) ([]net.Listener, error) {
+	passed, err := activation.Listeners()
+	if errors.Is(err, activation.ErrNotActivated) {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		return []net.Listener{ln}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	lns := make([]net.Listener, len(passed))
+	for i, l := range passed {
+		lns[i] = l
+	}
+	return lns, nil
 }
 
 // originClient is the HTTP client for mirrors: bounded waits, and the
