@@ -255,6 +255,12 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 	if len(s.cfg.Trackers) > 0 {
 		spec.Trackers = [][]string{s.cfg.Trackers}
 	}
+	stored := filepath.Join(dataDir(s.cfg.Store), it.ih.HexString(), it.name)
+	_, err = os.Stat(stored)
+	hasFile := err == nil
+	// A stored file is hashed below (verifyStored), not by the engine
+	// as it adds the torrent.
+	spec.DisableInitialPieceCheck = hasFile
 	s.done.Forget(it.ih)
 	t, _, err := s.cl.AddTorrentSpec(spec)
 	if err != nil {
@@ -269,7 +275,7 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 	t.SetOnWriteChunkError(func(err error) { s.fail(it, storeError{err}) })
 	it.verified = make(chan struct{})
 	verified := it.verified
-	if _, err := os.Stat(filepath.Join(dataDir(s.cfg.Store), it.ih.HexString(), it.name)); err != nil {
+	if !hasFile {
 		close(verified)
 		t.DownloadAll()
 		return nil
@@ -280,8 +286,11 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 	go func() {
 		defer s.wg.Done()
 		defer close(verified)
-		if err := t.VerifyData(); err != nil {
-			s.log.Debug("hashing a stored file", "torrent", it.name, "err", err)
+		if err := s.verifyStored(t, stored); err != nil {
+			s.log.Debug("hashing a stored file: the engine hashes it instead", "torrent", it.name, "err", err)
+			if err := t.VerifyData(); err != nil {
+				s.log.Debug("hashing a stored file", "torrent", it.name, "err", err)
+			}
 		}
 		if missing(t) == 0 {
 			s.mu.Lock()

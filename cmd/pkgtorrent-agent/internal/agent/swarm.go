@@ -38,8 +38,10 @@ type Swarm struct {
 	// fetches limits the origin fetches running at once (each holds one
 	// piece buffer).
 	fetches chan struct{}
-	closed  chan struct{}
-	wg      sync.WaitGroup
+	// rehash limits the stored files hashed at once (verifyStored).
+	rehash chan struct{}
+	closed chan struct{}
+	wg     sync.WaitGroup
 	// lonely counts the downloads in a row that found no peer.
 	lonely atomic.Int32
 	// originPace is the time a byte took from the mirror lately
@@ -64,6 +66,7 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 		storeLog: rate.Sometimes{Interval: time.Minute},
 		items:    map[metainfo.Hash]*item{},
 		recent:   map[string]recentTorrent{},
+		rehash:   make(chan struct{}, rehashAtOnce),
 		fetches:  make(chan struct{}, 8),
 		closed:   make(chan struct{}),
 	}
