@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // rawGet sends target exactly as given on the request line, so that no
@@ -106,15 +108,7 @@ func TestDiskFaultsBinary(t *testing.T) {
 	for _, fault := range []string{"full", "read-only"} {
 		t.Run(fault, func(t *testing.T) {
 			root, _, trackers := mirror(t)
-			mnt := t.TempDir()
-			if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=64k"); err != nil {
-				t.Fatalf("mount -t tmpfs -o size=64k tmpfs %s: %v (this test needs root, or CAP_SYS_ADMIN)", mnt, err)
-			}
-			t.Cleanup(func() {
-				if syscall.Unmount(mnt, 0) != nil {
-					syscall.Unmount(mnt, syscall.MNT_DETACH)
-				}
-			})
+			mnt := e2e.MountTmpfs(t, "64k")
 			switch fault {
 			case "full":
 				f, err := os.Create(filepath.Join(mnt, "filler"))

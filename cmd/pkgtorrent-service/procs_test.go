@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jackpal/bencode-go"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // failpointBinary builds the binary with -tags failpoint once per test
@@ -26,7 +28,9 @@ import (
 // pkg/failpoint), so a test can kill it right there.
 func failpointBinary(t *testing.T) string {
 	t.Helper()
-	return failpointBin.build(t, "pkgtorrent-service-failpoint", "failpoint")
+	b := raceService
+	b.Name, b.Tags = "pkgtorrent-service-failpoint", []string{"failpoint"}
+	return e2e.GoBinary(t, b)
 }
 
 // server is one process of the real binary in -http mode on a loopback

@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/failpoint"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
@@ -642,7 +643,7 @@ func TestExpensiveGlobsBounded(t *testing.T) {
 // the retry interval has passed) writes them: a new process hashes
 // nothing.
 func TestDigestsWrittenOnceSpaceIsBack(t *testing.T) {
-	mnt := mountTmpfs(t, "64k")
+	mnt := e2e.MountTmpfs(t, "64k")
 	cache := filepath.Join(mnt, "cache")
 	filler := filepath.Join(mnt, "filler")
 	fd, err := os.Create(filler)

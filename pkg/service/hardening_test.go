@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/failpoint"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/filelock"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
@@ -529,23 +530,6 @@ func readFile(t *testing.T, name string) []byte {
 	return b
 }
 
-// mountTmpfs mounts a tmpfs of the given size at a new folder and
-// unmounts it when the test ends. The disk fault tests need root (or
-// CAP_SYS_ADMIN), which `make test` has.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Fatalf("mount -t tmpfs -o size=%s tmpfs %s: %v (the disk fault tests need root, or CAP_SYS_ADMIN)", size, dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			syscall.Unmount(dir, syscall.MNT_DETACH)
-		}
-	})
-	return dir
-}
-
 // remountReadOnly makes the tmpfs at dir read-only, for root too.
 func remountReadOnly(t *testing.T, dir string) {
 	t.Helper()
@@ -613,7 +597,7 @@ func TestCacheFaults(t *testing.T) {
 	})
 
 	t.Run("read-only and empty", func(t *testing.T) {
-		mnt := mountTmpfs(t, "1m")
+		mnt := e2e.MountTmpfs(t, "1m")
 		remountReadOnly(t, mnt)
 		f := newFixture(t, func(c *config.Config) { c.Cache = filepath.Join(mnt, "cache") })
 		c := withClock(f)
@@ -630,7 +614,7 @@ func TestCacheFaults(t *testing.T) {
 	})
 
 	t.Run("read-only with entries", func(t *testing.T) {
-		mnt := mountTmpfs(t, "1m")
+		mnt := e2e.MountTmpfs(t, "1m")
 		f := newFixture(t, func(c *config.Config) { c.Cache = filepath.Join(mnt, "cache"); c.Revalidate = 0 })
 		first := f.post(somePackages...)
 		remountReadOnly(t, mnt)
@@ -650,7 +634,7 @@ func TestCacheFaults(t *testing.T) {
 	})
 
 	t.Run("full", func(t *testing.T) {
-		mnt := mountTmpfs(t, "64k")
+		mnt := e2e.MountTmpfs(t, "64k")
 		cache := filepath.Join(mnt, "cache")
 		filler := filepath.Join(mnt, "filler")
 		fd, err := os.Create(filler)
