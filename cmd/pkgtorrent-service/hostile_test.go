@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -111,22 +110,9 @@ func TestDiskFaultsBinary(t *testing.T) {
 			mnt := e2e.MountTmpfs(t, "64k")
 			switch fault {
 			case "full":
-				f, err := os.Create(filepath.Join(mnt, "filler"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				for range 1000 {
-					if _, err := f.Write(make([]byte, 4096)); errors.Is(err, syscall.ENOSPC) {
-						break
-					} else if err != nil {
-						t.Fatal(err)
-					}
-				}
-				f.Close()
+				e2e.Fill(t, mnt)
 			case "read-only":
-				if err := syscall.Mount("", mnt, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-					t.Fatalf("mount -o remount,ro %s: %v", mnt, err)
-				}
+				e2e.RemountReadOnly(t, mnt)
 			}
 			s := startServer(t, "service", serviceBinary(t), nil, "-root", root, "-cache", filepath.Join(mnt, "cache"), "-trackers", trackers)
 			c := client()

@@ -24,7 +24,8 @@
 //     they return once a file is served on both the HTTP and HTTPS port.
 //     StartOpentracker runs opentracker with a whitelist of info hashes.
 //   - Cert makes a self-signed certificate that Client trusts; MountTmpfs
-//     mounts a size-limited tmpfs (root only) for disk-full tests.
+//     mounts a size-limited tmpfs (root only), unmounted when the test
+//     ends, that Fill fills up and RemountReadOnly makes read-only.
 //   - RenderMan formats a manual page as man -l does and fails on any
 //     warning or over-wide line; UnitValue reads a systemd unit's key.
 //

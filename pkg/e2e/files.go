@@ -132,3 +132,33 @@ func MountTmpfs(t testing.TB, size string) string {
 	})
 	return dir
 }
+
+// Fill writes a file named filler into dir until dir's file system is
+// full (ENOSPC; at most 1000 writes of 4 KiB) and returns the file's
+// path: removing it gives the space back.
+func Fill(t testing.TB, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for range 1000 {
+		if _, err := f.Write(make([]byte, 4096)); errors.Is(err, syscall.ENOSPC) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// RemountReadOnly makes the tmpfs at dir (see MountTmpfs) read-only, for
+// root too.
+func RemountReadOnly(t testing.TB, dir string) {
+	t.Helper()
+	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("mount -o remount,ro %s: %v", dir, err)
+	}
+}

@@ -645,20 +645,7 @@ func TestExpensiveGlobsBounded(t *testing.T) {
 func TestDigestsWrittenOnceSpaceIsBack(t *testing.T) {
 	mnt := e2e.MountTmpfs(t, "64k")
 	cache := filepath.Join(mnt, "cache")
-	filler := filepath.Join(mnt, "filler")
-	fd, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 1000 { // 64 KiB in 4 KiB writes, bounded
-		if _, err := fd.Write(make([]byte, 4096)); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	fd.Close()
+	filler := e2e.Fill(t, mnt)
 	f := newFixture(t, func(c *config.Config) { c.Cache = cache })
 	c := &clock{t: time.Now()}
 	f.svc.now = c.now

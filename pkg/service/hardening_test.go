@@ -530,14 +530,6 @@ func readFile(t *testing.T, name string) []byte {
 	return b
 }
 
-// remountReadOnly makes the tmpfs at dir read-only, for root too.
-func remountReadOnly(t *testing.T, dir string) {
-	t.Helper()
-	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-		t.Fatalf("mount -o remount,ro %s: %v", dir, err)
-	}
-}
-
 // clock is a settable time for the service, to see the once-a-minute log.
 type clock struct {
 	mu sync.Mutex
@@ -598,7 +590,7 @@ func TestCacheFaults(t *testing.T) {
 
 	t.Run("read-only and empty", func(t *testing.T) {
 		mnt := e2e.MountTmpfs(t, "1m")
-		remountReadOnly(t, mnt)
+		e2e.RemountReadOnly(t, mnt)
 		f := newFixture(t, func(c *config.Config) { c.Cache = filepath.Join(mnt, "cache") })
 		c := withClock(f)
 		exercise(t, f)
@@ -617,7 +609,7 @@ func TestCacheFaults(t *testing.T) {
 		mnt := e2e.MountTmpfs(t, "1m")
 		f := newFixture(t, func(c *config.Config) { c.Cache = filepath.Join(mnt, "cache"); c.Revalidate = 0 })
 		first := f.post(somePackages...)
-		remountReadOnly(t, mnt)
+		e2e.RemountReadOnly(t, mnt)
 		f.restart(nil)
 		withClock(f)
 		w := f.do("GET", base+"digest/"+digestOf(somePackages), nil)
@@ -636,20 +628,7 @@ func TestCacheFaults(t *testing.T) {
 	t.Run("full", func(t *testing.T) {
 		mnt := e2e.MountTmpfs(t, "64k")
 		cache := filepath.Join(mnt, "cache")
-		filler := filepath.Join(mnt, "filler")
-		fd, err := os.Create(filler)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 1000; i++ { // 64 KiB in 4 KiB writes, bounded
-			if _, err := fd.Write(make([]byte, 4096)); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-		fd.Close()
+		filler := e2e.Fill(t, mnt)
 		f := newFixture(t, func(c *config.Config) { c.Cache = cache })
 		withClock(f)
 		exercise(t, f)
