@@ -107,7 +107,7 @@ func TestConnectionFloodsBinary(t *testing.T) {
 		maxConns, _ = strconv.Atoi(m[1])
 	}
 	host := strings.TrimPrefix(s.url, "http://")
-	stop := watchDescriptors(s.cmd.Process.Pid)
+	stop := watchDescriptors(s.Cmd.Process.Pid)
 
 	var (
 		mu    sync.Mutex
@@ -191,7 +191,7 @@ func TestManyFoldersGlobBinary(t *testing.T) {
 	}
 	s := startServer(t, "service", limitedBinary(t, 2048), nil,
 		"-root", root, "-cache", cache, "-trackers", trackers, "-format", "pkgtorrent")
-	stop := watchDescriptors(s.cmd.Process.Pid)
+	stop := watchDescriptors(s.Cmd.Process.Pid)
 	patterns := []string{"*/f.rp[m]", "*/f.r[p]m", "*/[f].rpm", "*/f.rp%3F", "d*/f.rpm", "*/%3F.rpm"}
 	bodies := make([][]byte, len(patterns))
 	var wg sync.WaitGroup

@@ -111,6 +111,13 @@ func (p *Proc) Exited() bool {
 	}
 }
 
+// Wait waits until the process has ended and returns how (Wait's result
+// of os/exec).
+func (p *Proc) Wait() error {
+	<-p.done
+	return p.err
+}
+
 // Err is how the process ended (Wait's result); nil while it runs.
 func (p *Proc) Err() error {
 	if !p.Exited() {
