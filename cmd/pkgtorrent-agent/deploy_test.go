@@ -22,7 +22,6 @@ import (
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/agent"
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
-
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
