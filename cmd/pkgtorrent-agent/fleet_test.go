@@ -3,7 +3,7 @@ package main
 // The fleet tests of issue 12, with real programs only: RPMs built by
 // rpmbuild, a repository by createrepo_c, nginx under the shipped
 // configuration with pkgtorrent-service behind it, opentracker, the
-// agent's binary, and dnf 4. See fleet_helpers_test.go for the harness.
+// agent's binary, and dnf 4. See internal/fleet for the harness.
 //
 // Run them with:
 //
