@@ -22,6 +22,7 @@ import (
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/agent"
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 const (
@@ -262,7 +263,7 @@ func TestConfFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("-config %s: %v", confFile, err)
 	}
-	if want := "/var/cache/" + unitValue(t, unitFile, "CacheDirectory"); cfg.Store != want {
+	if want := "/var/cache/" + e2e.UnitValue(t, unitFile, "CacheDirectory"); cfg.Store != want {
 		t.Errorf("store = %s, but the unit's CacheDirectory is %s", cfg.Store, want)
 	}
 	if !strings.HasPrefix(cfg.Listen, "127.0.0.1:") {
@@ -284,23 +285,23 @@ func TestConfFile(t *testing.T) {
 // runs this build of the binary (verify checks that ExecStart is an
 // executable), and that it agrees with the settings.
 func TestUnit(t *testing.T) {
-	analyze := need(t, "systemd-analyze", "systemd")
-	if got, want := unitValue(t, unitFile, "ExecStart"), "/usr/bin/pkgtorrent-agent -config /etc/pkgtorrent-agent.conf"; got != want {
+	analyze := need(t, "systemd-analyze")
+	if got, want := e2e.UnitValue(t, unitFile, "ExecStart"), "/usr/bin/pkgtorrent-agent -config /etc/pkgtorrent-agent.conf"; got != want {
 		t.Errorf("ExecStart=%s, want %s", got, want)
 	}
 	def := settings.Default()
-	if got := "/var/cache/" + unitValue(t, unitFile, "CacheDirectory"); got != def.Store {
+	if got := "/var/cache/" + e2e.UnitValue(t, unitFile, "CacheDirectory"); got != def.Store {
 		t.Errorf("CacheDirectory makes %s writable, but the default store is %s", got, def.Store)
 	}
-	if got := unitValue(t, unitFile, "ReadOnlyPaths"); strings.TrimPrefix(got, "-") != def.ReposDir {
+	if got := e2e.UnitValue(t, unitFile, "ReadOnlyPaths"); strings.TrimPrefix(got, "-") != def.ReposDir {
 		t.Errorf("ReadOnlyPaths=%s, want the default repos-dir %s", got, def.ReposDir)
 	}
-	if got := unitValue(t, unitFile, "RestrictAddressFamilies"); got != "AF_INET AF_INET6 AF_UNIX" {
+	if got := e2e.UnitValue(t, unitFile, "RestrictAddressFamilies"); got != "AF_INET AF_INET6 AF_UNIX" {
 		t.Errorf("RestrictAddressFamilies=%s", got)
 	}
 	// No restart loop on settings that cannot work.
-	if _, _, code := runAgent(t, "-stall", "0s"); unitValue(t, unitFile, "RestartPreventExitStatus") != strconv.Itoa(code) {
-		t.Errorf("RestartPreventExitStatus=%s, but an invalid setting exits %d", unitValue(t, unitFile, "RestartPreventExitStatus"), code)
+	if _, _, code := runAgent(t, "-stall", "0s"); e2e.UnitValue(t, unitFile, "RestartPreventExitStatus") != strconv.Itoa(code) {
+		t.Errorf("RestartPreventExitStatus=%s, but an invalid setting exits %d", e2e.UnitValue(t, unitFile, "RestartPreventExitStatus"), code)
 	}
 
 	b, err := os.ReadFile(unitFile)
@@ -355,9 +356,9 @@ func TestFirewalldService(t *testing.T) {
 // Debian's rpm has no systemd macros: the test defines them (the
 // scriptlets then name their units).
 func TestRPM(t *testing.T) {
-	rpmspec := need(t, "rpmspec", "rpm")
-	rpmbuild := need(t, "rpmbuild", "rpm")
-	git := need(t, "git", "git")
+	rpmspec := need(t, "rpmspec")
+	rpmbuild := need(t, "rpmbuild")
+	git := need(t, "git")
 	out, err := exec.Command(rpmspec, "-P", specFile).CombinedOutput()
 	if err != nil || bytes.Contains(out, []byte("error:")) {
 		t.Fatalf("rpmspec -P: %v\n%s", err, out)

@@ -19,6 +19,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/fleet"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 const (
@@ -88,12 +91,12 @@ const (
 // here; BenchmarkFleet times the agents themselves.
 func BenchmarkFetchLayout(b *testing.B) {
 	layoutNeedLibtorrent(b)
-	fleetPrepare(b, false)
-	repo := fleetRepository(b)
-	trackerPort := fleetPort(b)
-	m := fleetStartMirror(b, repo, []string{fleetAnnounce(trackerPort)})
+	fleet.Prepare(b, false)
+	repo := fleet.Repository(b)
+	trackerPort := e2e.Port(b)
+	m := fleet.StartMirror(b, repo, []string{e2e.Announce(trackerPort)})
 	dir := b.TempDir()
-	sets := layoutSets(len(repo.pkgs))
+	sets := layoutSets(len(repo.Pkgs))
 
 	// Every torrent a host uses, got from the service before the tracker
 	// starts: opentracker tracks only the info hashes it was given.
@@ -102,16 +105,16 @@ func BenchmarkFetchLayout(b *testing.B) {
 		b.Fatal(err)
 	}
 	single := map[int]layoutTorrent{}
-	modes := []layoutMode{{name: "digest", save: repo.root}, {name: "single", save: filepath.Join(repo.root, filepath.FromSlash(fleetRepoPath), "Packages")}}
+	modes := []layoutMode{{name: "digest", save: repo.Root}, {name: "single", save: filepath.Join(repo.Root, filepath.FromSlash(fleet.RepoPath), "Packages")}}
 	var hashes []string
 	for h, set := range sets {
 		var paths []string
 		var singles []layoutTorrent
 		for _, i := range set {
-			paths = append(paths, repo.urlPath(repo.pkgs[i]))
+			paths = append(paths, repo.URLPath(repo.Pkgs[i]))
 			t, ok := single[i]
 			if !ok {
-				t = layoutSave(b, tdir, repo.pkgs[i].file, layoutGet(b, m, m.torrentURL(m.base, repo.pkgs[i])))
+				t = layoutSave(b, tdir, repo.Pkgs[i].File, layoutGet(b, m, m.TorrentURL(m.Base, repo.Pkgs[i])))
 				single[i] = t
 				hashes = append(hashes, t.infoHash)
 			}
@@ -122,7 +125,7 @@ func BenchmarkFetchLayout(b *testing.B) {
 		modes[0].hosts = append(modes[0].hosts, []layoutTorrent{d})
 		modes[1].hosts = append(modes[1].hosts, singles)
 	}
-	fleetTracker(b, trackerPort, hashes)
+	e2e.StartOpentracker(b, e2e.Node{}, trackerPort, hashes)
 
 	var results []layoutResult
 	for b.Loop() {
@@ -133,14 +136,14 @@ func BenchmarkFetchLayout(b *testing.B) {
 	}
 
 	fmt.Printf("BenchmarkFetchLayout: %d hosts, each a random %.0f%% of %d packages (%s); origin seed at %.0f Mbit/s, no web seeds\n",
-		layoutHosts, layoutWant*100, len(repo.pkgs), fleetMiB(repo.total), layoutOriginRate*8/1e6)
+		layoutHosts, layoutWant*100, len(repo.Pkgs), fleet.MiB(repo.Total), layoutOriginRate*8/1e6)
 	for _, r := range results {
 		fmt.Printf("  %-6s origin sent %s = %.2f copies of the packages, %.2f of the %s the hosts got; %d swarms, median %.1f hosts per swarm\n",
-			r.mode, fleetMiB(r.origin), r.copies, r.fraction, fleetMiB(r.wanted), r.swarms, r.hostsPerSwarm)
+			r.mode, fleet.MiB(r.origin), r.copies, r.fraction, fleet.MiB(r.wanted), r.swarms, r.hostsPerSwarm)
 		fmt.Printf("         hosts done in %.1f s (median), %.1f s (last); the most one host uploaded: %s (%.2f copies)\n",
-			r.medianHost, r.seconds, fleetMiB(r.maxUpload), float64(r.maxUpload)/float64(repo.total))
+			r.medianHost, r.seconds, fleet.MiB(r.maxUpload), float64(r.maxUpload)/float64(repo.Total))
 		fmt.Printf("         cross-checks: hosts' downloads less uploads %s; blocks from the origin's peer id %s (%s of it padding), %s redundant\n",
-			fleetMiB(r.conservation), fleetMiB(r.fromOrigin), fleetMiB(r.fromOriginPad), fleetMiB(r.redundant))
+			fleet.MiB(r.conservation), fleet.MiB(r.fromOrigin), fleet.MiB(r.fromOriginPad), fleet.MiB(r.redundant))
 		b.ReportMetric(r.copies, r.mode+"-origin-copies")
 		b.ReportMetric(r.fraction, r.mode+"-origin-fraction")
 		b.ReportMetric(float64(r.swarms), r.mode+"-swarms")
@@ -194,9 +197,9 @@ type layoutMode struct {
 }
 
 // layoutGet returns the body of a 200 answer to GET u.
-func layoutGet(b *testing.B, m *fleetMirror, u string) []byte {
+func layoutGet(b *testing.B, m *fleet.Mirror, u string) []byte {
 	b.Helper()
-	resp, err := m.client.Get(u)
+	resp, err := m.Client.Get(u)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -212,14 +215,14 @@ func layoutGet(b *testing.B, m *fleetMirror, u string) []byte {
 // does (PROTOCOL.md): the SHA-1 of the sorted paths joined by "\n"; GET
 // {mount}/digest/{digest}; on 412, POST the paths as p fields. The answer
 // must name the torrent by its info hash.
-func layoutDigest(b *testing.B, m *fleetMirror, paths []string) []byte {
+func layoutDigest(b *testing.B, m *fleet.Mirror, paths []string) []byte {
 	b.Helper()
 	paths = slices.Clone(paths)
 	sort.Strings(paths)
 	sum := sha1.Sum([]byte(strings.Join(paths, "\n")))
-	top, _, _ := strings.Cut(fleetRepoPath, "/")
-	u := m.base + "/" + top + "/" + fleetService + "/digest/" + hex.EncodeToString(sum[:])
-	resp, err := m.client.Get(u)
+	top, _, _ := strings.Cut(fleet.RepoPath, "/")
+	u := m.Base + "/" + top + "/" + e2e.ServiceName + "/digest/" + hex.EncodeToString(sum[:])
+	resp, err := m.Client.Get(u)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -229,13 +232,13 @@ func layoutDigest(b *testing.B, m *fleetMirror, paths []string) []byte {
 		for _, p := range paths {
 			form = append(form, "p="+url.QueryEscape(p))
 		}
-		resp, err = m.client.Post(u, "application/x-www-form-urlencoded", strings.NewReader(strings.Join(form, "&")))
+		resp, err = m.Client.Post(u, "application/x-www-form-urlencoded", strings.NewReader(strings.Join(form, "&")))
 		if err != nil {
 			b.Fatal(err)
 		}
 	} else if resp.StatusCode == http.StatusOK {
 		// Known already: take it again, to read it.
-		if resp, err = m.client.Get(u); err != nil {
+		if resp, err = m.Client.Get(u); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -244,7 +247,7 @@ func layoutDigest(b *testing.B, m *fleetMirror, paths []string) []byte {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		b.Fatalf("digest %s: %s, %v: %q", u, resp.Status, err, body)
 	}
-	h, err := fleetInfoHash(body)
+	h, err := e2e.InfoHash(body)
 	if err != nil {
 		b.Fatalf("digest %s: %v", u, err)
 	}
@@ -257,7 +260,7 @@ func layoutDigest(b *testing.B, m *fleetMirror, paths []string) []byte {
 // layoutSave writes a torrent into dir.
 func layoutSave(b *testing.B, dir, name string, torrent []byte) layoutTorrent {
 	b.Helper()
-	h, err := fleetInfoHash(torrent)
+	h, err := e2e.InfoHash(torrent)
 	if err != nil {
 		b.Fatalf("%s: %v", name, err)
 	}
@@ -312,7 +315,7 @@ type layoutResult struct {
 
 // layoutRun runs one mode's swarms in dir and returns its figures, after
 // checking every host's files and the cross-checks of the origin's bytes.
-func layoutRun(b *testing.B, repo *fleetRepo, sets [][]int, mode layoutMode, dir string) layoutResult {
+func layoutRun(b *testing.B, repo *fleet.Repo, sets [][]int, mode layoutMode, dir string) layoutResult {
 	b.Helper()
 	type torrentSpec struct {
 		Torrent string `json:"torrent"`
@@ -335,10 +338,10 @@ func layoutRun(b *testing.B, repo *fleetRepo, sets [][]int, mode layoutMode, dir
 	}
 	plan.Timeout = layoutTimeout.Seconds()
 	plan.OriginRate = int64(layoutOriginRate)
-	plan.Origin.Port = fleetPort(b)
+	plan.Origin.Port = e2e.Port(b)
 	perSwarm := map[string]int{}
 	for h, ts := range mode.hosts {
-		spec := hostSpec{Name: fmt.Sprintf("host%d", h+1), Port: fleetPort(b), Save: filepath.Join(dir, fmt.Sprintf("host%d", h+1))}
+		spec := hostSpec{Name: fmt.Sprintf("host%d", h+1), Port: e2e.Port(b), Save: filepath.Join(dir, fmt.Sprintf("host%d", h+1))}
 		if err := os.MkdirAll(spec.Save, 0o755); err != nil {
 			b.Fatal(err)
 		}
@@ -356,14 +359,14 @@ func layoutRun(b *testing.B, repo *fleetRepo, sets [][]int, mode layoutMode, dir
 	if err != nil {
 		b.Fatal(err)
 	}
-	fleetWriteFile(b, planFile, string(pj))
+	e2e.WriteFile(b, planFile, string(pj))
 	logFile := filepath.Join(dir, "layoutswarm.log")
 	logf, err := os.Create(logFile)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer logf.Close()
-	fleetShowLogOnFailure(b, "layoutswarm.py "+mode.name, logFile)
+	e2e.ShowLogOnFailure(b, "layoutswarm.py "+mode.name, logFile)
 
 	ctx, cancel := context.WithTimeout(context.Background(), layoutTimeout+time.Minute)
 	defer cancel()
@@ -394,16 +397,16 @@ func layoutRun(b *testing.B, repo *fleetRepo, sets [][]int, mode layoutMode, dir
 		}
 		// Complete downloads: every wanted file, as built.
 		for _, i := range sets[h] {
-			p := repo.pkgs[i]
-			f := filepath.Join(plan.Hosts[h].Save, p.file)
+			p := repo.Pkgs[i]
+			f := filepath.Join(plan.Hosts[h].Save, p.File)
 			if mode.name == "digest" {
-				f = filepath.Join(plan.Hosts[h].Save, filepath.FromSlash(fleetRepoPath), "Packages", p.file)
+				f = filepath.Join(plan.Hosts[h].Save, filepath.FromSlash(fleet.RepoPath), "Packages", p.File)
 			}
-			sum, size, err := fleetFileSHA256(f)
-			if err != nil || sum != p.sha256 || size != p.size {
-				b.Fatalf("%s: %s: %s: sha256 %s, %d bytes, %v; want %s, %d bytes", mode.name, hr.Name, f, sum, size, err, p.sha256, p.size)
+			sum, size, err := fleet.FileSHA256(f)
+			if err != nil || sum != p.SHA256 || size != p.Size {
+				b.Fatalf("%s: %s: %s: sha256 %s, %d bytes, %v; want %s, %d bytes", mode.name, hr.Name, f, sum, size, err, p.SHA256, p.Size)
 			}
-			r.wanted += p.size
+			r.wanted += p.Size
 		}
 		r.conservation += hr.PayloadDownload - hr.PayloadUpload
 		r.fromOrigin += hr.FromOrigin
@@ -439,7 +442,7 @@ func layoutRun(b *testing.B, repo *fleetRepo, sets [][]int, mode layoutMode, dir
 	}
 	slices.Sort(times)
 	r.medianHost = (times[(len(times)-1)/2] + times[len(times)/2]) / 2
-	r.copies = float64(r.origin) / float64(repo.total)
+	r.copies = float64(r.origin) / float64(repo.Total)
 	r.fraction = float64(r.origin) / float64(r.wanted)
 	// The hosts' files are checked: free the disk for the next mode.
 	for _, h := range plan.Hosts {

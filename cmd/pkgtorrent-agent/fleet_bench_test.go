@@ -52,7 +52,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -64,9 +63,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/fleet"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 const (
@@ -76,9 +77,6 @@ const (
 	benchTotal      = 200 << 20 // the package set, about
 	benchOverlap    = 0.7       // of the packages, each host in the overlap variant
 	benchSeed       = 13
-	benchNS         = "ptbench-" // prefix of the namespaces
-	benchLink       = "ptbench0" // this namespace's end of its veth
-	benchNet        = "10.213.77."
 )
 
 var (
@@ -90,116 +88,23 @@ var (
 // benchSpec is the benchmark's package set: sizes log-uniform from
 // 16 KiB to 16 MiB (most packages small, most bytes in large ones, as in
 // a distribution's update), until about benchTotal.
-func benchSpec() fleetRepoSpec {
+func benchSpec() fleet.RepoSpec {
 	rng := mrand.New(mrand.NewPCG(benchSeed, benchSeed))
-	s := fleetRepoSpec{prefix: "bench-pkg", seed: benchSeed}
+	s := fleet.RepoSpec{Prefix: "bench-pkg", Seed: benchSeed}
 	var total int64
 	for total < benchTotal {
 		n := int64(math.Exp(math.Log(16<<10) + rng.Float64()*(math.Log(16<<20)-math.Log(16<<10))))
-		s.sizes = append(s.sizes, n)
+		s.Sizes = append(s.Sizes, n)
 		total += n
 	}
 	return s
-}
-
-// fleetLAN is the benchmark's simulated network.
-type fleetLAN struct {
-	origin, tracker fleetNode
-	hosts           []fleetNode
-}
-
-// fleetNewLAN makes the namespaces and links, and removes them when the
-// benchmark ends.
-func fleetNewLAN(b testing.TB, hosts int) *fleetLAN {
-	b.Helper()
-	ip := fleetNeed(b, "ip")
-	fleetNeed(b, "tc")
-	run := func(args ...string) {
-		b.Helper()
-		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
-			b.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	fleetRemoveLAN(ip)
-	b.Cleanup(func() { fleetRemoveLAN(ip) })
-	sw := benchNS + "sw"
-	run("netns", "add", sw)
-	run("-n", sw, "link", "add", "br0", "type", "bridge")
-	run("-n", sw, "link", "set", "br0", "up")
-	var next atomic.Int32
-	// node makes namespace name with address .host, linked to the bridge
-	// through port, each direction shaped to rate.
-	node := func(name string, host int, port, rate string) fleetNode {
-		ns := benchNS + name
-		run("netns", "add", ns)
-		run("link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", sw)
-		run("-n", sw, "link", "set", port, "master", "br0", "up")
-		run("-n", ns, "addr", "add", benchNet+strconv.Itoa(host)+"/24", "dev", "eth0")
-		run("-n", ns, "link", "set", "eth0", "up")
-		run("-n", ns, "link", "set", "lo", "up")
-		fleetShape(b, ns, "eth0", rate)
-		fleetShape(b, sw, port, rate)
-		return fleetNode{ns: ns, addr: benchNet + strconv.Itoa(host), next: &next}
-	}
-	lan := &fleetLAN{origin: node("origin", 1, "origin", benchOriginRate), tracker: node("tracker", 2, "tracker", benchHostRate)}
-	for i := range hosts {
-		name := fmt.Sprintf("host%d", i+1)
-		lan.hosts = append(lan.hosts, node(name, 11+i, name, benchHostRate))
-	}
-	run("link", "add", benchLink, "type", "veth", "peer", "name", "bench", "netns", sw)
-	run("-n", sw, "link", "set", "bench", "master", "br0", "up")
-	run("addr", "add", benchNet+"254/24", "dev", benchLink)
-	run("link", "set", benchLink, "up")
-	return lan
-}
-
-// fleetRemoveLAN removes the namespaces (their links go with them) and
-// this namespace's link, of this run or an interrupted one.
-func fleetRemoveLAN(ip string) {
-	out, _ := exec.Command(ip, "netns", "list").Output()
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], benchNS) {
-			exec.Command(ip, "netns", "del", f[0]).Run()
-		}
-	}
-	exec.Command(ip, "link", "del", benchLink).Run()
-}
-
-// fleetShape limits dev's egress in namespace ns to rate, with a queue of
-// at most 20 ms (a mirror's link does not buffer seconds). The burst
-// holds a whole GSO segment (64 KiB) of the veth.
-func fleetShape(b testing.TB, ns, dev, rate string) {
-	b.Helper()
-	args := []string{"-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", "rate", rate, "burst", "256kb", "latency", "20ms"}
-	if out, err := exec.Command("tc", args...).CombinedOutput(); err != nil {
-		b.Fatalf("tc %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// linkBytes returns the bytes eth0 of node's namespace sent and received.
-func (n fleetNode) linkBytes(b testing.TB) (tx, rx int64) {
-	b.Helper()
-	out, err := exec.Command("ip", "-n", n.ns, "-s", "-j", "link", "show", "eth0").Output()
-	if err != nil {
-		b.Fatalf("ip -n %s -s -j link show eth0: %v", n.ns, err)
-	}
-	var links []struct {
-		Stats struct {
-			RX struct{ Bytes int64 } `json:"rx"`
-			TX struct{ Bytes int64 } `json:"tx"`
-		} `json:"stats64"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
-		b.Fatalf("ip -s -j link show eth0 in %s: %v: %s", n.ns, err, out)
-	}
-	return links[0].Stats.TX.Bytes, links[0].Stats.RX.Bytes
 }
 
 // fleetCase is one run of the benchmark.
 type fleetCase struct {
 	name             string
 	agents, prefetch bool
-	sets             [][]fleetPkg // each host's transaction
+	sets             [][]fleet.Pkg // each host's transaction
 }
 
 // fleetFigures are what one case measured.
@@ -209,7 +114,7 @@ type fleetFigures struct {
 	originLink int64         // bytes the mirror's link sent, all of them
 	uploaded   []int64       // per host, payload, from the agent's /metrics
 	uploadLink []int64       // per host, bytes its link sent
-	sources    fleetSources  // the agents' bytes by source, summed
+	sources    fleet.Sources // the agents' bytes by source, summed
 	agentCPU   time.Duration // the agents' CPU time, summed
 	dnfCPU     time.Duration // the dnf runs' CPU time, summed
 	failed     int           // hosts whose dnf failed
@@ -234,9 +139,9 @@ func (f fleetFigures) maxUpload() int64 {
 
 // fleetBench is the benchmark's set-up, shared by its cases.
 type fleetBench struct {
-	lan     *fleetLAN
-	mirror  *fleetMirror
-	tracker *fleetProc
+	lan     *fleet.LAN
+	mirror  *fleet.Mirror
+	tracker *e2e.Proc
 	port    int // the tracker's
 	hashes  []string
 	agent   string // the agent's binary
@@ -248,17 +153,12 @@ func BenchmarkFleet(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Fatal("the fleet benchmark makes network namespaces and shapes their links with tc: run it as root (`make bench` as root)")
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { fleetOnce.service.run(b, fleetServiceWhat, fleetServiceBuilder(b)) })
-	wg.Go(func() { fleetOnce.agent.run(b, fleetAgentWhat, fleetAgentBuilder(b, false)) })
-	wg.Go(func() {
-		fleetOnce.benchRepo.run(b, "the benchmark's RPMs", fleetRepoBuilder(b, benchSpec(), &fleetBuiltBenchRepo))
-	})
-	wg.Wait()
-	repo := fleetBuiltBenchRepo
-	fb := &fleetBench{lan: fleetNewLAN(b, benchHosts), agent: fleetAgentBinary(b, false)}
+	const repoWhat = "the benchmark's RPMs"
+	fleet.Ahead(b, []e2e.GoBuild{e2e.Service, e2e.Agent}, map[string]fleet.RepoSpec{repoWhat: benchSpec()})
+	repo := fleet.BuildRepository(b, repoWhat, benchSpec())
+	fb := &fleetBench{lan: fleet.NewLAN(b, benchHosts, benchOriginRate, benchHostRate), agent: fleet.AgentBinary(b, false)}
 	if *fleetTrackerAtMirror {
-		fb.lan.tracker = fb.lan.origin
+		fb.lan.Tracker = fb.lan.Origin
 	}
 	for _, f := range []struct {
 		dst  *string
@@ -270,22 +170,22 @@ func BenchmarkFleet(b *testing.B) {
 		}
 		*f.dst = string(text)
 	}
-	fb.port = fb.lan.tracker.port(b)
-	fb.mirror = fleetStartMirrorOn(b, fb.lan.origin, repo, []string{fb.lan.tracker.url(fb.port) + "/announce"})
+	fb.port = fb.lan.Tracker.Port(b)
+	fb.mirror = fleet.StartMirrorOn(b, fb.lan.Origin, repo, []string{fb.lan.Tracker.URL("http", fb.port) + "/announce"})
 	// Every torrent is built before the first case (a mirror serving a
 	// fleet has them cached), and opentracker tracks only these.
-	fb.hashes = fb.mirror.infoHashes(b, fb.mirror.base)
+	fb.hashes = fb.mirror.InfoHashes(b, fb.mirror.Base)
 
-	same := make([][]fleetPkg, benchHosts)
-	overlap := make([][]fleetPkg, benchHosts)
+	same := make([][]fleet.Pkg, benchHosts)
+	overlap := make([][]fleet.Pkg, benchHosts)
 	rng := mrand.New(mrand.NewPCG(benchSeed, 70))
-	k := int(math.Round(benchOverlap * float64(len(repo.pkgs))))
+	k := int(math.Round(benchOverlap * float64(len(repo.Pkgs))))
 	for i := range benchHosts {
-		same[i] = repo.pkgs
-		idx := rng.Perm(len(repo.pkgs))[:k]
+		same[i] = repo.Pkgs
+		idx := rng.Perm(len(repo.Pkgs))[:k]
 		slices.Sort(idx)
 		for _, j := range idx {
-			overlap[i] = append(overlap[i], repo.pkgs[j])
+			overlap[i] = append(overlap[i], repo.Pkgs[j])
 		}
 	}
 	cases := []fleetCase{
@@ -315,99 +215,99 @@ func BenchmarkFleet(b *testing.B) {
 func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 	b.Helper()
 	if fb.tracker != nil {
-		fb.tracker.stop()
+		fb.tracker.Stop()
 	}
-	fb.tracker = fleetTrackerOn(b, fb.lan.tracker, fb.port, fb.hashes)
+	fb.tracker = e2e.StartOpentracker(b, fb.lan.Tracker, fb.port, fb.hashes)
 	m := fb.mirror
-	var agents []*fleetAgent
-	var hosts []*fleetHost
+	var agents []*fleet.Agent
+	var hosts []*fleet.Host
 	level := "info"
 	if *fleetKeepFlag != "" {
 		level = "debug"
 	}
-	for i, node := range fb.lan.hosts {
+	for i, node := range fb.lan.Hosts {
 		name := fmt.Sprintf("case%d-host%d", index+1, i+1)
-		h := fleetNewHost(b, name)
-		h.node, h.timeout = node, 15*time.Minute
-		urls := []string{m.repoURL(m.base)}
+		h := fleet.NewHost(b, name)
+		h.Node, h.Timeout = node, 15*time.Minute
+		urls := []string{m.RepoURL(m.Base)}
 		if c.agents {
-			a := fleetStartAgentOn(b, node, fb.agent, name, "", []string{m.base + "/"}, "-log-level", level)
+			a := fleet.StartAgentOn(b, node, fb.agent, name, "", []string{m.Base + "/"}, "-log-level", level)
 			agents = append(agents, a)
-			urls = append([]string{m.agentRepoURL(a.base, m.base)}, urls...)
+			urls = append([]string{m.AgentRepoURL(a.Base, m.Base)}, urls...)
 			if c.prefetch {
-				fleetInstallPlugin(b, h, fb.plugin, fb.conf, a.base)
+				fleet.InstallPlugin(b, h, fb.plugin, fb.conf, a.Base)
 			}
 		}
-		h.repoFile(b, urls)
+		h.RepoFile(b, urls)
 		hosts = append(hosts, h)
 	}
-	off := m.logOffset(b)
-	originTx, _ := fb.lan.origin.linkBytes(b)
+	off := m.LogOffset(b)
+	originTx, _ := fleet.LinkBytes(b, fb.lan.Origin)
 	hostTx := make([]int64, len(hosts))
 	for i, h := range hosts {
-		hostTx[i], _ = h.node.linkBytes(b)
+		hostTx[i], _ = fleet.LinkBytes(b, h.Node)
 	}
-	dnf := fleetNeed(b, "dnf")
+	dnf := e2e.Need(b, "dnf")
 	f := fleetFigures{times: make([]time.Duration, len(hosts))}
 	errs := make([]error, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
 		var names []string
 		for _, p := range c.sets[i] {
-			names = append(names, p.name)
+			names = append(names, p.Name)
 		}
-		wg.Go(func() { f.times[i], errs[i] = h.install(context.Background(), dnf, names) })
+		wg.Go(func() { f.times[i], errs[i] = h.Install(context.Background(), dnf, names) })
 	}
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
 			f.failed++
-			b.Errorf("%v\n%s", err, fleetTail(hosts[i].log, 3000))
+			b.Errorf("%v\n%s", err, e2e.Tail(hosts[i].Log, 3000))
 		}
 	}
 	for i, h := range hosts {
-		h.checkPackages(b, c.sets[i])
-		f.dnfCPU += h.cpu
+		h.CheckPackages(b, c.sets[i])
+		f.dnfCPU += h.CPU
 	}
-	ob := m.originBytes(b, off)
-	f.origin = ob.total
-	tx, _ := fb.lan.origin.linkBytes(b)
+	ob := m.OriginBytes(b, off)
+	f.origin = ob.Total
+	tx, _ := fleet.LinkBytes(b, fb.lan.Origin)
 	f.originLink = tx - originTx
 	for i, h := range hosts {
-		tx, _ := h.node.linkBytes(b)
+		tx, _ := fleet.LinkBytes(b, h.Node)
 		f.uploadLink = append(f.uploadLink, tx-hostTx[i])
 	}
 	for _, a := range agents {
-		s := a.sources(b)
-		f.uploaded = append(f.uploaded, int64(s.uploaded))
-		f.sources.peers += s.peers
-		f.sources.origin += s.origin
-		f.sources.fallback += s.fallback
-		f.sources.uploaded += s.uploaded
-		f.agentCPU += fleetCPU(b, a.proc.cmd.Process.Pid)
-		a.proc.stop()
+		s := a.Sources(b)
+		f.uploaded = append(f.uploaded, int64(s.Uploaded))
+		f.sources.Peers += s.Peers
+		f.sources.Origin += s.Origin
+		f.sources.Fallback += s.Fallback
+		f.sources.Uploaded += s.Uploaded
+		f.agentCPU += fleet.CPU(b, a.Proc.Cmd.Process.Pid)
+		a.Proc.Stop()
 	}
 	if dir := *fleetKeepFlag; dir != "" {
 		for i, h := range hosts {
 			dst := filepath.Join(dir, fmt.Sprintf("case%d", index+1))
 			os.MkdirAll(dst, 0o755)
-			exec.Command("cp", h.log, filepath.Join(dst, h.name+".dnf.log")).Run()
+			exec.Command("cp", h.Log, filepath.Join(dst, h.Name+".dnf.log")).Run()
 			if i < len(agents) {
-				exec.Command("cp", agents[i].log, filepath.Join(dst, h.name+".agent.log")).Run()
+				exec.Command("cp", agents[i].Log, filepath.Join(dst, h.Name+".agent.Log")).Run()
 			}
 		}
 		var per strings.Builder
-		for _, p := range m.repo.pkgs {
-			fmt.Fprintf(&per, "%s %d %.2f\n", p.file, p.size, float64(ob.perFile[m.repo.urlPath(p)])/float64(p.size))
+		for _, p := range m.Repo.Pkgs {
+			fmt.Fprintf(&per, "%s %d %.2f\n", p.File, p.Size, float64(ob.PerFile[m.Repo.URLPath(p)])/float64(p.Size))
 		}
 		os.WriteFile(filepath.Join(dir, fmt.Sprintf("case%d", index+1), "origin-per-file.txt"), []byte(per.String()), 0o644)
 	}
 	// The next case starts on a quiet disk: this one's stores and dnf
 	// caches (3.3 GB) removed and written back.
 	for i, h := range hosts {
-		os.RemoveAll(h.dir)
+		os.RemoveAll(h.Dir)
 		if i < len(agents) {
-			os.RemoveAll(filepath.Dir(agents[i].log))
+			os.RemoveAll(filepath.Dir(agents[i].Log))
 		}
 	}
 	exec.Command("sync").Run()
@@ -416,8 +316,8 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 }
 
 // report prints the figures and the targets.
-func (fb *fleetBench) report(b *testing.B, repo *fleetRepo, cases []fleetCase, figs []fleetFigures, k int) {
-	copies := func(n int64) float64 { return float64(n) / float64(repo.total) }
+func (fb *fleetBench) report(b *testing.B, repo *fleet.Repo, cases []fleetCase, figs []fleetFigures, k int) {
+	copies := func(n int64) float64 { return float64(n) / float64(repo.Total) }
 	secs := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 	var out bytes.Buffer
 	load, _ := os.ReadFile("/proc/loadavg")
@@ -425,7 +325,7 @@ func (fb *fleetBench) report(b *testing.B, repo *fleetRepo, cases []fleetCase, f
 		time.Now().UTC().Format("2006-01-02 15:04"), benchHosts, benchOriginRate, benchHostRate,
 		strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Fprintf(&out, "# package set: %d RPMs, %.1f MiB (one copy); overlap variant: %d of them a host, at random\n\n",
-		len(repo.pkgs), float64(repo.total)/(1<<20), k)
+		len(repo.Pkgs), float64(repo.Total)/(1<<20), k)
 	fmt.Fprintf(&out, "| case | last host | median host | mirror: packages (copies) | mirror link sent (copies) | agents' bytes from peers, mirror, fallback (copies) | CPU: dnf, agents | upload per host, copies: agent's count (link) |\n")
 	fmt.Fprintf(&out, "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for i, c := range cases {
@@ -452,7 +352,7 @@ func (fb *fleetBench) report(b *testing.B, repo *fleetRepo, cases []fleetCase, f
 		src, cpu := "-", secs(f.dnfCPU)+", -"
 		if c.agents {
 			cpu = secs(f.dnfCPU) + ", " + secs(f.agentCPU)
-			src = fmt.Sprintf("%.2f, %.2f, %.2f", f.sources.peers/float64(repo.total), f.sources.origin/float64(repo.total), f.sources.fallback/float64(repo.total))
+			src = fmt.Sprintf("%.2f, %.2f, %.2f", f.sources.Peers/float64(repo.Total), f.sources.Origin/float64(repo.Total), f.sources.Fallback/float64(repo.Total))
 		}
 		fmt.Fprintf(&out, "| %s%s | %s | %s | %.2f | %.2f | %s | %s | %s |\n", name, fail, secs(f.last()), secs(f.median()),
 			copies(f.origin), copies(f.originLink), src, cpu, up)
@@ -489,26 +389,4 @@ func (fb *fleetBench) report(b *testing.B, repo *fleetRepo, cases []fleetCase, f
 		}
 	}
 	os.Stdout.Write(out.Bytes())
-}
-
-// fleetCPU returns the CPU time (user and system) process pid has used.
-func fleetCPU(b testing.TB, pid int) time.Duration {
-	b.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// The fields after the command's name, which is in parentheses.
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	if len(f) < 13 {
-		b.Fatalf("/proc/%d/stat: %q", pid, stat)
-	}
-	// utime and stime, fields 14 and 15, in clock ticks (100 a second
-	// on Linux).
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		b.Fatalf("/proc/%d/stat: %q", pid, stat)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond
 }

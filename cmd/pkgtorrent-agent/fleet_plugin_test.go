@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/fleet"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // TestFleetPlugin: the dnf 4 plugin deploy/dnf/pkgtorrent.py, loaded by
@@ -16,10 +19,10 @@ import (
 // bytes.
 func TestFleetPlugin(t *testing.T) {
 	fleetLong(t, true)
-	m := fleetSwarm(t)
-	a := fleetStartAgent(t, fleetAgentBinary(t, false), "agent1", "", []string{m.base + "/"})
-	h := fleetNewHost(t, "host1")
-	h.repoFile(t, []string{m.agentRepoURL(a.base, m.base), m.repoURL(m.base)})
+	m := fleet.Swarm(t)
+	a := fleet.StartAgent(t, fleet.AgentBinary(t, false), "agent1", "", []string{m.Base + "/"})
+	h := fleet.NewHost(t, "host1")
+	h.RepoFile(t, []string{m.AgentRepoURL(a.Base, m.Base), m.RepoURL(m.Base)})
 	plugin, err := os.ReadFile("../../deploy/dnf/pkgtorrent.py")
 	if err != nil {
 		t.Fatal(err)
@@ -29,10 +32,10 @@ func TestFleetPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	confDir := fleetInstallPlugin(t, h, string(plugin), string(conf), a.base)
+	confDir := fleet.InstallPlugin(t, h, string(plugin), string(conf), a.Base)
 	prefetched := func() float64 {
 		t.Helper()
-		mm, err := a.metrics()
+		mm, err := a.Metrics()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,13 +48,13 @@ func TestFleetPlugin(t *testing.T) {
 
 	// --assumeno: dnf resolves, the plugin's resolved() runs, nothing is
 	// prefetched, and dnf stops.
-	dnf := fleetNeed(t, "dnf")
-	args := []string{"--installroot=" + filepath.Join(h.dir, "root"), "--releasever=9",
-		"--setopt=reposdir=" + filepath.Join(h.dir, "reposd"),
-		"--setopt=cachedir=" + filepath.Join(h.dir, "cache"),
-		"--setopt=pluginpath=" + filepath.Join(h.dir, "plugins"),
+	dnf := e2e.Need(t, "dnf")
+	args := []string{"--installroot=" + filepath.Join(h.Dir, "root"), "--releasever=9",
+		"--setopt=reposdir=" + filepath.Join(h.Dir, "reposd"),
+		"--setopt=cachedir=" + filepath.Join(h.Dir, "cache"),
+		"--setopt=pluginpath=" + filepath.Join(h.Dir, "plugins"),
 		"--setopt=pluginconfpath=" + confDir, "-v", "--assumeno", "install"}
-	out, err := exec.Command(dnf, append(args, m.repo.names()...)...).CombinedOutput()
+	out, err := exec.Command(dnf, append(args, m.Repo.Names()...)...).CombinedOutput()
 	if !strings.Contains(string(out), "pkgtorrent") {
 		t.Fatalf("dnf -v did not load the plugin (%v):\n%s", err, out)
 	}
@@ -59,12 +62,12 @@ func TestFleetPlugin(t *testing.T) {
 		t.Errorf("after --assumeno the agent prefetched %v packages, want 0", n)
 	}
 
-	if _, err := h.install(context.Background(), dnf, m.repo.names()); err != nil {
+	if _, err := h.Install(context.Background(), dnf, m.Repo.Names()); err != nil {
 		t.Fatal(err)
 	}
-	h.checkDownloads(t, m.repo)
-	if n, want := prefetched(), float64(len(m.repo.names())); n != want {
+	h.CheckDownloads(t, m.Repo)
+	if n, want := prefetched(), float64(len(m.Repo.Names())); n != want {
 		t.Errorf("the plugin had the agent prefetch %v packages, want the transaction's %v", n, want)
 	}
-	a.proc.stopClean(t)
+	a.Proc.StopClean(t)
 }

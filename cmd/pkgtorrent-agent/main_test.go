@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // TestHelp: -h exits 0 and lists every setting with its default, on
@@ -91,13 +90,11 @@ func TestBadSettings(t *testing.T) {
 	}
 }
 
-// runningAgent is the binary started with the shipped settings file.
+// runningAgent is the binary started with the shipped settings file, in
+// its own process group with its log in a file (see e2e.Start).
 type runningAgent struct {
-	cmd  *exec.Cmd
+	*e2e.Proc
 	base string // http://127.0.0.1:port
-	done chan error
-	mu   sync.Mutex
-	log  strings.Builder
 }
 
 // startShipped runs the binary as the unit does, with the shipped
@@ -107,43 +104,18 @@ func startShipped(t *testing.T, extra ...string) *runningAgent {
 	t.Helper()
 	args := append([]string{"-config", confFile, "-listen", "127.0.0.1:0", "-peer-port", "0", "-peer-host", "127.0.0.1",
 		"-store", filepath.Join(t.TempDir(), "store"), "-repos-dir", t.TempDir()}, extra...)
-	cmd := exec.Command(agentBinary(t), args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	a := &runningAgent{cmd: cmd, done: make(chan error, 1)}
-	listening := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			a.mu.Lock()
-			a.log.WriteString(sc.Text() + "\n")
-			a.mu.Unlock()
-			if m := regexp.MustCompile(`msg=listening http=(\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-				listening <- m[1]
-			}
+	dir := t.TempDir()
+	a := &runningAgent{Proc: e2e.Start(t, "pkgtorrent-agent", exec.Command(agentBinary(t), args...), filepath.Join(dir, "agent.log"))}
+	listening := regexp.MustCompile(`msg=listening http=(\S+)`)
+	e2e.Wait(t, "the agent's msg=listening", 30*time.Second, func() error {
+		b, _ := os.ReadFile(a.Log)
+		m := listening.FindSubmatch(b)
+		if m == nil {
+			return errors.New("not logged yet")
 		}
-		a.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-a.done
-		if t.Failed() {
-			a.mu.Lock()
-			t.Logf("agent's log:\n%s", a.log.String())
-			a.mu.Unlock()
-		}
-	})
-	select {
-	case addr := <-listening:
-		a.base = "http://" + addr
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the agent did not log msg=listening within 30 s")
-	}
+		a.base = "http://" + string(m[1])
+		return nil
+	}, a.Proc)
 	return a
 }
 
@@ -308,14 +280,13 @@ func TestShippedSettingsRun(t *testing.T) {
 	})
 
 	// SIGTERM: exit status 0, soon.
-	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := a.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
+	exited := make(chan error, 1)
+	go func() { exited <- a.Wait() }()
 	select {
-	case err := <-a.done:
-		a.done <- err // for the cleanup
+	case err := <-exited:
 		var ee *exec.ExitError
 		if err != nil && !errors.As(err, &ee) {
 			t.Fatal(err)
@@ -323,7 +294,7 @@ func TestShippedSettingsRun(t *testing.T) {
 		if err != nil {
 			t.Errorf("after SIGTERM: %v, want exit status 0", err)
 		}
-	case <-ctx.Done():
+	case <-time.After(15 * time.Second):
 		t.Errorf("still running 15 s after SIGTERM")
 	}
 }

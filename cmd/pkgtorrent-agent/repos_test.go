@@ -121,7 +121,7 @@ func TestReposCommand(t *testing.T) {
 		!strings.Contains(r.stderr, "3 of 4 .repo files in yum.repos.d would change") {
 		t.Errorf("stderr:\n%s\nwant 3 hint lines for fedora.repo and 3 of 4 files to change", r.stderr)
 	}
-	patch := exec.Command(need(t, "patch", "patch"), "-p0", "--dry-run", "--batch")
+	patch := exec.Command(need(t, "patch"), "-p0", "--dry-run", "--batch")
 	patch.Dir, patch.Stdin = work, strings.NewReader(r.stdout)
 	if out, err := patch.CombinedOutput(); err != nil {
 		t.Errorf("patch -p0 --dry-run: %v\n%s", err, out)
@@ -205,7 +205,7 @@ func TestReposCommandLine(t *testing.T) {
 // the same repos, and dnf's own parse of each baseurl gives the old URLs
 // with the agent's in front of them.
 func TestReposDnf(t *testing.T) {
-	need(t, "dnf", "dnf")
+	need(t, "dnf")
 	bin := agentBinary(t)
 	work := t.TempDir()
 	dir := filepath.Join(work, "reposd")
@@ -301,7 +301,7 @@ func dnfCmd(work string, args ...string) *exec.Cmd {
 // run with the real dnf config-manager, makes a repo that repos then puts
 // the agent in front of, and dnf reads it so.
 func TestReposMetalinkHint(t *testing.T) {
-	need(t, "dnf", "dnf")
+	need(t, "dnf")
 	plugin := "/usr/lib/python3/dist-packages/dnf-plugins/config_manager.py"
 	if _, err := os.Stat(plugin); err != nil {
 		t.Fatalf("dnf config-manager is missing: install the Debian package dnf-plugins-core (`make deps` installs it)")
@@ -379,7 +379,7 @@ print(json.dumps({r.id: list(r.baseurl) for r in b.repos.values()}))
 func TestDeployExamples(t *testing.T) {
 	bin := agentBinary(t)
 	yml, ks := deployDir+"pkgtorrent-agent-ansible.yml", deployDir+"pkgtorrent-agent-kickstart.cfg"
-	if out, err := exec.Command(need(t, "ansible-playbook", "ansible-core"), "--syntax-check", "-i", "localhost,", yml).CombinedOutput(); err != nil {
+	if out, err := exec.Command(need(t, "ansible-playbook"), "--syntax-check", "-i", "localhost,", yml).CombinedOutput(); err != nil {
 		t.Errorf("ansible-playbook --syntax-check: %v\n%s", err, out)
 	}
 	kb, err := os.ReadFile(ks)
@@ -423,8 +423,8 @@ func TestDeployExamples(t *testing.T) {
 // allow setting), and dnf makecache fetches the repo's metadata through the
 // agent: the agent allowed the mirror it found there.
 func TestReposAgentDnf(t *testing.T) {
-	need(t, "dnf", "dnf")
-	need(t, "createrepo_c", "createrepo-c")
+	need(t, "dnf")
+	need(t, "createrepo_c")
 	bin := agentBinary(t)
 	work := t.TempDir()
 	for _, d := range []string{"root", "cache", "plugins", "reposd", "store", "mirror/yum/el9/x86_64"} {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 const (
@@ -44,7 +46,7 @@ func hybridHashes(t *testing.T, body []byte) (v1, v2 string) {
 // has libtorrent (v1+v2) and aria2 (v1 only) load them and download every
 // file from the web seed.
 func TestHybridWithRealClients(t *testing.T) {
-	e2eNeed(t, "libtorrent") // fails, naming the package, when it is missing
+	e2e.Need(t, "libtorrent") // fails, naming the package, when it is missing
 	root, cache, trackers := mirror(t)
 	const tricky = "yum/el9/x86_64/Packages/a b&c=d+e.rpm"
 	if err := os.WriteFile(filepath.Join(root, tricky), bytes.Repeat([]byte("tricky name "), 10000), 0o644); err != nil {
@@ -110,7 +112,7 @@ func TestHybridWithRealClients(t *testing.T) {
 			}
 			check("libtorrent", ltSave)
 
-			aria := e2eNeed(t, "aria2c")
+			aria := e2e.Need(t, "aria2c")
 			ariaSave := filepath.Join(dir, "aria2")
 			out, err := exec.Command(aria, "--seed-time=0", "--enable-dht=false", "--enable-dht6=false",
 				"--bt-enable-lpd=false", "--enable-peer-exchange=false", "--bt-stop-timeout=120",

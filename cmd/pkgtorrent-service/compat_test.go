@@ -18,13 +18,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func init() {
-	e2eTools["transmission-cli"] = e2eTool{"transmission-cli", "transmission-cli", nil, false}
-	e2eTools["transmission-show"] = e2eTool{"transmission-show", "transmission-cli", nil, false}
-	e2eTools["qbittorrent-nox"] = e2eTool{"qbittorrent-nox", "qbittorrent-nox", nil, false}
-}
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
+)
 
 // compatPeersTimeout bounds a download from peers: the seeder is on
 // loopback, and a client that cannot find it would wait for ever.
@@ -118,18 +114,18 @@ func TestClientCompat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end tests with real web servers and BitTorrent clients: not in -short mode")
 	}
-	e2eBinary(t)
+	serviceBinary(t)
 	clients := []compatClient{compatAria2(t), compatLibtorrent(t), compatTransmission(t), compatQBittorrent(t)}
 	formats := []string{"bep47", "pkgtorrent", "hybrid"}
 	kinds := []string{"one file", "several files"}
 	sources := []string{"web seed", "peers"}
-	tracker := e2eNeed(t, "opentracker")
-	python := e2eNeed(t, "libtorrent")
+	e2e.Need(t, "opentracker")
+	python := e2e.Need(t, "libtorrent")
 	mirror := e2eMirror(t)
 	cells := map[string]compatCell{} // client/source/format/kind
 	for _, format := range formats {
 		t.Run(format, func(t *testing.T) {
-			trackerPort := e2ePort(t)
+			trackerPort := e2e.Port(t)
 			announce := fmt.Sprintf("http://127.0.0.1:%d/announce", trackerPort)
 			s := e2eNginx(t, e2eServerOpts{mirror: mirror, settings: []string{"format = " + format}, trackers: []string{announce}})
 			dir := t.TempDir()
@@ -141,7 +137,7 @@ func TestClientCompat(t *testing.T) {
 				tt := torrents[kind]
 				for _, c := range clients {
 					out := t.TempDir()
-					off := e2eSize(t, s.accessLog)
+					off := e2e.Size(t, s.accessLog)
 					hash, err := c.download(t, file, out, timeout, source == "peers")
 					cell := compatCell{finished: err == nil, wrongHash: hash != "" && hash != tt.infoHash}
 					if err != nil {
@@ -150,11 +146,11 @@ func TestClientCompat(t *testing.T) {
 						cell.differentData, cell.noEmptyFiles = compatSameFiles(t, tt, out)
 						cell.keptPads = compatKeptPadding(tt, out)
 					}
-					for _, l := range e2eAccessLog(t, s.accessLog, off) {
+					for _, l := range e2e.AccessLog(t, s.accessLog, off) {
 						// Transmission escapes even "_" (%5F).
-						uri, err := url.PathUnescape(l.uri)
+						uri, err := url.PathUnescape(l.URI)
 						if err != nil {
-							uri = l.uri
+							uri = l.URI
 						}
 						switch {
 						case source == "peers":
@@ -173,20 +169,20 @@ func TestClientCompat(t *testing.T) {
 			files := map[string]string{}
 			for _, kind := range kinds {
 				files[kind] = filepath.Join(dir, strings.ReplaceAll(kind, " ", "-")+".torrent")
-				e2eWriteFile(t, files[kind], string(torrents[kind].raw))
+				e2e.WriteFile(t, files[kind], string(torrents[kind].raw))
 				run("web seed", kind, files[kind], e2eDownloadTimeout)
 			}
 
 			// From peers alone: opentracker, a libtorrent seeder with the
 			// files, and the torrent without its url-list.
-			e2eOpentracker(t, tracker, trackerPort, torrents["one file"].infoHash+"\n"+torrents["several files"].infoHash)
+			e2e.StartOpentracker(t, e2e.Node{}, trackerPort, []string{torrents["one file"].infoHash, torrents["several files"].infoHash})
 			for _, kind := range kinds {
 				tt := torrents[kind]
 				seeder := compatSeeder(t, python, tt, files[kind], mirror)
 				noSeeds := filepath.Join(dir, "peers-"+filepath.Base(files[kind]))
-				e2eWriteFile(t, noSeeds, string(compatWithoutWebSeeds(t, tt.raw)))
+				e2e.WriteFile(t, noSeeds, string(compatWithoutWebSeeds(t, tt.raw)))
 				run("peers", kind, noSeeds, compatPeersTimeout)
-				seeder.stop()
+				seeder.Stop()
 			}
 		})
 	}
@@ -311,7 +307,7 @@ func compatVersion(t *testing.T, re string, name string, args ...string) string 
 }
 
 func compatAria2(t *testing.T) compatClient {
-	aria2 := e2eNeed(t, "aria2c")
+	aria2 := e2e.Need(t, "aria2c")
 	return compatClient{
 		name: "aria2",
 		version: func(t *testing.T) string {
@@ -321,7 +317,7 @@ func compatAria2(t *testing.T) compatClient {
 			hash := compatVersion(t, `Info Hash: ([0-9a-f]{40})`, aria2, "-S", torrent)
 			log := filepath.Join(t.TempDir(), "aria2.log")
 			args := append(e2eAria2Args(t, dir, torrent), "--bt-stop-timeout="+strconv.Itoa(int(timeout.Seconds())))
-			if _, err := e2eRun(t, timeout+15*time.Second, log, aria2, args...); err != nil {
+			if _, err := e2e.Run(t, timeout+15*time.Second, log, aria2, args...); err != nil {
 				return hash, fmt.Errorf("does not finish (aria2c: %v)", err)
 			}
 			return hash, nil
@@ -330,7 +326,7 @@ func compatAria2(t *testing.T) compatClient {
 }
 
 func compatLibtorrent(t *testing.T) compatClient {
-	python := e2eNeed(t, "libtorrent")
+	python := e2e.Need(t, "libtorrent")
 	return compatClient{
 		name: "libtorrent",
 		version: func(t *testing.T) string {
@@ -342,8 +338,8 @@ func compatLibtorrent(t *testing.T) compatClient {
 		},
 		download: func(t *testing.T, torrent, dir string, timeout time.Duration, peers bool) (string, error) {
 			log := filepath.Join(t.TempDir(), "libtorrent.log")
-			out, err := e2eRun(t, timeout+15*time.Second, log, python, "testdata/ltclient.py", "download",
-				"--torrent", torrent, "--save", dir, "--port", strconv.Itoa(e2ePort(t)),
+			out, err := e2e.Run(t, timeout+15*time.Second, log, python, "testdata/ltclient.py", "download",
+				"--torrent", torrent, "--save", dir, "--port", strconv.Itoa(e2e.Port(t)),
 				"--timeout", strconv.Itoa(int(timeout.Seconds())))
 			res, perr := e2eParseLt(out)
 			switch {
@@ -361,7 +357,7 @@ func compatLibtorrent(t *testing.T) compatClient {
 // done but its --finish script: the script leaves a file, and the test
 // stops the client.
 func compatTransmission(t *testing.T) compatClient {
-	cli, show := e2eNeed(t, "transmission-cli"), e2eNeed(t, "transmission-show")
+	cli, show := e2e.Need(t, "transmission-cli"), e2e.Need(t, "transmission-show")
 	return compatClient{
 		name: "transmission",
 		version: func(t *testing.T) string {
@@ -383,17 +379,17 @@ func compatTransmission(t *testing.T) compatClient {
 			settings := map[string]any{
 				"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false,
 				"port-forwarding-enabled": false, "rpc-enabled": false, "utp-enabled": false,
-				"peer-port": e2ePort(t), "download-dir": dir, "incomplete-dir-enabled": false,
+				"peer-port": e2e.Port(t), "download-dir": dir, "incomplete-dir-enabled": false,
 			}
 			b, _ := json.Marshal(settings)
-			e2eWriteFile(t, filepath.Join(work, "settings.json"), string(b))
+			e2e.WriteFile(t, filepath.Join(work, "settings.json"), string(b))
 			done := filepath.Join(work, "done")
 			script := filepath.Join(work, "done.sh")
 			if err := os.WriteFile(script, []byte("#!/bin/sh\n: > "+done+"\n"), 0o755); err != nil {
 				t.Fatal(err)
 			}
 			log := filepath.Join(work, "transmission.log")
-			e2eShowLogOnFailure(t, "transmission-cli", log)
+			e2e.ShowLogOnFailure(t, "transmission-cli", log)
 			lf, err := os.Create(log)
 			if err != nil {
 				t.Fatal(err)
@@ -446,15 +442,15 @@ func compatTransmissionError(out []byte) string {
 // API on a loopback port without authentication, and adds each torrent
 // through the API.
 func compatQBittorrent(t *testing.T) compatClient {
-	qb := e2eNeed(t, "qbittorrent-nox")
+	qb := e2e.Need(t, "qbittorrent-nox")
 	prof := t.TempDir()
-	api := "http://127.0.0.1:" + strconv.Itoa(e2ePort(t)) + "/api/v2/"
+	api := "http://127.0.0.1:" + strconv.Itoa(e2e.Port(t)) + "/api/v2/"
 	u, _ := url.Parse(api)
 	conf := strings.Join([]string{
 		"[LegalNotice]", "Accepted=true", "",
 		"[BitTorrent]",
 		`Session\DHTEnabled=false`, `Session\LSDEnabled=false`, `Session\PeXEnabled=false`,
-		`Session\Port=` + strconv.Itoa(e2ePort(t)), "",
+		`Session\Port=` + strconv.Itoa(e2e.Port(t)), "",
 		"[Preferences]",
 		`WebUI\Address=127.0.0.1`, `WebUI\Port=` + u.Port(), `WebUI\LocalHostAuth=false`,
 		`WebUI\CSRFProtection=false`, `WebUI\HostHeaderValidation=false`, "",
@@ -462,9 +458,9 @@ func compatQBittorrent(t *testing.T) compatClient {
 	if err := os.MkdirAll(filepath.Join(prof, "qBittorrent", "config"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e2eWriteFile(t, filepath.Join(prof, "qBittorrent", "config", "qBittorrent.conf"), conf)
+	e2e.WriteFile(t, filepath.Join(prof, "qBittorrent", "config", "qBittorrent.conf"), conf)
 	log := filepath.Join(prof, "qbittorrent.log")
-	p := e2eStart(t, "qbittorrent-nox", exec.Command(qb, "--profile="+prof), log)
+	p := e2e.Start(t, "qbittorrent-nox", exec.Command(qb, "--profile="+prof), log)
 	call := func(method, path string, body io.Reader, contentType string) ([]byte, error) {
 		req, err := http.NewRequest(method, api+path, body)
 		if err != nil {
@@ -484,7 +480,7 @@ func compatQBittorrent(t *testing.T) compatClient {
 		}
 		return b, err
 	}
-	e2eWait(t, "qbittorrent-nox's Web API", 20*time.Second, func() error {
+	e2e.Wait(t, "qbittorrent-nox's Web API", 20*time.Second, func() error {
 		_, err := call("GET", "app/version", nil, "")
 		return err
 	}, p)
@@ -566,7 +562,7 @@ func compatQBittorrent(t *testing.T) compatClient {
 // from a copy of the mirror's files, with zeros for the padding entries
 // (a client of the pkgtorrent format has them as files), and waits until
 // it has announced itself to the tracker.
-func compatSeeder(t *testing.T, python string, tt *e2eTorrent, file, mirror string) *e2eProc {
+func compatSeeder(t *testing.T, python string, tt *e2eTorrent, file, mirror string) *e2e.Proc {
 	t.Helper()
 	dir := t.TempDir()
 	save := filepath.Join(dir, "save")
@@ -595,12 +591,12 @@ func compatSeeder(t *testing.T, python string, tt *e2eTorrent, file, mirror stri
 	}
 	defer out.Close()
 	cmd := exec.Command(python, "testdata/ltclient.py", "seed", "--torrent", file, "--save", save,
-		"--port", strconv.Itoa(e2ePort(t)), "--timeout", "60")
+		"--port", strconv.Itoa(e2e.Port(t)), "--timeout", "60")
 	cmd.Stdout = out
-	seeder := e2eStart(t, "libtorrent seeder", cmd, filepath.Join(dir, "seeder.log"))
-	e2eShowLogOnFailure(t, "libtorrent seeder report", report)
+	seeder := e2e.Start(t, "libtorrent seeder", cmd, filepath.Join(dir, "seeder.log"))
+	e2e.ShowLogOnFailure(t, "libtorrent seeder report", report)
 	var res *e2eLtResult
-	e2eWait(t, "the seeder checks its files and announces", 60*time.Second, func() error {
+	e2e.Wait(t, "the seeder checks its files and announces", 60*time.Second, func() error {
 		b, err := os.ReadFile(report)
 		if err != nil {
 			return err

@@ -129,7 +129,7 @@ func (c *crashCase) checkEntry(mustExist bool) {
 func (c *crashCase) getSingle(s *server) {
 	c.t.Helper()
 	res, body := get(c.t, "GET", s.url+"/yum/torrent_service/single/"+bigRel, nil)
-	c.checkSingle(s.name, res.StatusCode, body)
+	c.checkSingle(s.Name, res.StatusCode, body)
 }
 
 func (c *crashCase) checkSingle(name string, status int, body []byte) {

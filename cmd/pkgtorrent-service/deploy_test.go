@@ -13,47 +13,14 @@ import (
 	"testing"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/service"
 )
 
 const (
 	manService = "../../deploy/man/pkgtorrent-service.8"
 	manConf    = "../../deploy/man/pkgtorrent-service.conf.5"
-	manWidth   = 80
 )
-
-// renderMan formats a manual page as man -l does, failing on any warning
-// of groff or man, and returns the text.
-func renderMan(t *testing.T, page string) string {
-	t.Helper()
-	// groff's own check: every warning (-ww), no output.
-	if _, err := exec.LookPath("groff"); err == nil {
-		cmd := exec.Command("groff", "-man", "-Tutf8", "-ww", "-z", page)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-			t.Errorf("groff -man -ww %s: %v\n%s", page, err, stderr.String())
-		}
-	}
-	if _, err := exec.LookPath("man"); err != nil {
-		t.Fatalf("man is not installed (make deps installs man-db): %v", err)
-	}
-	cmd := exec.Command("man", "--warnings=w", "-E", "UTF-8", "-l", page)
-	cmd.Env = append(os.Environ(), "MANWIDTH=80", "MANPAGER=cat", "PAGER=cat", "MAN_KEEP_FORMATTING=")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-		t.Fatalf("man -l %s: %v\n%s", page, err, stderr.String())
-	}
-	// Without a terminal man may still embolden with backspaces.
-	text := regexp.MustCompile(".\b").ReplaceAllString(stdout.String(), "")
-	for i, line := range strings.Split(text, "\n") {
-		if n := len([]rune(line)); n > manWidth {
-			t.Errorf("%s line %d is %d columns wide, over %d: %q", page, i+1, n, manWidth, line)
-		}
-	}
-	return text
-}
 
 // flagNames returns the flags that a -h text lists.
 func flagNames(t *testing.T, args ...string) []string {
@@ -92,7 +59,7 @@ func manPages(t *testing.T) []string {
 func TestManPages(t *testing.T) {
 	text := map[string]string{}
 	for _, page := range manPages(t) {
-		text[filepath.Base(page)] = renderMan(t, page)
+		text[filepath.Base(page)] = e2e.RenderMan(t, page)
 	}
 	service, conf := text[filepath.Base(manService)], text[filepath.Base(manConf)]
 	if service == "" || conf == "" {
@@ -249,20 +216,6 @@ func checkManEndpoints(t *testing.T, page string) {
 	}
 }
 
-// unitValue returns the value of key in a unit file.
-func unitValue(t *testing.T, unit, key string) string {
-	t.Helper()
-	b, err := os.ReadFile(unit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^` + key + `=(.*)$`).FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("%s has no %s=", unit, key)
-	}
-	return string(m[1])
-}
-
 // runDeployed runs a command line from a deploy/ file with this build of
 // the binary and a configuration for a sample mirror in place of the
 // installed ones.
@@ -292,13 +245,13 @@ func runDeployed(t *testing.T, line string) string {
 
 func TestGCUnits(t *testing.T) {
 	service, timer := "../../deploy/pkgtorrent-service-gc.service", "../../deploy/pkgtorrent-service-gc.timer"
-	if v := unitValue(t, timer, "OnCalendar"); v != "daily" {
+	if v := e2e.UnitValue(t, timer, "OnCalendar"); v != "daily" {
 		t.Errorf("timer OnCalendar=%s, want daily", v)
 	}
-	if v := unitValue(t, service, "ReadWritePaths"); v != config.Default().Cache {
+	if v := e2e.UnitValue(t, service, "ReadWritePaths"); v != config.Default().Cache {
 		t.Errorf("ReadWritePaths=%s, want the default cache folder %s", v, config.Default().Cache)
 	}
-	exec := unitValue(t, service, "ExecStart")
+	exec := e2e.UnitValue(t, service, "ExecStart")
 	if !strings.Contains(exec, " gc ") {
 		t.Errorf("ExecStart=%s does not run gc", exec)
 	}
@@ -312,7 +265,7 @@ func TestGCUnits(t *testing.T) {
 // this build of the binary (verify checks that ExecStart is executable).
 func verifyUnits(t *testing.T, units ...string) {
 	t.Helper()
-	analyze := e2eNeed(t, "systemd-analyze")
+	analyze := e2e.Need(t, "systemd-analyze")
 	dir := t.TempDir()
 	var copies []string
 	for _, u := range units {

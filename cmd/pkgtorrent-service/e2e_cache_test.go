@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // e2eTestNginxCache checks the micro-cache of the shipped nginx
@@ -181,7 +183,7 @@ func e2eTestNginxCacheRevalidation(t *testing.T) {
 	// Within the window the old torrent may still be served, by nginx or
 	// the service; after it, the new one, and never the old one again.
 	var after *e2eTorrent
-	e2eWait(t, "the changed file in the answer through nginx's cache", time.Minute, func() error {
+	e2e.Wait(t, "the changed file in the answer through nginx's cache", time.Minute, func() error {
 		tt, cache := get()
 		if tt.infoHash == before.infoHash {
 			return errStill("the torrent from before the change (cache " + cache + ")")
@@ -192,7 +194,7 @@ func e2eTestNginxCacheRevalidation(t *testing.T) {
 	if after.files[0].length != 2 {
 		t.Errorf("after the change %s has length %d in the torrent, want 2", changed, after.files[0].length)
 	}
-	e2eWait(t, "an expired answer revalidated with 304 (REVALIDATED)", time.Minute, func() error {
+	e2e.Wait(t, "an expired answer revalidated with 304 (REVALIDATED)", time.Minute, func() error {
 		tt, cache := get()
 		if tt.infoHash != after.infoHash {
 			t.Fatalf("GET %s: info hash %s after %s (cache %s), want %s", u, tt.infoHash, after.infoHash, cache, after.infoHash)
@@ -232,16 +234,16 @@ func (s *e2eServer) logged(t *testing.T, req *http.Request) (*http.Response, []b
 	resp, body := s.do(t, req)
 	var cache string
 	// nginx writes the line once the answer is sent: wait for it, and
-	// read only whole lines (127.0.0.1 HIT "GET ..." 200 123 "agent").
-	e2eWait(t, "the access log line of "+req.Method+" "+req.URL.String(), 10*time.Second, func() error {
+	// read only whole lines (127.0.0.1 http HIT "GET ..." 200 123 "agent").
+	e2e.Wait(t, "the access log line of "+req.Method+" "+req.URL.String(), 10*time.Second, func() error {
 		b, err := os.ReadFile(s.accessLog)
 		if err != nil {
 			return err
 		}
 		whole := b[:bytes.LastIndexByte(b, '\n')+1]
 		for line := range strings.Lines(string(whole)) {
-			if f := strings.Fields(line); len(f) > 1 && strings.HasSuffix(strings.TrimSpace(line), `"`+agent+`"`) {
-				cache = f[1]
+			if f := strings.Fields(line); len(f) > 2 && strings.HasSuffix(strings.TrimSpace(line), `"`+agent+`"`) {
+				cache = f[2]
 				return nil
 			}
 		}

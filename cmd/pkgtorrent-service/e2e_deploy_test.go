@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/trackers"
 )
 
@@ -28,14 +29,14 @@ const e2eDeploy = "../../deploy/"
 // fd 3, LISTEN_FDS=1 and LISTEN_PID set to its own pid, and no flag but
 // -config; then nginx sends it requests.
 func e2eTestSystemdSocket(t *testing.T) {
-	bin := e2eBinary(t)
+	bin := serviceBinary(t)
 	mirror := e2eMirror(t)
 	dir := filepath.Join(t.TempDir(), "systemd")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e2eShare(t, dir)
-	settings := e2eSettingsFile(t, dir, e2eServerOpts{})
+	e2e.Share(t, dir)
+	settings := e2e.ServiceSettings(t, dir, nil)
 
 	sock := filepath.Join(dir, "pkgtorrent-service.sock")
 	l, err := net.Listen("unix", sock)
@@ -57,10 +58,10 @@ func e2eTestSystemdSocket(t *testing.T) {
 		bin, "-config", settings)
 	cmd.ExtraFiles = []*os.File{f} // fd 3
 	log := filepath.Join(dir, "service.log")
-	svc := e2eStart(t, "pkgtorrent-service (socket activated)", cmd, log)
+	svc := e2e.Start(t, "pkgtorrent-service (socket activated)", cmd, log)
 	f.Close()
-	e2eCheckRaces(t, log)
-	e2eWait(t, "the service takes the socket", 20*time.Second, func() error {
+	e2e.CheckRaces(t, "the service", log)
+	e2e.Wait(t, "the service takes the socket", 20*time.Second, func() error {
 		b, _ := os.ReadFile(log)
 		if !bytes.Contains(b, []byte("serving FastCGI on the socket systemd passed")) {
 			return fmt.Errorf("not in its log yet")
@@ -77,13 +78,13 @@ func e2eTestSystemdSocket(t *testing.T) {
 	if !slices.Equal(single.urlList, []string{s.base + "/yum/iso/"}) {
 		t.Errorf("url-list %q, want [%q]", single.urlList, s.base+"/yum/iso/")
 	}
-	if svc.exited() {
-		t.Errorf("the service exited: %v", svc.err)
+	if svc.Exited() {
+		t.Errorf("the service exited: %v", svc.Err())
 	}
 
 	// A socket meant for another process is refused.
 	out := filepath.Join(t.TempDir(), "wrong-pid.log")
-	_, err = e2eRun(t, 20*time.Second, out, "/bin/sh", "-c", `LISTEN_PID=1 LISTEN_FDS=1 exec "$0" "$@"`, bin, "-config", settings)
+	_, err = e2e.Run(t, 20*time.Second, out, "/bin/sh", "-c", `LISTEN_PID=1 LISTEN_FDS=1 exec "$0" "$@"`, bin, "-config", settings)
 	b, _ := os.ReadFile(out)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || !bytes.Contains(b, []byte("LISTEN_PID")) {
@@ -122,10 +123,10 @@ func e2eTestDeployFiles(t *testing.T) {
 			t.Errorf("the example settings set root = %s: leave it to the request's DOCUMENT_ROOT", cfg.Root)
 		}
 		for _, c := range []struct{ what, text, want string }{
-			{"the unit's ExecStart", unitValue(t, serviceUnit, "ExecStart"), "/usr/bin/pkgtorrent-service -config /etc/pkgtorrent-service.conf"},
-			{"the unit's User", unitValue(t, serviceUnit, "User"), "pkgtorrent"},
-			{"the unit's CacheDirectory", "/var/cache/" + unitValue(t, serviceUnit, "CacheDirectory"), cfg.Cache},
-			{"the socket's ListenStream", "unix:" + unitValue(t, socketUnit, "ListenStream"), "unix:/run/pkgtorrent-service.sock"},
+			{"the unit's ExecStart", e2e.UnitValue(t, serviceUnit, "ExecStart"), "/usr/bin/pkgtorrent-service -config /etc/pkgtorrent-service.conf"},
+			{"the unit's User", e2e.UnitValue(t, serviceUnit, "User"), "pkgtorrent"},
+			{"the unit's CacheDirectory", "/var/cache/" + e2e.UnitValue(t, serviceUnit, "CacheDirectory"), cfg.Cache},
+			{"the socket's ListenStream", "unix:" + e2e.UnitValue(t, socketUnit, "ListenStream"), "unix:/run/pkgtorrent-service.sock"},
 		} {
 			if c.text != c.want {
 				t.Errorf("%s is %q, want %q", c.what, c.text, c.want)
@@ -177,8 +178,8 @@ func e2eTestDeployFiles(t *testing.T) {
 	})
 
 	t.Run("SysusersTmpfiles", func(t *testing.T) {
-		sysusersBin := e2eNeed(t, "systemd-sysusers")
-		tmpfilesBin := e2eNeed(t, "systemd-tmpfiles")
+		sysusersBin := e2e.Need(t, "systemd-sysusers")
+		tmpfilesBin := e2e.Need(t, "systemd-tmpfiles")
 		if os.Geteuid() != 0 {
 			t.Skip("creating folders owned by another user needs root")
 		}
@@ -220,7 +221,7 @@ func e2eTestDeployFiles(t *testing.T) {
 	})
 
 	t.Run("RPMSpec", func(t *testing.T) {
-		out, err := exec.Command(e2eNeed(t, "rpmspec"), "-P", e2eDeploy+"pkgtorrent-service.spec").CombinedOutput()
+		out, err := exec.Command(e2e.Need(t, "rpmspec"), "-P", e2eDeploy+"pkgtorrent-service.spec").CombinedOutput()
 		if err != nil || bytes.Contains(out, []byte("error:")) {
 			t.Errorf("rpmspec -P: %v\n%s", err, out)
 		}

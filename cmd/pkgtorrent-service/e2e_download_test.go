@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // e2eDownloadTimeout bounds one client's download of one torrent.
@@ -22,8 +24,8 @@ const e2eDownloadTimeout = 60 * time.Second
 // the service: with format = bep47 libtorrent fetches none, and aria2,
 // which ignores BEP 47, fetches it (answered 200 or 206).
 func e2eTestDownloads(t *testing.T) {
-	aria2 := e2eNeed(t, "aria2c")
-	python := e2eNeed(t, "libtorrent")
+	aria2 := e2e.Need(t, "aria2c")
+	python := e2e.Need(t, "libtorrent")
 	mirror := e2eMirror(t)
 	for _, format := range []string{"pkgtorrent", "bep47"} {
 		for _, server := range []struct {
@@ -45,16 +47,16 @@ func e2eTestDownloads(t *testing.T) {
 					{"single-file torrent of boot.iso", single, filepath.Join(dir, "single.torrent")},
 				}
 				for _, tr := range torrents {
-					e2eWriteFile(t, tr.file, string(tr.tt.raw))
+					e2e.WriteFile(t, tr.file, string(tr.tt.raw))
 				}
 
 				for _, tr := range torrents {
 					t.Run("aria2/"+strings.Fields(tr.what)[0], func(t *testing.T) {
 						out := t.TempDir()
 						log := filepath.Join(t.TempDir(), "aria2.log")
-						e2eShowLogOnFailure(t, "aria2c", log)
-						off := e2eSize(t, s.accessLog)
-						_, err := e2eRun(t, e2eDownloadTimeout, log, aria2, e2eAria2Args(t, out, tr.file)...)
+						e2e.ShowLogOnFailure(t, "aria2c", log)
+						off := e2e.Size(t, s.accessLog)
+						_, err := e2e.Run(t, e2eDownloadTimeout, log, aria2, e2eAria2Args(t, out, tr.file)...)
 						if err != nil {
 							t.Fatalf("aria2c %s: %v", tr.what, err)
 						}
@@ -66,7 +68,7 @@ func e2eTestDownloads(t *testing.T) {
 				for _, tr := range torrents {
 					t.Run("libtorrent/"+strings.Fields(tr.what)[0], func(t *testing.T) {
 						out := t.TempDir()
-						off := e2eSize(t, s.accessLog)
+						off := e2e.Size(t, s.accessLog)
 						res := e2eLibtorrent(t, python, "download", tr.file, out)
 						if res.InfoHash != tr.tt.infoHash {
 							t.Errorf("libtorrent reports info hash %s, the torrent's is %s", res.InfoHash, tr.tt.infoHash)
@@ -114,7 +116,7 @@ func e2eAria2Args(t *testing.T, dir, torrent string) []string {
 		"--torrent-file=" + torrent,
 		"--enable-dht=false", "--enable-dht6=false",
 		"--bt-enable-lpd=false", "--enable-peer-exchange=false",
-		"--listen-port=" + strconv.Itoa(e2ePort(t)),
+		"--listen-port=" + strconv.Itoa(e2e.Port(t)),
 		"--seed-time=0", "--follow-torrent=mem",
 		"--bt-stop-timeout=" + strconv.Itoa(int(e2eDownloadTimeout.Seconds())),
 		"--file-allocation=none", "--auto-file-renaming=false", "--allow-overwrite=true",
@@ -153,11 +155,11 @@ func e2eSameFiles(t *testing.T, who string, tt *e2eTorrent, dir string) {
 func e2eCheckLog(t *testing.T, s *e2eServer, off int64, agent string, wantNullfile bool) {
 	t.Helper()
 	var files, nulls int
-	for _, l := range e2eAccessLog(t, s.accessLog, off) {
-		if l.status != 200 && l.status != 206 {
-			t.Errorf("%s: %s %s answered %d, want 200 or 206", s.name, l.method, l.uri, l.status)
+	for _, l := range e2e.AccessLog(t, s.accessLog, off) {
+		if l.Status != 200 && l.Status != 206 {
+			t.Errorf("%s: %s %s answered %d, want 200 or 206", s.name, l.Method, l.URI, l.Status)
 		}
-		if strings.Contains(l.uri, "/"+e2eService+"/nullfile/") {
+		if strings.Contains(l.URI, "/"+e2eService+"/nullfile/") {
 			nulls++
 		} else {
 			files++
@@ -211,11 +213,11 @@ type e2eLtResult struct {
 func e2eLibtorrent(t *testing.T, python, mode, torrent, save string, extra ...string) *e2eLtResult {
 	t.Helper()
 	log := filepath.Join(t.TempDir(), "libtorrent.log")
-	e2eShowLogOnFailure(t, "libtorrent client", log)
+	e2e.ShowLogOnFailure(t, "libtorrent client", log)
 	args := []string{"testdata/ltclient.py", mode, "--torrent", torrent, "--save", save,
-		"--port", strconv.Itoa(e2ePort(t)), "--timeout", strconv.Itoa(int(e2eDownloadTimeout.Seconds()))}
+		"--port", strconv.Itoa(e2e.Port(t)), "--timeout", strconv.Itoa(int(e2eDownloadTimeout.Seconds()))}
 	args = append(args, extra...)
-	out, err := e2eRun(t, e2eDownloadTimeout+15*time.Second, log, python, args...)
+	out, err := e2e.Run(t, e2eDownloadTimeout+15*time.Second, log, python, args...)
 	res, perr := e2eParseLt(out)
 	if err != nil || perr != nil {
 		t.Fatalf("libtorrent %s %s: %v (report: %v) %s", mode, filepath.Base(torrent), err, perr, out)

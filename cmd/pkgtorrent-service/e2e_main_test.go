@@ -15,7 +15,7 @@ func TestE2E(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end tests with real web servers and BitTorrent clients: not in -short mode")
 	}
-	e2eBinary(t) // build once, before the subtests time anything
+	serviceBinary(t) // build once, before the subtests time anything
 	t.Run("WebServers", e2eTestWebServers)
 	t.Run("NginxParams", e2eTestNginxParams)
 	t.Run("NginxCache", e2eTestNginxCache)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // e2eTestNginxParams checks what nginx's snippet hands to the FastCGI
@@ -28,7 +30,7 @@ func e2eTestNginxParams(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e2eShare(t, dir)
+	e2e.Share(t, dir)
 	sock := filepath.Join(dir, "params.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {

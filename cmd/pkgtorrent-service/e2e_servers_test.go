@@ -1,48 +1,32 @@
 package main
 
-// Real web servers for the end-to-end tests: nginx passing the service's
-// locations to the binary over a unix socket, and Apache with mod_fcgid
-// starting the binary itself. Their service configuration is read from
-// httpd-conf/ with paths substituted; only the outer scaffolding (listen,
-// pid, logs, modules) is written here.
+// Real web servers for the end-to-end tests (pkg/e2e starts them): nginx
+// passing the service's locations to the binary over a unix socket, and
+// Apache with mod_fcgid starting the binary itself; and what the tests
+// ask them.
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha1"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
-	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
 )
 
 const (
-	e2eApacheConf = "../../httpd-conf/apache-pkgtorrent-service.conf"
-	e2eNginxConf  = "../../httpd-conf/nginx-pkgtorrent-service.conf"
-	// e2eNginxHTTPConf is the http {} part: the upstream (and cache).
-	e2eNginxHTTPConf = "../../httpd-conf/nginx-pkgtorrent-service-http.conf"
+	e2eApacheConf    = "../../" + e2e.ApacheConf
+	e2eNginxConf     = "../../" + e2e.NginxConf
+	e2eNginxHTTPConf = "../../" + e2e.NginxHTTPConf
 	// e2eService is the service name the configurations use.
-	e2eService = "torrent_service"
+	e2eService = e2e.ServiceName
 	// e2eMount is where yum-torrent sends its requests by default.
 	e2eMount = "/yum/" + e2eService
 )
@@ -72,178 +56,24 @@ type e2eServerOpts struct {
 	socket string
 }
 
-// e2eSettingsFile writes the service's settings file into dir: its own
-// cache, its own trackers file, and the extra lines.
-func e2eSettingsFile(t *testing.T, dir string, o e2eServerOpts) string {
-	t.Helper()
-	cache := e2eWritable(t, filepath.Join(dir, "cache"))
-	trackers := filepath.Join(dir, "trackers")
-	if err := os.WriteFile(trackers, []byte(strings.Join(append([]string{"# announce URLs of the test"}, o.trackers...), "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	lines := append([]string{"cache = " + cache, "trackers = " + trackers, "log-level = debug"}, o.settings...)
-	path := filepath.Join(dir, "service-settings.conf")
-	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+// web returns the harness's options for o.
+func (o e2eServerOpts) web(t *testing.T) e2e.WebOptions {
+	return e2e.WebOptions{Root: o.mirror, Service: serviceBinary(t), Settings: o.settings, Trackers: o.trackers,
+		Socket: o.socket, Ready: "/other/readme.txt"}
 }
 
-// e2eCert writes a self-signed certificate for 127.0.0.1 into dir and
-// returns its files and a pool that trusts it.
-func e2eCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
-
-func e2eClient(t *testing.T, pool *x509.CertPool) *http.Client {
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{
-		Timeout:   60 * time.Second,
-		Transport: tr,
-		// The service never redirects; a redirect would be a finding.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+// e2eServerOf is the server w serving mirror, whose Server header
+// starts with software.
+func e2eServerOf(w *e2e.Web, software, mirror string) *e2eServer {
+	return &e2eServer{name: w.Name, software: software, base: w.Base, tlsBase: w.TLSBase, mirror: mirror,
+		accessLog: w.AccessLog, serviceLog: w.ServiceLog, client: w.Client}
 }
 
 // e2eNginx starts nginx (and, unless o.socket is set, the service with
 // -fcgi unix:...) serving o.mirror on two loopback ports, HTTP and HTTPS.
 func e2eNginx(t *testing.T, o e2eServerOpts) *e2eServer {
 	t.Helper()
-	nginx := e2eNeed(t, "nginx")
-	dir := filepath.Join(t.TempDir(), "nginx")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	e2eShare(t, dir)
-	s := &e2eServer{name: "nginx", software: "nginx/", mirror: o.mirror, accessLog: filepath.Join(dir, "access.log")}
-
-	var procs []*e2eProc
-	sock := o.socket
-	if sock == "" {
-		bin := e2eBinary(t)
-		sock = filepath.Join(dir, "fcgi.sock")
-		settings := e2eSettingsFile(t, dir, o)
-		s.serviceLog = filepath.Join(dir, "service.log")
-		svc := e2eStart(t, "pkgtorrent-service -fcgi", exec.Command(bin, "-config", settings, "-fcgi", "unix:"+sock), s.serviceLog)
-		e2eCheckRaces(t, s.serviceLog)
-		e2eWait(t, "the service's FastCGI socket", 20*time.Second, func() error {
-			fi, err := os.Stat(sock)
-			if err == nil && fi.Mode()&os.ModeSocket == 0 {
-				err = fmt.Errorf("%s is not a socket", sock)
-			}
-			return err
-		}, svc)
-		procs = append(procs, svc)
-	}
-
-	// The operator's snippet, and its http {} part talking to the test's
-	// socket. The snippet includes fastcgi_params relative to the
-	// configuration's folder, as from /etc/nginx: the test uses the
-	// installed one.
-	snippet, err := os.ReadFile(e2eNginxConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e2eWriteFile(t, filepath.Join(dir, "nginx-pkgtorrent-service.conf"), string(snippet))
-	httpPart, err := os.ReadFile(e2eNginxHTTPConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := e2eReplace(t, e2eNginxHTTPConf, string(httpPart),
-		"unix:/run/pkgtorrent-service.sock", "unix:"+sock,
-		"/var/lib/nginx/pkgtorrent-service ", filepath.Join(dir, "fastcgi-cache")+" ")
-	e2eWriteFile(t, filepath.Join(dir, "nginx-pkgtorrent-service-http.conf"), text)
-	params, err := os.ReadFile("/etc/nginx/fastcgi_params")
-	if err != nil {
-		t.Fatalf("nginx's fastcgi_params: %v: install the Debian package nginx-light (`make deps` installs it)", err)
-	}
-	e2eWriteFile(t, filepath.Join(dir, "fastcgi_params"), string(params))
-
-	certFile, keyFile, pool := e2eCert(t, dir)
-	port, tlsPort := e2ePort(t), e2ePort(t)
-	s.base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	s.tlsBase = fmt.Sprintf("https://127.0.0.1:%d", tlsPort)
-	s.client = e2eClient(t, pool)
-	userLine := ""
-	if u := e2eWebUser(t); u != nil {
-		userLine = fmt.Sprintf("user %s;", u.Username)
-	}
-	tmp := e2eWritable(t, filepath.Join(dir, "tmp"))
-	errorLog := filepath.Join(dir, "error.log")
-	conf := fmt.Sprintf(`# Scaffolding of the end-to-end test; the service's part is included.
-daemon off;
-master_process on;
-worker_processes 1;
-%[1]s
-pid %[2]s/nginx.pid;
-error_log %[3]s info;
-events { worker_connections 256; }
-http {
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    log_format e2e '$remote_addr $upstream_cache_status "$request" $status $body_bytes_sent "$http_user_agent"';
-    access_log %[4]s e2e;
-    client_body_temp_path %[5]s/body;
-    fastcgi_temp_path %[5]s/fastcgi;
-    proxy_temp_path %[5]s/proxy;
-    uwsgi_temp_path %[5]s/uwsgi;
-    scgi_temp_path %[5]s/scgi;
-    include nginx-pkgtorrent-service-http.conf;
-    server {
-        listen 127.0.0.1:%[6]d;
-        listen 127.0.0.1:%[7]d ssl;
-        ssl_certificate %[8]s;
-        ssl_certificate_key %[9]s;
-        server_name localhost;
-        root %[10]s;
-        include nginx-pkgtorrent-service.conf;
-    }
-}
-`, userLine, dir, errorLog, s.accessLog, tmp, port, tlsPort, certFile, keyFile, o.mirror)
-	confFile := filepath.Join(dir, "nginx.conf")
-	e2eWriteFile(t, confFile, conf)
-	e2eShowLogOnFailure(t, "nginx error log", errorLog)
-	p := e2eStart(t, "nginx", exec.Command(nginx, "-p", dir+"/", "-c", confFile, "-e", errorLog), filepath.Join(dir, "nginx.out"))
-	s.waitReady(t, append(procs, p)...)
-	return s
+	return e2eServerOf(e2e.StartNginx(t, o.web(t)), "nginx/", o.mirror)
 }
 
 // e2eApache starts Apache with mod_fcgid, which starts the service as
@@ -251,119 +81,7 @@ http {
 // HTTPS.
 func e2eApache(t *testing.T, o e2eServerOpts) *e2eServer {
 	t.Helper()
-	apache := e2eNeed(t, "apache2")
-	fcgid := e2eNeed(t, "mod_fcgid")
-	bin := e2eBinary(t)
-	dir := filepath.Join(t.TempDir(), "apache")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	e2eShare(t, dir)
-	settings := e2eSettingsFile(t, dir, o)
-	s := &e2eServer{name: "apache", software: "Apache/", mirror: o.mirror,
-		accessLog: filepath.Join(dir, "access.log"), serviceLog: filepath.Join(dir, "error.log")}
-
-	conf, err := os.ReadFile(e2eApacheConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := e2eReplace(t, e2eApacheConf, string(conf),
-		"/usr/bin/pkgtorrent-service", bin,
-		"/etc/pkgtorrent-service.conf", settings)
-	e2eWriteFile(t, filepath.Join(dir, "apache-pkgtorrent-service.conf"), text)
-
-	certFile, keyFile, pool := e2eCert(t, dir)
-	port, tlsPort := e2ePort(t), e2ePort(t)
-	s.base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	s.tlsBase = fmt.Sprintf("https://127.0.0.1:%d", tlsPort)
-	s.client = e2eClient(t, pool)
-	userLines := ""
-	if u := e2eWebUser(t); u != nil {
-		g, err := user.LookupGroupId(u.Gid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		userLines = fmt.Sprintf("User %s\nGroup %s", u.Username, g.Name)
-	}
-	modules := filepath.Dir(fcgid)
-	fcgidDir := e2eWritable(t, filepath.Join(dir, "fcgid"))
-	e2eWritable(t, filepath.Join(dir, "run"))
-	main := fmt.Sprintf(`# Scaffolding of the end-to-end test; the service's part is included.
-ServerRoot "%[1]s"
-Listen 127.0.0.1:%[2]d
-Listen 127.0.0.1:%[3]d https
-PidFile "%[1]s/apache.pid"
-DefaultRuntimeDir "%[1]s/run"
-ErrorLog "%[1]s/error.log"
-LogLevel info
-LoadModule mpm_event_module %[4]s/mod_mpm_event.so
-LoadModule authz_core_module %[4]s/mod_authz_core.so
-LoadModule ssl_module %[4]s/mod_ssl.so
-LoadModule fcgid_module %[5]s
-%[6]s
-ServerName 127.0.0.1
-DocumentRoot "%[7]s"
-<Directory />
-    Require all denied
-    AllowOverride None
-</Directory>
-<Directory "%[7]s">
-    Require all granted
-    Options None
-</Directory>
-LogFormat "%%h \"%%r\" %%>s %%B \"%%{User-Agent}i\"" e2e
-CustomLog "%[1]s/access.log" e2e
-FcgidIPCDir "%[8]s"
-FcgidProcessTableFile "%[8]s/shm"
-<VirtualHost 127.0.0.1:%[3]d>
-    SSLEngine on
-    SSLCertificateFile "%[9]s"
-    SSLCertificateKeyFile "%[10]s"
-</VirtualHost>
-Include "%[1]s/apache-pkgtorrent-service.conf"
-`, dir, port, tlsPort, modules, fcgid, userLines, o.mirror, fcgidDir, certFile, keyFile)
-	confFile := filepath.Join(dir, "httpd.conf")
-	e2eWriteFile(t, confFile, main)
-	e2eShowLogOnFailure(t, "apache error log (with the service's log)", s.serviceLog)
-	e2eCheckRaces(t, s.serviceLog)
-	p := e2eStart(t, "apache2", exec.Command(apache, "-f", confFile, "-DFOREGROUND"), filepath.Join(dir, "apache.out"))
-	s.waitReady(t, p)
-	return s
-}
-
-func e2eWriteFile(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// e2eCheckRaces fails the test when the race detector reported a data
-// race of the service (built with -race) in its log.
-func e2eCheckRaces(t *testing.T, log string) {
-	t.Cleanup(func() {
-		if b, err := os.ReadFile(log); err == nil && bytes.Contains(b, []byte("WARNING: DATA RACE")) {
-			t.Errorf("the service reported a data race in %s", log)
-		}
-	})
-}
-
-// waitReady waits until the server serves a mirror file on both ports.
-func (s *e2eServer) waitReady(t *testing.T, procs ...*e2eProc) {
-	t.Helper()
-	for _, base := range []string{s.base, s.tlsBase} {
-		e2eWait(t, s.name+" on "+base, 20*time.Second, func() error {
-			resp, err := s.client.Get(base + "/other/readme.txt")
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("GET /other/readme.txt: %s", resp.Status)
-			}
-			return nil
-		}, procs...)
-	}
+	return e2eServerOf(e2e.StartApache(t, o.web(t)), "Apache/", o.mirror)
 }
 
 // do sends a request and returns the response with its body read.

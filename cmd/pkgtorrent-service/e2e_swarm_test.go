@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // e2eTestSwarm proves the announce list and the info hash with a real
@@ -23,10 +24,10 @@ import (
 // must get every piece from the first, found through the tracker the
 // service put in the torrent.
 func e2eTestSwarm(t *testing.T) {
-	python := e2eNeed(t, "libtorrent")
-	tracker := e2eNeed(t, "opentracker")
+	python := e2e.Need(t, "libtorrent")
+	e2e.Need(t, "opentracker")
 	mirror := e2eMirror(t)
-	trackerPort := e2ePort(t)
+	trackerPort := e2e.Port(t)
 	announce := fmt.Sprintf("http://127.0.0.1:%d/announce", trackerPort)
 
 	s := e2eNginx(t, e2eServerOpts{mirror: mirror, settings: []string{"format = bep47"}, trackers: []string{announce}})
@@ -36,9 +37,9 @@ func e2eTestSwarm(t *testing.T) {
 	}
 	dir := t.TempDir()
 	torrent := filepath.Join(dir, "packages.torrent")
-	e2eWriteFile(t, torrent, string(tt.raw))
+	e2e.WriteFile(t, torrent, string(tt.raw))
 
-	e2eOpentracker(t, tracker, trackerPort, tt.infoHash)
+	e2e.StartOpentracker(t, e2e.Node{}, trackerPort, []string{tt.infoHash})
 
 	// The seeder has the files in place, as a mirror (or a host that
 	// downloaded them before) has.
@@ -55,14 +56,14 @@ func e2eTestSwarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	seedPort := e2ePort(t)
+	seedPort := e2e.Port(t)
 	seedCmd := exec.Command(python, "testdata/ltclient.py", "seed", "--torrent", torrent, "--save", seedDir,
 		"--port", strconv.Itoa(seedPort), "--timeout", "60")
 	seedCmd.Stdout = out
-	seeder := e2eStart(t, "libtorrent seeder", seedCmd, filepath.Join(dir, "seeder.log"))
-	e2eShowLogOnFailure(t, "libtorrent seeder report", seedOut)
+	seeder := e2e.Start(t, "libtorrent seeder", seedCmd, filepath.Join(dir, "seeder.log"))
+	e2e.ShowLogOnFailure(t, "libtorrent seeder report", seedOut)
 	var seeding *e2eLtResult
-	e2eWait(t, "the seeder checks its files and announces", 60*time.Second, func() error {
+	e2e.Wait(t, "the seeder checks its files and announces", 60*time.Second, func() error {
 		b, err := os.ReadFile(seedOut)
 		if err != nil {
 			return err
@@ -153,37 +154,6 @@ func e2eBlocks(tt *e2eTorrent, block int64) (n int, bytes int64) {
 		}
 	}
 	return n, bytes
-}
-
-// e2eOpentracker starts opentracker on 127.0.0.1:port (TCP and UDP),
-// tracking only infoHash.
-func e2eOpentracker(t *testing.T, tracker string, port int, infoHash string) {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "opentracker")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// When root, opentracker chroots into -d and runs as nobody: the
-	// whitelist path is relative to that folder.
-	e2eShare(t, dir)
-	e2eWriteFile(t, filepath.Join(dir, "whitelist"), infoHash+"\n")
-	p := strconv.Itoa(port)
-	cmd := exec.Command(tracker, "-i", "127.0.0.1", "-p", p, "-P", p, "-d", dir, "-w", "whitelist")
-	cmd.Dir = dir
-	proc := e2eStart(t, "opentracker", cmd, filepath.Join(dir, "opentracker.log"))
-	e2eWait(t, "opentracker", 20*time.Second, func() error {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", p), time.Second)
-		if err != nil {
-			return err
-		}
-		c.Close()
-		resp, err := http.Get("http://127.0.0.1:" + p + "/stats")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
-	}, proc)
 }
 
 // e2eCopy copies a file, creating the folders above it.

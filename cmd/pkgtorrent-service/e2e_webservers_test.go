@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
 )
 
@@ -152,7 +153,7 @@ func e2eTestWebServers(t *testing.T) {
 // e2eCurl fetches torrents in single mode with curl as a person would,
 // saving them under the name the server gives (-OJ).
 func e2eCurl(t *testing.T, s *e2eServer, cases []e2eGoldenCase) {
-	curl := e2eNeed(t, "curl")
+	curl := e2e.Need(t, "curl")
 	golden := make(map[string]e2eGoldenCase)
 	for _, c := range cases {
 		if c.Mode == "single" {
@@ -160,7 +161,7 @@ func e2eCurl(t *testing.T, s *e2eServer, cases []e2eGoldenCase) {
 		}
 	}
 	log := filepath.Join(t.TempDir(), "curl.log")
-	e2eShowLogOnFailure(t, "curl", log)
+	e2e.ShowLogOnFailure(t, "curl", log)
 	for _, tc := range []struct {
 		pattern string
 		files   []string // nil: a single-file torrent
@@ -175,7 +176,7 @@ func e2eCurl(t *testing.T, s *e2eServer, cases []e2eGoldenCase) {
 	} {
 		dir := t.TempDir()
 		u := s.base + e2eMount + "/single/" + tc.pattern
-		if _, err := e2eRun(t, 30*time.Second, log, curl, "-fsS", "-g", "-O", "-J", "--output-dir", dir, u); err != nil {
+		if _, err := e2e.Run(t, 30*time.Second, log, curl, "-fsS", "-g", "-O", "-J", "--output-dir", dir, u); err != nil {
 			t.Errorf("curl %s: %v", u, err)
 			continue
 		}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // limitedBinary returns a program that runs the service binary with its
@@ -23,10 +24,7 @@ import (
 // execs it: the process keeps the pid.
 func limitedBinary(t *testing.T, nofile int) string {
 	t.Helper()
-	prlimit, err := exec.LookPath("prlimit")
-	if err != nil {
-		t.Fatalf("prlimit (util-linux): %v", err)
-	}
+	prlimit := e2e.Need(t, "prlimit")
 	script := filepath.Join(t.TempDir(), "limited")
 	text := fmt.Sprintf("#!/bin/sh\nexec %s --nofile=%d:%d %s \"$@\"\n", prlimit, nofile, nofile, serviceBinary(t))
 	if err := os.WriteFile(script, []byte(text), 0o755); err != nil {
@@ -109,7 +107,7 @@ func TestConnectionFloodsBinary(t *testing.T) {
 		maxConns, _ = strconv.Atoi(m[1])
 	}
 	host := strings.TrimPrefix(s.url, "http://")
-	stop := watchDescriptors(s.cmd.Process.Pid)
+	stop := watchDescriptors(s.Cmd.Process.Pid)
 
 	var (
 		mu    sync.Mutex
@@ -193,7 +191,7 @@ func TestManyFoldersGlobBinary(t *testing.T) {
 	}
 	s := startServer(t, "service", limitedBinary(t, 2048), nil,
 		"-root", root, "-cache", cache, "-trackers", trackers, "-format", "pkgtorrent")
-	stop := watchDescriptors(s.cmd.Process.Pid)
+	stop := watchDescriptors(s.Cmd.Process.Pid)
 	patterns := []string{"*/f.rp[m]", "*/f.r[p]m", "*/[f].rpm", "*/f.rp%3F", "d*/f.rpm", "*/%3F.rpm"}
 	bodies := make([][]byte, len(patterns))
 	var wg sync.WaitGroup

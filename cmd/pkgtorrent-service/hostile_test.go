@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // rawGet sends target exactly as given on the request line, so that no
@@ -106,33 +107,12 @@ func TestDiskFaultsBinary(t *testing.T) {
 	for _, fault := range []string{"full", "read-only"} {
 		t.Run(fault, func(t *testing.T) {
 			root, _, trackers := mirror(t)
-			mnt := t.TempDir()
-			if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=64k"); err != nil {
-				t.Fatalf("mount -t tmpfs -o size=64k tmpfs %s: %v (this test needs root, or CAP_SYS_ADMIN)", mnt, err)
-			}
-			t.Cleanup(func() {
-				if syscall.Unmount(mnt, 0) != nil {
-					syscall.Unmount(mnt, syscall.MNT_DETACH)
-				}
-			})
+			mnt := e2e.MountTmpfs(t, "64k")
 			switch fault {
 			case "full":
-				f, err := os.Create(filepath.Join(mnt, "filler"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				for range 1000 {
-					if _, err := f.Write(make([]byte, 4096)); errors.Is(err, syscall.ENOSPC) {
-						break
-					} else if err != nil {
-						t.Fatal(err)
-					}
-				}
-				f.Close()
+				e2e.Fill(t, mnt)
 			case "read-only":
-				if err := syscall.Mount("", mnt, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-					t.Fatalf("mount -o remount,ro %s: %v", mnt, err)
-				}
+				e2e.RemountReadOnly(t, mnt)
 			}
 			s := startServer(t, "service", serviceBinary(t), nil, "-root", root, "-cache", filepath.Join(mnt, "cache"), "-trackers", trackers)
 			c := client()

@@ -14,71 +14,29 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackpal/bencode-go"
 
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
 )
 
 // TestMain removes the binaries that the tests built.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, b := range []*testBinary{&plainBinary, &failpointBin} {
-		if b.path != "" {
-			os.RemoveAll(filepath.Dir(b.path))
-		}
-	}
+	e2e.Cleanup()
 	os.Exit(code)
 }
 
-// testBinary is the real binary, built once per test run with -race and
-// the given build tags.
-type testBinary struct {
-	once sync.Once
-	path string
-	err  error
-}
+// raceService is the real binary as these tests run it: with -race.
+var raceService = e2e.Service.WithRace()
 
-var plainBinary, failpointBin testBinary
-
-func (b *testBinary) build(t *testing.T, name string, tags ...string) string {
+// serviceBinary builds the real binary once per test run, with -race.
+func serviceBinary(t testing.TB) string {
 	t.Helper()
-	b.once.Do(func() {
-		dir, err := os.MkdirTemp("", "pkgtorrent-bin-")
-		if err != nil {
-			b.err = err
-			return
-		}
-		b.path = filepath.Join(dir, name)
-		args := []string{"build", "-race", "-o", b.path}
-		if len(tags) > 0 {
-			args = append(args, "-tags", strings.Join(tags, ","))
-		}
-		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
-		if err != nil {
-			b.err = &buildError{err, string(out)}
-		}
-	})
-	if b.err != nil {
-		t.Fatalf("go build %s: %v", strings.Join(tags, " "), b.err)
-	}
-	return b.path
+	return e2e.GoBinary(t, raceService)
 }
-
-// serviceBinary builds the real binary once per test run.
-func serviceBinary(t *testing.T) string {
-	t.Helper()
-	return plainBinary.build(t, "pkgtorrent-service")
-}
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
 // mirror creates a sample mirror, a cache folder and an empty trackers
 // file in a temporary folder.

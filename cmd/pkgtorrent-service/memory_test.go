@@ -71,7 +71,7 @@ func TestLargePiecesMemoryBinary(t *testing.T) {
 	// with clone(CLONE_VM), so the child's Maxrss also holds the test
 	// process's RSS at the fork (a -race test binary that grows with
 	// every test before this one: 134 MiB in a full run, 60 MiB alone).
-	rss := vmHWM(t, s.cmd.Process.Pid)
+	rss := vmHWM(t, s.Cmd.Process.Pid)
 	s.stop()
 	if t.Failed() {
 		t.FailNow()

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha1"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,12 +13,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackpal/bencode-go"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // failpointBinary builds the binary with -tags failpoint once per test
@@ -26,55 +27,26 @@ import (
 // pkg/failpoint), so a test can kill it right there.
 func failpointBinary(t *testing.T) string {
 	t.Helper()
-	return failpointBin.build(t, "pkgtorrent-service-failpoint", "failpoint")
+	b := raceService
+	b.Name, b.Tags = "pkgtorrent-service-failpoint", []string{"failpoint"}
+	return e2e.GoBinary(t, b)
 }
 
 // server is one process of the real binary in -http mode on a loopback
-// port, with its stderr (the log) collected.
+// port, in its own process group (see e2e.Start), with its log in a file.
 type server struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	url  string // http://127.0.0.1:port
-
-	mu   sync.Mutex
-	logs bytes.Buffer
-	cond *sync.Cond
-	eof  bool
-	done chan struct{} // closed when stderr is at EOF
+	*e2e.Proc
+	t   *testing.T
+	url string // http://127.0.0.1:port
 }
 
 // startServer starts bin -http 127.0.0.1:0 with args, and env added to
-// the environment, and waits until it listens. The test's end kills it.
+// the environment, and waits until it listens. The test's end stops it.
 func startServer(t *testing.T, name, bin string, env []string, args ...string) *server {
 	t.Helper()
-	s := &server{t: t, name: name, done: make(chan struct{})}
-	s.cond = sync.NewCond(&s.mu)
-	s.cmd = exec.Command(bin, append([]string{"-http", "127.0.0.1:0"}, args...)...)
-	s.cmd.Env = append(os.Environ(), env...)
-	stderr, err := s.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.kill)
-	go func() {
-		defer close(s.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.logs.WriteString(sc.Text() + "\n")
-			s.cond.Broadcast()
-			s.mu.Unlock()
-		}
-		s.mu.Lock()
-		s.eof = true
-		s.cond.Broadcast()
-		s.mu.Unlock()
-	}()
+	cmd := exec.Command(bin, append([]string{"-http", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	s := &server{Proc: e2e.Start(t, name, cmd, filepath.Join(t.TempDir(), "service.log")), t: t}
 	m := s.waitLog(regexp.MustCompile(`msg="serving HTTP" addr=(\S+)`), time.Minute)
 	s.url = "http://" + m[1]
 	return s
@@ -84,48 +56,32 @@ func startServer(t *testing.T, name, bin string, env []string, args ...string) *
 // it fails the test when the process ends or the deadline passes first.
 func (s *server) waitLog(re *regexp.Regexp, within time.Duration) []string {
 	s.t.Helper()
-	deadline := time.Now().Add(within)
-	timer := time.AfterFunc(within, func() {
-		s.mu.Lock()
-		s.cond.Broadcast()
-		s.mu.Unlock()
-	})
-	defer timer.Stop()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for {
-		if m := re.FindStringSubmatch(s.logs.String()); m != nil {
-			return m
+	var m []string
+	e2e.Wait(s.t, s.Name+": a log line matching "+re.String(), within, func() error {
+		if m = re.FindStringSubmatch(s.log()); m == nil {
+			return errors.New("none yet")
 		}
-		if s.eof || time.Now().After(deadline) {
-			s.t.Fatalf("%s: no log line matching %s (process ended: %v):\n%s", s.name, re, s.eof, s.logs.String())
-		}
-		s.cond.Wait()
-	}
+		return nil
+	}, s.Proc)
+	return m
 }
 
 // log returns what the process logged so far.
 func (s *server) log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.String()
+	b, _ := os.ReadFile(s.Log)
+	return string(b)
 }
 
 // kill ends the process with SIGKILL, as a crash or the OOM killer would.
-func (s *server) kill() {
-	if s.cmd.ProcessState == nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-	}
-}
+func (s *server) kill() { s.Kill() }
 
-// stop ends the process with SIGTERM and waits until its log is complete.
+// stop ends the process with SIGTERM and waits until it has exited, its
+// log complete.
 func (s *server) stop() {
 	s.t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	<-s.done
-	if err := s.cmd.Wait(); err != nil {
-		s.t.Errorf("%s: exit after SIGTERM: %v\n%s", s.name, err, s.log())
+	s.Cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.Wait(); err != nil {
+		s.t.Errorf("%s: exit after SIGTERM: %v\n%s", s.Name, err, s.log())
 	}
 }
 

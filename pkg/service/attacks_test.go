@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/failpoint"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
@@ -649,22 +650,9 @@ func TestExpensiveGlobsBounded(t *testing.T) {
 // the retry interval has passed) writes them: a new process hashes
 // nothing.
 func TestDigestsWrittenOnceSpaceIsBack(t *testing.T) {
-	mnt := mountTmpfs(t, "64k")
+	mnt := e2e.MountTmpfs(t, "64k")
 	cache := filepath.Join(mnt, "cache")
-	filler := filepath.Join(mnt, "filler")
-	fd, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 1000 { // 64 KiB in 4 KiB writes, bounded
-		if _, err := fd.Write(make([]byte, 4096)); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	fd.Close()
+	filler := e2e.Fill(t, mnt)
 	f := newFixture(t, func(c *config.Config) { c.Cache = cache })
 	c := &clock{t: time.Now()}
 	f.svc.now = c.now

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/failpoint"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/filelock"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
@@ -529,31 +530,6 @@ func readFile(t *testing.T, name string) []byte {
 	return b
 }
 
-// mountTmpfs mounts a tmpfs of the given size at a new folder and
-// unmounts it when the test ends. The disk fault tests need root (or
-// CAP_SYS_ADMIN), which `make test` has.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Fatalf("mount -t tmpfs -o size=%s tmpfs %s: %v (the disk fault tests need root, or CAP_SYS_ADMIN)", size, dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			syscall.Unmount(dir, syscall.MNT_DETACH)
-		}
-	})
-	return dir
-}
-
-// remountReadOnly makes the tmpfs at dir read-only, for root too.
-func remountReadOnly(t *testing.T, dir string) {
-	t.Helper()
-	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-		t.Fatalf("mount -o remount,ro %s: %v", dir, err)
-	}
-}
-
 // clock is a settable time for the service, to see the once-a-minute log.
 type clock struct {
 	mu sync.Mutex
@@ -613,8 +589,8 @@ func TestCacheFaults(t *testing.T) {
 	})
 
 	t.Run("read-only and empty", func(t *testing.T) {
-		mnt := mountTmpfs(t, "1m")
-		remountReadOnly(t, mnt)
+		mnt := e2e.MountTmpfs(t, "1m")
+		e2e.RemountReadOnly(t, mnt)
 		f := newFixture(t, func(c *config.Config) { c.Cache = filepath.Join(mnt, "cache") })
 		c := withClock(f)
 		exercise(t, f)
@@ -630,10 +606,10 @@ func TestCacheFaults(t *testing.T) {
 	})
 
 	t.Run("read-only with entries", func(t *testing.T) {
-		mnt := mountTmpfs(t, "1m")
+		mnt := e2e.MountTmpfs(t, "1m")
 		f := newFixture(t, func(c *config.Config) { c.Cache = filepath.Join(mnt, "cache"); c.Revalidate = 0 })
 		first := f.post(somePackages...)
-		remountReadOnly(t, mnt)
+		e2e.RemountReadOnly(t, mnt)
 		f.restart(nil)
 		withClock(f)
 		w := f.do("GET", base+"digest/"+digestOf(somePackages), nil)
@@ -650,22 +626,9 @@ func TestCacheFaults(t *testing.T) {
 	})
 
 	t.Run("full", func(t *testing.T) {
-		mnt := mountTmpfs(t, "64k")
+		mnt := e2e.MountTmpfs(t, "64k")
 		cache := filepath.Join(mnt, "cache")
-		filler := filepath.Join(mnt, "filler")
-		fd, err := os.Create(filler)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 1000; i++ { // 64 KiB in 4 KiB writes, bounded
-			if _, err := fd.Write(make([]byte, 4096)); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-		fd.Close()
+		filler := e2e.Fill(t, mnt)
 		f := newFixture(t, func(c *config.Config) { c.Cache = cache })
 		withClock(f)
 		exercise(t, f)

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -17,45 +18,18 @@ import (
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // The mirror of these tests is the real pkgtorrent-service binary in its
 // standalone HTTP mode: it serves the files under its root (the web seed)
 // and the torrents under /{top}/torrent_service/.
 
-var serviceBin struct {
-	once sync.Once
-	path string
-	err  error
-}
-
+// serviceBinary builds pkgtorrent-service once per test run.
 func serviceBinary(t *testing.T) string {
 	t.Helper()
-	serviceBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "pkgtorrent-agent-test-")
-		if err != nil {
-			serviceBin.err = err
-			return
-		}
-		serviceBin.path = filepath.Join(dir, "pkgtorrent-service")
-		cmd := exec.Command("go", "build", "-o", serviceBin.path, "./cmd/pkgtorrent-service")
-		cmd.Dir = "../../../.." // the repository's root module
-		if out, err := cmd.CombinedOutput(); err != nil {
-			serviceBin.err = &buildError{out, err}
-		}
-	})
-	if serviceBin.err != nil {
-		t.Fatalf("building pkgtorrent-service: %v", serviceBin.err)
-	}
-	return serviceBin.path
+	return e2e.GoBinary(t, e2e.Service)
 }
-
-type buildError struct {
-	out []byte
-	err error
-}
-
-func (e *buildError) Error() string { return e.err.Error() + ": " + string(e.out) }
 
 // mirror is a running service over a document root.
 type mirror struct {
@@ -78,26 +52,15 @@ func startMirror(t *testing.T, root string, trackers ...string) *mirror {
 	}
 	addr := freeAddr(t)
 	cmd := exec.Command(serviceBinary(t), "-http", addr, "-root", root, "-cache", filepath.Join(dir, "cache"), "-trackers", tf)
-	var log bytes.Buffer
-	cmd.Stderr = &syncWriter{w: &log}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("service log:\n%s", log.String())
-		}
-	})
+	p := e2e.Start(t, "pkgtorrent-service", cmd, filepath.Join(dir, "service.log"))
 	m := &mirror{root: root, base: "http://" + addr}
-	waitFor(t, "the service", func() bool {
+	e2e.Wait(t, "the service", 20*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
 		}
-		return err == nil
-	})
+		return err
+	}, p)
 	return m
 }
 
@@ -112,24 +75,21 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
+// freeAddr is 127.0.0.1:port with a port free for TCP and UDP.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return e2e.Addr(t)
 }
 
+// waitFor waits up to 20 s until ok reports true.
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	e2e.Wait(t, what, 20*time.Second, func() error {
 		if ok() {
-			return
+			return nil
 		}
-	}
-	t.Fatalf("%s did not come up within 20 s", what)
+		return errors.New("did not come up")
+	})
 }
 
 // writeRandom writes n random bytes at root/rel and returns them.

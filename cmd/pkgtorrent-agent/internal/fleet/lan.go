@@ -1,0 +1,139 @@
+package fleet
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
+)
+
+// The benchmark's simulated network: namespaces named NSPrefix..., on the
+// subnet Net.0/24, and this namespace's link into it.
+const (
+	NSPrefix = "ptbench-"
+	Net      = "10.213.77."
+	link     = "ptbench0"
+)
+
+// LAN is the benchmark's simulated network.
+type LAN struct {
+	Origin, Tracker e2e.Node
+	Hosts           []e2e.Node
+}
+
+// NewLAN makes the namespaces and links, and removes them when the
+// benchmark ends.
+func NewLAN(b testing.TB, hosts int, originRate, hostRate string) *LAN {
+	b.Helper()
+	ip := e2e.Need(b, "ip")
+	e2e.Need(b, "tc")
+	run := func(args ...string) {
+		b.Helper()
+		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
+			b.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	RemoveLAN(ip)
+	b.Cleanup(func() { RemoveLAN(ip) })
+	sw := NSPrefix + "sw"
+	run("netns", "add", sw)
+	run("-n", sw, "link", "add", "br0", "type", "bridge")
+	run("-n", sw, "link", "set", "br0", "up")
+	var next atomic.Int32
+	// node makes namespace name with address .host, linked to the bridge
+	// through port, each direction shaped to rate.
+	node := func(name string, host int, port, rate string) e2e.Node {
+		ns := NSPrefix + name
+		run("netns", "add", ns)
+		run("link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", sw)
+		run("-n", sw, "link", "set", port, "master", "br0", "up")
+		run("-n", ns, "addr", "add", Net+strconv.Itoa(host)+"/24", "dev", "eth0")
+		run("-n", ns, "link", "set", "eth0", "up")
+		run("-n", ns, "link", "set", "lo", "up")
+		Shape(b, ns, "eth0", rate)
+		Shape(b, sw, port, rate)
+		return e2e.Node{Netns: ns, IP: Net + strconv.Itoa(host), Next: &next}
+	}
+	lan := &LAN{Origin: node("origin", 1, "origin", originRate), Tracker: node("tracker", 2, "tracker", hostRate)}
+	for i := range hosts {
+		name := fmt.Sprintf("host%d", i+1)
+		lan.Hosts = append(lan.Hosts, node(name, 11+i, name, hostRate))
+	}
+	run("link", "add", link, "type", "veth", "peer", "name", "bench", "netns", sw)
+	run("-n", sw, "link", "set", "bench", "master", "br0", "up")
+	run("addr", "add", Net+"254/24", "dev", link)
+	run("link", "set", link, "up")
+	return lan
+}
+
+// RemoveLAN removes the namespaces (their links go with them) and
+// this namespace's link, of this run or an interrupted one.
+func RemoveLAN(ip string) {
+	out, _ := exec.Command(ip, "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], NSPrefix) {
+			exec.Command(ip, "netns", "del", f[0]).Run()
+		}
+	}
+	exec.Command(ip, "link", "del", link).Run()
+}
+
+// Shape limits dev's egress in namespace ns to rate, with a queue of
+// at most 20 ms (a mirror's link does not buffer seconds). The burst
+// holds a whole GSO segment (64 KiB) of the veth.
+func Shape(b testing.TB, ns, dev, rate string) {
+	b.Helper()
+	args := []string{"-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", "rate", rate, "burst", "256kb", "latency", "20ms"}
+	if out, err := exec.Command("tc", args...).CombinedOutput(); err != nil {
+		b.Fatalf("tc %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// LinkBytes returns the bytes eth0 of node's namespace sent and received.
+func LinkBytes(b testing.TB, n e2e.Node) (tx, rx int64) {
+	b.Helper()
+	out, err := exec.Command("ip", "-n", n.Netns, "-s", "-j", "link", "show", "eth0").Output()
+	if err != nil {
+		b.Fatalf("ip -n %s -s -j link show eth0: %v", n.Netns, err)
+	}
+	var links []struct {
+		Stats struct {
+			RX struct{ Bytes int64 } `json:"rx"`
+			TX struct{ Bytes int64 } `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		b.Fatalf("ip -s -j link show eth0 in %s: %v: %s", n.Netns, err, out)
+	}
+	return links[0].Stats.TX.Bytes, links[0].Stats.RX.Bytes
+}
+
+// CPU returns the CPU time (user and system) process pid has used.
+func CPU(b testing.TB, pid int) time.Duration {
+	b.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command's name, which is in parentheses.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 13 {
+		b.Fatalf("/proc/%d/stat: %q", pid, stat)
+	}
+	// utime and stime, fields 14 and 15, in clock ticks (100 a second
+	// on Linux).
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, stat)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
