@@ -6,24 +6,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// mountTmpfs mounts a tmpfs of the given size at a new folder and
-// unmounts it when the test ends. It needs root (or CAP_SYS_ADMIN),
-// which `make test` has.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Fatalf("mount -t tmpfs -o size=%s tmpfs %s: %v (the disk fault tests need root, or CAP_SYS_ADMIN)", size, dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			syscall.Unmount(dir, syscall.MNT_DETACH)
-		}
-	})
-	return dir
-}
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
+)
 
 // TestStoreFull: a store too small for the package still gives the
 // client every byte, from the mirror, and the space is given back.
@@ -31,7 +16,7 @@ func TestStoreFull(t *testing.T) {
 	root := t.TempDir()
 	want := writeRandom(t, root, pkgDir+"big-1-1.noarch.rpm", 3<<20+5)
 	m := startMirror(t, root)
-	store := mountTmpfs(t, "1m")
+	store := e2e.MountTmpfs(t, "1m")
 	a := startAgent(t, store, []string{m.base})
 
 	for i := range 2 {

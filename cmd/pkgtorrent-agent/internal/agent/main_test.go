@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/engine"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 func TestMain(m *testing.M) {
@@ -14,5 +15,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	e2e.Cleanup()
+	os.Exit(code)
 }

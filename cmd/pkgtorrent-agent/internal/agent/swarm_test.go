@@ -2,18 +2,14 @@ package agent
 
 import (
 	"bytes"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // startTracker runs opentracker on a free loopback port, tracking the
@@ -21,17 +17,7 @@ import (
 // whitelisted info hashes). It returns the announce URL.
 func startTracker(t *testing.T, torrentURLs ...string) string {
 	t.Helper()
-	bin, err := exec.LookPath("opentracker")
-	if err != nil {
-		t.Fatal("opentracker is missing: `make deps` installs the Debian package opentracker")
-	}
-	dir := t.TempDir()
-	// opentracker chroots into dir and runs as nobody when started as
-	// root: the folders above must let it in.
-	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
-	var wl bytes.Buffer
+	var hashes []string
 	for _, u := range torrentURLs {
 		resp, err := http.Get(u)
 		if err != nil {
@@ -42,47 +28,11 @@ func startTracker(t *testing.T, torrentURLs ...string) string {
 		if err != nil {
 			t.Fatalf("torrent %s: %v", u, err)
 		}
-		wl.WriteString(mi.HashInfoBytes().HexString() + "\n")
+		hashes = append(hashes, mi.HashInfoBytes().HexString())
 	}
-	if err := os.WriteFile(filepath.Join(dir, "whitelist"), wl.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "-i", "127.0.0.1", "-p", port, "-P", port, "-d", dir, "-w", "whitelist")
-	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, "opentracker", func() bool {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return "http://127.0.0.1:" + port + "/announce"
-}
-
-// freePort is a port free for TCP and UDP on 127.0.0.1.
-func freePort(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return strconv.Itoa(port)
-	}
-	t.Fatal("no free port on 127.0.0.1")
-	return ""
+	port := e2e.Port(t)
+	e2e.StartOpentracker(t, e2e.Node{}, port, hashes)
+	return e2e.Announce(port)
 }
 
 // TestPeersServe: a second agent gets the whole file from the first one,
