@@ -308,12 +308,29 @@ func TestUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unit := filepath.Join(t.TempDir(), "pkgtorrent-agent.service")
+	// The port is systemd's while the agent is down: the socket unit holds
+	// the default listen address, and the service needs it.
+	socketFile := deployDir + "pkgtorrent-agent.socket"
+	if got := e2e.UnitValue(t, socketFile, "ListenStream"); got != def.Listen {
+		t.Errorf("pkgtorrent-agent.socket ListenStream=%s, want the default listen %s", got, def.Listen)
+	}
+	if got := e2e.UnitValue(t, unitFile, "Requires"); got != "pkgtorrent-agent.socket" {
+		t.Errorf("Requires=%s, want pkgtorrent-agent.socket", got)
+	}
+	dir := t.TempDir()
+	unit, socket := filepath.Join(dir, "pkgtorrent-agent.service"), filepath.Join(dir, "pkgtorrent-agent.socket")
 	b = bytes.ReplaceAll(b, []byte("/usr/bin/pkgtorrent-agent"), []byte(agentBinary(t)))
 	if err := os.WriteFile(unit, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(analyze, "verify", "--man=no", unit).CombinedOutput()
+	sb, err := os.ReadFile(socketFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(socket, sb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", "--man=no", socket, unit).CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
@@ -431,6 +448,7 @@ func TestRPM(t *testing.T) {
 		"/usr/bin/pkgtorrent-agent",
 		"/usr/lib/firewalld/services/pkgtorrent-agent.xml",
 		"/usr/lib/systemd/system/pkgtorrent-agent.service",
+		"/usr/lib/systemd/system/pkgtorrent-agent.socket",
 		"/usr/share/doc/pkgtorrent-agent",
 		"/usr/share/doc/pkgtorrent-agent/pkgtorrent-agent-ansible.yml",
 		"/usr/share/doc/pkgtorrent-agent/pkgtorrent-agent-kickstart.cfg",

@@ -174,7 +174,8 @@ func e2eTestDeployFiles(t *testing.T) {
 	})
 
 	t.Run("SystemdAnalyzeVerify", func(t *testing.T) {
-		verifyUnits(t, e2eDeploy+"pkgtorrent-service.socket", e2eDeploy+"pkgtorrent-service.service")
+		verifyUnits(t, e2eDeploy+"pkgtorrent-service.socket", e2eDeploy+"pkgtorrent-service.service",
+			e2eDeploy+"pkgtorrent-tracker.service", e2eDeploy+"pkgtorrent-tracker-reload.path", e2eDeploy+"pkgtorrent-tracker-reload.service")
 	})
 
 	t.Run("SysusersTmpfiles", func(t *testing.T) {

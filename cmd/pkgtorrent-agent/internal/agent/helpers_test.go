@@ -41,6 +41,12 @@ type mirror struct {
 // the announce URLs in trackers (none when empty).
 func startMirror(t *testing.T, root string, trackers ...string) *mirror {
 	t.Helper()
+	return startMirrorWith(t, root, nil, trackers...)
+}
+
+// startMirrorWith is startMirror with more of the service's flags.
+func startMirrorWith(t *testing.T, root string, flags []string, trackers ...string) *mirror {
+	t.Helper()
 	dir := t.TempDir()
 	tf := filepath.Join(dir, "trackers")
 	var b bytes.Buffer
@@ -51,7 +57,8 @@ func startMirror(t *testing.T, root string, trackers ...string) *mirror {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	cmd := exec.Command(serviceBinary(t), "-http", addr, "-root", root, "-cache", filepath.Join(dir, "cache"), "-trackers", tf)
+	args := append([]string{"-http", addr, "-root", root, "-cache", filepath.Join(dir, "cache"), "-trackers", tf}, flags...)
+	cmd := exec.Command(serviceBinary(t), args...)
 	p := e2e.Start(t, "pkgtorrent-service", cmd, filepath.Join(dir, "service.log"))
 	m := &mirror{root: root, base: "http://" + addr}
 	e2e.Wait(t, "the service", 20*time.Second, func() error {
