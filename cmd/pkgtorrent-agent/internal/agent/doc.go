@@ -18,7 +18,9 @@
 //   - The verified reader (reader.go): a request's bytes, from the
 //     torrent or, when it stalls, from the mirror.
 //   - Prefetch (prefetch.go) and the figures (stats.go).
-//   - The daemon's start (serve.go).
+//   - The daemon's start (serve.go): the sockets systemd passes, or the
+//     listen address; and the re-hash of a stored file after a restart
+//     (rehash.go), with package pieces.
 //
 // # Guarantees
 //
@@ -32,8 +34,9 @@
 //
 // A request reads bytes of pieces that passed their SHA-1 check only.
 // Which pieces verified is kept in memory, never inferred from the files
-// on disk: after a restart every stored file is hashed again before
-// anything of it is served or uploaded. A prefetched file read whole is
+// on disk: after a restart every stored file is hashed again, along the
+// hashing path the service itself measured fastest on this machine
+// (package pieces), before anything of it is served or uploaded. A prefetched file read whole is
 // also checked against the repo metadata's SHA-256; on a mismatch its
 // last bytes are withheld.
 //
