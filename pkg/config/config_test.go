@@ -40,6 +40,7 @@ func TestLoadDefaults(t *testing.T) {
 		MaxTrackers: 100,
 		LockTimeout: 25 * time.Second,
 		LogLevel:    "info",
+		HashPath:    "auto",
 
 		InfoCacheSize:  1 << 30,
 		MaxConnections: 1024,
@@ -93,6 +94,7 @@ func TestLoadFlags(t *testing.T) {
 		LockTimeout: 3 * time.Second,
 		HTTP:        "127.0.0.1:8080",
 		LogLevel:    "debug",
+		HashPath:    "auto",
 
 		InfoCacheSize:  1 << 30,
 		MaxConnections: 1024,
@@ -143,6 +145,7 @@ log-level = warn
 		LockTimeout: 25 * time.Second,
 		FCGI:        "unix:/run/pkgtorrent.sock",
 		LogLevel:    "warn",
+		HashPath:    "auto",
 
 		InfoCacheSize:  1 << 30,
 		MaxConnections: 1024,
