@@ -27,7 +27,7 @@ DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
 BENCH_PACKAGES := mktorrent wrk nginx-light time iproute2
 FUZZTIME ?= 30s
 # Go micro-benchmarks `make bench` runs after the comparisons.
-GOBENCH ?= BenchmarkBlocks|BenchmarkCryptoSHA1|BenchmarkHashAt|BenchmarkHash$$|BenchmarkMulti|BenchmarkMetainfo|BenchmarkServeCached|BenchmarkNewCombination
+GOBENCH ?= BenchmarkBlocks|BenchmarkCryptoSHA1|BenchmarkHashAt|BenchmarkCalibrate|BenchmarkHash$$|BenchmarkMulti|BenchmarkMetainfo|BenchmarkServeCached|BenchmarkNewCombination
 BENCHTIME ?= 1s
 
 .PHONY: all build build-service build-agent run deps bench-deps install-packages test vet fuzz bench bench-fleet clean
@@ -108,6 +108,7 @@ bench: bench-deps build
 	$(GO) build -o bin/pkgtorrent-bench ./cmd/pkgtorrent-bench
 	bin/pkgtorrent-bench -dir .bench -bin $(BIN)
 	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchmem -benchtime $(BENCHTIME) ./pkg/...
+	cd $(AGENT_DIR) && $(GO) test -run '^$$' -bench '^BenchmarkRestartRehash$$' -benchtime 2x ./internal/agent
 	@$(MAKE) --no-print-directory bench-fleet
 
 # The fleet's benchmarks, about 11 minutes, as root (network namespaces

@@ -26,7 +26,7 @@ import (
 // and the torrents under /{top}/torrent_service/.
 
 // serviceBinary builds pkgtorrent-service once per test run.
-func serviceBinary(t *testing.T) string {
+func serviceBinary(t testing.TB) string {
 	t.Helper()
 	return e2e.GoBinary(t, e2e.Service)
 }
@@ -39,13 +39,13 @@ type mirror struct {
 
 // startMirror runs the service on a free loopback port over root, with
 // the announce URLs in trackers (none when empty).
-func startMirror(t *testing.T, root string, trackers ...string) *mirror {
+func startMirror(t testing.TB, root string, trackers ...string) *mirror {
 	t.Helper()
 	return startMirrorWith(t, root, nil, trackers...)
 }
 
 // startMirrorWith is startMirror with more of the service's flags.
-func startMirrorWith(t *testing.T, root string, flags []string, trackers ...string) *mirror {
+func startMirrorWith(t testing.TB, root string, flags []string, trackers ...string) *mirror {
 	t.Helper()
 	dir := t.TempDir()
 	tf := filepath.Join(dir, "trackers")
@@ -83,13 +83,13 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 }
 
 // freeAddr is 127.0.0.1:port with a port free for TCP and UDP.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	return e2e.Addr(t)
 }
 
 // waitFor waits up to 20 s until ok reports true.
-func waitFor(t *testing.T, what string, ok func() bool) {
+func waitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	e2e.Wait(t, what, 20*time.Second, func() error {
 		if ok() {
@@ -100,7 +100,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 }
 
 // writeRandom writes n random bytes at root/rel and returns them.
-func writeRandom(t *testing.T, root, rel string, n int) []byte {
+func writeRandom(t testing.TB, root, rel string, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	rand.Read(b)
@@ -124,7 +124,7 @@ type agent struct {
 
 // startAgent starts an agent allowed to fetch from m, with cfg's
 // defaults changed by opts.
-func startAgent(t *testing.T, store string, allow []string, opts ...func(*settings.Config)) *agent {
+func startAgent(t testing.TB, store string, allow []string, opts ...func(*settings.Config)) *agent {
 	t.Helper()
 	cfg := settings.Default()
 	cfg.PeerPort = 0
@@ -186,7 +186,7 @@ func stringsReplaceScheme(u string) string {
 }
 
 // get fetches u and returns the status and body.
-func get(t *testing.T, u string, header ...string) (*http.Response, []byte) {
+func get(t testing.TB, u string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
