@@ -60,6 +60,7 @@ func run() error {
 	runs := flag.Int("runs", 3, "timed runs per side (medians are reported)")
 	wrkTime := flag.Duration("wrk-time", 4*time.Second, "duration of one wrk run")
 	only := flag.String("targets", "1,2,3,4,5", "comma-separated targets to run (4 needs 2)")
+	hashPath := flag.String("hash-path", "auto", "the service's hash-path setting: auto, or a path to compare against the one it measures fastest")
 	flag.Parse()
 	for _, tool := range []string{"mktorrent", "wrk", "nginx"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -88,7 +89,7 @@ func run() error {
 	if err := os.WriteFile(filepath.Join(b.work, "trackers"), []byte("udp://tracker.example.org:6969/announce\nhttp://tracker.example.net/announce\n"), 0o644); err != nil {
 		return err
 	}
-	b.svc = &service{bin: binAbs, dir: b.work, mirror: b.mirror, sock: filepath.Join(b.work, "fcgi.sock")}
+	b.svc = &service{bin: binAbs, dir: b.work, mirror: b.mirror, sock: filepath.Join(b.work, "fcgi.sock"), hashPath: *hashPath}
 	if err := b.svc.start(true); err != nil {
 		return err
 	}
@@ -112,6 +113,9 @@ func run() error {
 	b.out("# cpu: %s", version.CPU())
 	if b.hashing, err = serviceHashing(binAbs); err != nil {
 		return err
+	}
+	if *hashPath != "auto" {
+		b.hashing = *hashPath + " (set by -hash-path; the service measured: " + b.hashing + ")"
 	}
 	b.out("# the service's hashing path: %s", b.hashing)
 	steps := []func() error{b.coldSingle, b.coldMany, b.warm, b.newCombination, b.memory}
@@ -391,9 +395,10 @@ func (b *bench) warm() error {
 		}
 	}
 	for _, conf := range []struct {
-		label string
-		cache bool
-	}{{"kept FastCGI connections, no cache", false}, {"shipped config, nginx fastcgi_cache", true}} {
+		label  string
+		cache  bool
+		target float64 // of nginx's req/s for the static file
+	}{{"kept FastCGI connections, no cache", false, 0.5}, {"shipped config, nginx fastcgi_cache", true, 0.9}} {
 		if err := b.startNginx(conf.cache); err != nil {
 			return err
 		}
@@ -415,8 +420,8 @@ func (b *bench) warm() error {
 				ours, theirs = append(ours, o), append(theirs, s)
 			}
 			o, s := median(ours), median(theirs)
-			b.out("3 warm, %-22s (%3d KB), %-36s: service %8.0f req/s  nginx static %8.0f req/s  ratio %.2f (target >= 0.90)  %s",
-				c.name, len(body)/1000, conf.label, o, s, o/s, verdict(o/s >= 0.9))
+			b.out("3 warm, %-22s (%3d KB), %-36s: service %8.0f req/s  nginx static %8.0f req/s  ratio %.2f (target >= %.2f)  %s",
+				c.name, len(body)/1000, conf.label, o, s, o/s, conf.target, verdict(o/s >= conf.target))
 		}
 	}
 	// The other targets measure the service: no cache in front.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
@@ -101,6 +102,7 @@ func waitFor(what string, p *proc, ok func() bool) error {
 // service is pkgtorrent-service under FastCGI on a unix socket.
 type service struct {
 	bin, dir, mirror, sock string
+	hashPath               string // its hash-path setting
 	p                      *proc
 	old                    int // caches set aside
 }
@@ -131,7 +133,7 @@ func (s *service) start(fresh bool) error {
 	}
 	os.Remove(s.sock)
 	p, err := start("pkgtorrent-service", filepath.Join(s.dir, "service.log"), exec.Command(s.bin,
-		"-fcgi", "unix:"+s.sock, "-cache", cache, "-trackers", filepath.Join(s.dir, "trackers"), "-log-level", "warn"))
+		"-fcgi", "unix:"+s.sock, "-cache", cache, "-trackers", filepath.Join(s.dir, "trackers"), "-log-level", "warn", "-hash-path", cmp.Or(s.hashPath, "auto")))
 	if err != nil {
 		return err
 	}
