@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/agent"
@@ -21,7 +22,8 @@ import (
 const fetchUsage = `Usage: pkgtorrent-agent fetch [-agent URL] [-o DIR] [-torrent] URL...
 
 Downloads each URL through the running agent, as dnf does, into DIR under
-its base name. Packages come through their torrents, other files from the
+its base name. DIR is created when missing, and the files get the modes of
+curl's and wget's (0666 less the umask). Packages come through their torrents, other files from the
 mirror; -torrent takes any file through its torrent (ISO images). Exit
 status 0 when every file arrived whole, 1 when one did not, 2 on bad
 usage.
@@ -67,6 +69,15 @@ func runFetch(args []string, stdout, stderr io.Writer) int {
 			dest: filepath.Join(*dir, path.Base(u.Path)),
 		})
 	}
+	if err := os.MkdirAll(*dir, 0o777); err != nil {
+		fmt.Fprintln(stderr, "pkgtorrent-agent fetch:", err)
+		return exitFailed
+	}
+	// The files' mode, as curl and wget give theirs: 0666 less the umask
+	// (a temporary file is created 0600).
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	mode := os.FileMode(0o666 &^ umask)
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, ResponseHeaderTimeout: time.Minute}}
 	var mu sync.Mutex
 	failed := 0
@@ -78,7 +89,7 @@ func runFetch(args []string, stdout, stderr io.Writer) int {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			n, err := j.run(client, *torrent)
+			n, err := j.run(client, *torrent, mode)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -99,8 +110,8 @@ func runFetch(args []string, stdout, stderr io.Writer) int {
 type fetchJob struct{ src, dest string }
 
 // run downloads the job into a temporary file beside dest and renames
-// it when every byte the answer announced arrived.
-func (j fetchJob) run(client *http.Client, torrent bool) (int64, error) {
+// it, with the given mode, when every byte the answer announced arrived.
+func (j fetchJob) run(client *http.Client, torrent bool, mode os.FileMode) (int64, error) {
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, j.src, nil)
 	if err != nil {
 		return 0, err
@@ -122,6 +133,9 @@ func (j fetchJob) run(client *http.Client, torrent bool) (int64, error) {
 		return 0, err
 	}
 	n, err := io.Copy(f, resp.Body)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

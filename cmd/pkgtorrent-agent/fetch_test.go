@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -43,6 +44,17 @@ func TestFetch(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 1 {
 		t.Errorf("%d files in the output folder, want boot.iso only (no temporary files)", len(ents))
+	}
+	// A folder that does not exist yet is created, as curl --create-dirs
+	// and wget -P do, and the file gets 0666 less the umask, as theirs
+	// do, not the temporary file's 0600.
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	deep := filepath.Join(t.TempDir(), "new", "folder")
+	if out, errOut, code := runAgent(t, "fetch", "-agent", a.base, "-o", deep, origin.URL+"/iso/boot.iso"); code != 0 {
+		t.Errorf("fetch -o into a missing folder: exit %d (stdout %q, stderr %q), want 0", code, out, errOut)
+	} else if fi, err := os.Stat(filepath.Join(deep, "boot.iso")); err != nil || fi.Mode().Perm() != os.FileMode(0o666&^umask) {
+		t.Errorf("boot.iso in the new folder: %v, %v; want mode %v (0666 less the umask %03o)", fi.Mode(), err, os.FileMode(0o666&^umask), umask)
 	}
 	for _, bad := range [][]string{{"fetch"}, {"fetch", "ftp://x/y"}, {"fetch", "-nope"}} {
 		if _, _, code := runAgent(t, bad...); code != 2 {
