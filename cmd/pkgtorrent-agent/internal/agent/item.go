@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,8 @@ type item struct {
 	// sha256 is the file's digest from the repo metadata, when a
 	// prefetch gave it.
 	sha256 []byte
+	// trackers are the announce URLs it is announced to (announceList).
+	trackers []string
 }
 
 type torrentCounts struct {
@@ -252,8 +255,15 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 		return err
 	}
 	spec.Webseeds = nil
-	if len(s.cfg.Trackers) > 0 {
-		spec.Trackers = [][]string{s.cfg.Trackers}
+	var dropped []string
+	spec.Trackers, dropped = s.announceList(mi, it.url)
+	it.trackers = slices.Concat(spec.Trackers...)
+	if len(dropped) > 0 {
+		s.log.Debug("trackers not on the mirror's host, not announced to", "torrent", it.name, "dropped", dropped)
+	}
+	if len(it.trackers) == 0 {
+		s.log.Warn("the torrent names no tracker on its mirror's host: no peer can find this host for it (the mirror needs a tracker beside it, see deploy/README.md)",
+			"torrent", it.name, "dropped", dropped)
 	}
 	stored := filepath.Join(dataDir(s.cfg.Store), it.ih.HexString(), it.name)
 	_, err = os.Stat(stored)
@@ -301,6 +311,39 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 		t.DownloadAll()
 	}()
 	return nil
+}
+
+// announceList returns the trackers a torrent is announced to, one per
+// tier: the trackers setting when it is set; else the torrent's own on
+// the host name of its mirror (a tracker beside the mirror), that is the
+// host of fileURL, or for a torrent of the store not asked for since the
+// start, of its web seeds. The other trackers of the torrent are
+// returned as dropped: a torrent cannot make the agent contact hosts of
+// its choosing.
+func (s *Swarm) announceList(mi *metainfo.MetaInfo, fileURL string) (tiers [][]string, dropped []string) {
+	if len(s.cfg.Trackers) > 0 {
+		return [][]string{s.cfg.Trackers}, nil
+	}
+	hosts := map[string]bool{}
+	if u, err := url.Parse(fileURL); err == nil && fileURL != "" {
+		hosts[u.Hostname()] = true
+	} else {
+		for _, ws := range mi.UrlList {
+			if u, err := url.Parse(ws); err == nil {
+				hosts[u.Hostname()] = true
+			}
+		}
+	}
+	for _, tier := range mi.UpvertedAnnounceList() {
+		for _, tr := range tier {
+			if u, err := url.Parse(tr); err == nil && hosts[u.Hostname()] && u.Hostname() != "" {
+				tiers = append(tiers, []string{tr})
+			} else {
+				dropped = append(dropped, tr)
+			}
+		}
+	}
+	return tiers, dropped
 }
 
 // fail records that the store cannot hold it: requests stream from the

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -91,6 +92,9 @@ type TorrentStatus struct {
 	BadPieces int64  `json:"bad_pieces"`
 	Wasted    int64  `json:"wasted_chunks"`
 	Error     string `json:"error,omitempty"`
+	// Trackers are the announce URLs it is announced to: empty when the
+	// torrent names none on its mirror's host (no peer can find it).
+	Trackers []string `json:"trackers"`
 }
 
 // Status is the answer of GET /status.
@@ -112,6 +116,7 @@ func (s *Swarm) Status() Status {
 		ts := TorrentStatus{
 			Name: it.name, InfoHash: it.ih.HexString(), Length: it.length,
 			FromPeers: it.base.peers, Uploaded: it.base.uploaded, Users: it.users,
+			Trackers: slices.Clone(it.trackers),
 		}
 		switch {
 		case it.failure() != nil:
