@@ -26,8 +26,8 @@ const dialRate = 500
 // logLevel is the least level of the engine's log lines passed on.
 const logLevel = slog.LevelInfo
 
-// Config is the engine's configuration for cfg: no DHT, no web seeds, no
-// uTP, the peer port and host, peers per torrent and upload rate of cfg,
+// Config is the engine's configuration for cfg: no DHT, no PEX, no web
+// seeds, no uTP, the peer port and host, peers per torrent and upload rate of cfg,
 // and each torrent's file stored as dataDir/{infohash}/{name}, whose
 // completion done alone records.
 func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Logger) *torrent.ClientConfig {
@@ -44,6 +44,10 @@ func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Log
 		}
 	}
 	tc.Seed = true
+	// Peers come from the trackers only: a peer's PEX message would make
+	// the agent dial any address it names (a port scanner of the host's
+	// network), and hole-punching rides on PEX.
+	tc.DisablePEX = true
 	tc.NoDHT = true
 	tc.NoDefaultPortForwarding = true
 	tc.DisableWebtorrent = true

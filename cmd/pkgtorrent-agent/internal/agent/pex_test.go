@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/dht/v2/krpc"
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// TestNoPEX: a peer of the swarm sends the agent a PEX message listing an
+// address on this host (the agent's own loopback, where a local service
+// could listen); the agent never connects there. A peer, written here
+// with the engine's own peer-protocol code, must not be able to make the
+// agent dial addresses of its choosing.
+func TestNoPEX(t *testing.T) {
+	root := t.TempDir()
+	writeRandom(t, root, pkgDir+"x-1-1.noarch.rpm", 1<<20+9)
+	m := startMirror(t, root)
+	a := startAgent(t, t.TempDir(), []string{m.base})
+	if resp, _ := get(t, a.url(m.base+"/"+pkgDir+"x-1-1.noarch.rpm")); resp.StatusCode != 200 {
+		t.Fatalf("download: %d", resp.StatusCode)
+	}
+	ih := metainfo.NewHashFromHex(a.swarm.Status().Torrents[0].InfoHash)
+
+	// The address the hostile peer names.
+	bait, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bait.Close()
+	var dialed atomic.Int32
+	go func() {
+		for {
+			c, err := bait.Accept()
+			if err != nil {
+				return
+			}
+			dialed.Add(1)
+			c.Close()
+		}
+	}()
+
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(a.swarm.PeerPort()), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	var ext pp.PeerExtensionBits
+	ext.SetBit(pp.ExtensionBitLtep, true)
+	var id [20]byte
+	copy(id[:], "-XX0001-hostilepeer!")
+	if _, err := pp.Handshake(context.Background(), c, &ih, id, ext); err != nil {
+		t.Fatalf("handshake with the agent: %v", err)
+	}
+	send := func(msg pp.Message) {
+		t.Helper()
+		b, err := msg.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(pp.Message{Type: pp.Extended, ExtendedID: pp.HandshakeExtendedID,
+		ExtendedPayload: bencode.MustMarshal(pp.ExtendedHandshakeMessage{M: map[pp.ExtensionName]pp.ExtensionNumber{pp.ExtensionNamePex: 1}})})
+	// The agent's extended handshake says which number it reads PEX
+	// under, if it reads PEX at all; an attacker tries 1 otherwise.
+	pexID := pp.ExtensionNumber(1)
+	d := pp.Decoder{R: bufio.NewReader(c), MaxLength: 1 << 20}
+	for {
+		var msg pp.Message
+		if err := d.Decode(&msg); err != nil {
+			t.Fatalf("reading the agent's messages: %v", err)
+		}
+		if msg.Type == pp.Extended && msg.ExtendedID == pp.HandshakeExtendedID {
+			var hs pp.ExtendedHandshakeMessage
+			if err := bencode.Unmarshal(msg.ExtendedPayload, &hs); err != nil {
+				t.Fatal(err)
+			}
+			if n, ok := hs.M[pp.ExtensionNamePex]; ok && n != 0 {
+				pexID = n
+			}
+			break
+		}
+	}
+	baitAddr := netip.MustParseAddrPort(bait.Addr().String())
+	pex := pp.PexMsg{Added: krpc.CompactIPv4NodeAddrs{krpc.NodeAddr{IP: baitAddr.Addr().AsSlice(), Port: int(baitAddr.Port())}}, AddedFlags: []pp.PexPeerFlags{0}}
+	send(pex.Message(pexID))
+	// The engine dialed such an address within milliseconds; wait well
+	// past that.
+	time.Sleep(2 * time.Second)
+	if n := dialed.Load(); n != 0 {
+		t.Errorf("after a peer's PEX message the agent connected %d times to the address it named", n)
+	}
+}
