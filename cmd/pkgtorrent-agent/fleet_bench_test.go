@@ -19,7 +19,7 @@ package main
 // (opentracker, listed in the mirror's trackers file), one for each host
 // (its agent and its dnf), joined by veth links to a bridge in another.
 // The tracker is on the fleet's side of the mirror's link, as a fleet
-// that updates behind a limited link may run it (the agents' trackers
+// that updates behind a limited link may run it (the agents' tracker
 // setting names it: by default they announce only to trackers on the
 // mirror's host); -fleet.tracker-at-mirror
 // puts it beside the mirror, behind the busy link (cases (b) and (c)
@@ -238,7 +238,7 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 				// Agents announce only to trackers on the mirror's
 				// host unless told otherwise, as an administrator
 				// running the tracker on the fleet's side tells them.
-				args = append(args, "-trackers", fb.lan.Tracker.URL("http", fb.port)+"/announce")
+				args = append(args, "-tracker", fb.lan.Tracker.URL("http", fb.port)+"/announce")
 			}
 			a := fleet.StartAgentOn(b, node, fb.agent, name, "", []string{m.Base + "/"}, args...)
 			agents = append(agents, a)

@@ -26,7 +26,7 @@
 //
 // Only mirrors of the allow-list are fetched from (the settings' allow,
 // and the baseurl lines of the repo files); anything else gets 403. A
-// torrent is announced only to the trackers setting's trackers, or to its
+// torrent is announced only to the trackers of the tracker setting, or to its
 // own on its mirror's host name; peers come from those trackers only (no
 // PEX, no DHT), so neither a torrent nor a peer can make the agent
 // connect to a host of its choosing.

@@ -314,7 +314,7 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 }
 
 // announceList returns the trackers a torrent is announced to, one per
-// tier: the trackers setting when it is set; else the torrent's own on
+// tier: the tracker setting when it is set; else the torrent's own on
 // the host name of its mirror (a tracker beside the mirror), that is the
 // host of fileURL, or for a torrent of the store not asked for since the
 // start, of its web seeds. The other trackers of the torrent are
