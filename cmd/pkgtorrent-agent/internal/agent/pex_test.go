@@ -14,6 +14,7 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
 // TestNoPEX: a peer of the swarm sends the agent a PEX message listing an
@@ -102,5 +103,65 @@ func TestNoPEX(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	if n := dialed.Load(); n != 0 {
 		t.Errorf("after a peer's PEX message the agent connected %d times to the address it named", n)
+	}
+}
+
+// handshakeWith dials the agent's peer port from the local address from
+// and tries a plain BitTorrent handshake for ih, as a peer would.
+func handshakeWith(t *testing.T, a *agent, from string, ih metainfo.Hash) error {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", "127.0.0.1:"+strconv.Itoa(a.swarm.PeerPort()))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	var id [20]byte
+	copy(id[:], "-XX0001-probingpeer!")
+	_, err = pp.Handshake(context.Background(), c, &ih, id, pp.PeerExtensionBits{})
+	return err
+}
+
+// TestPeerNetworks: with peer-network set, a peer from outside those
+// networks cannot connect (127.0.0.2, where 127.0.0.0/31 is allowed),
+// one from inside can; with encryption = require, a plain handshake is
+// refused even from inside.
+func TestPeerNetworks(t *testing.T) {
+	if l, err := net.Listen("tcp", "127.0.0.2:0"); err != nil {
+		t.Skipf("no 127.0.0.2 on this machine's loopback: %v", err)
+	} else {
+		l.Close()
+	}
+	root := t.TempDir()
+	writeRandom(t, root, pkgDir+"n-1-1.noarch.rpm", 1<<20+3)
+	m := startMirror(t, root)
+	for _, tc := range []struct {
+		name       string
+		encryption string
+		from       string
+		ok         bool
+	}{
+		{"inside", "prefer", "127.0.0.1", true},
+		{"outside", "prefer", "127.0.0.2", false},
+		{"plain-refused", "require", "127.0.0.1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startAgent(t, t.TempDir(), []string{m.base}, func(c *settings.Config) {
+				c.PeerNetworks = []string{"127.0.0.0/31"}
+				c.Encryption = tc.encryption
+			})
+			if resp, _ := get(t, a.url(m.base+"/"+pkgDir+"n-1-1.noarch.rpm")); resp.StatusCode != 200 {
+				t.Fatalf("download: %d", resp.StatusCode)
+			}
+			ih := metainfo.NewHashFromHex(a.swarm.Status().Torrents[0].InfoHash)
+			err := handshakeWith(t, a, tc.from, ih)
+			if tc.ok && err != nil {
+				t.Errorf("a peer at %s: handshake failed (%v), want it accepted", tc.from, err)
+			}
+			if !tc.ok && err == nil {
+				t.Errorf("a peer at %s with a plain handshake was accepted, want it refused", tc.from)
+			}
+		})
 	}
 }

@@ -8,11 +8,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"path/filepath"
 
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/iplist"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"golang.org/x/time/rate"
@@ -58,6 +60,15 @@ func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Log
 	tc.DisableWebseeds = true
 	tc.DisableUTP = true
 	tc.EstablishedConnsPerTorrent = cfg.PeersPerTorrent
+	if len(cfg.PeerNetworks) > 0 {
+		tc.IPBlocklist = outsideOf(cfg.PeerNetworks)
+	}
+	// prefer: either way, encrypted first; require: encrypted only; off:
+	// plain only.
+	tc.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{
+		Preferred:        cfg.Encryption != "off",
+		RequirePreferred: cfg.Encryption != "prefer",
+	}
 	// The engine dials at most 10 peers a second by default, for the
 	// whole client: too few for a transaction's torrents started together
 	// (a prefetch of 84 packages, 7 peers each), whose hosts would fetch
@@ -98,6 +109,38 @@ func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Log
 	})}
 	return tc
 }
+
+// outside is the engine's block list for the peer-network setting: every
+// address outside the networks (CIDR, validated by the settings). The
+// engine refuses connections from blocked addresses and never dials
+// them.
+type outside []netip.Prefix
+
+func outsideOf(nets []string) outside {
+	var o outside
+	for _, n := range nets {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			o = append(o, p.Masked())
+		}
+	}
+	return o
+}
+
+func (o outside) Lookup(ip net.IP) (iplist.Range, bool) {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return iplist.Range{Description: "not an IP address"}, true
+	}
+	a = a.Unmap()
+	for _, p := range o {
+		if p.Contains(a) {
+			return iplist.Range{}, false
+		}
+	}
+	return iplist.Range{First: ip, Last: ip, Description: "outside peer-network"}, true
+}
+
+func (o outside) NumRanges() int { return len(o) }
 
 // minLevel passes records of at least level to h.
 type minLevel struct {

@@ -70,6 +70,12 @@ type Config struct {
 	// Trackers, when set, replace the torrents' announce lists (for fleets
 	// with their own tracker). Repeatable.
 	Trackers []string
+	// PeerNetworks, when set, are the only networks (CIDR) whose peers
+	// the agent accepts connections from and dials. Repeatable.
+	PeerNetworks []string
+	// Encryption is the BitTorrent protocol encryption (MSE) of peer
+	// connections: prefer, require or off.
+	Encryption string
 	// CAFile adds PEM certificates to the system's roots, for https
 	// mirrors with a private CA.
 	CAFile string
@@ -93,6 +99,7 @@ func Default() Config {
 		MaxRequests:     64,
 		OriginAfter:     time.Second,
 		Stall:           5 * time.Second,
+		Encryption:      "prefer",
 		LogLevel:        "info",
 	}
 }
@@ -127,6 +134,10 @@ func (c *Config) table() pkgsettings.Table {
 		"how long a request waits for its next verified bytes before streaming the rest from the mirror")
 	t.Add("tracker", pkgsettings.List(&c.Trackers),
 		"announce URL that replaces the torrents' own trackers (repeatable)")
+	t.Add("peer-network", pkgsettings.List(&c.PeerNetworks),
+		"network (CIDR) whose peers the agent accepts and dials; none set: any (repeatable)")
+	t.Add("encryption", pkgsettings.String(&c.Encryption),
+		"BitTorrent protocol encryption of peer connections: prefer, require or off")
 	t.Add("ca-file", pkgsettings.String(&c.CAFile),
 		"PEM file of CA certificates trusted for https mirrors, besides the system's")
 	t.Add("log-level", pkgsettings.String(&c.LogLevel), "debug, info, warn or error")
@@ -171,6 +182,16 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParseAddr(c.PeerHost); err != nil {
 			return fmt.Errorf("peer-host: %q is not an IP address", c.PeerHost)
 		}
+	}
+	for _, n := range c.PeerNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			return fmt.Errorf("peer-network: %q is not a network in CIDR notation (10.0.0.0/8, fd00::/8)", n)
+		}
+	}
+	switch c.Encryption {
+	case "prefer", "require", "off":
+	default:
+		return fmt.Errorf("encryption: %q is not prefer, require or off", c.Encryption)
 	}
 	if c.Store == "" {
 		return errors.New("store: empty")
