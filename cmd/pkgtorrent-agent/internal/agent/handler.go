@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,16 +30,22 @@ type Handler struct {
 	stats   *Stats
 	log     *slog.Logger
 	slots   chan struct{}
-	api     *http.ServeMux
-	proxy   *httputil.ReverseProxy
+	// prefetching holds a slot per prefetched torrent downloading, for
+	// every prefetch at once; prefetchQueued counts the packages of
+	// prefetches not started yet.
+	prefetching    chan struct{}
+	prefetchQueued atomic.Int64
+	api            *http.ServeMux
+	proxy          *httputil.ReverseProxy
 }
 
 // NewHandler makes the handler over a started swarm.
 func NewHandler(cfg settings.Config, swarm *Swarm, mirrors *Mirrors, origin *http.Client, stats *Stats, log *slog.Logger) *Handler {
 	h := &Handler{
 		cfg: cfg, swarm: swarm, mirrors: mirrors, origin: origin, stats: stats, log: log,
-		slots: make(chan struct{}, cfg.MaxRequests),
-		proxy: newPassThrough(origin, log),
+		slots:       make(chan struct{}, cfg.MaxRequests),
+		prefetching: make(chan struct{}, prefetchWindow),
+		proxy:       newPassThrough(origin, log),
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(swarm), stats.firstByte, stats.total,

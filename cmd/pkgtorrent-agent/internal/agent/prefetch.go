@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -22,10 +23,15 @@ const (
 	// maxPrefetch bounds the packages of one /prefetch request.
 	maxPrefetch = 10000
 	// prefetchWindow bounds the prefetched torrents downloading at once,
-	// taken in the transaction's order: a slot is free again when its
-	// download ends, fails, or has run for prefetchHold.
+	// of every prefetch together, each taken in its transaction's order:
+	// a slot is free again when its download ends, fails, or has run for
+	// prefetchHold.
 	prefetchWindow = 16
 	prefetchHold   = 10 * time.Minute
+	// maxPrefetchQueued bounds the packages of every prefetch waiting for
+	// a slot: past it a prefetch is refused (503), and dnf downloads as
+	// it would without one.
+	maxPrefetchQueued = 20000
 )
 
 // PrefetchRequest is the body of POST /prefetch: the packages of a
@@ -64,7 +70,19 @@ type PrefetchRefusal struct {
 // downloading, and check the SHA-256 given here. A download nobody asks
 // for finishes and is seeded and evicted like any other, so an abandoned
 // transaction costs only its bytes.
+//
+// Only a local program can ask: the request must be JSON (which a web
+// page cannot send to another origin without the browser asking first)
+// with a Host on loopback (which a DNS-rebinding page does not have).
 func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
+	if !repos.LoopbackHost(r.Host) {
+		writeError(w, &Error{http.StatusForbidden, "forbidden: a prefetch must name the agent on loopback in its Host header"})
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, &Error{http.StatusUnsupportedMediaType, "unsupported media type: a prefetch is application/json"})
+		return
+	}
 	var req PrefetchRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxPrefetchBody))
 	if err := dec.Decode(&req); err != nil {
@@ -99,6 +117,12 @@ func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
 		}
 		jobs = append(jobs, job{tg, torrentURL, p, sum})
 	}
+	if q := h.prefetchQueued.Add(int64(len(jobs))); q > maxPrefetchQueued {
+		h.prefetchQueued.Add(-int64(len(jobs)))
+		w.Header().Set("Retry-After", "60")
+		writeError(w, &Error{http.StatusServiceUnavailable, "busy: too many prefetched packages waiting already"})
+		return
+	}
 	ans.Accepted = len(jobs)
 	h.stats.prefetched.Add(int64(len(jobs)))
 	w.Header().Set("Content-Type", "application/json")
@@ -106,15 +130,16 @@ func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(ans)
 
 	go func() {
-		sem := make(chan struct{}, prefetchWindow)
-		for _, j := range jobs {
+		for i, j := range jobs {
 			select {
-			case sem <- struct{}{}:
+			case h.prefetching <- struct{}{}:
+				h.prefetchQueued.Add(-1)
 			case <-h.swarm.closed:
+				h.prefetchQueued.Add(-int64(len(jobs) - i))
 				return
 			}
 			go func() {
-				defer func() { <-sem }()
+				defer func() { <-h.prefetching }()
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
 				it, err := h.swarm.open(ctx, j.torrent, j.tg.url.String())

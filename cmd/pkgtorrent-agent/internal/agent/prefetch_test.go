@@ -116,8 +116,9 @@ func TestPrefetch(t *testing.T) {
 	}
 }
 
-// TestPrefetchWindow: a prefetch downloads prefetchWindow torrents at a
-// time, in order; the next starts when one ends.
+// TestPrefetchWindow: prefetches download prefetchWindow torrents at a
+// time, all of them together, each in order; the next starts when one
+// ends.
 func TestPrefetchWindow(t *testing.T) {
 	root := t.TempDir()
 	n := prefetchWindow + 4
@@ -151,14 +152,17 @@ func TestPrefetchWindow(t *testing.T) {
 		req.Packages = append(req.Packages, PrefetchPackage{proxy.URL + "/" + pkgDir + name, int64(len(files[name])), hex.EncodeToString(s[:])})
 	}
 	a := startAgent(t, t.TempDir(), []string{proxy.URL})
-	body, _ := json.Marshal(req)
-	resp, err := http.Post(a.srv.URL+"/prefetch", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("status %d, want 202", resp.StatusCode)
+	// Two prefetches of half the packages each share the window.
+	for _, half := range [][]PrefetchPackage{req.Packages[:n/2], req.Packages[n/2:]} {
+		body, _ := json.Marshal(PrefetchRequest{half})
+		resp, err := http.Post(a.srv.URL+"/prefetch", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("status %d, want 202", resp.StatusCode)
+		}
 	}
 	waitFor(t, "the first window's torrents", func() bool { return torrents.Load() >= prefetchWindow })
 	time.Sleep(500 * time.Millisecond)
@@ -169,5 +173,44 @@ func TestPrefetchWindow(t *testing.T) {
 	waitFor(t, "every prefetched download", func() bool { return a.swarm.Status().Totals.Seeding == n })
 	if got := torrents.Load(); got != int64(n) {
 		t.Errorf("%d torrents asked for, want %d", got, n)
+	}
+}
+
+// TestPrefetchOnlyLocal: a prefetch that a web page could send (another
+// Content-Type than JSON, which needs no preflight) or a DNS-rebinding
+// page would (a Host that is not loopback) is refused, and starts
+// nothing.
+func TestPrefetchOnlyLocal(t *testing.T) {
+	root := t.TempDir()
+	data := writeRandom(t, root, pkgDir+"l-1-1.noarch.rpm", 10<<10)
+	m := startMirror(t, root)
+	a := startAgent(t, t.TempDir(), []string{m.base})
+	s := sha256.Sum256(data)
+	body, _ := json.Marshal(PrefetchRequest{[]PrefetchPackage{{m.base + "/" + pkgDir + "l-1-1.noarch.rpm", int64(len(data)), hex.EncodeToString(s[:])}}})
+	for _, tc := range []struct {
+		name, host, contentType string
+		want                    int
+	}{
+		{"text/plain", "", "text/plain", http.StatusUnsupportedMediaType},
+		{"form", "", "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{"foreign-host", "attacker.example:7881", "application/json", http.StatusForbidden},
+		{"local", "", "application/json; charset=utf-8", http.StatusAccepted},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/prefetch", bytes.NewReader(body))
+		req.Header.Set("Content-Type", tc.contentType)
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+		if want := int64(0); tc.want != http.StatusAccepted && a.stats.prefetched.Load() != want {
+			t.Errorf("%s: %d packages prefetched, want none", tc.name, a.stats.prefetched.Load())
+		}
 	}
 }

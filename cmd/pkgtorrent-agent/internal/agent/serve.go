@@ -51,9 +51,12 @@ func Serve(ctx context.Context, cfg settings.Config, log *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           NewHandler(cfg, swarm, NewMirrors(cfg, log), origin, stats, log),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// A request whose body never comes (a prefetch) is not held
+		// open: the whole request must arrive within this.
+		ReadTimeout:    30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, len(lns))
 	var addrs []string
