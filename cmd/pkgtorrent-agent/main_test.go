@@ -322,6 +322,8 @@ func TestFlagsAndFileAgree(t *testing.T) {
 		"origin-after":      {"0s"},
 		"stall":             {"1500ms"},
 		"tracker":           {"udp://tracker.example.org:6969/announce", "http://tracker2.example.org/announce"},
+		"max-file-size":     {"2GiB"},
+		"max-pieces":        {"1000"},
 		"peer-network":      {"10.0.0.0/8", "fd00::/8"},
 		"encryption":        {"require"},
 		"ca-file":           {"/etc/pki/mirror-ca.pem"},

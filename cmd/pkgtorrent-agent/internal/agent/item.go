@@ -94,6 +94,15 @@ func (s *Swarm) open(ctx context.Context, torrentURL, fileURL string) (*item, er
 		info.PieceLength <= 0 || info.PieceLength > maxPieceLength || !info.HasV1() {
 		return nil, fmt.Errorf("torrent %s: %w", torrentURL, errNotSingleFile)
 	}
+	// The engine stores the file under name.utf-8 when there is one: it
+	// must be the name asked for.
+	if info.NameUtf8 != "" && info.NameUtf8 != info.Name {
+		return nil, fmt.Errorf("torrent %s: name.utf-8 %q is not its name %q", torrentURL, info.NameUtf8, info.Name)
+	}
+	if info.Length > s.cfg.MaxFileSize || info.NumPieces() > s.cfg.MaxPieces {
+		return nil, fmt.Errorf("torrent %s: %d bytes in %d pieces, over max-file-size (%d) or max-pieces (%d)",
+			torrentURL, info.Length, info.NumPieces(), s.cfg.MaxFileSize, s.cfg.MaxPieces)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -110,6 +119,8 @@ func (s *Swarm) open(ctx context.Context, torrentURL, fileURL string) (*item, er
 			s.log.Warn("saving a torrent", "err", err)
 		}
 		if it, err = s.addLocked(mi, fileURL, time.Now()); err != nil {
+			// Nothing of a torrent that could not be added stays.
+			s.remove(s.torrentFile(mi.HashInfoBytes()))
 			return nil, err
 		}
 	} else if it.t == nil || (it.failure() != nil && it.users == 0) {

@@ -70,6 +70,11 @@ type Config struct {
 	// Trackers, when set, replace the torrents' announce lists (for fleets
 	// with their own tracker). Repeatable.
 	Trackers []string
+	// MaxFileSize and MaxPieces bound the file and the pieces of a
+	// torrent the agent takes: a torrent past them is not downloaded
+	// (the request passes through to the mirror).
+	MaxFileSize int64
+	MaxPieces   int
 	// PeerNetworks, when set, are the only networks (CIDR) whose peers
 	// the agent accepts connections from and dials. Repeatable.
 	PeerNetworks []string
@@ -100,6 +105,8 @@ func Default() Config {
 		OriginAfter:     time.Second,
 		Stall:           5 * time.Second,
 		Encryption:      "prefer",
+		MaxFileSize:     16 << 30,
+		MaxPieces:       65536,
 		LogLevel:        "info",
 	}
 }
@@ -134,6 +141,10 @@ func (c *Config) table() pkgsettings.Table {
 		"how long a request waits for its next verified bytes before streaming the rest from the mirror")
 	t.Add("tracker", pkgsettings.List(&c.Trackers),
 		"announce URL that replaces the torrents' own trackers (repeatable)")
+	t.Add("max-file-size", pkgsettings.Size(&c.MaxFileSize),
+		"largest file the agent takes through its torrent; a larger one passes through to the mirror")
+	t.Add("max-pieces", pkgsettings.Int(&c.MaxPieces),
+		"most pieces of a torrent the agent takes; one with more passes through to the mirror")
 	t.Add("peer-network", pkgsettings.List(&c.PeerNetworks),
 		"network (CIDR) whose peers the agent accepts and dials; none set: any (repeatable)")
 	t.Add("encryption", pkgsettings.String(&c.Encryption),
@@ -182,6 +193,12 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParseAddr(c.PeerHost); err != nil {
 			return fmt.Errorf("peer-host: %q is not an IP address", c.PeerHost)
 		}
+	}
+	if c.MaxFileSize <= 0 {
+		return fmt.Errorf("max-file-size: %d is not positive", c.MaxFileSize)
+	}
+	if c.MaxPieces <= 0 {
+		return fmt.Errorf("max-pieces: %d is not positive", c.MaxPieces)
 	}
 	for _, n := range c.PeerNetworks {
 		if _, err := netip.ParsePrefix(n); err != nil {
