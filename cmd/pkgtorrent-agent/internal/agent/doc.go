@@ -52,6 +52,42 @@
 // Among hosts that start a torrent together, each piece the swarm lacks
 // is fetched from the mirror by about one host (see fill).
 //
+// # Hostile peers, mirrors and local users
+//
+// Each bound says what an attacker does, what bounds it, and the test that
+// checks it (go test -race -run NAME in this package, or in
+// cmd/pkgtorrent-agent for the ones marked so).
+//
+//   - A local user binds the agent's port while the agent is down and
+//     answers dnf: under systemd the port is pkgtorrent-agent.socket's,
+//     held while the agent is down, and the agent serves on the sockets
+//     passed (Serve). TestSocketActivation (cmd/pkgtorrent-agent).
+//   - A peer's PEX message names an address for the agent to dial: PEX
+//     (and the hole-punching that rides on it) is off; peers come from
+//     the trackers only. TestNoPEX.
+//   - A torrent's announce list names a host for the agent to contact:
+//     only the tracker setting's trackers, or the torrent's own on its
+//     mirror's host name, are announced to (announceList).
+//     TestTrackersOnMirrorHostOnly.
+//   - A peer from outside the fleet's networks connects, or is named:
+//     with peer-network set, the engine refuses it and never dials it;
+//     encryption = require refuses plain handshakes. TestPeerNetworks.
+//   - A torrent says more than the file asked for (a name.utf-8 the
+//     engine would store it under, a size past max-file-size, more pieces
+//     than max-pieces): it is refused before anything is stored, and the
+//     request passes through; a torrent that could not be added leaves
+//     nothing in the store. TestHostileTorrents.
+//   - A web page or a DNS-rebinding page posts a prefetch: /prefetch takes
+//     application/json with a loopback Host only; all prefetches share one
+//     window of prefetchWindow torrents and at most maxPrefetchQueued
+//     waiting packages; the whole request must arrive within 30 s.
+//     TestPrefetchOnlyLocal, TestPrefetchWindow.
+//   - The agent's port answers the dnf plugin by dripping or with a huge
+//     answer: the plugin's timeout bounds its whole call and it reads at
+//     most 1 MiB. TestFleetPluginBounded (cmd/pkgtorrent-agent).
+//
+// # Seeding and eviction
+//
 // A finished torrent is seeded for a time between seed-min and seed-max,
 // spread by host, then dropped from the swarm; its file stays in the
 // store until the store holds more than store-size, when the least
