@@ -274,7 +274,11 @@ func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error 
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// Serve returns as soon as Shutdown begins: the answers still being
+	// written get their 5 seconds only if the process waits for it.
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -286,6 +290,7 @@ func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error 
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http: %w", err)
 	}
+	<-stopped
 	return nil
 }
 
