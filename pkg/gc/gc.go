@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -32,7 +31,6 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/cachefile"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/infocache"
-	"github.com/pkgtorrent/pkgtorrent-service/pkg/torrent"
 )
 
 // TempAge is how old a temporary file must be before gc removes it: a
@@ -359,10 +357,8 @@ func (c *collector) infoEntry(name, rel string, fi fs.FileInfo) (string, bool) {
 		return "corrupt", true
 	}
 	why := c.infoGone(e)
-	if why == "" && c.listed != nil {
-		v2 := torrent.InfoHashV2(e.Info)
-		c.listed[torrent.InfoHash(e.Info)] = true
-		c.listed[accesslist.Hash(v2[:20])] = true
+	if why == "" {
+		c.list(e)
 	}
 	return why, true
 }
@@ -386,26 +382,6 @@ func (c *collector) infoGone(e *infocache.Entry) string {
 		}
 	}
 	return ""
-}
-
-// pruneWhitelist takes off the tracker's whitelist the info hashes of
-// torrents whose info entries are gone; the service adds a hash again
-// when it answers with its torrent. Nothing is pruned in a dry run, or
-// when some kept entry could not be read.
-func (c *collector) pruneWhitelist() error {
-	if c.listed == nil || c.opt.DryRun {
-		return nil
-	}
-	if c.unread {
-		c.log.Warn("gc: the tracker's whitelist is not pruned: some info entries could not be read", "path", c.opt.Whitelist)
-		return nil
-	}
-	n, err := accesslist.New(c.opt.Whitelist, math.MaxInt).Prune(func(h accesslist.Hash) bool { return c.listed[h] })
-	if err != nil {
-		return fmt.Errorf("gc: %w", err)
-	}
-	c.res.Unlisted = n
-	return nil
 }
 
 // gone reports whether the source file rel is known to be missing from
