@@ -136,7 +136,8 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		// calibrates its hashing path now rather than on the first
 		// request that hashes, and says what it chose.
 		go func() {
-			log.Info("hashing path chosen", "path", pieces.Chosen().Path.String(), "why", pieces.Chosen().String(), "cpu", version.CPU())
+			c := pieces.Chosen()
+			log.Info("hashing path chosen", "path", c.Path.String(), "why", c.String(), "cpu", version.CPU())
 		}()
 	}
 	switch {

@@ -35,14 +35,20 @@ func (s *Service) writeTorrent(w http.ResponseWriter, r *http.Request, e *infoca
 	// base URL, trackers and Last-Modified give the same bytes, so the
 	// same ETag, against which If-None-Match is checked.
 	me := s.entries.of(e)
-	s.allowOnTracker(me.infoHashes(e, s.cfg.Format == torrent.Hybrid))
 	a := me.answer(base, trackers, lastMod)
+	// The info hashes, computed once (per memEntry, else per request),
+	// and only when the answer or the tracker's whitelist needs them.
+	var hashes infoHashes
+	if a == nil || s.whitelist != nil {
+		hashes = me.infoHashes(e, s.cfg.Format == torrent.Hybrid)
+	}
+	s.allowOnTracker(hashes)
 	if a == nil {
 		seeds, err := s.webSeeds(r, e)
 		if err != nil {
 			return err
 		}
-		hash := me.infoHashes(e, s.cfg.Format == torrent.Hybrid).v1
+		hash := hashes.v1
 		body := torrent.Metainfo(e.Info, torrent.Extras{
 			Trackers:    torrent.OrderTrackers(trackers, hash),
 			WebSeeds:    seeds,
