@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"net"
 	"slices"
 	"strconv"
@@ -40,9 +39,7 @@ func TestTrackersOnMirrorHostOnly(t *testing.T) {
 	want := writeRandom(t, root, pkgDir+"f-1-1.noarch.rpm", 1<<20+5)
 	m := startMirror(t, root, foreignURL, sameHost)
 	a := startAgent(t, t.TempDir(), []string{m.base})
-	if resp, got := get(t, a.url(m.base+"/"+pkgDir+"f-1-1.noarch.rpm")); resp.StatusCode != 200 || !bytes.Equal(got, want) {
-		t.Fatalf("download: status %d, %d bytes; want 200 and the mirror's %d", resp.StatusCode, len(got), len(want))
-	}
+	getWhole(t, "download", a.url(m.base+"/"+pkgDir+"f-1-1.noarch.rpm"), want)
 	st := a.swarm.Status().Torrents
 	if len(st) != 1 || !slices.Equal(st[0].Trackers, []string{sameHost}) {
 		t.Errorf("/status trackers = %v, want only the one on the mirror's host, %s", st[0].Trackers, sameHost)

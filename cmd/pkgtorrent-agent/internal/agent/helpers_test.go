@@ -185,6 +185,15 @@ func stringsReplaceScheme(u string) string {
 	return u
 }
 
+// getWhole fetches u through an agent (who names it) and fails the test
+// unless the answer is 200 with exactly want.
+func getWhole(t testing.TB, who, u string, want []byte) {
+	t.Helper()
+	if resp, got := get(t, u); resp.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
+		t.Fatalf("%s: status %d, %d bytes; want 200 and the mirror's %d", who, resp.StatusCode, len(got), len(want))
+	}
+}
+
 // get fetches u and returns the status and body.
 func get(t testing.TB, u string, header ...string) (*http.Response, []byte) {
 	t.Helper()

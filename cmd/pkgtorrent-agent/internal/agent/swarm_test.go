@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"net/http"
 	"testing"
 	"time"
@@ -55,12 +54,8 @@ func TestPeersServe(t *testing.T) {
 	a := startAgent(t, t.TempDir(), []string{m.base}, patient)
 	b := startAgent(t, t.TempDir(), []string{m.base}, patient)
 
-	if resp, got := get(t, a.url(u)); resp.StatusCode != 200 || !bytes.Equal(got, want) {
-		t.Fatalf("agent a: status %d, %d bytes; want 200 and the mirror's %d", resp.StatusCode, len(got), len(want))
-	}
-	if resp, got := get(t, b.url(u)); resp.StatusCode != 200 || !bytes.Equal(got, want) {
-		t.Fatalf("agent b: status %d, %d bytes; want 200 and the mirror's %d", resp.StatusCode, len(got), len(want))
-	}
+	getWhole(t, "agent a", a.url(u), want)
+	getWhole(t, "agent b", b.url(u), want)
 	sa, sb := a.swarm.Status().Totals, b.swarm.Status().Totals
 	if sa.FromOrigin != int64(len(want)) {
 		t.Errorf("agent a: %+v, want the whole file from the mirror", sa)

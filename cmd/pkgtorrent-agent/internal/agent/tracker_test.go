@@ -106,12 +106,8 @@ func TestTrackerAsDeployed(t *testing.T) {
 	patient := func(c *settings.Config) { c.Stall = 30 * time.Second }
 	a := startAgent(t, t.TempDir(), []string{m.base}, patient)
 	b := startAgent(t, t.TempDir(), []string{m.base}, patient)
-	if resp, got := get(t, a.url(u)); resp.StatusCode != 200 || !bytes.Equal(got, want) {
-		t.Fatalf("agent a: status %d, %d bytes; want 200 and the mirror's %d", resp.StatusCode, len(got), len(want))
-	}
-	if resp, got := get(t, b.url(u)); resp.StatusCode != 200 || !bytes.Equal(got, want) {
-		t.Fatalf("agent b: status %d, %d bytes; want 200 and the mirror's %d", resp.StatusCode, len(got), len(want))
-	}
+	getWhole(t, "agent a", a.url(u), want)
+	getWhole(t, "agent b", b.url(u), want)
 	if sb := b.swarm.Status().Totals; sb.FromPeers != int64(len(want)) {
 		t.Errorf("agent b: %+v, want the whole file from agent a, found through the tracker", sb)
 	}
