@@ -34,7 +34,9 @@
 // The parts: this package holds the command line (main.go) and the
 // subcommands (fetch.go, repos.go); internal/agent the daemon,
 // internal/engine the BitTorrent engine under it, internal/repos the
-// .repo files, internal/settings the settings.
+// .repo files, internal/settings the settings. third_party/torrent is the
+// engine, anacrolix/torrent v1.59.1 with two changes that bound a peer's
+// memory (third_party/torrent/PATCHED.md).
 //
 // The operator's reference is pkgtorrent-agent(8) and
 // pkgtorrent-agent.conf(5) in deploy/man; deploy/ also holds the settings

@@ -7,10 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // TestLargePiecesMemoryBinary runs the real binary, built as it ships
@@ -71,7 +71,7 @@ func TestLargePiecesMemoryBinary(t *testing.T) {
 	// with clone(CLONE_VM), so the child's Maxrss also holds the test
 	// process's RSS at the fork (a -race test binary that grows with
 	// every test before this one: 134 MiB in a full run, 60 MiB alone).
-	rss := vmHWM(t, s.Cmd.Process.Pid)
+	rss := e2e.PeakRSS(t, s.Cmd.Process.Pid)
 	s.stop()
 	if t.Failed() {
 		t.FailNow()
@@ -87,25 +87,4 @@ func TestLargePiecesMemoryBinary(t *testing.T) {
 		t.Errorf("peak RSS %d MiB, want under 128 MiB", rss>>20)
 	}
 	t.Logf("peak RSS %d MiB", rss>>20)
-}
-
-// vmHWM is the peak resident set of process pid since its exec, from
-// /proc/pid/status.
-func vmHWM(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				t.Fatalf("VmHWM: %q: %v", line, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("/proc/%d/status has no VmHWM", pid)
-	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -244,4 +245,27 @@ func CheckRaces(t testing.TB, name, log string) {
 			t.Errorf("%s reported a data race in %s; the first one:\n%s", name, log, first[:min(len(first), 6000)])
 		}
 	})
+}
+
+// PeakRSS is the peak resident set of process pid since its exec, in
+// bytes (VmHWM of /proc/pid/status). Not the rusage's Maxrss: Go starts
+// children with clone(CLONE_VM), so a child's Maxrss also holds the test
+// process's RSS at the fork.
+func PeakRSS(t testing.TB, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				t.Fatalf("VmHWM: %q: %v", line, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("/proc/%d/status has no VmHWM", pid)
+	return 0
 }

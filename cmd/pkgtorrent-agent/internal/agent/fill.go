@@ -53,7 +53,8 @@ func (s *Swarm) startFill(it *item) {
 // client like a piece from a peer, and one that does not verify is not
 // used.
 //
-// When no peer is connected after announceWait, it fetches every missing
+// When no peer is connected after announceWait (or, while a dial to a
+// peer is in flight, after origin-after), it fetches every missing
 // piece in order, so that the request streams. With peers, once the
 // connections settled (see settle), it fetches only its own share of the
 // pieces no connected peer has: those it ranks first for among itself
@@ -78,23 +79,24 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 	if s.lonely.Load() >= lonelyAfter {
 		waitFor = lonelyWait
 	}
-	wait := time.NewTimer(waitFor)
-	defer wait.Stop()
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
 	mi := t.Metainfo()
-waitAnnounce:
 	for len(mi.UpvertedAnnounceList()) > 0 {
 		// A connection, not a known address: trackers list the asking
 		// host too. (Stats, not KnownSwarm, which reads the engine's
-		// state without its lock.)
-		if t.Stats().ActivePeers > 0 {
+		// state without its lock.) While a dial to a peer the tracker
+		// named is still in flight (its handshake can take most of a
+		// second on a loaded host), wait for it up to origin-after.
+		st := t.Stats()
+		if st.ActivePeers > 0 {
 			peersKnown = true
 			break
 		}
+		if waited := time.Since(began); waited >= waitFor && (st.HalfOpenPeers == 0 || waited >= s.cfg.OriginAfter) {
+			break
+		}
 		select {
-		case <-wait.C:
-			break waitAnnounce
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-poll.C:

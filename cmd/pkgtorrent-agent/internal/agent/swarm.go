@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"golang.org/x/time/rate"
 
@@ -22,7 +21,7 @@ import (
 type Swarm struct {
 	cfg      settings.Config
 	log      *slog.Logger
-	cl       *torrent.Client
+	cl       *engine.Client
 	done     *engine.Completion
 	origin   *http.Client
 	hostname string
@@ -71,7 +70,7 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 		closed:   make(chan struct{}),
 	}
 	s.hostname, _ = os.Hostname()
-	cl, err := torrent.NewClient(engine.Config(cfg, dataDir(cfg.Store), s.done, log))
+	cl, err := engine.NewClient(cfg, dataDir(cfg.Store), s.done, log)
 	if err != nil {
 		return nil, fmt.Errorf("bittorrent client: %w", err)
 	}

@@ -6,11 +6,13 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
@@ -25,6 +27,45 @@ import (
 // dialRate is the peers the agent dials a second, at most.
 const dialRate = 500
 
+const (
+	// chunkSize is the largest block a peer may request.
+	chunkSize = 16 << 10
+	// peerRequestData bounds the data read for one connection's requests
+	// and not yet sent.
+	peerRequestData = 8 * chunkSize
+)
+
+// Client is the engine's client with the agent's peer listener and
+// dialer, whose connections Conns bounds.
+type Client struct {
+	*torrent.Client
+	Conns *Conns
+	ln    net.Listener
+}
+
+// NewClient starts the engine's client (Config) on the peer port of cfg.
+func NewClient(cfg settings.Config, dataDir string, done *Completion, log *slog.Logger) (*Client, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.PeerHost, strconv.Itoa(cfg.PeerPort)))
+	if err != nil {
+		return nil, fmt.Errorf("peer port: %w", err)
+	}
+	cl, err := torrent.NewClient(Config(cfg, dataDir, done, log))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	conns := NewConns(cfg.PeerConns, cfg.PeerConnsPerAddress)
+	cl.AddListener(listener{ln, conns})
+	cl.AddDialer(&dialer{conns: conns})
+	return &Client{Client: cl, Conns: conns, ln: ln}, nil
+}
+
+// Close stops the client, then its listener.
+func (c *Client) Close() {
+	c.Client.Close()
+	c.ln.Close()
+}
+
 // logLevel is the least level of the engine's log lines passed on.
 const logLevel = slog.LevelInfo
 
@@ -34,16 +75,13 @@ const logLevel = slog.LevelInfo
 // completion done alone records.
 func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Logger) *torrent.ClientConfig {
 	tc := torrent.NewDefaultClientConfig()
-	tc.ListenPort = cfg.PeerPort
-	if cfg.PeerHost != "" {
-		// One address: listen on its family only.
-		host := cfg.PeerHost
-		tc.ListenHost = func(string) string { return host }
-		if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
-			tc.DisableIPv6 = true
-		} else {
-			tc.DisableIPv4 = true
-		}
+	// The peer port is the agent's own listener (NewClient), so that its
+	// connections are bounded before the engine handshakes them.
+	tc.DisableTCP = true
+	if ip, err := netip.ParseAddr(cfg.PeerHost); err == nil {
+		// One address: its family only.
+		tc.DisableIPv6 = ip.Is4()
+		tc.DisableIPv4 = !ip.Is4()
 	}
 	tc.Seed = true
 	// Peers come from the trackers only: a peer's PEX message would make
@@ -76,21 +114,21 @@ func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Log
 	// the fleet's hosts that its tracker names; half-open connections
 	// stay bounded by the engine (25 a torrent, 100 in all).
 	tc.DialRateLimiter = rate.NewLimiter(dialRate, dialRate)
-	// anacrolix v1.59.1 reserves upload buffer for each peer request as
-	// it arrives, but reads requests from disk in one goroutine per
-	// connection, in map order: with less room than the requests a peer
-	// may queue, that goroutine can wait on a queued request while the
-	// granted ones are never read, and uploads on the connection stop for
-	// good.
-	// Room for all 1024 requests a peer may queue, 16 KiB each, grants
-	// every reservation at once: at most 16 MiB per connection.
-	tc.MaxAllocPeerRequestDataPerConn = 1024 * 16 << 10
+	// The data read for a peer's requests and not yet sent, per
+	// connection: what a peer that requests and never reads can hold.
+	// The engine reads a connection's requests in the order they came
+	// (third_party/torrent, PATCHED.md), so a peer may queue more than
+	// this and uploads go on.
+	tc.MaxAllocPeerRequestDataPerConn = peerRequestData
+	// The burst is also the largest chunk a peer may request (16 KiB, the
+	// chunk size clients use; larger requests are rejected), so that a
+	// request always fits in peerRequestData. Without upload-rate the
+	// rate is too high to bind.
+	upload := rate.Limit(1 << 40)
 	if cfg.UploadRate > 0 {
-		// The burst is also the largest chunk a peer may request: 16 KiB,
-		// the chunk size clients use, so that the bound above holds and
-		// rates under 16 KiB/s still upload.
-		tc.UploadRateLimiter = rate.NewLimiter(rate.Limit(cfg.UploadRate), 16<<10)
+		upload = rate.Limit(cfg.UploadRate)
 	}
+	tc.UploadRateLimiter = rate.NewLimiter(upload, chunkSize)
 	// The engine's debug lines (one per piece state change) would drown
 	// the agent's own; its warnings and errors go through.
 	tc.Slogger = slog.New(minLevel{log.Handler(), logLevel}).With("part", "torrent")

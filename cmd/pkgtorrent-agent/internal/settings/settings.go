@@ -54,6 +54,10 @@ type Config struct {
 	UploadRate int64
 	// PeersPerTorrent bounds the peer connections of one torrent.
 	PeersPerTorrent int
+	// PeerConns bounds the agent's peer connections open at once, both
+	// ways, handshakes included; PeerConnsPerAddress bounds those with
+	// one remote address.
+	PeerConns, PeerConnsPerAddress int
 	// MaxRequests bounds the requests the agent answers at once; more get
 	// 503 at once, so that dnf moves to its next mirror.
 	MaxRequests int
@@ -91,23 +95,25 @@ type Config struct {
 // Default returns the documented defaults.
 func Default() Config {
 	return Config{
-		Listen:          "127.0.0.1:7881",
-		PeerPort:        6881,
-		Store:           "/var/cache/pkgtorrent-agent",
-		ReposDir:        "/etc/yum.repos.d",
-		ServiceName:     "torrent_service",
-		Packages:        []string{"*.rpm"},
-		StoreSize:       10 << 30,
-		SeedMin:         15 * time.Minute,
-		SeedMax:         24 * time.Hour,
-		PeersPerTorrent: 50,
-		MaxRequests:     64,
-		OriginAfter:     time.Second,
-		Stall:           5 * time.Second,
-		Encryption:      "prefer",
-		MaxFileSize:     16 << 30,
-		MaxPieces:       65536,
-		LogLevel:        "info",
+		Listen:              "127.0.0.1:7881",
+		PeerPort:            6881,
+		Store:               "/var/cache/pkgtorrent-agent",
+		ReposDir:            "/etc/yum.repos.d",
+		ServiceName:         "torrent_service",
+		Packages:            []string{"*.rpm"},
+		StoreSize:           10 << 30,
+		SeedMin:             15 * time.Minute,
+		SeedMax:             24 * time.Hour,
+		PeersPerTorrent:     50,
+		PeerConns:           512,
+		PeerConnsPerAddress: 64,
+		MaxRequests:         64,
+		OriginAfter:         time.Second,
+		Stall:               5 * time.Second,
+		Encryption:          "prefer",
+		MaxFileSize:         16 << 30,
+		MaxPieces:           65536,
+		LogLevel:            "info",
 	}
 }
 
@@ -133,6 +139,10 @@ func (c *Config) table() pkgsettings.Table {
 	t.Add("upload-rate", pkgsettings.Size(&c.UploadRate),
 		"most bytes per second sent to peers, with a KiB, MiB or GiB suffix (0: no bound)")
 	t.Add("peers-per-torrent", pkgsettings.Int(&c.PeersPerTorrent), "most peer connections of one torrent")
+	t.Add("peer-conns", pkgsettings.Int(&c.PeerConns),
+		"most peer connections open at once, both ways, handshakes included")
+	t.Add("peer-conns-per-address", pkgsettings.Int(&c.PeerConnsPerAddress),
+		"most peer connections open at once with one remote address")
 	t.Add("max-requests", pkgsettings.Int(&c.MaxRequests),
 		"most requests answered at once; more get 503 so that dnf uses its next mirror")
 	t.Add("origin-after", pkgsettings.Duration(&c.OriginAfter),
@@ -241,6 +251,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("upload-rate: %d is negative", c.UploadRate)
 	case c.PeersPerTorrent < 1:
 		return fmt.Errorf("peers-per-torrent: %d is less than 1", c.PeersPerTorrent)
+	case c.PeerConns < 1:
+		return fmt.Errorf("peer-conns: %d is less than 1", c.PeerConns)
+	case c.PeerConnsPerAddress < 1 || c.PeerConnsPerAddress > c.PeerConns:
+		return fmt.Errorf("peer-conns-per-address: want 1 <= %d <= peer-conns (%d)", c.PeerConnsPerAddress, c.PeerConns)
 	case c.MaxRequests < 1:
 		return fmt.Errorf("max-requests: %d is less than 1", c.MaxRequests)
 	case c.OriginAfter < 0:
