@@ -69,6 +69,10 @@ type Config struct {
 	// opentracker beside the mirror: the service adds the info hash of
 	// every torrent it answers with (see package accesslist).
 	TrackerWhitelist string
+	// Private marks every torrent private (BEP 27: "private" 1 in the
+	// info), so that clients that honour it take peers from its trackers
+	// only. It changes every info hash.
+	Private bool
 	// HashPath is how pieces are hashed: "auto" (measured at start-up,
 	// see pieces.Chosen) or a pieces.Path name.
 	HashPath string
@@ -167,6 +171,8 @@ func (c *Config) table() settings.Table {
 		"most bytes the info cache takes on disk; the least recently used entries are removed past it (KiB, MiB or GiB suffix)")
 	t.Add("tracker-whitelist", settings.String(&c.TrackerWhitelist),
 		"whitelist file of a closed opentracker: the service adds the info hash of every torrent it answers with (default: none)")
+	t.Add("private", settings.Bool(&c.Private),
+		"mark every torrent private (BEP 27): clients that honour it take peers from its trackers only, without DHT or peer exchange; changes every info hash")
 	t.Add("hash-path", settings.String(&c.HashPath),
 		"how pieces are hashed: auto (the fastest measured at start-up), lanes-mmap, lanes-pread or sha1-pread")
 	t.Add("max-connections", settings.Int(&c.MaxConnections),

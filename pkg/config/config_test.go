@@ -71,6 +71,7 @@ func TestLoadFlags(t *testing.T) {
 		"-max-walk-time", "2s",
 		"-max-trackers", "7",
 		"-lock-timeout", "3s",
+		"-private",
 		"-http", "127.0.0.1:8080",
 		"-log-level", "debug",
 	}
@@ -92,6 +93,7 @@ func TestLoadFlags(t *testing.T) {
 		MaxWalkTime: 2 * time.Second,
 		MaxTrackers: 7,
 		LockTimeout: 3 * time.Second,
+		Private:     true,
 		HTTP:        "127.0.0.1:8080",
 		LogLevel:    "debug",
 		HashPath:    "auto",
@@ -123,6 +125,7 @@ revalidate = 90s
 fcgi = unix:/run/pkgtorrent.sock
 max-files = 77
 base-url = http://mirror.example:8080
+private = true
 log-level = warn
 `)
 	got, err := Load([]string{"-config", name}, &bytes.Buffer{})
@@ -144,6 +147,7 @@ log-level = warn
 		MaxTrackers: 100,
 		LockTimeout: 25 * time.Second,
 		FCGI:        "unix:/run/pkgtorrent.sock",
+		Private:     true,
 		LogLevel:    "warn",
 		HashPath:    "auto",
 
@@ -275,7 +279,8 @@ func TestLoadHelp(t *testing.T) {
 		t.Errorf("Load(-h) error = %v, want %v", err, ErrHelp)
 	}
 	for _, name := range Names() {
-		if !strings.Contains(usage.String(), "\n  -"+name+" ") {
+		// "-name value", or "-name" alone for a boolean.
+		if !strings.Contains(usage.String(), "\n  -"+name+" ") && !strings.Contains(usage.String(), "\n  -"+name+"\n") {
 			t.Errorf("usage text does not list -%s:\n%s", name, usage.String())
 		}
 	}

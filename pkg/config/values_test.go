@@ -11,6 +11,7 @@ func TestDefaultValueAndValue(t *testing.T) {
 		{"lock-timeout", "25s", "25s"},
 		{"max-files", "10000", "10000"},
 		{"cache", "/var/cache/torrent_service", "/var/cache/torrent_service"},
+		{"private", "false", "false"},
 	} {
 		got, ok := DefaultValue(tc.name)
 		if !ok || got != tc.want {
@@ -27,6 +28,12 @@ func TestDefaultValueAndValue(t *testing.T) {
 	}
 	if _, ok := DefaultValue("no-such-setting"); ok {
 		t.Error("DefaultValue of an unknown setting reports ok")
+	}
+	if v, err := Value("private", "1"); err != nil || v != "true" {
+		t.Errorf(`Value("private", "1") = %q, %v; want "true"`, v, err)
+	}
+	if _, err := Value("private", "yes"); err == nil {
+		t.Error(`Value("private", "yes") gives no error`)
 	}
 	if _, err := Value("piece-length", "1 MB"); err == nil {
 		t.Error(`Value("piece-length", "1 MB") gives no error`)

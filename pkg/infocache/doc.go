@@ -11,7 +11,7 @@
 // files shares one entry (package service). The folder is kept within a
 // size as entries are written, least recently used first (Bound). It holds the
 // request text, the settings that shaped the info (format, piece length,
-// service name, document root: Settings), the bencoded info and, for a
+// private flag, service name, document root: Settings), the bencoded info and, for a
 // hybrid torrent, its piece layers, the build time (the torrent's
 // Last-Modified), and each file's path and Stamp (size, mtime, ctime,
 // device, inode) in torrent order. It is written atomically and framed by package

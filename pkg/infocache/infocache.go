@@ -23,8 +23,8 @@ type Entry struct {
 	// "\n"-joined matched files of a single-mode request.
 	Request string
 	// Settings identifies everything besides the files that shaped the
-	// info (format, piece length, service name, document root); an entry
-	// made under other settings is rebuilt.
+	// info (format, piece length, private flag, service name, document
+	// root); an entry made under other settings is rebuilt.
 	Settings string
 	// Single reports a single-file torrent.
 	Single bool
@@ -46,9 +46,15 @@ type Entry struct {
 }
 
 // Settings returns the Settings text of an entry built with these
-// settings and document root.
-func Settings(format string, pieceLength int64, serviceName, root string) string {
-	return fmt.Sprintf("format=%s piece-length=%d service-name=%s root=%s", format, pieceLength, serviceName, root)
+// settings and document root. A private torrent's text has
+// " private=1" after the piece length, a public one's no private part at
+// all: the two never compare equal, whatever the service name and root.
+func Settings(format string, pieceLength int64, private bool, serviceName, root string) string {
+	priv := ""
+	if private {
+		priv = " private=1"
+	}
+	return fmt.Sprintf("format=%s piece-length=%d%s service-name=%s root=%s", format, pieceLength, priv, serviceName, root)
 }
 
 // RootOf returns the document root that a Settings text names, and false

@@ -361,3 +361,26 @@ func TestSaveLeavesNoTemporaryFiles(t *testing.T) {
 		t.Errorf("info cache folder holds %d files, want %d", len(ents), len(sampleEntries()))
 	}
 }
+
+// TestSettings: a public torrent's settings text is the one the entries
+// already on disk hold, so they stay valid; a private torrent's differs
+// from every public one, even where a service name holds " private=1";
+// RootOf reads the root of both.
+func TestSettings(t *testing.T) {
+	public := Settings("bep47", 1<<20, false, "torrent_service", "/srv/www")
+	if want := "format=bep47 piece-length=1048576 service-name=torrent_service root=/srv/www"; public != want {
+		t.Errorf("public settings %q, want %q", public, want)
+	}
+	private := Settings("bep47", 1<<20, true, "torrent_service", "/srv/www")
+	for _, other := range []string{public, Settings("bep47", 1<<20, false, "torrent_service private=1", "/srv/www"),
+		Settings("bep47", 1<<20, false, "torrent_service", "/srv/www private=1")} {
+		if private == other {
+			t.Errorf("private settings %q equal a public one", private)
+		}
+	}
+	for _, s := range []string{public, private} {
+		if root, ok := RootOf(s); !ok || root != "/srv/www" {
+			t.Errorf("RootOf(%q) = %q, %v; want /srv/www", s, root, ok)
+		}
+	}
+}

@@ -181,6 +181,9 @@ func (s *Service) build(ctx context.Context, lr *lazyRoot, rq request, key strin
 	if err != nil {
 		return nil, err
 	}
+	if s.cfg.Private {
+		e.Info = torrent.MarkPrivate(e.Info)
+	}
 	// A torrent with racy digests is served as it was read, not cached:
 	// the next request reads the file again.
 	if !racy.Load() {

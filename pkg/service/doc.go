@@ -19,7 +19,8 @@
 // once per request with Lookup, every path confined), gets each file's
 // piece digests (digests: the digest memo, then the piece cache, then
 // hashing with package pieces, many files at once), lays out and encodes
-// the info (package torrent) and saves the entry, keeping the info cache
+// the info (package torrent; marked private with the private setting) and
+// saves the entry, keeping the info cache
 // within the info-cache-size setting, least recently used first
 // (infocache.Bound). writeTorrent then adds what is outside the info: the
 // trackers, this request's web seed and the other mirrors', the DHT nodes.

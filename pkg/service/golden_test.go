@@ -85,6 +85,9 @@ func TestGolden(t *testing.T) {
 			if m.infoHash != w.InfoHash {
 				t.Errorf("info hash = %s, want %s", m.infoHash, w.InfoHash)
 			}
+			if p, ok := m.info["private"]; ok {
+				t.Errorf("info private = %#v without the private setting, want no such key", p)
+			}
 			if got, want := rec.Header.Get("Content-Disposition"), "attachment; filename="+w.InfoHash+".torrent"; got != want {
 				t.Errorf("Content-Disposition = %q, want %q", got, want)
 			}

@@ -88,7 +88,7 @@ func (s *Service) settings(root *lazyRoot) string {
 	if last := s.lastSettings.Load(); last != nil && last.dir == root.dir {
 		return last.text
 	}
-	text := infocache.Settings(string(s.cfg.Format), s.cfg.PieceLength, s.cfg.ServiceName, root.dir)
+	text := infocache.Settings(string(s.cfg.Format), s.cfg.PieceLength, s.cfg.Private, s.cfg.ServiceName, root.dir)
 	s.lastSettings.Store(&rootSettings{dir: root.dir, text: text})
 	return text
 }

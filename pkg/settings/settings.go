@@ -27,6 +27,9 @@
 // Sizes (Size) are a decimal number of bytes, optionally followed by a
 // suffix for a power of 1024: K (or k) or KiB, M or MiB, G or GiB, T or
 // TiB, spaces allowed before the suffix; from 0 to MaxSize.
+//
+// Booleans (Bool) are true or false in the file; a flag alone (-name)
+// means true, and false is written -name=false.
 package settings
 
 import (
@@ -47,7 +50,8 @@ type Setting struct {
 	// Usage is the one-line description -h prints.
 	Usage string
 	// Value parses and prints the setting, bound to a field of the
-	// program's configuration (String, Int, Size, Duration, List, Func).
+	// program's configuration (String, Int, Bool, Size, Duration, List,
+	// Func).
 	Value flag.Value
 }
 

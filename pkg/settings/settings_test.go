@@ -24,6 +24,7 @@ type conf struct {
 	Kind  string
 	Items []string
 	Other []string
+	On    bool
 }
 
 func defaults() conf {
@@ -45,6 +46,7 @@ func (c *conf) table() Table {
 	}, func(s string) string { return s }), "a or b")
 	t.Add("items", List(&c.Items), "patterns (repeatable)")
 	t.Add("other", List(&c.Other), "more (repeatable)")
+	t.Add("on", Bool(&c.On), "a switch")
 	return t
 }
 
@@ -133,13 +135,13 @@ func TestParseSize(t *testing.T) {
 // TestValues: each kind of value reads its text and prints it back, from
 // the file and from the flags alike.
 func TestValues(t *testing.T) {
-	file := writeFile(t, "name = from file\ncount = 7\nsize = 2M\nsmall = 16KiB\nwait = 90s\nkind = b\n")
-	want := conf{Name: "from file", Count: 7, Size: 2 << 20, Small: 16 << 10, Wait: 90 * time.Second, Kind: "b", Items: []string{"*.rpm"}}
+	file := writeFile(t, "name = from file\ncount = 7\nsize = 2M\nsmall = 16KiB\nwait = 90s\nkind = b\non = true\n")
+	want := conf{Name: "from file", Count: 7, Size: 2 << 20, Small: 16 << 10, Wait: 90 * time.Second, Kind: "b", Items: []string{"*.rpm"}, On: true}
 	fromFile, err := load(t, "-config", file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromFlags, err := load(t, "-name", "from file", "-count", "7", "-size", "2M", "-small", "16KiB", "-wait", "90s", "-kind", "b")
+	fromFlags, err := load(t, "-name", "from file", "-count", "7", "-size", "2M", "-small", "16KiB", "-wait", "90s", "-kind", "b", "-on")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +152,7 @@ func TestValues(t *testing.T) {
 	}
 	tab := want.table()
 	for name, text := range map[string]string{
-		"name": "from file", "count": "7", "size": "2097152", "small": "16384", "wait": "1m30s", "kind": "b", "items": "*.rpm", "other": "",
+		"name": "from file", "count": "7", "size": "2097152", "small": "16384", "wait": "1m30s", "kind": "b", "items": "*.rpm", "other": "", "on": "true",
 	} {
 		if got := tab.Lookup(name).Value.String(); got != text {
 			t.Errorf("%s prints %q, want %q", name, got, text)
@@ -159,7 +161,7 @@ func TestValues(t *testing.T) {
 	if tab.Lookup("config") != nil || tab.Lookup("nothing") != nil {
 		t.Error("Lookup finds a setting the table does not have")
 	}
-	if got, want := tab.Names(), []string{"config", "name", "count", "size", "small", "wait", "kind", "items", "other"}; !slices.Equal(got, want) {
+	if got, want := tab.Names(), []string{"config", "name", "count", "size", "small", "wait", "kind", "items", "other", "on"}; !slices.Equal(got, want) {
 		t.Errorf("Names() = %q, want %q", got, want)
 	}
 }
@@ -184,6 +186,44 @@ func TestPrecedence(t *testing.T) {
 	bad := writeFile(t, "count = -1\n")
 	if c, err := load(t, "-config", bad, "-count", "1"); err != nil || c.Count != 1 {
 		t.Errorf("a file's bad count overridden by a flag: count %d, %v", c.Count, err)
+	}
+}
+
+// TestBool: a boolean reads true and false in every form strconv.ParseBool
+// takes, from the file and as flags; a flag alone is true, and -name=false
+// overrides the file's true.
+func TestBool(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{"default", nil, false},
+		{"flag alone", []string{"-on"}, true},
+		{"flag true", []string{"-on=true"}, true},
+		{"flag 1", []string{"-on=1"}, true},
+		{"file true", []string{"-config", writeFile(t, "on = true\n")}, true},
+		{"file TRUE", []string{"-config", writeFile(t, "on = TRUE\n")}, true},
+		{"file 0", []string{"-config", writeFile(t, "on = 0\n")}, false},
+		{"file false", []string{"-config", writeFile(t, "on = false\n")}, false},
+		{"flag false over file true", []string{"-config", writeFile(t, "on = true\n"), "-on=false"}, false},
+		{"flag false before -config", []string{"-on=false", "-config", writeFile(t, "on = true\n")}, false},
+		{"flag true over file false", []string{"-on", "-config", writeFile(t, "on = false\n")}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.On != tt.want {
+				t.Errorf("%q: on = %v, want %v", tt.args, c.On, tt.want)
+			}
+		})
+	}
+	// A flag alone does not take the next argument as its value.
+	c, args, err := Load(Command{Usage: "prog", Args: true}, defaults(), (*conf).table, (*conf).validate, []string{"-on", "false"}, io.Discard)
+	if err != nil || !c.On || !slices.Equal(args, []string{"false"}) {
+		t.Errorf("-on false: on = %v, args %q, %v; want true and the argument false", c.On, args, err)
 	}
 }
 
@@ -236,6 +276,9 @@ func TestErrors(t *testing.T) {
 		{"size too large", "size = 1025TiB\n", nil, `:1: size: "1025TiB" is not a size in bytes`},
 		{"bad duration", "wait = soon\n", nil, `:1: wait: time: invalid duration "soon"`},
 		{"bad func value", "kind = c\n", nil, `:1: kind: "c" is not a or b`},
+		{"bad boolean", "on = yes\n", nil, `:1: on: "yes" is not true or false`},
+		{"empty boolean", "on =\n", nil, `:1: on: "" is not true or false`},
+		{"bad boolean flag", "", []string{"-on=maybe"}, `invalid boolean value "maybe" for -on: "maybe" is not true or false`},
 		{"bad flag value", "", []string{"-size", "lots"}, `invalid value "lots" for flag -size: "lots" is not a size in bytes`},
 		{"unknown flag", "", []string{"-colour", "red"}, "flag provided but not defined: -colour"},
 		{"argument", "", []string{"extra"}, `unexpected argument "extra"`},
@@ -327,6 +370,7 @@ func TestHelp(t *testing.T) {
 				"  -wait value\n    \thow long (default 1s)\n",
 				"  -items value\n    \tpatterns (repeatable) (default *.rpm)\n",
 				"  -other value\n    \tmore (repeatable)\n",
+				"  -on\n    \ta switch (default false)\n",
 			} {
 				if !strings.Contains(text, w) {
 					t.Errorf("-h text lacks %q:\n%s", w, text)

@@ -51,6 +51,26 @@ func Int(p *int) flag.Value {
 	return value[int]{p, strconv.Atoi, strconv.Itoa}
 }
 
+// Bool returns a Value that reads true or false into *p (or what else
+// strconv.ParseBool reads: 1, 0, t, f, TRUE, False...). As a flag it
+// stands alone: -name is -name=true; false is given as -name=false.
+func Bool(p *bool) flag.Value {
+	parse := func(s string) (bool, error) {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return false, fmt.Errorf("%q is not true or false", s)
+		}
+		return b, nil
+	}
+	return boolValue{value[bool]{p, parse, strconv.FormatBool}}
+}
+
+// boolValue is the Value of Bool.
+type boolValue struct{ value[bool] }
+
+// IsBoolFlag tells package flag that the flag needs no value.
+func (boolValue) IsBoolFlag() bool { return true }
+
 // Duration returns a Value that reads *p as time.ParseDuration does
 // ("90s", "1h30m") and prints it as time.Duration.String ("1m30s").
 func Duration(p *time.Duration) flag.Value {

@@ -185,5 +185,19 @@ func NullfileName(pad int64, k int) string {
 	return strconv.FormatInt(pad, 10) + "_" + strconv.Itoa(k)
 }
 
+// MarkPrivate returns a copy of info, a bencoded info dictionary made by
+// Single, Multi or HybridInfo, with "private" set to 1 (BEP 27): clients
+// that honour it take the torrent's peers from its trackers only. Keys
+// are bencoded in sorted order, and "private" sorts after every key those
+// put in an info ("pieces" is the last of them), so it goes last, before
+// the dictionary's closing "e". The info hashes change with it.
+func MarkPrivate(info []byte) []byte {
+	b := make([]byte, 0, len(info)+len("7:privatei1e"))
+	b = append(b, info[:len(info)-1]...)
+	b = appendString(b, "private")
+	b = appendValue(b, 1)
+	return append(b, 'e')
+}
+
 // InfoHash returns the v1 info hash: the SHA-1 of the bencoded info.
 func InfoHash(info []byte) [sha1.Size]byte { return sha1.Sum(info) }

@@ -12,7 +12,8 @@ its web seeds (url-list) and the peers its trackers return.
 
   ltclient.py info --torrent T
       Prints JSON: the v1 and v2 info hashes ("v1", "v2"; empty when the
-      torrent has none), name, files and web seeds, as libtorrent reads them.
+      torrent has none), name, files, web seeds and the private flag
+      ("private", BEP 27), as libtorrent reads them.
 
   ltclient.py magnet --uri URI
       Prints JSON: what parse_magnet_uri reads (hashes, name, trackers,
@@ -223,6 +224,7 @@ def info(args):
         "name": ti.name(),
         "files": [fs.file_path(i) for i in range(fs.num_files())],
         "web_seeds": [w["url"] for w in ti.web_seeds()],
+        "private": ti.priv(),
     })
     print(json.dumps(out))
     return 0
