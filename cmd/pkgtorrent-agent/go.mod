@@ -6,6 +6,7 @@ require (
 	github.com/RoaringBitmap/roaring v1.2.3
 	github.com/anacrolix/generics v0.1.0
 	github.com/anacrolix/torrent v1.59.1
+	github.com/klauspost/compress v1.18.0
 	github.com/prometheus/client_golang v1.23.2
 	golang.org/x/time v0.16.0
 )

@@ -37,6 +37,8 @@ type Handler struct {
 	prefetchQueued atomic.Int64
 	api            *http.ServeMux
 	proxy          *httputil.ReverseProxy
+	// meta is what the repos' primary.xml say of their packages.
+	meta *repoMeta
 }
 
 // NewHandler makes the handler over a started swarm.
@@ -45,8 +47,9 @@ func NewHandler(cfg settings.Config, swarm *Swarm, mirrors *Mirrors, origin *htt
 		cfg: cfg, swarm: swarm, mirrors: mirrors, origin: origin, stats: stats, log: log,
 		slots:       make(chan struct{}, cfg.MaxRequests),
 		prefetching: make(chan struct{}, prefetchWindow),
-		proxy:       newPassThrough(origin, log),
+		meta:        newRepoMeta(),
 	}
+	h.proxy = newPassThrough(origin, log, h.learnPrimary)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(swarm), stats.firstByte, stats.total,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -138,7 +141,8 @@ func (h *Handler) serveMirror(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	it, err := h.swarm.open(r.Context(), torrentURL, tg.url.String())
+	meta, _ := h.meta.lookup(tg.url.String())
+	it, err := h.swarm.open(r.Context(), torrentURL, tg.url.String(), meta.size)
 	if err != nil {
 		// No torrent for it (no service on this mirror, a file the
 		// service refuses...): the mirror's bytes, as they are.
@@ -151,7 +155,7 @@ func (h *Handler) serveMirror(w http.ResponseWriter, r *http.Request) {
 		h.passThrough(w, r, tg, &h.stats.fallback)
 		return
 	}
-	rd := newSwarmReader(r.Context(), it, tg.url.String(), h.swarm.expected(it), mirrorFallback{
+	rd := newSwarmReader(r.Context(), it, tg.url.String(), meta.sha256, mirrorFallback{
 		origin: h.origin, stall: h.cfg.Stall, bytes: &h.stats.fallback, log: h.log,
 	})
 	defer rd.Close()

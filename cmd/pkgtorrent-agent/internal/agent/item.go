@@ -50,9 +50,6 @@ type item struct {
 	cancel context.CancelFunc
 	// base holds the byte counts of earlier lives in the client.
 	base torrentCounts
-	// sha256 is the file's digest from the repo metadata, when a
-	// prefetch gave it.
-	sha256 []byte
 	// trackers are the announce URLs it is announced to (announceList).
 	trackers []string
 }
@@ -75,11 +72,18 @@ var errClosed = errors.New("the agent is stopping")
 // the request is then passed through to the mirror.
 var errNotSingleFile = errors.New("torrent is not of the one file asked for")
 
+// errOtherSize is open's error for a torrent whose length is not the
+// size the repo metadata gives for the file: the mirror's file is not
+// the one dnf expects, and nothing of it is downloaded.
+var errOtherSize = errors.New("its length differs from the repo metadata's size")
+
 // open returns the store's item for the file at fileURL, whose torrent
 // is at torrentURL, adding it to the client (and starting its download)
-// when needed. The caller must call release when done reading.
-func (s *Swarm) open(ctx context.Context, torrentURL, fileURL string) (*item, error) {
-	if it := s.openRecent(torrentURL, fileURL); it != nil {
+// when needed; size, when not 0, is the file's size in the repo
+// metadata, which the torrent's length must equal. The caller must call
+// release when done reading.
+func (s *Swarm) open(ctx context.Context, torrentURL, fileURL string, size int64) (*item, error) {
+	if it := s.openRecent(torrentURL, fileURL, size); it != nil {
 		return it, nil
 	}
 	mi, err := s.fetchTorrent(ctx, torrentURL)
@@ -98,6 +102,9 @@ func (s *Swarm) open(ctx context.Context, torrentURL, fileURL string) (*item, er
 	// must be the name asked for.
 	if info.NameUtf8 != "" && info.NameUtf8 != info.Name {
 		return nil, fmt.Errorf("torrent %s: name.utf-8 %q is not its name %q", torrentURL, info.NameUtf8, info.Name)
+	}
+	if size != 0 && info.Length != size {
+		return nil, fmt.Errorf("torrent %s: %d bytes: %w (%d)", torrentURL, info.Length, errOtherSize, size)
 	}
 	if info.Length > s.cfg.MaxFileSize || info.NumPieces() > s.cfg.MaxPieces {
 		return nil, fmt.Errorf("torrent %s: %d bytes in %d pieces, over max-file-size (%d) or max-pieces (%d)",
@@ -158,8 +165,9 @@ const (
 )
 
 // openRecent is open for a torrent URL fetched less than torrentTTL ago
-// whose torrent is in the swarm and healthy; nil otherwise.
-func (s *Swarm) openRecent(torrentURL, fileURL string) *item {
+// whose torrent is in the swarm, healthy and of the size asked for; nil
+// otherwise.
+func (s *Swarm) openRecent(torrentURL, fileURL string, size int64) *item {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.recent[torrentURL]
@@ -167,7 +175,7 @@ func (s *Swarm) openRecent(torrentURL, fileURL string) *item {
 		return nil
 	}
 	it := s.items[r.ih]
-	if it == nil || it.t == nil || it.failure() != nil {
+	if it == nil || it.t == nil || it.failure() != nil || (size != 0 && it.length != size) {
 		return nil
 	}
 	select {
@@ -364,25 +372,6 @@ func (s *Swarm) fail(it *item, err error) {
 	if it.failed.CompareAndSwap(nil, &err) {
 		s.log.Warn("the store cannot hold a download; serving it from the mirror", "torrent", it.name, "err", err)
 	}
-}
-
-// expect records the size and SHA-256 the repo metadata gives for it. A
-// size that differs from the torrent's means the mirror's file is not
-// the one dnf expects: the digest then fails every whole read.
-func (s *Swarm) expect(it *item, size int64, sum []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if size != it.length {
-		s.log.Warn("prefetch: the repo metadata's size differs from the torrent's", "torrent", it.name, "size", size, "length", it.length)
-	}
-	it.sha256 = sum
-}
-
-// expected is the SHA-256 a prefetch gave for it, if any.
-func (s *Swarm) expected(it *item) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return it.sha256
 }
 
 // waitDone waits until it is complete, has failed, the swarm closes, or

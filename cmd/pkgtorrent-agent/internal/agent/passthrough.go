@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -59,8 +60,8 @@ func parseTargetPath(escapedPath, rawQuery string) (*target, error) {
 
 // newPassThrough is the reverse proxy to the mirrors: it sends a request
 // to its target's URL and counts the answer's bytes in the target's
-// counter.
-func newPassThrough(origin *http.Client, log *slog.Logger) *httputil.ReverseProxy {
+// counter; learn may wrap the body of a successful answer.
+func newPassThrough(origin *http.Client, log *slog.Logger, learn func(*target, *http.Response)) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			target := pr.In.Context().Value(targetKey{}).(*target)
@@ -71,6 +72,9 @@ func newPassThrough(origin *http.Client, log *slog.Logger) *httputil.ReverseProx
 		ModifyResponse: func(resp *http.Response) error {
 			target := resp.Request.Context().Value(targetKey{}).(*target)
 			resp.Body = &countingBody{ReadCloser: resp.Body, n: target.count}
+			if resp.StatusCode == http.StatusOK && resp.Request.Method == http.MethodGet {
+				learn(target, resp)
+			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -96,4 +100,26 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n.Add(int64(n))
 	return n, err
+}
+
+// learnPrimary copies a repo's primary.xml, as it passes through whole,
+// into the store, to learn its packages' sizes and digests (repoMeta).
+// At most two are read at once; others pass through unread.
+func (h *Handler) learnPrimary(tg *target, resp *http.Response) {
+	comp, ok := primaryCompression(tg.path)
+	if !ok || resp.Header.Get("Content-Range") != "" || resp.ContentLength > maxPrimarySize {
+		return
+	}
+	select {
+	case h.meta.learning <- struct{}{}:
+	default:
+		return
+	}
+	f, err := os.CreateTemp(h.cfg.Store, ".primary-*")
+	if err != nil {
+		<-h.meta.learning
+		return
+	}
+	resp.Body = &primaryTee{ReadCloser: resp.Body, f: f, want: resp.ContentLength, comp: comp,
+		srcURL: tg.url.String(), meta: h.meta, log: h.log}
 }

@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
@@ -42,11 +44,12 @@ type PrefetchRequest struct {
 
 // PrefetchPackage is one package: its URL at the mirror (as dnf's
 // remote_location gives it, not percent-encoded, or the agent's own
-// /m/ URL for it), and its size and SHA-256 from the repo metadata.
+// /m/ URL for it), and, when the caller knows them, its size and SHA-256
+// from the repo metadata (0 and "" otherwise).
 type PrefetchPackage struct {
 	URL    string `json:"url"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // PrefetchAnswer is the answer of POST /prefetch.
@@ -67,9 +70,11 @@ type PrefetchRefusal struct {
 // prefetchWindow at a time in the transaction's order, and answers at
 // once (202), so that the swarm has the files before dnf asks for them
 // three at a time. Later GETs of those files read what is already
-// downloading, and check the SHA-256 given here. A download nobody asks
-// for finishes and is seeded and evicted like any other, so an abandoned
-// transaction costs only its bytes.
+// downloading. A size or SHA-256 given here is checked against the repo
+// metadata the agent read (repoMeta), and the package refused when they
+// differ; it is never kept, so a wrong one costs only this prefetch. A
+// download nobody asks for finishes and is seeded and evicted like any
+// other, so an abandoned transaction costs only its bytes.
 //
 // Only a local program can ask: the request must be JSON (which a web
 // page cannot send to another origin without the browser asking first)
@@ -86,7 +91,7 @@ func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
 	var req PrefetchRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxPrefetchBody))
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, &Error{http.StatusBadRequest, "bad request: want JSON {\"packages\": [{\"url\", \"size\", \"sha256\"}...]}: " + firstLine(err.Error())})
+		writeError(w, &Error{http.StatusBadRequest, "bad request: want JSON {\"packages\": [{\"url\", \"size\"?, \"sha256\"?}...]}: " + firstLine(err.Error())})
 		return
 	}
 	if len(req.Packages) > maxPrefetch {
@@ -98,12 +103,11 @@ func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
 	type job struct {
 		tg      *target
 		torrent string
-		pkg     PrefetchPackage
-		sum     []byte
+		size    int64
 	}
 	var jobs []job
 	for _, p := range req.Packages {
-		tg, sum, err := h.prefetchTarget(p)
+		tg, size, err := h.prefetchTarget(p)
 		var torrentURL string
 		if err == nil {
 			var ok bool
@@ -115,7 +119,7 @@ func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
 			ans.Refused = append(ans.Refused, PrefetchRefusal{p.URL, err.Error()})
 			continue
 		}
-		jobs = append(jobs, job{tg, torrentURL, p, sum})
+		jobs = append(jobs, job{tg, torrentURL, size})
 	}
 	if q := h.prefetchQueued.Add(int64(len(jobs))); q > maxPrefetchQueued {
 		h.prefetchQueued.Add(-int64(len(jobs)))
@@ -142,12 +146,11 @@ func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
 				defer func() { <-h.prefetching }()
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
-				it, err := h.swarm.open(ctx, j.torrent, j.tg.url.String())
+				it, err := h.swarm.open(ctx, j.torrent, j.tg.url.String(), j.size)
 				if err != nil {
 					h.log.Debug("prefetch: no torrent", "url", j.tg.url.String(), "err", err)
 					return
 				}
-				h.swarm.expect(it, j.pkg.Size, j.sum)
 				h.swarm.waitDone(it, prefetchHold)
 				h.swarm.release(it)
 			}()
@@ -155,20 +158,25 @@ func (h *Handler) servePrefetch(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// prefetchTarget reads a prefetch URL: a mirror's URL, or the agent's
-// /m/ URL for it (dnf's remote_location gives the repo's first baseurl,
-// the agent's in a local-first repo).
-func (h *Handler) prefetchTarget(p PrefetchPackage) (*target, []byte, error) {
-	sum, err := hex.DecodeString(p.SHA256)
-	if err != nil || len(sum) != 32 {
-		return nil, nil, errors.New("sha256: want 64 hex digits")
+// prefetchTarget reads a prefetch URL (a mirror's URL, or the agent's
+// /m/ URL for it: dnf's remote_location gives the repo's first baseurl,
+// the agent's in a local-first repo), and returns the size the torrent
+// must have: the repo metadata's when the agent read it, else the
+// caller's (0: any).
+func (h *Handler) prefetchTarget(p PrefetchPackage) (*target, int64, error) {
+	var sum []byte
+	if p.SHA256 != "" {
+		var err error
+		if sum, err = hex.DecodeString(p.SHA256); err != nil || len(sum) != 32 {
+			return nil, 0, errors.New("sha256: want 64 hex digits")
+		}
 	}
-	if p.Size <= 0 {
-		return nil, nil, errors.New("size: want a positive byte count")
+	if p.Size < 0 {
+		return nil, 0, errors.New("size: want a byte count")
 	}
 	u, err := url.Parse(p.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, nil, errors.New("url: want an http or https URL")
+		return nil, 0, errors.New("url: want an http or https URL")
 	}
 	escaped := "/m/" + u.Scheme + "/" + u.Host + u.EscapedPath()
 	if _, _, err := net.SplitHostPort(u.Host); err == nil && repos.LoopbackHost(u.Host) && strings.HasPrefix(u.Path, "/m/") {
@@ -176,12 +184,21 @@ func (h *Handler) prefetchTarget(p PrefetchPackage) (*target, []byte, error) {
 	}
 	tg, err := parseTargetPath(escaped, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	if !h.mirrors.Allowed(tg.scheme, tg.host, tg.path) {
-		return nil, nil, errors.New("not an allowed mirror")
+		return nil, 0, errors.New("not an allowed mirror")
 	}
-	return tg, sum, nil
+	meta, ok := h.meta.lookup(tg.url.String())
+	switch {
+	case !ok:
+		return tg, p.Size, nil
+	case p.Size != 0 && p.Size != meta.size:
+		return nil, 0, fmt.Errorf("size %d differs from the repo metadata's %d", p.Size, meta.size)
+	case sum != nil && meta.sha256 != nil && !bytes.Equal(sum, meta.sha256):
+		return nil, 0, errors.New("sha256 differs from the repo metadata's")
+	}
+	return tg, meta.size, nil
 }
 
 func firstLine(s string) string {
