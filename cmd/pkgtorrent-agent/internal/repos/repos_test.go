@@ -309,8 +309,11 @@ func FuzzRewrite(f *testing.F) {
 			return
 		}
 		r2, err := Rewrite(r.Text, base)
-		if err != nil || r2.Changed() {
-			t.Fatalf("second run: err %v, diff:\n%s", err, r2.Diff("x"))
+		if err != nil {
+			t.Fatalf("second run: %v, on %q", err, r.Text)
+		}
+		if r2.Changed() {
+			t.Fatalf("second run: diff:\n%s", r2.Diff("x"))
 		}
 		if !r.Changed() && !bytes.Equal(r.Text, in) {
 			t.Fatal("unchanged, but the text differs")

@@ -226,7 +226,7 @@ func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (
 	indent := strings.Repeat(" ", v.start)
 	for _, li := range v.lines[1:] {
 		if t := ls[li].text; strings.TrimLeft(t, " \t\r") != "" {
-			indent = t[:len(t)-len(strings.TrimLeft(t, " \t"))]
+			indent = t[:len(t)-len(strings.TrimLeft(t, " \t\r"))]
 			break
 		}
 	}
