@@ -112,14 +112,14 @@ func TestReposCommand(t *testing.T) {
 		t.Fatalf("diff: status %d, stderr:\n%s", r.code, r.stderr)
 	}
 	sameFiles(t, filepath.Join(work, "yum.repos.d"), "in", names)
-	for _, n := range []string{"almalinux.repo", "local.repo", "rocky.repo"} {
+	for _, n := range []string{"almalinux.repo", "credentials.repo", "local.repo", "rocky.repo"} {
 		if !strings.Contains(r.stdout, "--- yum.repos.d/"+n+"\n+++ yum.repos.d/"+n+"\n") {
 			t.Errorf("the diff has no header for %s:\n%s", n, r.stdout)
 		}
 	}
 	if strings.Contains(r.stdout, "fedora.repo") || strings.Count(r.stderr, "fedora.repo: [fedora") != 3 ||
-		!strings.Contains(r.stderr, "3 of 4 .repo files in yum.repos.d would change") {
-		t.Errorf("stderr:\n%s\nwant 3 hint lines for fedora.repo and 3 of 4 files to change", r.stderr)
+		strings.Contains(r.stdout, "redhat.repo") || !strings.Contains(r.stderr, "4 of 6 .repo files in yum.repos.d would change") {
+		t.Errorf("stderr:\n%s\nwant 3 hint lines for fedora.repo and 4 of 6 files to change, not redhat.repo", r.stderr)
 	}
 	patch := exec.Command(need(t, "patch"), "-p0", "--dry-run", "--batch")
 	patch.Dir, patch.Stdin = work, strings.NewReader(r.stdout)
@@ -141,7 +141,8 @@ func TestReposCommand(t *testing.T) {
 	sameFiles(t, filepath.Join(work, "shared"), "want", []string{"almalinux.repo"})
 	sameFiles(t, filepath.Join(work, "shared"), "in", []string{"rocky.repo"})
 	wrote := strings.Fields(strings.ReplaceAll(r.stdout, "wrote ", ""))
-	if want := []string{"yum.repos.d/almalinux.repo", "yum.repos.d/linked.repo", "yum.repos.d/local.repo", "yum.repos.d/rocky.repo"}; !slices.Equal(wrote, want) {
+	if want := []string{"yum.repos.d/almalinux.repo", "yum.repos.d/credentials.repo", "yum.repos.d/linked.repo", "yum.repos.d/local.repo",
+		"yum.repos.d/rocky.repo"}; !slices.Equal(wrote, want) {
 		t.Errorf("-w stdout %q, want wrote lines for %q", r.stdout, want)
 	}
 	if fi, err := os.Stat(filepath.Join(work, "yum.repos.d", "rocky.repo")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -229,8 +230,8 @@ func TestReposDnf(t *testing.T) {
 		return ids
 	}
 	idsBefore, before := repolist(), dnfBaseurls(t, dir)
-	if len(idsBefore) != 14 {
-		t.Fatalf("dnf lists %d repos before, want the fixtures' 14: %q", len(idsBefore), idsBefore)
+	if len(idsBefore) != 22 {
+		t.Fatalf("dnf lists %d repos before, want the fixtures' 22: %q", len(idsBefore), idsBefore)
 	}
 	if r := runIn(t, work, bin, "repos", "-config", "", "-d", dir, "-w"); r.code != 0 {
 		t.Fatalf("repos -w: status %d\n%s", r.code, r.stderr)
@@ -240,7 +241,20 @@ func TestReposDnf(t *testing.T) {
 	}
 	after := dnfBaseurls(t, dir)
 	const a = "http://127.0.0.1:7881/m/"
+	// The repos with credentials (credentials.repo) and those of
+	// subscription-manager's redhat.repo get no agent URL; two lose theirs.
+	kept := []string{"corp", "corp-extras", "partner", "rhel-9-for-x86_64-baseos-rpms", "rhel-9-for-x86_64-appstream-rpms",
+		"rhel-9-for-x86_64-baseos-source-rpms", "Example_Org_EPEL_EPEL_9_x86_64"}
 	for id, old := range before {
+		if slices.Contains(kept, id) {
+			if id == "corp-extras" || id == "partner" {
+				continue
+			}
+			if !slices.Equal(after[id], old) {
+				t.Errorf("[%s]: dnf reads %q after, %q before", id, after[id], old)
+			}
+			continue
+		}
 		var agents []string
 		rest := slices.DeleteFunc(slices.Clone(after[id]), func(u string) bool {
 			if strings.HasPrefix(u, a) && !slices.Contains(old, u) {
@@ -281,7 +295,9 @@ func TestReposDnf(t *testing.T) {
 			"http://mirror.example.org/yum/el9/x86_64/",
 			"ftp://ftp.example.org/pub/el9/",
 		},
-		"fedora": nil,
+		"fedora":      nil,
+		"corp-extras": {"https://repo.corp.example.com/el9-extras/x86_64/"},
+		"partner":     {"https://partner.example.net/rpms/el9/", "https://partner-mirror.example.net/rpms/el9/"},
 	}
 	for id, w := range want {
 		if !slices.Equal(after[id], w) {
