@@ -22,9 +22,11 @@
 //	        http://mirror.example.org/yum/el9/x86_64/
 //
 // "pkgtorrent-agent repos" puts the agent first in that way in the
-// baseurl of every repo of /etc/yum.repos.d: a diff, or the files written
-// with -w. "pkgtorrent-agent fetch" downloads files through the running
-// agent, as dnf does.
+// baseurl of every repo of /etc/yum.repos.d (but for repos with
+// credentials, and subscription-manager's redhat.repo, for which it prints
+// repo-override commands: see internal/repos): a diff, or the files
+// written with -w. "pkgtorrent-agent fetch" downloads files through the
+// running agent, as dnf does.
 //
 // Endpoints: GET and HEAD /m/{scheme}/{host[:port]}/{path} (the bytes of
 // {scheme}://{host[:port]}/{path}), POST /prefetch (the packages of a

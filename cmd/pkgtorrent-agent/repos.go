@@ -25,8 +25,12 @@ Everything else in the files stays as it is, and a second run changes
 nothing. Without -w it prints a unified diff (the files' names as given,
 so "patch -d / -p1" applies it for /etc/yum.repos.d), with -w it writes
 the files. Repos with metalink= or mirrorlist= and no baseurl are left
-alone, with one line on what to do. Exit status: 0, or 1 when a file could
-not be read, parsed or written, 2 for a wrong command line.
+alone, with one line on what to do. Repos with username, password,
+sslclientcert or sslclientkey stay on their own mirror (agent URLs come
+out), with one line on why. subscription-manager's redhat.repo is left as
+it is, with a repo-override command for each repo to change. Exit status:
+0, or 1 when a file could not be read, parsed or written, 2 for a wrong
+command line.
 
 `
 
@@ -93,6 +97,9 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		r := f.Result
+		if r.Note != "" {
+			fmt.Fprintf(stderr, "%s: %s\n", f.Name, r.Note)
+		}
 		for _, rp := range r.Repos {
 			for _, n := range rp.Notes {
 				fmt.Fprintf(stderr, "%s: %s\n", f.Name, n)

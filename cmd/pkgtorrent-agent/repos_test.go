@@ -112,14 +112,14 @@ func TestReposCommand(t *testing.T) {
 		t.Fatalf("diff: status %d, stderr:\n%s", r.code, r.stderr)
 	}
 	sameFiles(t, filepath.Join(work, "yum.repos.d"), "in", names)
-	for _, n := range []string{"almalinux.repo", "local.repo", "rocky.repo"} {
+	for _, n := range []string{"almalinux.repo", "credentials.repo", "local.repo", "rocky.repo"} {
 		if !strings.Contains(r.stdout, "--- yum.repos.d/"+n+"\n+++ yum.repos.d/"+n+"\n") {
 			t.Errorf("the diff has no header for %s:\n%s", n, r.stdout)
 		}
 	}
 	if strings.Contains(r.stdout, "fedora.repo") || strings.Count(r.stderr, "fedora.repo: [fedora") != 3 ||
-		!strings.Contains(r.stderr, "3 of 4 .repo files in yum.repos.d would change") {
-		t.Errorf("stderr:\n%s\nwant 3 hint lines for fedora.repo and 3 of 4 files to change", r.stderr)
+		strings.Contains(r.stdout, "redhat.repo") || !strings.Contains(r.stderr, "4 of 6 .repo files in yum.repos.d would change") {
+		t.Errorf("stderr:\n%s\nwant 3 hint lines for fedora.repo and 4 of 6 files to change, not redhat.repo", r.stderr)
 	}
 	patch := exec.Command(need(t, "patch"), "-p0", "--dry-run", "--batch")
 	patch.Dir, patch.Stdin = work, strings.NewReader(r.stdout)
@@ -141,7 +141,8 @@ func TestReposCommand(t *testing.T) {
 	sameFiles(t, filepath.Join(work, "shared"), "want", []string{"almalinux.repo"})
 	sameFiles(t, filepath.Join(work, "shared"), "in", []string{"rocky.repo"})
 	wrote := strings.Fields(strings.ReplaceAll(r.stdout, "wrote ", ""))
-	if want := []string{"yum.repos.d/almalinux.repo", "yum.repos.d/linked.repo", "yum.repos.d/local.repo", "yum.repos.d/rocky.repo"}; !slices.Equal(wrote, want) {
+	if want := []string{"yum.repos.d/almalinux.repo", "yum.repos.d/credentials.repo", "yum.repos.d/linked.repo", "yum.repos.d/local.repo",
+		"yum.repos.d/rocky.repo"}; !slices.Equal(wrote, want) {
 		t.Errorf("-w stdout %q, want wrote lines for %q", r.stdout, want)
 	}
 	if fi, err := os.Stat(filepath.Join(work, "yum.repos.d", "rocky.repo")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -162,6 +163,146 @@ func TestReposCommand(t *testing.T) {
 		t.Errorf("second -w: status %d, stdout %q, stderr %q; want 0, nothing written", r.code, r.stdout, r.stderr)
 	}
 	sameFiles(t, filepath.Join(work, "yum.repos.d"), "want", names)
+}
+
+// TestReposCredentialsAndSubscriptionManager runs the built binary on
+// credentials.repo and subscription-manager's redhat.repo: standard error
+// is, line for line, a note on each repo with credentials (whose agent
+// URLs come out) and on each repo of redhat.repo, with the
+// subscription-manager commands; -w writes credentials.repo and leaves
+// redhat.repo byte for byte. The printed commands, run by sh, give
+// subscription-manager the arguments that its --add parsing (split at
+// the first colon) turns into the baseurl the repo gets, and dnf reads
+// that value, as subscription-manager writes it, as the agent's URL and
+// the mirror's.
+func TestReposCredentialsAndSubscriptionManager(t *testing.T) {
+	bin := agentBinary(t)
+	work := t.TempDir()
+	dir := filepath.Join(work, "yum.repos.d")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"credentials.repo", "redhat.repo"}
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(fixtures, "in", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const (
+		c      = "yum.repos.d/credentials.repo: "
+		rh     = "yum.repos.d/redhat.repo: "
+		pw     = " kept on its own mirror without the agent: it has username, password (dnf would send the agent the password in clear text)"
+		cert   = " kept on its own mirror without the agent: it has sslclientkey, sslclientcert (the agent does not present client certificates)"
+		out    = "; the agent's URLs are taken out of its baseurl"
+		epel   = "http://satellite.example.com/pulp/content/Example_Org/Library/custom/EPEL/EPEL_9_x86_64/"
+		remove = "subscription-manager repo-override --repo=rhel-9-for-x86_64-appstream-rpms --remove=baseurl"
+		add    = "subscription-manager repo-override --repo=Example_Org_EPEL_EPEL_9_x86_64 --add=baseurl:'" +
+			"http://127.0.0.1:7881/m/http/satellite.example.com/pulp/content/Example_Org/Library/custom/EPEL/EPEL_9_x86_64/ " + epel + "'"
+	)
+	notes := []string{
+		c + "[corp]" + pw,
+		c + "[corp-extras]" + pw + out,
+		c + "[partner] kept on its own mirror without the agent: it has sslclientcert, sslclientkey (the agent does not present client certificates)" + out,
+		rh + "subscription-manager writes this file and overwrites changes made to it: left as it is, even with -w",
+		rh + "[rhel-9-for-x86_64-baseos-rpms]" + cert,
+		rh + "[rhel-9-for-x86_64-appstream-rpms]" + cert + "; take the agent's URLs out of it with: " + remove,
+		rh + "[rhel-9-for-x86_64-baseos-source-rpms]" + cert,
+		rh + "[Example_Org_EPEL_EPEL_9_x86_64] is in a file subscription-manager writes: make it local-first with: " + add,
+	}
+	allow := `the agent's repos-dir is "/etc/yum.repos.d", not yum.repos.d: allow these mirrors with allow lines in its settings file: ` +
+		"http://mirror.example.org/yum/el9/ " + epel
+	args := []string{"repos", "-config", "", "-d", "yum.repos.d"}
+	for _, c := range []struct {
+		w      bool
+		stdout string
+		last   string
+	}{
+		{false, "--- yum.repos.d/credentials.repo\n+++ yum.repos.d/credentials.repo\n", "1 of 2 .repo files in yum.repos.d would change: run with -w to write them"},
+		{true, "wrote yum.repos.d/credentials.repo\n", ""},
+	} {
+		a := args
+		if c.w {
+			a = append(a, "-w")
+		}
+		r := runIn(t, work, bin, a...)
+		want := slices.Clone(notes)
+		if c.last != "" {
+			want = append(want, c.last)
+		}
+		want = append(want, allow)
+		if got := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n"); r.code != 0 || !slices.Equal(got, want) {
+			t.Errorf("%q: status %d, stderr:\n%s\nwant:\n%s", a, r.code, r.stderr, strings.Join(want, "\n"))
+		}
+		if !strings.HasPrefix(r.stdout, c.stdout) || strings.Contains(r.stdout, "redhat.repo") {
+			t.Errorf("%q: stdout:\n%s\nwant it to start with %q, without redhat.repo", a, r.stdout, c.stdout)
+		}
+		sameFiles(t, dir, "in", []string{"redhat.repo"})
+	}
+	sameFiles(t, dir, "want", names)
+
+	// The commands, as a shell runs them, and what subscription-manager
+	// makes of them.
+	fake := filepath.Join(work, "bin")
+	if err := os.Mkdir(fake, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fake, "subscription-manager"), []byte("#!/bin/sh\nprintf '%s\\0' \"$@\" > \"$ARGS\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	argv := func(cmd string) []string {
+		t.Helper()
+		sh := exec.Command("sh", "-c", cmd)
+		f := filepath.Join(work, "args")
+		sh.Env = append(os.Environ(), "PATH="+fake+":"+os.Getenv("PATH"), "ARGS="+f)
+		if b, err := sh.CombinedOutput(); err != nil {
+			t.Fatalf("sh -c %q: %v\n%s", cmd, err, b)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	}
+	if got, want := argv(remove), []string{"repo-override", "--repo=rhel-9-for-x86_64-appstream-rpms", "--remove=baseurl"}; !slices.Equal(got, want) {
+		t.Errorf("%s: arguments %q, want %q", remove, got, want)
+	}
+	got := argv(add)
+	if len(got) != 3 || got[0] != "repo-override" || got[1] != "--repo=Example_Org_EPEL_EPEL_9_x86_64" || !strings.HasPrefix(got[2], "--add=") {
+		t.Fatalf("%s: arguments %q", add, got)
+	}
+	// subscription-manager's OverrideCommand._additions_colon_split:
+	// k, _colon, v = value.partition(":").
+	name, value, _ := strings.Cut(strings.TrimPrefix(got[2], "--add="), ":")
+	if name != "baseurl" {
+		t.Fatalf("%s: override %q, want baseurl", add, name)
+	}
+	// subscription-manager writes the override into redhat.repo as
+	// "baseurl = VALUE" (iniparse's RawConfigParser); dnf reads the list.
+	reposd := filepath.Join(work, "reposd")
+	if err := os.Mkdir(reposd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(reposd, "redhat.repo"), []byte("[Example_Org_EPEL_EPEL_9_x86_64]\nname = EPEL 9 x86_64\nbaseurl = "+value+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	need(t, "dnf")
+	if got, want := dnfBaseurls(t, reposd)["Example_Org_EPEL_EPEL_9_x86_64"], []string{
+		"http://127.0.0.1:7881/m/http/satellite.example.com/pulp/content/Example_Org/Library/custom/EPEL/EPEL_9_x86_64/", epel,
+	}; !slices.Equal(got, want) {
+		t.Errorf("dnf reads the override's baseurl as %q, want %q", got, want)
+	}
+	// And repos then finds the repo local-first: no command for it.
+	if err := os.WriteFile(filepath.Join(dir, "redhat.repo"), []byte("# Managed by (rhsm) subscription-manager\n"+
+		"[Example_Org_EPEL_EPEL_9_x86_64]\nbaseurl = "+value+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runIn(t, work, bin, args...); r.code != 0 || strings.Contains(r.stderr, "repo-override") {
+		t.Errorf("after the override: status %d, stderr:\n%s\nwant no command", r.code, r.stderr)
+	}
 }
 
 // TestReposCommandLine: -h, a settings file's listen and repos-dir, and
@@ -229,8 +370,8 @@ func TestReposDnf(t *testing.T) {
 		return ids
 	}
 	idsBefore, before := repolist(), dnfBaseurls(t, dir)
-	if len(idsBefore) != 14 {
-		t.Fatalf("dnf lists %d repos before, want the fixtures' 14: %q", len(idsBefore), idsBefore)
+	if len(idsBefore) != 22 {
+		t.Fatalf("dnf lists %d repos before, want the fixtures' 22: %q", len(idsBefore), idsBefore)
 	}
 	if r := runIn(t, work, bin, "repos", "-config", "", "-d", dir, "-w"); r.code != 0 {
 		t.Fatalf("repos -w: status %d\n%s", r.code, r.stderr)
@@ -240,7 +381,20 @@ func TestReposDnf(t *testing.T) {
 	}
 	after := dnfBaseurls(t, dir)
 	const a = "http://127.0.0.1:7881/m/"
+	// The repos with credentials (credentials.repo) and those of
+	// subscription-manager's redhat.repo get no agent URL; two lose theirs.
+	kept := []string{"corp", "corp-extras", "partner", "rhel-9-for-x86_64-baseos-rpms", "rhel-9-for-x86_64-appstream-rpms",
+		"rhel-9-for-x86_64-baseos-source-rpms", "Example_Org_EPEL_EPEL_9_x86_64"}
 	for id, old := range before {
+		if slices.Contains(kept, id) {
+			if id == "corp-extras" || id == "partner" {
+				continue
+			}
+			if !slices.Equal(after[id], old) {
+				t.Errorf("[%s]: dnf reads %q after, %q before", id, after[id], old)
+			}
+			continue
+		}
 		var agents []string
 		rest := slices.DeleteFunc(slices.Clone(after[id]), func(u string) bool {
 			if strings.HasPrefix(u, a) && !slices.Contains(old, u) {
@@ -281,7 +435,9 @@ func TestReposDnf(t *testing.T) {
 			"http://mirror.example.org/yum/el9/x86_64/",
 			"ftp://ftp.example.org/pub/el9/",
 		},
-		"fedora": nil,
+		"fedora":      nil,
+		"corp-extras": {"https://repo.corp.example.com/el9-extras/x86_64/"},
+		"partner":     {"https://partner.example.net/rpms/el9/", "https://partner-mirror.example.net/rpms/el9/"},
 	}
 	for id, w := range want {
 		if !slices.Equal(after[id], w) {

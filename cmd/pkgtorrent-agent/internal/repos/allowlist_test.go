@@ -100,3 +100,34 @@ func baseURLs(t *testing.T, file string) []string {
 	}
 	return urls
 }
+
+// TestAllowListCredentials: the agent's allow-list leaves out the mirrors
+// of repos with credentials (dnf sends the agent nothing for them, and a
+// stale agent URL gets 403), but for one an allow setting names, and keeps
+// the mirrors of the other repos of the same file.
+func TestAllowListCredentials(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile("testdata/in/credentials.repo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "credentials.repo"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := agent.NewMirrors(settings.Config{ReposDir: dir, Allow: []string{"https://partner.example.net/rpms/"}}, log)
+	for _, c := range []struct {
+		scheme, host, path string
+		want               bool
+	}{
+		{"https", "repo.corp.example.com", "/el9/x86_64/repodata/repomd.xml", false},
+		{"https", "repo.corp.example.com", "/el9-extras/x86_64/repodata/repomd.xml", false},
+		{"https", "partner-mirror.example.net", "/rpms/el9/repodata/repomd.xml", false},
+		{"https", "partner.example.net", "/rpms/el9/repodata/repomd.xml", true},
+		{"http", "mirror.example.org", "/yum/el9/x86_64/repodata/repomd.xml", true},
+	} {
+		if got := m.Allowed(c.scheme, c.host, c.path); got != c.want {
+			t.Errorf("%s://%s%s allowed %v, want %v", c.scheme, c.host, c.path, got, c.want)
+		}
+	}
+}

@@ -33,7 +33,7 @@ func RewriteDir(dir, base string) ([]File, error) {
 		f := File{Name: filepath.Join(dir, e.Name())}
 		src, err := os.ReadFile(f.Name)
 		if err == nil {
-			f.Result, err = Rewrite(src, base)
+			f.Result, err = rewrite(f.Name, src, base)
 			if err != nil {
 				err = fmt.Errorf("%s: %w; left as it is", f.Name, err)
 			}
@@ -114,4 +114,34 @@ func WriteFile(name string, data []byte) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// rhsmHeader is a line of the header subscription-manager writes at the
+// top of redhat.repo (YumRepoFile.REPOFILE_HEADER in its repofile.py), in
+// every version since repo-override came.
+const rhsmHeader = "Managed by (rhsm) subscription-manager"
+
+// owner is the tool that writes the repo file name (its lines ls) over:
+// subscription-manager for its redhat.repo, known by its name or by its
+// header (the comments before the first other line); "" for none.
+func owner(name string, ls []line) string {
+	if filepath.Base(name) == "redhat.repo" {
+		return "subscription-manager"
+	}
+	for i, l := range ls {
+		t := strings.TrimSpace(l.text)
+		if i == 0 {
+			t = strings.TrimPrefix(t, "\ufeff")
+		}
+		if t == "" {
+			continue
+		}
+		if t[0] != '#' && t[0] != ';' {
+			break
+		}
+		if strings.Contains(t, rhsmHeader) {
+			return "subscription-manager"
+		}
+	}
+	return ""
 }

@@ -38,11 +38,37 @@
 //   - Repos with metalink= or mirrorlist= and no baseurl (Fedora's
 //     default) are left alone, with a hint: nothing is fetched to resolve
 //     them.
+//   - A repo with username, password, sslclientcert or sslclientkey stays
+//     on its own mirror, with a note: librepo would send the password to
+//     the agent's URL in clear text (and the agent, passing repodata
+//     through, on to the mirror), and the agent presents no client
+//     certificate, so the mirror would refuse it. The proxy_ options do
+//     not count: librepo gives them to the proxy, not to the URL. Agent
+//     URLs already in such a repo's baseurl come out (one whose mirror is
+//     not in the list becomes that mirror's URL), and the agent's
+//     allow-list leaves its mirrors out (BaseURLs, AllowedMirrors): dnf
+//     sends the agent nothing for it, and a stale agent URL gets 403, so
+//     dnf takes the next URL (unless an allow setting or another repo
+//     names the same mirror). Options in dnf.conf's [main], which every
+//     repo inherits, are not read.
+//   - A file another tool writes over is left as it is, even with -w:
+//     subscription-manager's redhat.repo (known by its name, or by the
+//     "Managed by (rhsm) subscription-manager" line of its header). For
+//     each repo Rewrite would change, a note gives the command that makes
+//     subscription-manager write the same baseurl (repo-override
+//     --add=baseurl:'AGENT MIRROR', or --remove=baseurl for one with
+//     credentials that has agent URLs). Its repos have the entitlement
+//     certificate as sslclientcert and sslclientkey, so today they all
+//     stay on their mirrors, with the note on credentials; the commands
+//     are for repos without one. Red Hat's own entitlement server (in
+//     hosted mode, candlepin's ContentOverrideValidator) refuses baseurl
+//     overrides; Satellite's accepts them.
 package repos
 
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -100,6 +126,23 @@ type section struct {
 	metalink string
 	// commentedBaseurl is the index of a "#baseurl=" comment line, or -1.
 	commentedBaseurl int
+	// creds are the section's credential keys with a value (see
+	// credentialKeys), in the order they come.
+	creds []string
+}
+
+// credentialKeys are the repo options whose value dnf sends with every
+// request for the repo's files, to whatever URL of its baseurl it asks:
+// username and password (HTTP basic authentication, which librepo sends
+// to the agent's http URL too) and the client certificate and its key
+// (which the agent does not present to the mirror). The proxy_ options are
+// not among them: librepo gives those to the proxy, not to the URL.
+var credentialKeys = []string{"username", "password", "sslclientcert", "sslclientkey"}
+
+func (s *section) addCred(key string) {
+	if !slices.Contains(s.creds, key) {
+		s.creds = append(s.creds, key)
+	}
 }
 
 // value is a key's value: its key line and continuation lines.
@@ -145,8 +188,10 @@ func (v *value) tokens(ls []line) []token {
 func isSep(c byte) bool { return c == ' ' || c == '\t' || c == ',' || c == '\r' }
 
 // BaseURLs returns the URLs of the baseurl keys of the repos of the .repo
-// file src (every section but [main]), read as dnf reads the file. A
-// file dnf rejects is a *ParseError.
+// file src that the agent may serve, read as dnf reads the file: every
+// section but [main] and but the repos with credentials (see
+// credentialKeys), which stay on their own mirrors. A file dnf rejects is a
+// *ParseError.
 func BaseURLs(src []byte) ([]string, error) {
 	ls := splitLines(src)
 	secs, err := parse(ls)
@@ -155,7 +200,7 @@ func BaseURLs(src []byte) ([]string, error) {
 	}
 	var urls []string
 	for _, s := range secs {
-		if s.id == "main" {
+		if s.id == "main" || len(s.creds) > 0 {
 			continue
 		}
 		for _, v := range s.baseurls {
@@ -177,6 +222,8 @@ func parse(ls []line) ([]*section, error) {
 		val    *value
 		inKey  bool
 		isBase bool
+		// cred is the credential key whose value is open, or "".
+		cred string
 	)
 	for i, l := range ls {
 		t := l.text
@@ -229,6 +276,10 @@ func parse(ls []line) ([]*section, error) {
 			if isBase {
 				val.lines = append(val.lines, i)
 			}
+			if cred != "" {
+				// A value that starts on the next line.
+				cur.addCred(cred)
+			}
 			continue
 		}
 		if t[0] == '=' {
@@ -243,7 +294,7 @@ func parse(ls []line) ([]*section, error) {
 		for vs < len(t) && (t[vs] == ' ' || t[vs] == '\t') {
 			vs++
 		}
-		inKey, isBase, val = true, key == "baseurl", nil
+		inKey, isBase, val, cred = true, key == "baseurl", nil, ""
 		switch key {
 		case "baseurl":
 			val = &value{lines: []int{i}, start: vs}
@@ -251,6 +302,14 @@ func parse(ls []line) ([]*section, error) {
 		case "metalink", "mirrorlist":
 			if strings.TrimSpace(t[vs:]) != "" {
 				cur.metalink = key
+			}
+		default:
+			if slices.Contains(credentialKeys, key) {
+				if strings.TrimSpace(t[vs:]) != "" {
+					cur.addCred(key)
+				} else {
+					cred = key
+				}
 			}
 		}
 	}

@@ -206,6 +206,7 @@ func TestKeptURLs(t *testing.T) {
 
 // TestRewriteCases: single changes, with the expected file written out.
 func TestRewriteCases(t *testing.T) {
+	const a = "http://127.0.0.1:7881/m/http/m/a/"
 	for _, c := range []struct{ name, in, want string }{
 		{"no baseurl", "[a]\nname=a\n", "[a]\nname=a\n"},
 		{"empty baseurl", "[a]\nbaseurl=\n", "[a]\nbaseurl=\n"},
@@ -231,6 +232,25 @@ func TestRewriteCases(t *testing.T) {
 		{"CRLF empty line inside the value", "[a]\r\nbaseurl=\r\n\r\n  http://m/a/\r\n",
 			"[a]\r\nbaseurl=\r\n\r\n  http://127.0.0.1:7881/m/http/m/a/\r\n  http://m/a/\r\n"},
 		{"trailing spaces kept", "[a]\r\nbaseurl=http://m/a/  \r\n", "[a]\r\nbaseurl=http://127.0.0.1:7881/m/http/m/a/\r\n        http://m/a/  \r\n"},
+		// Which keys are credentials (one note each such repo), and how
+		// agent URLs come out of each layout of a value.
+		{"proxy credentials are the proxy's", "[a]\nproxy=http://p:3128\nproxy_username=u\nproxy_password=p\nbaseurl=http://m/a/\n",
+			"[a]\nproxy=http://p:3128\nproxy_username=u\nproxy_password=p\nbaseurl=" + a + "\n        http://m/a/\n"},
+		{"sslcacert alone is no credential", "[a]\nsslcacert=/ca.pem\nbaseurl=http://m/a/\n", "[a]\nsslcacert=/ca.pem\nbaseurl=" + a + "\n        http://m/a/\n"},
+		{"empty username", "[a]\nusername=\nbaseurl=http://m/a/\n", "[a]\nusername=\nbaseurl=" + a + "\n        http://m/a/\n"},
+		{"keys are case-sensitive", "[a]\nUsername=u\nbaseurl=http://m/a/\n", "[a]\nUsername=u\nbaseurl=" + a + "\n        http://m/a/\n"},
+		{"a value on the next line", "[a]\nbaseurl=http://m/a/\npassword=\n  p\n", "[a]\nbaseurl=http://m/a/\npassword=\n  p\n"},
+		{"key after baseurl", "[a]\nbaseurl=http://m/a/\nsslclientkey=/k.pem\n", "[a]\nbaseurl=http://m/a/\nsslclientkey=/k.pem\n"},
+		{"the key line takes the next line's URLs", "[a]\nusername=u\nbaseurl = " + a + "\n          http://m/a/ http://n/a/\r\n",
+			"[a]\nusername=u\nbaseurl = http://m/a/ http://n/a/\r\n"},
+		{"over a spaces-only line", "[a]\nusername=u\nbaseurl=" + a + "\n  \n  http://m/a/\n", "[a]\nusername=u\nbaseurl=http://m/a/\n  \n"},
+		{"first on a line", "[a]\nusername=u\nbaseurl=" + a + ", http://m/a/\n", "[a]\nusername=u\nbaseurl=http://m/a/\n"},
+		{"last on a line", "[a]\nusername=u\nbaseurl=http://m/a/ http://localhost:9/m/http/m/a/  \n", "[a]\nusername=u\nbaseurl=http://m/a/  \n"},
+		{"a line of its own", "[a]\nusername=u\nbaseurl=file:///x\n\t" + a + "\n\thttp://m/a/\n", "[a]\nusername=u\nbaseurl=file:///x\n\thttp://m/a/\n"},
+		{"its mirror not in the list", "[a]\nusername=u\nbaseurl=http://[::1]:7881/m/https/M.example.org/a/\n", "[a]\nusername=u\nbaseurl=https://M.example.org/a/\n"},
+		{"the same mirror twice", "[a]\nusername=u\nbaseurl=" + a + " http://localhost:7881/m/http/M:80/a/\n", "[a]\nusername=u\nbaseurl=http://m/a/\n"},
+		{"two baseurl keys", "[a]\nusername=u\nbaseurl=" + a + "\n  http://m/a/\nbaseurl=" + a + "\n  http://m/a/\n",
+			"[a]\nusername=u\nbaseurl=http://m/a/\nbaseurl=http://m/a/\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r, err := Rewrite([]byte(c.in), base)
@@ -239,6 +259,9 @@ func TestRewriteCases(t *testing.T) {
 			}
 			if string(r.Text) != c.want {
 				t.Errorf("rewritten %q, want %q", r.Text, c.want)
+			}
+			if len(r.Repos) > 0 && len(r.Repos[0].Credentials) > 0 && len(r.Repos[0].Notes) != 1 {
+				t.Errorf("credentials %q, notes %q: want one note", r.Repos[0].Credentials, r.Repos[0].Notes)
 			}
 		})
 	}
@@ -296,21 +319,26 @@ func TestAgentBase(t *testing.T) {
 }
 
 // FuzzRewrite: whatever the file, Rewrite does not panic, a second run
-// changes nothing, and the rewritten file holds the old one's lines in
-// order, with lines added.
+// changes nothing, and the rewritten file holds the old one's words, but
+// for those Rewrite says it removed, and those it says it added.
 func FuzzRewrite(f *testing.F) {
 	for _, n := range fixtures(f) {
 		f.Add(read(f, "testdata/in/"+n))
 	}
 	f.Add([]byte("[a]\nbaseurl=file:///x,http://m/a/,,http://n/$x/ ftp://f/\n\t\thttp://o/ ,\n"))
+	f.Add([]byte("[a]\nusername=u\nbaseurl=http://127.0.0.1:7881/m/http/m/a/ ,http://m/a/\n  http://[::1]:1/m/https/n/b/,\n\n" +
+		"[b]\nsslclientkey=\n  k\nbaseurl = http://localhost:2/m/http/m/a/  \n  \n\thttp://127.0.0.1:7881/m/http/m/a/ http://M/a/\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r, err := Rewrite(in, base)
 		if err != nil {
 			return
 		}
 		r2, err := Rewrite(r.Text, base)
-		if err != nil || r2.Changed() {
-			t.Fatalf("second run: err %v, diff:\n%s", err, r2.Diff("x"))
+		if err != nil {
+			t.Fatalf("second run: %v, on %q", err, r.Text)
+		}
+		if r2.Changed() {
+			t.Fatalf("second run: diff:\n%s", r2.Diff("x"))
 		}
 		if !r.Changed() && !bytes.Equal(r.Text, in) {
 			t.Fatal("unchanged, but the text differs")
@@ -326,8 +354,11 @@ func FuzzRewrite(f *testing.F) {
 		count(string(r.Text), 1)
 		count(string(in), -1)
 		for _, rp := range r.Repos {
-			for _, a := range rp.Added {
+			for _, a := range slices.Concat(rp.Added, rp.Restored) {
 				count(a, -1)
+			}
+			for _, a := range rp.Removed {
+				count(a, 1)
 			}
 		}
 		for w, n := range words {

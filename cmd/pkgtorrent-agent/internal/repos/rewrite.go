@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
@@ -16,6 +17,10 @@ type Result struct {
 	Text []byte
 	// Repos are the file's repo sections, in order.
 	Repos []Repo
+	// Owner is the tool that writes the file over ("subscription-manager",
+	// see owner), or ""; Note (when not "") says why the file is left as
+	// it is.
+	Owner, Note string
 
 	old, new []line
 	edits    []edit
@@ -30,10 +35,25 @@ type Repo struct {
 	// Mirrors are the http and https mirrors of its baseurl that the agent
 	// fetches from, in order, with their agent URL or not.
 	Mirrors []string
-	// Added are the agent URLs Rewrite put in.
+	// Added are the agent URLs Rewrite put in (none in a file another
+	// tool owns).
 	Added []string
-	// Notes are one line each on URLs kept without an agent URL, and
-	// Hint (when not "") on a repo Rewrite could not make local-first.
+	// Credentials are the repo's keys that keep it on its own mirror
+	// (username, password, sslclientcert, sslclientkey: see
+	// credentialKeys). Such a repo gets no agent URL, its Mirrors are
+	// empty (the agent does not allow them for it), and Removed are the
+	// agent URLs Rewrite took out of its baseurl, Restored the mirror URLs
+	// it put in place of those whose mirror was not in the list.
+	Credentials       []string
+	Removed, Restored []string
+	// Command, for a repo of a file another tool owns (Result.Owner), is
+	// the shell command that makes that tool write the baseurl Rewrite
+	// would have written, or "".
+	Command string
+	// Notes are one line each on URLs kept without an agent URL, on why a
+	// repo with Credentials stays on its own mirror, and on the Command;
+	// Hint (when not "") is one on a repo Rewrite could not make
+	// local-first.
 	Notes []string
 	Hint  string
 }
@@ -106,9 +126,19 @@ func LoopbackHost(hostport string) bool {
 }
 
 // agentTarget is the mirror an agent URL u names (as mirrorKey makes
-// it), when u is one: http on a loopback host, with a path under
-// /m/http/ or /m/https/.
+// it), when u is one (see agentMirror).
 func agentTarget(u string) (string, bool) {
+	m, ok := agentMirror(u)
+	if !ok {
+		return "", false
+	}
+	return mirrorKey(m), true
+}
+
+// agentMirror is the mirror URL an agent URL u names, as u spells it, when
+// u is one: http on a loopback host, with a path under /m/http/ or
+// /m/https/ (and the mirror not itself an agent URL).
+func agentMirror(u string) (string, bool) {
 	scheme, rest, ok := strings.Cut(u, "://")
 	if !ok || !strings.EqualFold(scheme, "http") {
 		return "", false
@@ -125,7 +155,11 @@ func agentTarget(u string) (string, bool) {
 	if !ok || (ms != "http" && ms != "https") {
 		return "", false
 	}
-	return mirrorKey(ms + "://" + mrest), true
+	if m, ok := agentMirror(ms + "://" + mrest); ok {
+		// The agent's URL of its own URL.
+		return m, true
+	}
+	return ms + "://" + mrest, true
 }
 
 // mirrorKey is u with its scheme and host lower-cased and a default port
@@ -147,9 +181,17 @@ func isHTTP(u string) bool {
 }
 
 // Rewrite puts the agent at base (see AgentBase) first in every baseurl
-// of the .repo file src. It fails only on a file libdnf would not read (a
-// *ParseError).
+// of the .repo file src, but for repos with credentials, which it takes
+// the agent out of, and for files another tool owns, which it leaves as
+// they are (see the package documentation). It fails only on a file
+// libdnf would not read (a *ParseError).
 func Rewrite(src []byte, base string) (*Result, error) {
+	return rewrite("", src, base)
+}
+
+// rewrite is Rewrite of the file name, whose base name tells its owner
+// too (see owner).
+func rewrite(name string, src []byte, base string) (*Result, error) {
 	ls := splitLines(src)
 	secs, err := parse(ls)
 	if err != nil {
@@ -162,25 +204,23 @@ func Rewrite(src []byte, base string) (*Result, error) {
 			break
 		}
 	}
-	r := &Result{old: ls}
+	r := &Result{old: ls, Owner: owner(name, ls)}
+	if r.Owner != "" {
+		r.Note = r.Owner + " writes this file and overwrites changes made to it: left as it is, even with -w"
+	}
 	for _, s := range secs {
 		if s.id == "main" {
 			continue
 		}
-		rp := Repo{ID: s.id}
-		hasURL := false
-		for _, v := range s.baseurls {
-			ts := v.tokens(ls)
-			hasURL = hasURL || len(ts) > 0
-			if e, ok := rewriteValue(&rp, ls, v, ts, base, eol); ok {
-				r.edits = append(r.edits, e)
-			}
-		}
-		if !hasURL && s.metalink != "" {
-			rp.Hint = hint(s)
+		rp, es := rewriteSection(s, ls, base, eol, r.Owner)
+		if r.Owner == "" {
+			r.edits = append(r.edits, es...)
+		} else {
+			rp.Added, rp.Removed, rp.Restored = nil, nil, nil
 		}
 		r.Repos = append(r.Repos, rp)
 	}
+	r.edits = merged(r.edits)
 	r.new = apply(ls, r.edits)
 	r.Text = src
 	if r.Changed() {
@@ -189,9 +229,93 @@ func Rewrite(src []byte, base string) (*Result, error) {
 	return r, nil
 }
 
+// rewriteSection is what Rewrite does to the repo of section s: the
+// repo's Repo and the edits of its baseurl values, which a file that tool
+// owns does not take (the Repo has a Command instead).
+func rewriteSection(s *section, ls []line, base, eol, tool string) (Repo, []edit) {
+	rp := Repo{ID: s.id, Credentials: s.creds}
+	var (
+		es      []edit
+		hasURL  bool
+		hasHTTP bool
+		// last is the URLs of the last baseurl (the one dnf takes) when
+		// Rewrite changed it.
+		last []string
+	)
+	for _, v := range s.baseurls {
+		ts := v.tokens(ls)
+		hasURL = hasURL || len(ts) > 0
+		hasHTTP = hasHTTP || slices.ContainsFunc(ts, func(t token) bool { return isHTTP(t.url) })
+		last = nil
+		if len(s.creds) > 0 {
+			es = append(es, restoreValue(&rp, ls, v, ts)...)
+			continue
+		}
+		if e, urls, ok := rewriteValue(&rp, ls, v, ts, base, eol); ok {
+			es = append(es, e)
+			last = urls
+		}
+	}
+	switch {
+	case len(s.creds) > 0 && (hasHTTP || (!hasURL && s.metalink != "")):
+		rp.Notes = append(rp.Notes, credentialsNote(&rp, tool))
+	case !hasURL && s.metalink != "":
+		rp.Hint = hint(s, tool)
+	case tool != "" && last != nil:
+		rp.Command = repoOverride(s.id, "--add=baseurl:"+shellQuote(strings.Join(last, " ")))
+		rp.Notes = append(rp.Notes, fmt.Sprintf("[%s] is in a file %s writes: make it local-first with: %s", s.id, tool, rp.Command))
+	}
+	return rp, es
+}
+
+// credentialsNote is the note on a repo with credentials: why it stays
+// on its own mirror, and what happens to the agent URLs it has.
+func credentialsNote(rp *Repo, tool string) string {
+	var why []string
+	if slices.Contains(rp.Credentials, "username") || slices.Contains(rp.Credentials, "password") {
+		why = append(why, "dnf would send the agent the password in clear text")
+	}
+	if slices.Contains(rp.Credentials, "sslclientcert") || slices.Contains(rp.Credentials, "sslclientkey") {
+		why = append(why, "the agent does not present client certificates")
+	}
+	n := fmt.Sprintf("[%s] kept on its own mirror without the agent: it has %s (%s)", rp.ID, strings.Join(rp.Credentials, ", "), strings.Join(why, "; "))
+	switch {
+	case len(rp.Removed) == 0:
+	case tool != "":
+		rp.Command = repoOverride(rp.ID, "--remove=baseurl")
+		n += "; take the agent's URLs out of it with: " + rp.Command
+	default:
+		n += "; the agent's URLs are taken out of its baseurl"
+	}
+	return n
+}
+
+// repoOverride is the subscription-manager command that sets (op
+// --add=baseurl:VALUE) or drops (--remove=baseurl) the baseurl override
+// of repo id. Its --add splits NAME:VALUE at the first colon and takes the
+// rest as the value, spaces and colons included (OverrideCommand.
+// _additions_colon_split in subscription-manager's cli_command/override.py);
+// the override is written into redhat.repo as "baseurl = VALUE", which dnf
+// splits at the spaces. --remove=baseurl gives the repo back the baseurl
+// the entitlement server sends.
+func repoOverride(id, op string) string {
+	return "subscription-manager repo-override --repo=" + shellQuote(id) + " " + op
+}
+
+// shellQuote is s as one word of a POSIX shell: as it is when it has
+// only characters the shell takes literally, otherwise in single quotes
+// (which keep $releasever from the shell).
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // rewriteValue makes the edit that puts the agent's URLs for v's
-// uncovered mirrors before its first http or https mirror.
-func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (edit, bool) {
+// uncovered mirrors before its first http or https mirror, and gives the
+// value's URLs after it.
+func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (edit, []string, bool) {
 	covered := map[string]bool{}
 	for _, t := range ts {
 		if k, ok := agentTarget(t.url); ok {
@@ -218,15 +342,22 @@ func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (
 		}
 	}
 	if len(add) == 0 {
-		return edit{}, false
+		return edit{}, nil, false
 	}
 	rp.Added = append(rp.Added, add...)
+	var urls []string
+	for i, t := range ts {
+		if i == first {
+			urls = append(urls, add...)
+		}
+		urls = append(urls, t.url)
+	}
 	// The indent of the value's continuation lines, or the width of
 	// "baseurl=" so that the URLs line up.
 	indent := strings.Repeat(" ", v.start)
 	for _, li := range v.lines[1:] {
 		if t := ls[li].text; strings.TrimLeft(t, " \t\r") != "" {
-			indent = t[:len(t)-len(strings.TrimLeft(t, " \t"))]
+			indent = t[:len(t)-len(strings.TrimLeft(t, " \t\r"))]
 			break
 		}
 	}
@@ -240,7 +371,7 @@ func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (
 		for _, a := range add {
 			out = append(out, line{head + a, eol})
 		}
-		return edit{start: ft.line, end: ft.line, lines: out}, true
+		return edit{start: ft.line, end: ft.line, lines: out}, urls, true
 	}
 	var out []line
 	if first > 0 && ts[first-1].line == ft.line {
@@ -254,7 +385,119 @@ func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (
 		head = indent
 	}
 	out = append(out, line{head + l.text[ft.start:], l.eol})
-	return edit{start: ft.line, end: ft.line + 1, lines: out}, true
+	return edit{start: ft.line, end: ft.line + 1, lines: out}, urls, true
+}
+
+// restoreValue makes the edits that take the agent's URLs out of v, for a
+// repo with credentials: an agent URL whose mirror is in the list goes,
+// one whose mirror is not becomes that mirror's URL. A continuation line
+// left without URLs goes; the key line takes the URLs of the next line
+// that has some instead, so that a value Rewrite wrote comes back as it
+// was.
+func restoreValue(rp *Repo, ls []line, v *value, ts []token) []edit {
+	direct := map[string]bool{}
+	for _, t := range ts {
+		if _, ok := agentTarget(t.url); !ok && isHTTP(t.url) {
+			direct[mirrorKey(t.url)] = true
+		}
+	}
+	// repl is each URL's replacement, "" for one that goes.
+	repl := make([]string, len(ts))
+	changed := map[int]bool{} // lines with agent URLs
+	for i, t := range ts {
+		repl[i] = t.url
+		m, ok := agentMirror(t.url)
+		if !ok {
+			continue
+		}
+		changed[t.line] = true
+		rp.Removed = append(rp.Removed, t.url)
+		repl[i] = ""
+		if k := mirrorKey(m); !direct[k] {
+			direct[k] = true
+			repl[i] = m
+			rp.Restored = append(rp.Restored, m)
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	// text is the new text of each line whose URLs changed, or of the key
+	// line; gone are the lines left without URLs.
+	text := map[int]line{}
+	gone := map[int]bool{}
+	keyEmpty := false
+	for i := 0; i < len(ts); {
+		li, t := ts[i].line, ls[ts[i].line].text
+		j := i
+		for j < len(ts) && ts[j].line == li {
+			j++
+		}
+		kept := -1
+		b := []byte(t[:ts[i].start])
+		for k := i; k < j; k++ {
+			if repl[k] == "" {
+				continue
+			}
+			if kept >= 0 {
+				b = append(b, t[ts[kept].end:ts[kept+1].start]...)
+			}
+			b = append(b, repl[k]...)
+			kept = k
+		}
+		switch {
+		case !changed[li]:
+		case kept >= 0:
+			text[li] = line{string(b) + t[ts[j-1].end:], ls[li].eol}
+		case li == v.lines[0]:
+			text[li] = line{string(b), ls[li].eol}
+			keyEmpty = true
+		default:
+			gone[li] = true
+		}
+		i = j
+	}
+	if keyEmpty {
+		// The key line has no URL left: those of the next line with URLs
+		// come up.
+		key := v.lines[0]
+		for _, li := range v.lines[1:] {
+			n, ok := text[li]
+			if !ok && !gone[li] && strings.Trim(ls[li].text, " \t\r") != "" {
+				n, ok = ls[li], true
+			}
+			if ok {
+				text[key] = line{text[key].text + strings.TrimLeft(n.text, " \t\r"), n.eol}
+				delete(text, li)
+				gone[li] = true
+				break
+			}
+		}
+	}
+	var es []edit
+	for _, li := range v.lines {
+		switch n, ok := text[li]; {
+		case gone[li]:
+			es = append(es, edit{start: li, end: li + 1})
+		case ok && n != ls[li]:
+			es = append(es, edit{start: li, end: li + 1, lines: []line{n}})
+		}
+	}
+	return es
+}
+
+// merged joins edits that touch into one, as diff -u shows them.
+func merged(es []edit) []edit {
+	var out []edit
+	for _, e := range es {
+		if n := len(out); n > 0 && out[n-1].end == e.start {
+			out[n-1].end = e.end
+			out[n-1].lines = slices.Concat(out[n-1].lines, e.lines)
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // redacted is u with its password and query, if any, shown as xxxxx:
@@ -270,9 +513,12 @@ func redacted(u string) string {
 	return p.Redacted()
 }
 
-func hint(s *section) string {
-	h := fmt.Sprintf("[%s] uses %s= and has no baseurl: left as it is; give it the fleet's mirror as baseurl "+
-		"(dnf config-manager --save --setopt=%s.baseurl=http://MIRROR/PATH/", s.id, s.metalink, s.id)
+func hint(s *section, tool string) string {
+	how := fmt.Sprintf("dnf config-manager --save --setopt=%s.baseurl=http://MIRROR/PATH/", s.id)
+	if tool != "" {
+		how = repoOverride(s.id, "--add=baseurl:http://MIRROR/PATH/")
+	}
+	h := fmt.Sprintf("[%s] uses %s= and has no baseurl: left as it is; give it the fleet's mirror as baseurl (%s", s.id, s.metalink, how)
 	if s.commentedBaseurl >= 0 {
 		h += fmt.Sprintf("; line %d has a commented-out baseurl with the path", s.commentedBaseurl+1)
 	}

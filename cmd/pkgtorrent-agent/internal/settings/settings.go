@@ -35,7 +35,8 @@ type Config struct {
 	// scheme://host[:port][/path]. Repeatable.
 	Allow []string
 	// ReposDir is a folder of yum/dnf .repo files whose baseurl mirrors
-	// are allowed too ("" reads none).
+	// are allowed too, but for those of repos with credentials (see
+	// repos.BaseURLs); "" reads none.
 	ReposDir string
 	// ServiceName is the name the mirrors' pkgtorrent-service answers
 	// under: /{top}/{service-name}/single/...
@@ -127,7 +128,7 @@ func (c *Config) table() pkgsettings.Table {
 	t.Add("allow", pkgsettings.List(&c.Allow),
 		"mirror base URL scheme://host[:port][/path] the agent may fetch from (repeatable)")
 	t.Add("repos-dir", pkgsettings.String(&c.ReposDir),
-		"folder of .repo files whose baseurl mirrors are allowed too (empty: none)")
+		"folder of .repo files whose baseurl mirrors are allowed too, but for repos with credentials (empty: none)")
 	t.Add("service-name", pkgsettings.String(&c.ServiceName),
 		"name the mirrors' pkgtorrent-service answers under: /{top}/{service-name}/")
 	t.Add("packages", pkgsettings.List(&c.Packages),
