@@ -2,7 +2,9 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha1"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -84,5 +86,60 @@ func TestHostileTorrents(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAbandonedDownload: a download whose request left (the mirror never
+// sends its bytes, and dnf gave up) stops once no request or prefetch has
+// wanted it for abandonAfter, and its partial file leaves the store:
+// nothing downloads for a torrent no one waits for.
+func TestAbandonedDownload(t *testing.T) {
+	data := bytes.Repeat([]byte("never sent "), 100000)
+	const name = "slow-1-1.noarch.rpm"
+	info := metainfo.Info{Name: name, Length: int64(len(data)), PieceLength: 256 << 10}
+	for off := 0; off < len(data); off += int(info.PieceLength) {
+		sum := sha1.Sum(data[off:min(len(data), off+int(info.PieceLength))])
+		info.Pieces = append(info.Pieces, sum[:]...)
+	}
+	ib, _ := bencode.Marshal(info)
+	torrent, _ := bencode.Marshal(metainfo.MetaInfo{InfoBytes: ib})
+	release := make(chan struct{})
+	mirror := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/torrent_service/single/") {
+			w.Write(torrent)
+			return
+		}
+		select { // the file's bytes never come
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer mirror.Close()
+	defer close(release)
+	store := t.TempDir()
+	a := startAgent(t, store, []string{mirror.URL})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.url(mirror.URL+"/"+pkgDir+name), nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	waitFor(t, "the request to end", func() bool {
+		st := a.swarm.Status()
+		return len(st.Torrents) == 1 && st.Torrents[0].Users == 0
+	})
+	a.swarm.tidy(time.Now())
+	if st := a.swarm.Status(); len(st.Torrents) != 1 || st.Torrents[0].State != "downloading" {
+		t.Fatalf("right after the request: %+v; want the download going on", st.Torrents)
+	}
+	a.swarm.tidy(time.Now().Add(abandonAfter + time.Second))
+	if st := a.swarm.Status(); len(st.Torrents) != 0 {
+		t.Errorf("%v after the request left: %+v; want the download stopped and gone", abandonAfter, st.Torrents)
+	}
+	for _, d := range []string{"torrents", "data"} {
+		if ents, _ := os.ReadDir(filepath.Join(store, d)); len(ents) != 0 {
+			t.Errorf("the store's %s/ holds %d entries, want none", d, len(ents))
+		}
 	}
 }

@@ -157,6 +157,9 @@ func TestPeerMemoryBound(t *testing.T) {
 	if n := attack(func(int) string { return "127.0.0.1" }); n == 0 || n > 64 {
 		t.Errorf("from one address: %d of 200 connections served, want 1 to 64 (peer-conns-per-address)", n)
 	}
+	if st := agentStatus(t, a); st.PeerConnsRefused < 200-64 {
+		t.Errorf("/status: peer_conns_refused %d, want at least the %d connections past peer-conns-per-address", st.PeerConnsRefused, 200-64)
+	}
 	closeAll()
 	if n := attack(func(i int) string { return "127.0.0." + strconv.Itoa(2+i) }); n != 200 {
 		t.Errorf("from 200 addresses: %d of 200 connections served, want all (peer-conns is 512)", n)

@@ -22,6 +22,10 @@ func (s *Swarm) seedTime(ih metainfo.Hash) time.Duration {
 	return s.cfg.SeedMin + time.Duration(f*float64(s.cfg.SeedMax-s.cfg.SeedMin))
 }
 
+// abandonAfter is how long a download goes on after the last request
+// or prefetch that wanted it ended.
+const abandonAfter = 2 * time.Minute
+
 // janitor drops torrents past their seeding time and evicts finished
 // files, least recently used first, while the store holds more than
 // store-size.
@@ -55,9 +59,15 @@ func (s *Swarm) tidy(now time.Time) {
 		}
 	}
 	// A download the store could not hold gives its space back once no
-	// request reads it; the next request starts it again.
+	// request reads it; so does one that no request or prefetch has
+	// wanted for abandonAfter, so that nothing downloads for a torrent no
+	// one waits for. The next request starts it again.
 	for _, it := range s.items {
-		if it.failure() != nil && it.users == 0 {
+		abandoned := it.t != nil && !it.complete && now.Sub(it.lastUsed) > abandonAfter
+		if it.users == 0 && (it.failure() != nil || abandoned) {
+			if abandoned {
+				s.log.Info("download abandoned: no request or prefetch wants it", "torrent", it.name)
+			}
 			s.evictLocked(it)
 			total -= it.length
 		}

@@ -99,16 +99,22 @@ type TorrentStatus struct {
 
 // Status is the answer of GET /status.
 type Status struct {
-	PeerPort int             `json:"peer_port"`
-	Totals   Totals          `json:"totals"`
-	Torrents []TorrentStatus `json:"torrents"`
+	PeerPort int `json:"peer_port"`
+	// PeerConns are the peer connections open now (both ways, handshakes
+	// included); PeerConnsRefused those closed or not dialed since the
+	// start because peer-conns or peer-conns-per-address was reached.
+	PeerConns        int             `json:"peer_conns"`
+	PeerConnsRefused int64           `json:"peer_conns_refused"`
+	Totals           Totals          `json:"totals"`
+	Torrents         []TorrentStatus `json:"torrents"`
 }
 
 // Status reports the figures and every torrent of the store.
 func (s *Swarm) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{PeerPort: s.PeerPort(), Torrents: []TorrentStatus{}}
+	st := Status{PeerPort: s.PeerPort(), PeerConns: s.cl.Conns.Open(), PeerConnsRefused: s.cl.Conns.Refused(),
+		Torrents: []TorrentStatus{}}
 	tot := &st.Totals
 	tot.FromPeers = s.stats.retiredPeers.Load()
 	tot.Uploaded = s.stats.retiredUploaded.Load()
@@ -167,6 +173,7 @@ type collector struct {
 	s                               *Swarm
 	bytes, uploaded, torrents, evic *prometheus.Desc
 	offload, prefetched             *prometheus.Desc
+	conns, refused                  *prometheus.Desc
 }
 
 func newCollector(s *Swarm) *collector {
@@ -186,17 +193,22 @@ func newCollector(s *Swarm) *collector {
 			"Share of package bytes that came from peers rather than a mirror.", nil, nil),
 		prefetched: prometheus.NewDesc("pkgtorrent_agent_prefetched_total",
 			"Packages whose download a prefetch (the dnf plugin) started.", nil, nil),
+		conns: prometheus.NewDesc("pkgtorrent_agent_peer_connections",
+			"Peer connections open, both ways, handshakes included.", nil, nil),
+		refused: prometheus.NewDesc("pkgtorrent_agent_peer_connections_refused_total",
+			"Peer connections closed at once or not dialed: peer-conns or peer-conns-per-address was reached.", nil, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.bytes, c.uploaded, c.torrents, c.evic, c.offload, c.prefetched} {
+	for _, d := range []*prometheus.Desc{c.bytes, c.uploaded, c.torrents, c.evic, c.offload, c.prefetched, c.conns, c.refused} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	t := c.s.Status().Totals
+	st := c.s.Status()
+	t := st.Totals
 	for _, v := range []struct {
 		src string
 		n   int64
@@ -210,4 +222,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.evic, prometheus.CounterValue, float64(t.Evicted))
 	ch <- prometheus.MustNewConstMetric(c.offload, prometheus.GaugeValue, t.Offload)
 	ch <- prometheus.MustNewConstMetric(c.prefetched, prometheus.CounterValue, float64(t.Prefetched))
+	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(st.PeerConns))
+	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.PeerConnsRefused))
 }
