@@ -120,15 +120,13 @@ func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Log
 	// (third_party/torrent, PATCHED.md), so a peer may queue more than
 	// this and uploads go on.
 	tc.MaxAllocPeerRequestDataPerConn = peerRequestData
-	// The burst is also the largest chunk a peer may request (16 KiB, the
-	// chunk size clients use; larger requests are rejected), so that a
-	// request always fits in peerRequestData. Without upload-rate the
-	// rate is too high to bind.
-	upload := rate.Limit(1 << 40)
 	if cfg.UploadRate > 0 {
-		upload = rate.Limit(cfg.UploadRate)
+		// The burst is also the largest chunk a peer may request: 16 KiB,
+		// the chunk size clients use, so that a request always fits in
+		// peerRequestData (without upload-rate the engine refuses larger
+		// ones itself, PATCHED.md); rates under 16 KiB/s still upload.
+		tc.UploadRateLimiter = rate.NewLimiter(rate.Limit(cfg.UploadRate), chunkSize)
 	}
-	tc.UploadRateLimiter = rate.NewLimiter(upload, chunkSize)
 	// The engine's debug lines (one per piece state change) would drown
 	// the agent's own; its warnings and errors go through.
 	tc.Slogger = slog.New(minLevel{log.Handler(), logLevel}).With("part", "torrent")

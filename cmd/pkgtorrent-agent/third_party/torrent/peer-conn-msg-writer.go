@@ -84,6 +84,13 @@ func (cn *peerConnMsgWriter) run(keepAliveTimeout time.Duration) {
 		if cn.closed.IsSet() {
 			return
 		}
+		// pkgtorrent: taken before fillWriteBuffer, not after it. A
+		// Broadcast with no channel taken is lost: work made ready between
+		// fillWriteBuffer and the wait (the data of a peer's request, read
+		// by peerRequestServer, which tickles the writer) was then left
+		// until the keepalive timer, 2 minutes later, and with it the
+		// connection's upload.
+		writeCond := cn.writeCond.Signaled()
 		cn.fillWriteBuffer()
 		keepAlive := cn.keepAlive()
 		cn.mu.Lock()
@@ -92,7 +99,6 @@ func (cn *peerConnMsgWriter) run(keepAliveTimeout time.Duration) {
 			torrent.Add("written keepalives", 1)
 		}
 		if cn.writeBuffer.Len() == 0 {
-			writeCond := cn.writeCond.Signaled()
 			cn.mu.Unlock()
 			select {
 			case <-cn.closed.Done():

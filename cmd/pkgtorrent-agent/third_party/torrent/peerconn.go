@@ -619,7 +619,11 @@ func (c *PeerConn) reject(r Request) {
 func (c *PeerConn) maximumPeerRequestChunkLength() (_ Option[int]) {
 	uploadRateLimiter := c.t.cl.config.UploadRateLimiter
 	if uploadRateLimiter.Limit() == rate.Inf {
-		return
+		// pkgtorrent: requests over the chunk size clients use are
+		// refused without an upload limit too: one over
+		// MaxAllocPeerRequestDataPerConn could never be granted, and
+		// peerRequestServer would try it again forever.
+		return Some(int(defaultChunkSize))
 	}
 	return Some(uploadRateLimiter.Burst())
 }
