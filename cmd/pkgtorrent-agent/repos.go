@@ -17,10 +17,14 @@ import (
 // repos reads its listen and repos-dir when it exists.
 const defaultConfig = "/etc/pkgtorrent-agent.conf"
 
-const reposUsage = `Usage: pkgtorrent-agent repos [-w] [-d DIR] [-listen ADDR] [-config FILE]
+const reposUsage = `Usage: pkgtorrent-agent repos [-w] [-d DIR] [-listen ADDR] [-config FILE] [-dnf-conf FILE]
 
 Puts the agent first in the baseurl of every repo in DIR/*.repo: for each
-http or https mirror, the agent's URL of it, then the mirrors as they were.
+http or https mirror, the agent's URLs of it, then the mirrors as they were.
+librepo sends at most 3 downloads at once to one URL, so a mirror gets
+ceil(max_parallel_downloads/3) agent URLs (its lanes: /m/, /m2/, ...), with
+max_parallel_downloads from dnf.conf's [main]; run it again after changing
+that setting.
 Everything else in the files stays as it is, and a second run changes
 nothing. Without -w it prints a unified diff (the files' names as given,
 so "patch -d / -p1" applies it for /etc/yum.repos.d), with -w it writes
@@ -43,6 +47,7 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 	dir := fl.String("d", "", "folder of the .repo files (default: the agent's repos-dir, /etc/yum.repos.d)")
 	listen := fl.String("listen", "", "the agent's listen address (default: the agent's listen setting, 127.0.0.1:7881)")
 	config := fl.String("config", defaultConfig, "the agent's settings file, for listen and repos-dir (when it exists; \"\": none)")
+	dnfConf := fl.String("dnf-conf", "/etc/dnf/dnf.conf", "dnf's settings file, for max_parallel_downloads (3 when it is missing)")
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), reposUsage)
 		fl.PrintDefaults()
@@ -85,7 +90,12 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
 		status = exitFailed
 	}
-	files, err := repos.RewriteDir(*dir, base)
+	parallel, err := repos.MaxParallelDownloads(*dnfConf)
+	if err != nil {
+		fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
+		return exitUsage
+	}
+	files, err := repos.RewriteDir(*dir, base, repos.Lanes(parallel))
 	if err != nil {
 		fail(err)
 		return status

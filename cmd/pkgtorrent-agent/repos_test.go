@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // The fixtures of internal/repos: realistic repo files (testdata/in) and
@@ -688,9 +691,9 @@ func TestReposManPage(t *testing.T) {
 	if code := runRepos([]string{"-h"}, io.Discard, &usage); code != 0 {
 		t.Fatalf("repos -h: status %d", code)
 	}
-	flags := regexp.MustCompile(`(?m)^  (-[a-z]+)`).FindAllStringSubmatch(usage.String(), -1)
-	if len(flags) != 4 {
-		t.Fatalf("repos -h lists %d flags, want 4:\n%s", len(flags), usage.String())
+	flags := regexp.MustCompile(`(?m)^  (-[a-z-]+)`).FindAllStringSubmatch(usage.String(), -1)
+	if len(flags) != 5 {
+		t.Fatalf("repos -h lists %d flags, want 5:\n%s", len(flags), usage.String())
 	}
 	synopsis, sub := section(page, "SYNOPSIS"), section(page, "SUBCOMMANDS")
 	loc := regexp.MustCompile(`(?m)^       repos\s`).FindStringIndex(sub)
@@ -702,5 +705,32 @@ func TestReposManPage(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^ +`+regexp.QuoteMeta(f[1])+`\b`).MatchString(sub) || !strings.Contains(synopsis, "["+f[1]) {
 			t.Errorf("pkgtorrent-agent(8) does not document repos %s", f[1])
 		}
+	}
+}
+
+// TestReposLanes: repos reads max_parallel_downloads from -dnf-conf and
+// writes that many lanes per mirror (ceil(n/3)); a bad value is a usage
+// error that names it.
+func TestReposLanes(t *testing.T) {
+	dir := t.TempDir()
+	e2e.WriteFile(t, filepath.Join(dir, "a.repo"), "[a]\nname=a\nbaseurl=http://m.example.org/el9/\n")
+	conf := filepath.Join(t.TempDir(), "dnf.conf")
+	e2e.WriteFile(t, conf, "[main]\nmax_parallel_downloads=10\n")
+	var out, errs bytes.Buffer
+	if code := runRepos([]string{"-config", "", "-d", dir, "-dnf-conf", conf}, &out, &errs); code != 0 {
+		t.Fatalf("repos: status %d, stderr %s", code, errs.String())
+	}
+	for n := 2; n <= 4; n++ {
+		if u := fmt.Sprintf("http://127.0.0.1:7881/m%d/http/m.example.org/el9/", n); !strings.Contains(out.String(), "+        "+u+"\n") {
+			t.Errorf("diff lacks lane %d (%s):\n%s", n, u, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "/m5/") {
+		t.Errorf("diff has a fifth lane for 10 parallel downloads:\n%s", out.String())
+	}
+	e2e.WriteFile(t, conf, "[main]\nmax_parallel_downloads=many\n")
+	errs.Reset()
+	if code := runRepos([]string{"-config", "", "-d", dir, "-dnf-conf", conf}, io.Discard, &errs); code != exitUsage || !strings.Contains(errs.String(), "max_parallel_downloads \"many\"") {
+		t.Errorf("bad max_parallel_downloads: status %d, stderr %q; want %d and the value named", code, errs.String(), exitUsage)
 	}
 }

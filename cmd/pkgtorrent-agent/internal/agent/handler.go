@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/repos"
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
@@ -93,11 +94,12 @@ func onlyMethods(allow, msg string) http.HandlerFunc {
 	}
 }
 
-// ServeHTTP serves /m/ itself: a mirror's path is passed on as dnf sent
-// it, where ServeMux would redirect one with an empty or dot segment.
+// ServeHTTP serves /m/ (and its other lanes, /m2/ to /m9/, see
+// repos.Lanes) itself: a mirror's path is passed on as dnf sent it, where
+// ServeMux would redirect one with an empty or dot segment.
 // The other endpoints go through a ServeMux.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasPrefix(r.URL.Path, "/m/") {
+	if _, ok := repos.AgentPath(r.URL.Path); !ok {
 		h.api.ServeHTTP(w, r)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/repos"
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
@@ -26,14 +27,15 @@ type target struct {
 
 type targetKey struct{}
 
-// parseTarget reads /m/{scheme}/{host[:port]}/{path}, keeping the path's
-// percent-encoding as dnf sent it.
+// parseTarget reads /m/{scheme}/{host[:port]}/{path} (or the same under
+// another lane, /m2/ to /m9/), keeping the path's percent-encoding as dnf
+// sent it.
 func parseTarget(r *http.Request) (*target, error) {
 	return parseTargetPath(r.URL.EscapedPath(), r.URL.RawQuery)
 }
 
 func parseTargetPath(escapedPath, rawQuery string) (*target, error) {
-	rest := strings.TrimPrefix(escapedPath, "/m/")
+	rest, _ := repos.AgentPath(escapedPath)
 	scheme, rest, _ := strings.Cut(rest, "/")
 	host, rest, ok := strings.Cut(rest, "/")
 	if scheme != "http" && scheme != "https" {

@@ -179,8 +179,10 @@ func (h *Handler) prefetchTarget(p PrefetchPackage) (*target, int64, error) {
 		return nil, 0, errors.New("url: want an http or https URL")
 	}
 	escaped := "/m/" + u.Scheme + "/" + u.Host + u.EscapedPath()
-	if _, _, err := net.SplitHostPort(u.Host); err == nil && repos.LoopbackHost(u.Host) && strings.HasPrefix(u.Path, "/m/") {
-		escaped = u.EscapedPath()
+	if _, ok := repos.AgentPath(u.Path); ok && repos.LoopbackHost(u.Host) {
+		if _, _, err := net.SplitHostPort(u.Host); err == nil {
+			escaped = u.EscapedPath()
+		}
 	}
 	tg, err := parseTargetPath(escaped, "")
 	if err != nil {

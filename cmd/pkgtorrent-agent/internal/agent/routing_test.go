@@ -25,6 +25,10 @@ func TestRouting(t *testing.T) {
 		{"PUT", "/m/http/mirror.example.org/yum/a.rpm", 405, "GET, HEAD", "only GET and HEAD\n"},
 		{"GET", "/m/http/mirror.example.org//yum/a.rpm", 403, "", "forbidden: "},
 		{"GET", "/m/http/other.example.org/./yum/a.rpm", 400, "", "bad request: "},
+		// The other lanes (repos.Lanes) are the same endpoint.
+		{"PUT", "/m4/http/mirror.example.org/yum/a.rpm", 405, "GET, HEAD", "only GET and HEAD\n"},
+		{"GET", "/m7/http/other.example.org/yum/a.rpm", 403, "", "forbidden: "},
+		{"GET", "/m1/http/mirror.example.org/yum/a.rpm", 404, "", "not found: "},
 		{"GET", "/m", 404, "", "not found: "},
 		{"GET", "/nope", 404, "", "not found: "},
 	} {

@@ -74,7 +74,7 @@ func TestAllowedMirrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	files, err := RewriteDir(dir, "http://127.0.0.1:7881")
+	files, err := RewriteDir(dir, "http://127.0.0.1:7881", 1)
 	if err != nil {
 		t.Fatal(err)
 	}

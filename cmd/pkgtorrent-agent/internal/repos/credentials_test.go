@@ -136,7 +136,7 @@ func TestOwner(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fs, err := RewriteDir(dir, base)
+	fs, err := RewriteDir(dir, base, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,9 @@ type File struct {
 	Err    error
 }
 
-// RewriteDir rewrites for base (see AgentBase) each .repo file of dir, in
-// name order. It fails only when dir cannot be read.
-func RewriteDir(dir, base string) ([]File, error) {
+// RewriteDir rewrites for base (see AgentBase), with lanes agent URLs
+// per mirror (see Lanes), each .repo file of dir, in name order. It fails only when dir cannot be read.
+func RewriteDir(dir, base string, lanes int) ([]File, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -33,7 +33,7 @@ func RewriteDir(dir, base string) ([]File, error) {
 		f := File{Name: filepath.Join(dir, e.Name())}
 		src, err := os.ReadFile(f.Name)
 		if err == nil {
-			f.Result, err = rewrite(f.Name, src, base)
+			f.Result, err = rewrite(f.Name, src, base, lanes)
 			if err != nil {
 				err = fmt.Errorf("%s: %w; left as it is", f.Name, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
@@ -88,11 +89,52 @@ func AgentBase(listen string) (string, error) {
 	return "http://" + net.JoinHostPort(host, port), nil
 }
 
+// MaxLanes is the most agent URLs a repo's baseurl gets for one mirror.
+// librepo sends at most 3 downloads at once to one URL of a baseurl
+// (max_downloads_per_mirror) and the rest to the next URL: with
+// max_parallel_downloads = n, a repo needs ceil(n/3) agent URLs, the
+// lanes, for all its downloads to go through the agent. dnf allows n up
+// to 20.
+const MaxLanes = 7
+
+// Lanes is the number of agent URLs a repo's baseurl needs for dnf's
+// max_parallel_downloads n: ceil(n/3), from 1 to MaxLanes.
+func Lanes(n int) int { return min(MaxLanes, max(1, (n+2)/3)) }
+
 // AgentURL is the agent's URL for mirror URL m (http or https), dnf
-// variables and all.
-func AgentURL(base, m string) string {
+// variables and all, in lane 1: base/m/{scheme}/{rest}.
+func AgentURL(base, m string) string { return LaneURL(base, 1, m) }
+
+// LaneURL is AgentURL in lane n: /m/ for lane 1, /m{n}/ for the others.
+// The agent serves every lane alike; they differ only for librepo.
+func LaneURL(base string, n int, m string) string {
 	scheme, rest, _ := strings.Cut(m, "://")
-	return base + "/m/" + strings.ToLower(scheme) + "/" + rest
+	prefix := "/m/"
+	if n > 1 {
+		prefix = "/m" + strconv.Itoa(n) + "/"
+	}
+	return base + prefix + strings.ToLower(scheme) + "/" + rest
+}
+
+// laneOf is the lane of agent URL u: 1 for /m/, n for /m{n}/.
+func laneOf(u string) int {
+	_, rest, _ := strings.Cut(u, "://")
+	if _, p, ok := strings.Cut(rest, "/"); ok && len(p) > 2 && p[0] == 'm' && p[1] >= '2' && p[1] <= '9' {
+		return int(p[1] - '0')
+	}
+	return 1
+}
+
+// AgentPath is what follows the lane prefix (/m/, or /m2/ to /m9/) of an
+// agent URL's path p; false when p has none.
+func AgentPath(p string) (string, bool) {
+	if rest, ok := strings.CutPrefix(p, "/m/"); ok {
+		return rest, true
+	}
+	if len(p) >= 4 && p[:2] == "/m" && p[2] >= '2' && p[2] <= '9' && p[3] == '/' {
+		return p[4:], true
+	}
+	return "", false
 }
 
 // Mirror is the mirror the agent's allow-list makes of a baseurl u: u up
@@ -107,7 +149,7 @@ func Mirror(u string) (settings.Mirror, bool) {
 	if err != nil {
 		return m, false
 	}
-	if LoopbackHost(m.Host) && strings.HasPrefix(m.Path, "/m/") {
+	if _, agent := AgentPath(m.Path); agent && LoopbackHost(m.Host) {
 		return m, false
 	}
 	return m, true
@@ -147,7 +189,7 @@ func agentMirror(u string) (string, bool) {
 	if !LoopbackHost(host) {
 		return "", false
 	}
-	path, ok = strings.CutPrefix(path, "m/")
+	path, ok = AgentPath("/" + path)
 	if !ok {
 		return "", false
 	}
@@ -186,12 +228,18 @@ func isHTTP(u string) bool {
 // they are (see the package documentation). It fails only on a file
 // libdnf would not read (a *ParseError).
 func Rewrite(src []byte, base string) (*Result, error) {
-	return rewrite("", src, base)
+	return rewrite("", src, base, 1)
+}
+
+// RewriteLanes is Rewrite with lanes agent URLs for each mirror (see
+// Lanes): those a baseurl lacks are added.
+func RewriteLanes(src []byte, base string, lanes int) (*Result, error) {
+	return rewrite("", src, base, lanes)
 }
 
 // rewrite is Rewrite of the file name, whose base name tells its owner
 // too (see owner).
-func rewrite(name string, src []byte, base string) (*Result, error) {
+func rewrite(name string, src []byte, base string, lanes int) (*Result, error) {
 	ls := splitLines(src)
 	secs, err := parse(ls)
 	if err != nil {
@@ -212,7 +260,7 @@ func rewrite(name string, src []byte, base string) (*Result, error) {
 		if s.id == "main" {
 			continue
 		}
-		rp, es := rewriteSection(s, ls, base, eol, r.Owner)
+		rp, es := rewriteSection(s, ls, base, lanes, eol, r.Owner)
 		if r.Owner == "" {
 			r.edits = append(r.edits, es...)
 		} else {
@@ -232,7 +280,7 @@ func rewrite(name string, src []byte, base string) (*Result, error) {
 // rewriteSection is what Rewrite does to the repo of section s: the
 // repo's Repo and the edits of its baseurl values, which a file that tool
 // owns does not take (the Repo has a Command instead).
-func rewriteSection(s *section, ls []line, base, eol, tool string) (Repo, []edit) {
+func rewriteSection(s *section, ls []line, base string, lanes int, eol, tool string) (Repo, []edit) {
 	rp := Repo{ID: s.id, Credentials: s.creds}
 	var (
 		es      []edit
@@ -251,7 +299,7 @@ func rewriteSection(s *section, ls []line, base, eol, tool string) (Repo, []edit
 			es = append(es, restoreValue(&rp, ls, v, ts)...)
 			continue
 		}
-		if e, urls, ok := rewriteValue(&rp, ls, v, ts, base, eol); ok {
+		if e, urls, ok := rewriteValue(&rp, ls, v, ts, base, lanes, eol); ok {
 			es = append(es, e)
 			last = urls
 		}
@@ -315,13 +363,18 @@ func shellQuote(s string) string {
 // rewriteValue makes the edit that puts the agent's URLs for v's
 // uncovered mirrors before its first http or https mirror, and gives the
 // value's URLs after it.
-func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (edit, []string, bool) {
-	covered := map[string]bool{}
+func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base string, lanes int, eol string) (edit, []string, bool) {
+	// covered holds the lanes each mirror has an agent URL in.
+	covered := map[string]map[int]bool{}
 	for _, t := range ts {
 		if k, ok := agentTarget(t.url); ok {
-			covered[k] = true
+			if covered[k] == nil {
+				covered[k] = map[int]bool{}
+			}
+			covered[k][laneOf(t.url)] = true
 		}
 	}
+	seen := map[string]bool{}
 	first := -1
 	var add []string
 	for i, t := range ts {
@@ -336,9 +389,13 @@ func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base, eol string) (
 			continue
 		}
 		rp.Mirrors = append(rp.Mirrors, t.url)
-		if k := mirrorKey(t.url); !covered[k] {
-			covered[k] = true
-			add = append(add, AgentURL(base, t.url))
+		if k := mirrorKey(t.url); !seen[k] {
+			seen[k] = true
+			for n := 1; n <= lanes; n++ {
+				if !covered[k][n] {
+					add = append(add, LaneURL(base, n, t.url))
+				}
+			}
 		}
 	}
 	if len(add) == 0 {
