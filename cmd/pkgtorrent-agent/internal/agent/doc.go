@@ -117,9 +117,11 @@
 //     program floods it. Bound: /prefetch takes application/json with a
 //     loopback Host only; all prefetches share one window of
 //     prefetchWindow torrents and at most maxPrefetchQueued waiting
-//     packages; the whole request must arrive within 30 s.
-//     TestPrefetchOnlyLocal, TestPrefetchWindow. Before -> after: 10
-//     POSTs started 160 torrent fetches at once -> 16.
+//     packages; a request's header must arrive within 10 s, the whole
+//     request within 30 s. TestPrefetchOnlyLocal, TestPrefetchWindow,
+//     TestSlowRequests. Before -> after: 10 POSTs started 160 torrent
+//     fetches at once -> 16; a body that never came held the connection
+//     -> closed after 30 s.
 //   - The agent's port answers the dnf plugin by dripping or with a huge
 //     answer. Bound: the plugin's timeout bounds its whole call and it
 //     reads at most 1 MiB. TestFleetPluginBounded (cmd/pkgtorrent-agent).

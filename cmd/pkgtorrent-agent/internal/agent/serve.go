@@ -18,6 +18,10 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/activation"
 )
 
+// requestTimeouts bound how long a request's header, and the whole
+// request with its body, may take to arrive.
+var requestTimeouts = struct{ header, whole time.Duration }{10 * time.Second, 30 * time.Second}
+
 // Serve runs the agent of cfg until ctx ends: the swarm on the store and
 // the HTTP endpoint on the sockets systemd passed (socket activation), or
 // else on cfg.Listen. It returns an error when it could not start or the
@@ -50,10 +54,10 @@ func Serve(ctx context.Context, cfg settings.Config, log *slog.Logger) error {
 	defer swarm.Close()
 	srv := &http.Server{
 		Handler:           NewHandler(cfg, swarm, NewMirrors(cfg, log), origin, stats, log),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: requestTimeouts.header,
 		// A request whose body never comes (a prefetch) is not held
 		// open: the whole request must arrive within this.
-		ReadTimeout:    30 * time.Second,
+		ReadTimeout:    requestTimeouts.whole,
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
