@@ -198,7 +198,11 @@ func TestSettingsPageCheck(t *testing.T) {
 	}
 	// With another default for max-requests, and a documented default
 	// the agent refuses.
-	wrong := regexp.MustCompile(`Default:(\s+)64\.`).ReplaceAllString(text, "Default:${1}65.")
+	i := strings.Index(text, "max-requests = n")
+	if i < 0 {
+		t.Fatalf("no paragraph max-requests in:\n%s", text)
+	}
+	wrong := text[:i] + strings.Replace(text[i:], "64.", "65.", 1)
 	wrong = regexp.MustCompile(`Default:(\s+)15m\.`).ReplaceAllString(wrong, "Default:${1}15 minutes.")
 	got := settingsPageProblems(wrong)
 	if len(got) != 2 || !strings.HasPrefix(got[0], `max-requests: the documented default "65" is "65"`) ||

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/fleet"
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/repos"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 // TestFleetParallelDownloads: dnf with max_parallel_downloads=10.
@@ -38,6 +39,67 @@ func TestFleetParallelDownloads(t *testing.T) {
 				t.Errorf("with %d agent URLs, dnf took %d packages (%s) straight from the mirror, want none", lanes, len(o.DNFFiles), fleet.MiB(o.DNF))
 			}
 			a.Proc.StopClean(t)
+		})
+	}
+}
+
+// TestFleetDnfSettings: dnf settings that fleets use, each beside the
+// defaults, with 2 agents and 2 dnf hosts installing the same
+// transaction (agent URLs as repos writes them for the setting). Every
+// dnf succeeds, and dnf takes no package straight from the mirror, but
+// for the minrate case, whose figures are only logged: a 10 KiB/s floor
+// over 5 s is what dnf holds the agent to while it waits for peers. The
+// origin's copies of each case are logged for the issue note.
+func TestFleetDnfSettings(t *testing.T) {
+	fleetLong(t, true)
+	m := fleet.Swarm(t)
+	mirrorURL := m.RepoURL(m.Base)
+	for _, c := range []struct {
+		name   string
+		opts   []string
+		lanes  int
+		strict bool
+		node   e2e.Node // the agent's HTTP endpoint
+	}{
+		{"defaults", nil, 1, true, e2e.Node{}},
+		{"parallel-10", []string{"max_parallel_downloads=10"}, repos.Lanes(10), true, e2e.Node{}},
+		{"fastestmirror", []string{"fastestmirror=True"}, 1, true, e2e.Node{}},
+		{"retries-2", []string{"retries=2"}, 1, true, e2e.Node{}},
+		{"minrate", []string{"minrate=10k", "timeout=5"}, 1, false, e2e.Node{}},
+		{"keepcache", []string{"keepcache=True"}, 1, true, e2e.Node{}},
+		{"no-deltarpm", []string{"deltarpm=False"}, 1, true, e2e.Node{}},
+		// dnf resolves and connects over IPv6 only: the agent listens on
+		// ::1, as repos tells the administrator.
+		{"ip_resolve-6", []string{"ip_resolve=6"}, 1, true, e2e.Node{IP: "::1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var hosts []*fleet.Host
+			for i := range 2 {
+				// Peers on 127.0.0.1, where the tracker sees them.
+				a := fleet.StartAgentOn(t, c.node, fleet.AgentBinary(t, false), fmt.Sprintf("agent%d", i+1), "", []string{m.Base + "/"},
+					"-peer-host", "127.0.0.1")
+				h := fleet.NewHost(t, fmt.Sprintf("host%d", i+1))
+				var urls []string
+				for n := 1; n <= c.lanes; n++ {
+					urls = append(urls, repos.LaneURL(a.Base, n, mirrorURL))
+				}
+				h.RepoFile(t, append(urls, mirrorURL))
+				for _, o := range c.opts {
+					h.Opts = append(h.Opts, "--setopt="+o)
+				}
+				hosts = append(hosts, h)
+			}
+			off := m.LogOffset(t)
+			times := fleet.InstallAll(t, hosts, m.Repo)
+			for _, h := range hosts {
+				h.CheckDownloads(t, m.Repo)
+			}
+			o := m.OriginBytes(t, off)
+			t.Logf("%s: 2 hosts in %v; the origin sent %.2f copies (%s straight to dnf, %d packages)",
+				c.name, slicesMax(times), m.Copies(o.Total), fleet.MiB(o.DNF), len(o.DNFFiles))
+			if c.strict && o.DNF != 0 {
+				t.Errorf("%s: dnf took %d packages (%s) straight from the mirror, want none", c.name, len(o.DNFFiles), fleet.MiB(o.DNF))
+			}
 		})
 	}
 }

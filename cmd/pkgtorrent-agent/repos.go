@@ -47,7 +47,7 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 	dir := fl.String("d", "", "folder of the .repo files (default: the agent's repos-dir, /etc/yum.repos.d)")
 	listen := fl.String("listen", "", "the agent's listen address (default: the agent's listen setting, 127.0.0.1:7881)")
 	config := fl.String("config", defaultConfig, "the agent's settings file, for listen and repos-dir (when it exists; \"\": none)")
-	dnfConf := fl.String("dnf-conf", "/etc/dnf/dnf.conf", "dnf's settings file, for max_parallel_downloads (3 when it is missing)")
+	dnfConf := fl.String("dnf-conf", "/etc/dnf/dnf.conf", "dnf's settings file, for max_parallel_downloads and ip_resolve (dnf's defaults when it is missing)")
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), reposUsage)
 		fl.PrintDefaults()
@@ -90,12 +90,16 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
 		status = exitFailed
 	}
-	parallel, err := repos.MaxParallelDownloads(*dnfConf)
+	dnf, err := repos.ReadDnfConf(*dnfConf)
 	if err != nil {
 		fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
 		return exitUsage
 	}
-	files, err := repos.RewriteDir(*dir, base, repos.Lanes(parallel))
+	if v6 := strings.HasPrefix(base, "http://["); (dnf.IPResolve == "6" && !v6) || (dnf.IPResolve == "4" && v6) {
+		fmt.Fprintf(stderr, "%s sets ip_resolve=%s: dnf cannot reach the agent at %s; set the agent's listen (and its socket unit's ListenStream) to %s and run repos again\n",
+			*dnfConf, dnf.IPResolve, base, map[string]string{"6": "[::1]:7881", "4": "127.0.0.1:7881"}[dnf.IPResolve])
+	}
+	files, err := repos.RewriteDir(*dir, base, repos.Lanes(dnf.MaxParallelDownloads))
 	if err != nil {
 		fail(err)
 		return status

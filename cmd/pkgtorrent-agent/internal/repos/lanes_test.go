@@ -49,26 +49,29 @@ func TestLanes(t *testing.T) {
 	}
 }
 
-// TestMaxParallelDownloads reads dnf.conf's [main] as dnf does.
-func TestMaxParallelDownloads(t *testing.T) {
+// TestReadDnfConf reads dnf.conf's [main] as dnf does.
+func TestReadDnfConf(t *testing.T) {
 	dir := t.TempDir()
-	for text, want := range map[string]int{
-		"[main]\ngpgcheck=1\nmax_parallel_downloads = 10\n":                        10,
-		"[main]\ngpgcheck=1\n":                                                     3,
-		"# max_parallel_downloads=20\n[main]\n[other]\nmax_parallel_downloads=9\n": 3,
-		"[main]\nmax_parallel_downloads=21\n":                                      0,
+	for text, want := range map[string]DnfMain{
+		"[main]\ngpgcheck=1\nmax_parallel_downloads = 10\nip_resolve=IPv6\n":       {10, "6"},
+		"[main]\ngpgcheck=1\nip_resolve = 4\n":                                     {3, "4"},
+		"# max_parallel_downloads=20\n[main]\n[other]\nmax_parallel_downloads=9\n": {3, ""},
+		"[main]\nmax_parallel_downloads=21\n":                                      {},
 	} {
 		p := filepath.Join(dir, "dnf.conf")
 		os.WriteFile(p, []byte(text), 0o644)
-		got, err := MaxParallelDownloads(p)
-		if got != want || (want == 0) != (err != nil) {
-			t.Errorf("%q: %d, %v; want %d", text, got, err, want)
+		got, err := ReadDnfConf(p)
+		if want.MaxParallelDownloads == 0 {
+			if err == nil || !strings.Contains(err.Error(), "want 1 to 20") {
+				t.Errorf("%q: %v, %v; want an error saying what dnf takes", text, got, err)
+			}
+			continue
 		}
-		if err != nil && !strings.Contains(err.Error(), "want 1 to 20") {
-			t.Errorf("%q: error %q, want it to say what dnf takes", text, err)
+		if got != want || err != nil {
+			t.Errorf("%q: %+v, %v; want %+v", text, got, err, want)
 		}
 	}
-	if n, err := MaxParallelDownloads(filepath.Join(dir, "none")); n != 3 || err != nil {
-		t.Errorf("no dnf.conf: %d, %v; want dnf's default 3", n, err)
+	if d, err := ReadDnfConf(filepath.Join(dir, "none")); d != (DnfMain{3, ""}) || err != nil {
+		t.Errorf("no dnf.conf: %+v, %v; want dnf's defaults", d, err)
 	}
 }

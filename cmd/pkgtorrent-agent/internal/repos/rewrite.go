@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
@@ -87,54 +86,6 @@ func AgentBase(listen string) (string, error) {
 		return "", fmt.Errorf("listen %q: not a loopback address, so the agent would take its own URLs for a mirror's", listen)
 	}
 	return "http://" + net.JoinHostPort(host, port), nil
-}
-
-// MaxLanes is the most agent URLs a repo's baseurl gets for one mirror.
-// librepo sends at most 3 downloads at once to one URL of a baseurl
-// (max_downloads_per_mirror) and the rest to the next URL: with
-// max_parallel_downloads = n, a repo needs ceil(n/3) agent URLs, the
-// lanes, for all its downloads to go through the agent. dnf allows n up
-// to 20.
-const MaxLanes = 7
-
-// Lanes is the number of agent URLs a repo's baseurl needs for dnf's
-// max_parallel_downloads n: ceil(n/3), from 1 to MaxLanes.
-func Lanes(n int) int { return min(MaxLanes, max(1, (n+2)/3)) }
-
-// AgentURL is the agent's URL for mirror URL m (http or https), dnf
-// variables and all, in lane 1: base/m/{scheme}/{rest}.
-func AgentURL(base, m string) string { return LaneURL(base, 1, m) }
-
-// LaneURL is AgentURL in lane n: /m/ for lane 1, /m{n}/ for the others.
-// The agent serves every lane alike; they differ only for librepo.
-func LaneURL(base string, n int, m string) string {
-	scheme, rest, _ := strings.Cut(m, "://")
-	prefix := "/m/"
-	if n > 1 {
-		prefix = "/m" + strconv.Itoa(n) + "/"
-	}
-	return base + prefix + strings.ToLower(scheme) + "/" + rest
-}
-
-// laneOf is the lane of agent URL u: 1 for /m/, n for /m{n}/.
-func laneOf(u string) int {
-	_, rest, _ := strings.Cut(u, "://")
-	if _, p, ok := strings.Cut(rest, "/"); ok && len(p) > 2 && p[0] == 'm' && p[1] >= '2' && p[1] <= '9' {
-		return int(p[1] - '0')
-	}
-	return 1
-}
-
-// AgentPath is what follows the lane prefix (/m/, or /m2/ to /m9/) of an
-// agent URL's path p; false when p has none.
-func AgentPath(p string) (string, bool) {
-	if rest, ok := strings.CutPrefix(p, "/m/"); ok {
-		return rest, true
-	}
-	if len(p) >= 4 && p[:2] == "/m" && p[2] >= '2' && p[2] <= '9' && p[3] == '/' {
-		return p[4:], true
-	}
-	return "", false
 }
 
 // Mirror is the mirror the agent's allow-list makes of a baseurl u: u up
@@ -316,50 +267,6 @@ func rewriteSection(s *section, ls []line, base string, lanes int, eol, tool str
 	return rp, es
 }
 
-// credentialsNote is the note on a repo with credentials: why it stays
-// on its own mirror, and what happens to the agent URLs it has.
-func credentialsNote(rp *Repo, tool string) string {
-	var why []string
-	if slices.Contains(rp.Credentials, "username") || slices.Contains(rp.Credentials, "password") {
-		why = append(why, "dnf would send the agent the password in clear text")
-	}
-	if slices.Contains(rp.Credentials, "sslclientcert") || slices.Contains(rp.Credentials, "sslclientkey") {
-		why = append(why, "the agent does not present client certificates")
-	}
-	n := fmt.Sprintf("[%s] kept on its own mirror without the agent: it has %s (%s)", rp.ID, strings.Join(rp.Credentials, ", "), strings.Join(why, "; "))
-	switch {
-	case len(rp.Removed) == 0:
-	case tool != "":
-		rp.Command = repoOverride(rp.ID, "--remove=baseurl")
-		n += "; take the agent's URLs out of it with: " + rp.Command
-	default:
-		n += "; the agent's URLs are taken out of its baseurl"
-	}
-	return n
-}
-
-// repoOverride is the subscription-manager command that sets (op
-// --add=baseurl:VALUE) or drops (--remove=baseurl) the baseurl override
-// of repo id. Its --add splits NAME:VALUE at the first colon and takes the
-// rest as the value, spaces and colons included (OverrideCommand.
-// _additions_colon_split in subscription-manager's cli_command/override.py);
-// the override is written into redhat.repo as "baseurl = VALUE", which dnf
-// splits at the spaces. --remove=baseurl gives the repo back the baseurl
-// the entitlement server sends.
-func repoOverride(id, op string) string {
-	return "subscription-manager repo-override --repo=" + shellQuote(id) + " " + op
-}
-
-// shellQuote is s as one word of a POSIX shell: as it is when it has
-// only characters the shell takes literally, otherwise in single quotes
-// (which keep $releasever from the shell).
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // rewriteValue makes the edit that puts the agent's URLs for v's
 // uncovered mirrors before its first http or https mirror, and gives the
 // value's URLs after it.
@@ -443,104 +350,6 @@ func rewriteValue(rp *Repo, ls []line, v *value, ts []token, base string, lanes 
 	}
 	out = append(out, line{head + l.text[ft.start:], l.eol})
 	return edit{start: ft.line, end: ft.line + 1, lines: out}, urls, true
-}
-
-// restoreValue makes the edits that take the agent's URLs out of v, for a
-// repo with credentials: an agent URL whose mirror is in the list goes,
-// one whose mirror is not becomes that mirror's URL. A continuation line
-// left without URLs goes; the key line takes the URLs of the next line
-// that has some instead, so that a value Rewrite wrote comes back as it
-// was.
-func restoreValue(rp *Repo, ls []line, v *value, ts []token) []edit {
-	direct := map[string]bool{}
-	for _, t := range ts {
-		if _, ok := agentTarget(t.url); !ok && isHTTP(t.url) {
-			direct[mirrorKey(t.url)] = true
-		}
-	}
-	// repl is each URL's replacement, "" for one that goes.
-	repl := make([]string, len(ts))
-	changed := map[int]bool{} // lines with agent URLs
-	for i, t := range ts {
-		repl[i] = t.url
-		m, ok := agentMirror(t.url)
-		if !ok {
-			continue
-		}
-		changed[t.line] = true
-		rp.Removed = append(rp.Removed, t.url)
-		repl[i] = ""
-		if k := mirrorKey(m); !direct[k] {
-			direct[k] = true
-			repl[i] = m
-			rp.Restored = append(rp.Restored, m)
-		}
-	}
-	if len(changed) == 0 {
-		return nil
-	}
-	// text is the new text of each line whose URLs changed, or of the key
-	// line; gone are the lines left without URLs.
-	text := map[int]line{}
-	gone := map[int]bool{}
-	keyEmpty := false
-	for i := 0; i < len(ts); {
-		li, t := ts[i].line, ls[ts[i].line].text
-		j := i
-		for j < len(ts) && ts[j].line == li {
-			j++
-		}
-		kept := -1
-		b := []byte(t[:ts[i].start])
-		for k := i; k < j; k++ {
-			if repl[k] == "" {
-				continue
-			}
-			if kept >= 0 {
-				b = append(b, t[ts[kept].end:ts[kept+1].start]...)
-			}
-			b = append(b, repl[k]...)
-			kept = k
-		}
-		switch {
-		case !changed[li]:
-		case kept >= 0:
-			text[li] = line{string(b) + t[ts[j-1].end:], ls[li].eol}
-		case li == v.lines[0]:
-			text[li] = line{string(b), ls[li].eol}
-			keyEmpty = true
-		default:
-			gone[li] = true
-		}
-		i = j
-	}
-	if keyEmpty {
-		// The key line has no URL left: those of the next line with URLs
-		// come up.
-		key := v.lines[0]
-		for _, li := range v.lines[1:] {
-			n, ok := text[li]
-			if !ok && !gone[li] && strings.Trim(ls[li].text, " \t\r") != "" {
-				n, ok = ls[li], true
-			}
-			if ok {
-				text[key] = line{text[key].text + strings.TrimLeft(n.text, " \t\r"), n.eol}
-				delete(text, li)
-				gone[li] = true
-				break
-			}
-		}
-	}
-	var es []edit
-	for _, li := range v.lines {
-		switch n, ok := text[li]; {
-		case gone[li]:
-			es = append(es, edit{start: li, end: li + 1})
-		case ok && n != ls[li]:
-			es = append(es, edit{start: li, end: li + 1, lines: []line{n}})
-		}
-	}
-	return es
 }
 
 // merged joins edits that touch into one, as diff -u shows them.
