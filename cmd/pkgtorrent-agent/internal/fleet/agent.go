@@ -71,8 +71,9 @@ func (a *Agent) Start(t testing.TB) {
 		t.Logf("not root: the agents share this machine's host name")
 	}
 	a.Proc = e2e.Start(t, a.Name, a.Node.Command(nil, name, args...), a.Log)
+	c := a.Node.Client(5 * time.Second)
 	e2e.Wait(t, a.Name+" on "+a.Base, 30*time.Second, func() error {
-		resp, err := http.Get(a.Base + "/status")
+		resp, err := c.Get(a.Base + "/status")
 		if err != nil {
 			return err
 		}
@@ -86,8 +87,7 @@ func (a *Agent) Start(t testing.TB) {
 
 // Metrics returns the agent's /metrics samples: "name{labels}" -> value.
 func (a *Agent) Metrics() (map[string]float64, error) {
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(a.Base + "/metrics")
+	resp, err := a.Node.Client(5 * time.Second).Get(a.Base + "/metrics")
 	if err != nil {
 		return nil, err
 	}
