@@ -47,7 +47,7 @@ func StartAgentOn(t testing.TB, node e2e.Node, bin, name, store string, allow []
 	a := &Agent{Node: node, Name: name, Bin: bin, Store: store, Log: filepath.Join(dir, "agent.log")}
 	a.Base = node.URL("http", node.Port(t))
 	a.Args = []string{"-listen", strings.TrimPrefix(a.Base, "http://"), "-peer-port", "0", "-peer-host", node.Addr(), "-store", store,
-		"-repos-dir", "", "-log-level", "debug"}
+		"-repos-dir", "", "-dnf-conf", "", "-log-level", "debug"}
 	for _, u := range allow {
 		a.Args = append(a.Args, "-allow", u)
 	}
