@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"os"
 	"os/exec"
 	"sync/atomic"
 	"testing"
@@ -32,6 +33,9 @@ type ProxyNet struct {
 // test ends.
 func NewProxyNet(t testing.TB) *ProxyNet {
 	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("the proxy network is a network namespace: run the tests as root (as `make test` on a fresh machine does)")
+	}
 	ip := e2e.Need(t, "ip")
 	removeProxyNet(ip)
 	t.Cleanup(func() { removeProxyNet(ip) })
