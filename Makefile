@@ -16,12 +16,13 @@ RUNDIR  := run
 # whole-second timestamps; the agent's fleet tests build RPMs (rpmbuild,
 # in rpm), a repository (createrepo-c) and install from it with dnf;
 # pkgtorrent-agent repos is checked with dnf config-manager
-# (dnf-plugins-core), patch and ansible-core (the deploy/ examples).
+# (dnf-plugins-core), patch and ansible-core (the deploy/ examples);
+# tinyproxy is the HTTP proxy of the fleet test of hosts behind one.
 # `make deps` installs the missing ones when root.
 DEB_PACKAGES := nginx-light apache2 libapache2-mod-fcgid aria2 opentracker \
 	python3-libtorrent curl mktorrent systemd rpm man-db \
 	transmission-cli qbittorrent-nox e2fsprogs dnf python3-dnf createrepo-c \
-	dnf-plugins-core patch ansible-core
+	dnf-plugins-core patch ansible-core tinyproxy
 # Debian packages `make bench` compares against or drives (time measures
 # mktorrent's memory; iproute2 makes the fleet benchmark's network).
 BENCH_PACKAGES := mktorrent wrk nginx-light time iproute2

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,16 +26,9 @@ func TestFleetPlugin(t *testing.T) {
 	a := fleet.StartAgent(t, fleet.AgentBinary(t, false), "agent1", "", []string{m.Base + "/"})
 	h := fleet.NewHost(t, "host1")
 	h.RepoFile(t, []string{m.AgentRepoURL(a.Base, m.Base), m.RepoURL(m.Base)})
-	plugin, err := os.ReadFile("../../deploy/dnf/pkgtorrent.py")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The shipped configuration, pointed at this agent.
-	conf, err := os.ReadFile("../../deploy/dnf/pkgtorrent.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	confDir := fleet.InstallPlugin(t, h, string(plugin), string(conf), a.Base)
+	plugin, conf := fleet.ShippedPlugin(t)
+	confDir := fleet.InstallPlugin(t, h, plugin, conf, a.Base)
 	prefetched := func() float64 {
 		t.Helper()
 		mm, err := a.Metrics()
@@ -84,14 +76,7 @@ func TestFleetPlugin(t *testing.T) {
 func TestFleetPluginBounded(t *testing.T) {
 	fleetLong(t, false)
 	m := fleet.Swarm(t)
-	plugin, err := os.ReadFile("../../deploy/dnf/pkgtorrent.py")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf, err := os.ReadFile("../../deploy/dnf/pkgtorrent.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
+	plugin, conf := fleet.ShippedPlugin(t)
 	const drip = 2 * time.Minute
 	for _, tc := range []struct {
 		name  string
@@ -135,7 +120,7 @@ func TestFleetPluginBounded(t *testing.T) {
 			defer srv.Close()
 			h := fleet.NewHost(t, "host-"+tc.name)
 			h.RepoFile(t, []string{m.RepoURL(m.Base)})
-			fleet.InstallPlugin(t, h, string(plugin), string(conf), srv.URL)
+			fleet.InstallPlugin(t, h, plugin, conf, srv.URL)
 			took, err := h.Install(context.Background(), e2e.Need(t, "dnf"), m.Repo.Names())
 			if err != nil {
 				t.Fatal(err)

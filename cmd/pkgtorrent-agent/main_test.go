@@ -329,6 +329,8 @@ func TestFlagsAndFileAgree(t *testing.T) {
 		"peer-network":           {"10.0.0.0/8", "fd00::/8"},
 		"encryption":             {"require"},
 		"ca-file":                {"/etc/pki/mirror-ca.pem"},
+		"proxy":                  {"http://user:secret@proxy.example.org:3128"},
+		"dnf-conf":               {"/etc/yum.conf"},
 		"log-level":              {"debug"},
 	}
 	def := settings.Default()

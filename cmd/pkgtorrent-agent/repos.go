@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,10 @@ the files. Repos with metalink= or mirrorlist= and no baseurl are left
 alone, with one line on what to do. Repos with username, password,
 sslclientcert or sslclientkey stay on their own mirror (agent URLs come
 out), with one line on why. subscription-manager's redhat.repo is left as
-it is, with a repo-override command for each repo to change. Exit status:
+it is, with a repo-override command for each repo to change. Repos that
+dnf reaches through a proxy (proxy= in the repo or in the dnf-conf
+setting's dnf.conf) get one line on no_proxy, without which dnf sends the
+agent's URLs to the proxy too. Exit status:
 0, or 1 when a file could not be read, parsed or written, 2 for a wrong
 command line.
 
@@ -46,8 +50,8 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 	write := fl.Bool("w", false, "write the files (default: print a diff)")
 	dir := fl.String("d", "", "folder of the .repo files (default: the agent's repos-dir, /etc/yum.repos.d)")
 	listen := fl.String("listen", "", "the agent's listen address (default: the agent's listen setting, 127.0.0.1:7881)")
-	config := fl.String("config", defaultConfig, "the agent's settings file, for listen and repos-dir (when it exists; \"\": none)")
-	dnfConf := fl.String("dnf-conf", "/etc/dnf/dnf.conf", "dnf's settings file, for max_parallel_downloads and ip_resolve (dnf's defaults when it is missing)")
+	config := fl.String("config", defaultConfig, "the agent's settings file, for listen, repos-dir and dnf-conf (when it exists; \"\": none)")
+	dnfConf := fl.String("dnf-conf", "", "dnf's settings file, for max_parallel_downloads, ip_resolve and proxy (default: the agent's dnf-conf setting, /etc/dnf/dnf.conf; dnf's defaults when it is missing)")
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), reposUsage)
 		fl.PrintDefaults()
@@ -89,6 +93,9 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 	fail := func(err error) {
 		fmt.Fprintln(stderr, "pkgtorrent-agent repos:", err)
 		status = exitFailed
+	}
+	if *dnfConf == "" {
+		*dnfConf = cfg.DNFConf
 	}
 	dnf, err := repos.ReadDnfConf(*dnfConf)
 	if err != nil {
@@ -145,6 +152,9 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 	case !*write:
 		fmt.Fprintf(stderr, "%d of %d .repo files in %s would change: run with -w to write them\n", changed, len(files), *dir)
 	}
+	if n := proxyNote(files, *dnfConf, base); n != "" {
+		fmt.Fprintln(stderr, n)
+	}
 	mirrors := repos.AllowedMirrors(files)
 	if len(mirrors) > 0 {
 		if cfg.ReposDir != "" && filepath.Clean(cfg.ReposDir) == filepath.Clean(*dir) {
@@ -155,6 +165,48 @@ func runRepos(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return status
+}
+
+// proxyNote is the line on the repos of files with agent URLs that dnf
+// reaches through a proxy (their proxy=, or that of dnfConf's [main]),
+// or "" when there are none: librepo sends every URL of such a repo
+// through the proxy, the agent's too, unless no_proxy names the agent's
+// host (base).
+func proxyNote(files []repos.File, dnfConf, base string) string {
+	var main map[string]string
+	where := "the repo files"
+	if dnfConf != "" {
+		if src, err := os.ReadFile(dnfConf); err == nil {
+			if main, err = repos.MainProxy(src); err == nil {
+				where = dnfConf + " or the repo files"
+			}
+		}
+	}
+	var ids []string
+	for _, f := range files {
+		if f.Err != nil {
+			continue
+		}
+		for _, rp := range f.Result.Repos {
+			if len(rp.Mirrors) == 0 {
+				continue
+			}
+			if p, err := repos.DNFProxy(main, rp.Proxy); p != nil || err != nil {
+				ids = append(ids, rp.ID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	host := strings.TrimPrefix(base, "http://")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return fmt.Sprintf("dnf reaches these repos through a proxy (proxy= in %s), and librepo sends their agent URLs to it too, "+
+		"which cannot reach this host's %s: install the pkgtorrent dnf plugin (dnf 4; it sets no_proxy), or set no_proxy=%s "+
+		"in the environment of dnf 5, microdnf and PackageKit (PROXIES in pkgtorrent-agent(8)): %s",
+		where, host, host, strings.Join(ids, " "))
 }
 
 func orDefault(s, def string) string {

@@ -741,3 +741,51 @@ func TestReposLanes(t *testing.T) {
 		t.Errorf("bad max_parallel_downloads: status %d, stderr %q; want %d and the value named", code, errs.String(), exitUsage)
 	}
 }
+
+// TestReposProxyNote: repos names, on one line, the repos with agent
+// URLs that dnf reaches through a proxy (their own proxy=, or that of
+// dnf.conf's [main] when they set none; not _none_ or empty), and what
+// makes dnf reach the agent directly; no line when there is none.
+func TestReposProxyNote(t *testing.T) {
+	work := t.TempDir()
+	dir := filepath.Join(work, "yum.repos.d")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e2e.WriteFile(t, filepath.Join(dir, "a.repo"), "[plain]\nbaseurl=http://m.example.org/a/\n"+
+		"[own]\nbaseurl=http://n.example.org/b/\nproxy=http://p2.example.org:3128\n"+
+		"[direct]\nbaseurl=http://o.example.org/c/\nproxy=_none_\n"+
+		"[empty]\nbaseurl=http://o.example.org/d/\nproxy=\n"+
+		"[creds]\nbaseurl=http://q.example.org/\nusername=u\npassword=p\n"+
+		"[local]\nbaseurl=file:///srv/repo/\n")
+	dnfConf := filepath.Join(work, "dnf.conf")
+	conf := filepath.Join(work, "agent.conf")
+	e2e.WriteFile(t, conf, "dnf-conf = "+dnfConf+"\n")
+	for _, c := range []struct {
+		dnfConf string // "" for none
+		want    string // the repos named, "" for no line
+	}{
+		{"[main]\ngpgcheck=1\nproxy=http://proxy.example.org:3128\nproxy_username=u\n", "plain own"},
+		{"[main]\ngpgcheck=1\n", "own"},
+		{"", "own"},
+	} {
+		os.Remove(dnfConf)
+		if c.dnfConf != "" {
+			e2e.WriteFile(t, dnfConf, c.dnfConf)
+		}
+		var stdout, stderr strings.Builder
+		if code := runRepos([]string{"-config", conf, "-d", dir}, &stdout, &stderr); code != 0 {
+			t.Fatalf("status %d, stderr:\n%s", code, stderr.String())
+		}
+		var line string
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.HasPrefix(l, "dnf reaches these repos through a proxy") {
+				line = l
+			}
+		}
+		_, got, _ := strings.Cut(line, "pkgtorrent-agent(8)): ")
+		if got != c.want || (line != "" && !strings.Contains(line, "no_proxy=127.0.0.1 ")) {
+			t.Errorf("dnf.conf %q: the proxy line is %q, want one naming %q and no_proxy=127.0.0.1", c.dnfConf, line, c.want)
+		}
+	}
+}

@@ -3,7 +3,14 @@
 # every torrent at once instead of three at a time as dnf asks for them.
 #
 # It only helps: dnf still downloads through the repo's baseurl (the agent
-# first, the mirror second), and the plugin never raises into dnf. Its
+# first, the mirror second), and the plugin never raises into dnf.
+#
+# It also puts the agent's host in no_proxy in dnf's own environment, so
+# that a host whose dnf.conf (or repo) sets proxy= reaches its agent
+# directly: librepo sends every URL of a repo through its proxy, the
+# agent's 127.0.0.1 one too, and a proxy elsewhere cannot reach this
+# host's loopback. curl, under librepo, honours no_proxy for the proxy dnf
+# sets; the mirror's URLs still go through the proxy. Its
 # timeout bounds the whole call (connecting, sending and reading the
 # answer), however slowly the agent answers, and it reads at most 1 MiB of
 # answer. Install as
@@ -13,8 +20,10 @@
 
 import json
 import logging
+import os
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import dnf
@@ -52,6 +61,23 @@ def post(url, body, timeout, deadline, out):
         out['error'] = e
 
 
+def bypass_proxy(agent, environ=os.environ):
+    """Adds the host of the agent's URL to no_proxy in environ, so that
+    curl (librepo) connects to the agent directly whatever proxy dnf uses.
+    no_proxy keeps the names it had, or NO_PROXY's, which curl reads only
+    when no_proxy is not set."""
+    host = urllib.parse.urlsplit(agent).hostname
+    if not host:
+        return
+    current = environ.get('no_proxy')
+    if current is None:
+        current = environ.get('NO_PROXY', '')
+    names = [n.strip() for n in current.split(',') if n.strip()]
+    if host in names or '*' in names:
+        return
+    environ['no_proxy'] = ','.join(names + [host])
+
+
 class PkgTorrent(dnf.Plugin):
     name = 'pkgtorrent'
 
@@ -69,6 +95,12 @@ class PkgTorrent(dnf.Plugin):
                 self.timeout = conf.getfloat('main', 'timeout')
         except Exception as e:  # never break dnf over this plugin
             logger.debug('pkgtorrent: reading the configuration: %s', e)
+        # config() runs before dnf loads any repo: every download of the
+        # run sees it.
+        try:
+            bypass_proxy(self.agent)
+        except Exception as e:
+            logger.debug('pkgtorrent: no_proxy: %s', e)
 
     def resolved(self):
         # resolved() runs before the user confirms: with --assumeno

@@ -2,13 +2,20 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var ports struct {
@@ -100,4 +107,62 @@ func (n Node) Port(t testing.TB) int {
 // URL returns scheme://addr:port.
 func (n Node) URL(scheme string, port int) string {
 	return scheme + "://" + net.JoinHostPort(n.Addr(), strconv.Itoa(port))
+}
+
+// DialContext connects to addr from inside the node's namespace, where
+// the test's own namespace may have no route (a server on the
+// namespace's loopback).
+func (n Node) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	if n.Netns == "" {
+		return d.DialContext(ctx, network, addr)
+	}
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// The socket is made by this goroutine's thread, in the
+		// namespace it enters; the thread goes back to its own before
+		// other goroutines may run on it. It must not end instead: a
+		// process started from it (exec.Cmd with Pdeathsig, as Start's
+		// are) would be signalled.
+		runtime.LockOSThread()
+		own, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{nil, err}
+			return
+		}
+		defer own.Close()
+		ns, err := os.Open("/run/netns/" + n.Netns)
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{nil, fmt.Errorf("namespace %s: %w", n.Netns, err)}
+			return
+		}
+		defer ns.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			done <- result{nil, fmt.Errorf("enter namespace %s: %w", n.Netns, err)}
+			return
+		}
+		c, err := d.DialContext(ctx, network, addr)
+		if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Stuck in the namespace: the thread ends with the goroutine.
+			panic(fmt.Sprintf("leave namespace %s: %v", n.Netns, err))
+		}
+		runtime.UnlockOSThread()
+		done <- result{c, err}
+	}()
+	r := <-done
+	return r.c, r.err
+}
+
+// Client is an HTTP client that connects from inside the node's
+// namespace (see DialContext), directly, with a timeout for each
+// request.
+func (n Node) Client(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: n.DialContext, Proxy: nil, DisableKeepAlives: true}}
 }

@@ -39,13 +39,15 @@ var tools = map[string]tool{
 	"rpmbuild":             {"rpmbuild", "rpm", nil, false},
 	"firewall-offline-cmd": {"firewall-offline-cmd", "firewalld", nil, false},
 	// The fleet: dnf hosts, their repository, network namespaces.
-	"dnf":              {"dnf", "dnf (with python3-dnf)", nil, false},
-	"createrepo_c":     {"createrepo_c", "createrepo-c", nil, false},
-	"unshare":          {"unshare", "util-linux", []string{"/usr/bin/unshare"}, false},
-	"ip":               {"ip", "iproute2", []string{"/usr/sbin/ip", "/sbin/ip"}, false},
-	"tc":               {"tc", "iproute2", []string{"/usr/sbin/tc", "/sbin/tc"}, false},
-	"patch":            {"patch", "patch", nil, false},
-	"prlimit":          {"prlimit", "util-linux", nil, false},
+	"dnf":          {"dnf", "dnf (with python3-dnf)", nil, false},
+	"createrepo_c": {"createrepo_c", "createrepo-c", nil, false},
+	"unshare":      {"unshare", "util-linux", []string{"/usr/bin/unshare"}, false},
+	"ip":           {"ip", "iproute2", []string{"/usr/sbin/ip", "/sbin/ip"}, false},
+	"tc":           {"tc", "iproute2", []string{"/usr/sbin/tc", "/sbin/tc"}, false},
+	"patch":        {"patch", "patch", nil, false},
+	"prlimit":      {"prlimit", "util-linux", nil, false},
+	// A host behind an HTTP proxy.
+	"tinyproxy":        {"tinyproxy", "tinyproxy", []string{"/usr/bin/tinyproxy"}, false},
 	"git":              {"git", "git", nil, false},
 	"ansible-playbook": {"ansible-playbook", "ansible-core", nil, false},
 }

@@ -1,10 +1,14 @@
 package agent
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,25 +23,54 @@ const rescanEvery = 10 * time.Second
 // Mirrors is the allow-list: the mirrors named in the settings and those
 // in the baseurl lines of the repo files (repos.Mirror of each). Anything
 // else gets 403, so that the agent is not a proxy to any URL for every
-// local user.
+// local user. It also says which proxy, if any, the agent reaches each
+// mirror through (Proxy).
 type Mirrors struct {
 	fixed    []settings.Mirror
 	reposDir string
+	dnfConf  string
+	// proxy is the proxy setting's, when it is set (proxySet): nil for
+	// none.
+	proxy    *url.URL
+	proxySet bool
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	repos   []settings.Mirror
+	mu    sync.Mutex
+	repos []repoMirror
+	// main is dnf.conf's [main] proxy (nil: none), or why it is not
+	// usable (mainErr).
+	main    *url.URL
+	mainErr error
 	scanned time.Time
 }
 
+// repoMirror is a mirror of a repo file's baseurl and the proxy dnf
+// reaches it through for that repo (nil: none), or why that proxy is not
+// usable (err).
+type repoMirror struct {
+	settings.Mirror
+	proxy *url.URL
+	err   error
+}
+
 // NewMirrors makes the allow-list of cfg.Allow and the repo files of
-// cfg.ReposDir.
+// cfg.ReposDir, with the proxies of cfg.Proxy, or else of the repo files
+// and cfg.DNFConf.
 func NewMirrors(cfg settings.Config, log *slog.Logger) *Mirrors {
-	m := &Mirrors{reposDir: cfg.ReposDir, log: log}
+	m := &Mirrors{reposDir: cfg.ReposDir, dnfConf: cfg.DNFConf, log: log}
 	for _, a := range cfg.Allow {
 		if mm, err := settings.ParseMirror(a); err == nil {
 			m.fixed = append(m.fixed, mm)
 		}
+	}
+	switch cfg.Proxy {
+	case "":
+	case settings.NoProxy:
+		m.proxySet = true
+	default:
+		// Validate checked it.
+		m.proxy, _ = settings.ParseProxy(cfg.Proxy)
+		m.proxySet = true
 	}
 	m.scan()
 	return m
@@ -51,23 +84,86 @@ func (m *Mirrors) Allowed(scheme, host, path string) bool {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if match(m.repos, scheme, host, path) {
+	if m.repoMirror(scheme, host, path) != nil {
 		return true
 	}
 	if m.reposDir != "" && time.Since(m.scanned) >= rescanEvery {
 		m.scanLocked()
-		return match(m.repos, scheme, host, path)
+		return m.repoMirror(scheme, host, path) != nil
 	}
 	return false
 }
 
+// Proxy is the proxy of the agent's request req to a mirror, for the
+// http.Transport of its mirror requests: the proxy setting's when it is
+// set; otherwise dnf's, as dnf reaches the URL: that of the first repo
+// whose baseurl mirror holds it, else dnf.conf's [main] one. nil for
+// none. A proxy the agent cannot use (a scheme it does not speak) is an
+// error, and the request fails: it does not go straight to the mirror,
+// where dnf would not go either.
+func (m *Mirrors) Proxy(req *http.Request) (*url.URL, error) {
+	if m.proxySet {
+		return m.proxy, nil
+	}
+	scheme := req.URL.Scheme
+	host := settings.CanonicalHost(scheme, req.URL.Host)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r := m.repoMirror(scheme, host, req.URL.Path); r != nil {
+		return r.proxy, r.err
+	}
+	return m.main, m.mainErr
+}
+
+// ProxyNote says, for the log, which proxy the agent reaches mirrors
+// through: the setting's, or dnf's, from dnf.conf and the repo files.
+func (m *Mirrors) ProxyNote() string {
+	if m.proxySet {
+		if m.proxy == nil {
+			return "none (proxy setting)"
+		}
+		return m.proxy.Redacted() + " (proxy setting)"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	note := "none"
+	switch {
+	case m.mainErr != nil:
+		note = "unusable (" + m.mainErr.Error() + ")"
+	case m.main != nil:
+		note = m.main.Redacted()
+	}
+	note += " (dnf's)"
+	n := 0
+	for _, r := range m.repos {
+		if r.proxy != nil || r.err != nil {
+			n++
+		}
+	}
+	if n > 0 {
+		note += fmt.Sprintf(", and their repo's own for %d mirrors", n)
+	}
+	return note
+}
+
 func match(ms []settings.Mirror, scheme, host, path string) bool {
 	for _, m := range ms {
-		if m.Scheme == scheme && m.Host == host && strings.HasPrefix(path, m.Path) {
+		if m.Covers(scheme, host, path) {
 			return true
 		}
 	}
 	return false
+}
+
+// repoMirror is the first mirror of the repo files under which the URL
+// is, or nil. m.mu is held.
+func (m *Mirrors) repoMirror(scheme, host, path string) *repoMirror {
+	for i := range m.repos {
+		if m.repos[i].Covers(scheme, host, path) {
+			return &m.repos[i]
+		}
+	}
+	return nil
 }
 
 func (m *Mirrors) scan() {
@@ -76,10 +172,31 @@ func (m *Mirrors) scan() {
 	m.scanLocked()
 }
 
-// scanLocked reads the mirrors of the repo files. A file dnf would not
-// read (see repos.BaseURLs) gives none.
+// scanLocked reads the mirrors of the repo files, with their proxies,
+// and dnf.conf's proxy. A file dnf would not read (see repos.Sources)
+// gives none.
 func (m *Mirrors) scanLocked() {
 	m.scanned = time.Now()
+	var main map[string]string
+	m.main, m.mainErr = nil, nil
+	if !m.proxySet && m.dnfConf != "" {
+		src, err := os.ReadFile(m.dnfConf)
+		if err == nil {
+			main, err = repos.MainProxy(src)
+		}
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			m.log.Warn("dnf's configuration unread: its proxy, if any, is not followed", "dnf-conf", m.dnfConf, "err", err)
+		default:
+			m.main, m.mainErr = repos.DNFProxy(main, nil)
+			if m.mainErr != nil {
+				m.log.Warn("dnf's proxy is not one the agent can use: requests to mirrors that dnf reaches through it fail, and dnf takes them from its next URL",
+					"dnf-conf", m.dnfConf, "err", m.mainErr)
+			}
+		}
+	}
+	m.repos = nil
 	if m.reposDir == "" {
 		return
 	}
@@ -87,22 +204,31 @@ func (m *Mirrors) scanLocked() {
 	if err != nil {
 		return
 	}
-	var found []settings.Mirror
 	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
-		urls, err := repos.BaseURLs(src)
+		rs, err := repos.Sources(src)
 		if err != nil {
 			m.log.Debug("a repo file dnf would not read: its mirrors are not allowed", "file", f, "err", err)
 			continue
 		}
-		for _, u := range urls {
-			if mm, ok := repos.Mirror(u); ok {
-				found = append(found, mm)
+		for _, r := range rs {
+			rm := repoMirror{}
+			if !m.proxySet {
+				rm.proxy, rm.err = repos.DNFProxy(main, r.Proxy)
+				if rm.err != nil && r.Proxy["proxy"] != "" {
+					m.log.Warn("a repo's proxy is not one the agent can use: requests to its mirrors fail, and dnf takes them from its next URL",
+						"file", f, "repo", r.ID, "err", rm.err)
+				}
+			}
+			for _, u := range r.URLs {
+				if mm, ok := repos.Mirror(u); ok {
+					rm.Mirror = mm
+					m.repos = append(m.repos, rm)
+				}
 			}
 		}
 	}
-	m.repos = found
 }

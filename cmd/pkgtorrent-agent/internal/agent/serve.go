@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -27,7 +28,8 @@ var requestTimeouts = struct{ header, whole time.Duration }{10 * time.Second, 30
 // else on cfg.Listen. It returns an error when it could not start or the
 // endpoint failed, nil when ctx ended.
 func Serve(ctx context.Context, cfg settings.Config, log *slog.Logger) error {
-	origin, err := originClient(cfg)
+	mirrors := NewMirrors(cfg, log)
+	origin, err := originClient(cfg, mirrors.Proxy)
 	if err != nil {
 		return err
 	}
@@ -53,7 +55,7 @@ func Serve(ctx context.Context, cfg settings.Config, log *slog.Logger) error {
 	}
 	defer swarm.Close()
 	srv := &http.Server{
-		Handler:           NewHandler(cfg, swarm, NewMirrors(cfg, log), origin, stats, log),
+		Handler:           NewHandler(cfg, swarm, mirrors, origin, stats, log),
 		ReadHeaderTimeout: requestTimeouts.header,
 		// A request whose body never comes (a prefetch) is not held
 		// open: the whole request must arrive within this.
@@ -68,7 +70,8 @@ func Serve(ctx context.Context, cfg settings.Config, log *slog.Logger) error {
 		go func() { errc <- srv.Serve(ln) }()
 		addrs = append(addrs, ln.Addr().String())
 	}
-	log.Info("listening", "http", strings.Join(addrs, " "), "peer-port", swarm.PeerPort(), "store", cfg.Store)
+	log.Info("listening", "http", strings.Join(addrs, " "), "peer-port", swarm.PeerPort(), "store", cfg.Store,
+		"mirror-proxy", mirrors.ProxyNote())
 	select {
 	case err := <-errc:
 		return err
@@ -105,11 +108,12 @@ func listeners(cfg settings.Config) ([]net.Listener, error) {
 	return lns, nil
 }
 
-// originClient is the HTTP client for mirrors: bounded waits, and the
-// system's CAs plus ca-file for https.
-func originClient(cfg settings.Config) (*http.Client, error) {
+// originClient is the HTTP client for mirrors: bounded waits, the
+// system's CAs plus ca-file for https, and the proxy that proxy gives for
+// each request (Mirrors.Proxy), never the environment's.
+func originClient(cfg settings.Config, proxy func(*http.Request) (*url.URL, error)) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil
+	tr.Proxy = proxy
 	tr.ResponseHeaderTimeout = 15 * time.Second
 	tr.MaxIdleConnsPerHost = 16
 	if cfg.CAFile != "" {

@@ -47,7 +47,7 @@ func StartAgentOn(t testing.TB, node e2e.Node, bin, name, store string, allow []
 	a := &Agent{Node: node, Name: name, Bin: bin, Store: store, Log: filepath.Join(dir, "agent.log")}
 	a.Base = node.URL("http", node.Port(t))
 	a.Args = []string{"-listen", strings.TrimPrefix(a.Base, "http://"), "-peer-port", "0", "-peer-host", node.Addr(), "-store", store,
-		"-repos-dir", "", "-log-level", "debug"}
+		"-repos-dir", "", "-dnf-conf", "", "-log-level", "debug"}
 	for _, u := range allow {
 		a.Args = append(a.Args, "-allow", u)
 	}
@@ -71,8 +71,9 @@ func (a *Agent) Start(t testing.TB) {
 		t.Logf("not root: the agents share this machine's host name")
 	}
 	a.Proc = e2e.Start(t, a.Name, a.Node.Command(nil, name, args...), a.Log)
+	c := a.Node.Client(5 * time.Second)
 	e2e.Wait(t, a.Name+" on "+a.Base, 30*time.Second, func() error {
-		resp, err := http.Get(a.Base + "/status")
+		resp, err := c.Get(a.Base + "/status")
 		if err != nil {
 			return err
 		}
@@ -86,8 +87,7 @@ func (a *Agent) Start(t testing.TB) {
 
 // Metrics returns the agent's /metrics samples: "name{labels}" -> value.
 func (a *Agent) Metrics() (map[string]float64, error) {
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(a.Base + "/metrics")
+	resp, err := a.Node.Client(5 * time.Second).Get(a.Base + "/metrics")
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,8 @@ type Host struct {
 	Name, Dir, Log string
 	// opts are more dnf options, before the command.
 	Opts []string
+	// Env are more environment variables of dnf (name=value).
+	Env []string
 	// timeout bounds one dnf run (3 minutes when zero).
 	Timeout time.Duration
 	// cpu is the CPU time (user and system) of the last dnf run.
@@ -63,6 +65,9 @@ func (h *Host) Install(ctx context.Context, dnf string, pkgs []string) (time.Dur
 		"--setopt=pluginpath=" + filepath.Join(h.Dir, "plugins")}
 	args = append(append(args, h.Opts...), "-y", "install", "--downloadonly")
 	cmd := h.Node.Command(ctx, dnf, append(args, pkgs...)...)
+	if len(h.Env) > 0 {
+		cmd.Env = append(os.Environ(), h.Env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
@@ -176,6 +181,22 @@ func FilesIn(t testing.TB, dir string) map[string][]string {
 
 // MiB formats bytes as MiB.
 func MiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// ShippedPlugin reads the shipped dnf plugin and its configuration,
+// deploy/dnf/pkgtorrent.py and pkgtorrent.conf, from the agent's folder,
+// where its tests run.
+func ShippedPlugin(t testing.TB) (plugin, conf string) {
+	t.Helper()
+	p, err := os.ReadFile("../../deploy/dnf/pkgtorrent.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := os.ReadFile("../../deploy/dnf/pkgtorrent.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(p), string(c)
+}
 
 // InstallPlugin puts the shipped dnf plugin and its shipped
 // configuration, pointed at agent, on host h, and returns the folder of

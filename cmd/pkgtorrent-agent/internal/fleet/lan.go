@@ -35,12 +35,7 @@ func NewLAN(b testing.TB, hosts int, originRate, hostRate string) *LAN {
 	b.Helper()
 	ip := e2e.Need(b, "ip")
 	e2e.Need(b, "tc")
-	run := func(args ...string) {
-		b.Helper()
-		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
-			b.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
+	run := func(args ...string) { b.Helper(); runIP(b, ip, args...) }
 	RemoveLAN(ip)
 	b.Cleanup(func() { RemoveLAN(ip) })
 	sw := NSPrefix + "sw"
@@ -72,6 +67,14 @@ func NewLAN(b testing.TB, hosts int, originRate, hostRate string) *LAN {
 	run("addr", "add", Net+"254/24", "dev", link)
 	run("link", "set", link, "up")
 	return lan
+}
+
+// runIP runs the ip command with args, failing the test when it fails.
+func runIP(t testing.TB, ip string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
 }
 
 // RemoveLAN removes the namespaces (their links go with them) and

@@ -2,6 +2,7 @@ package repos
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,5 +85,36 @@ func TestAllowedMirrors(t *testing.T) {
 	want := []string{"http://n.example.org/pub/", "http://m.example.org/yum/"}
 	if got := AllowedMirrors(files); !slices.Equal(got, want) {
 		t.Errorf("AllowedMirrors = %q, want %q", got, want)
+	}
+}
+
+// TestSourcesProxy: each repo's proxy options as written (the last of a
+// key, CRLF line ends trimmed, an empty value kept as present), and
+// [main]'s from dnf.conf.
+func TestSourcesProxy(t *testing.T) {
+	src := "[main]\r\nproxy=http://main.example.org:3128\r\n" +
+		"[a]\r\nbaseurl=http://a.example.org/\r\nproxy=http://old.example.org:1\r\nproxy = http://p.example.org:3128 \r\nproxy_username=u\r\n" +
+		"[b]\r\nbaseurl=http://b.example.org/\r\nproxy=\r\n" +
+		"[c]\r\nbaseurl=http://c.example.org/\r\n"
+	rs, err := Sources([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{
+		"a": {"proxy": "http://p.example.org:3128", "proxy_username": "u"},
+		"b": {"proxy": ""},
+		"c": nil,
+	}
+	if len(rs) != len(want) {
+		t.Fatalf("Sources: %+v, want repos a, b and c", rs)
+	}
+	for _, r := range rs {
+		if !maps.Equal(r.Proxy, want[r.ID]) {
+			t.Errorf("[%s] proxy options %q, want %q", r.ID, r.Proxy, want[r.ID])
+		}
+	}
+	main, err := MainProxy([]byte(src))
+	if err != nil || !maps.Equal(main, map[string]string{"proxy": "http://main.example.org:3128"}) {
+		t.Errorf("MainProxy = %q, %v", main, err)
 	}
 }

@@ -1,7 +1,6 @@
 package repos
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,46 +18,31 @@ type DnfMain struct {
 	IPResolve string
 }
 
-// ReadDnfConf reads the [main] section of the dnf.conf at path; dnf's
-// defaults when the file or a key is missing.
+// ReadDnfConf reads the [main] section of the dnf.conf at path (with the
+// repo files' parser); dnf's defaults when the file or a key is missing.
 func ReadDnfConf(path string) (DnfMain, error) {
 	d := DnfMain{MaxParallelDownloads: 3}
-	f, err := os.Open(path)
+	src, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return d, nil
 	}
 	if err != nil {
 		return d, err
 	}
-	defer f.Close()
-	main := false
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		t := strings.TrimSpace(sc.Text())
-		switch {
-		case t == "" || t[0] == '#' || t[0] == ';':
-		case t[0] == '[':
-			main = strings.TrimSpace(strings.Trim(t, "[]")) == "main"
-		case main:
-			k, v, ok := strings.Cut(t, "=")
-			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-			switch {
-			case !ok:
-			case k == "max_parallel_downloads":
-				if d.MaxParallelDownloads, err = strconv.Atoi(v); err != nil || d.MaxParallelDownloads < 1 || d.MaxParallelDownloads > 20 {
-					return d, fmt.Errorf("%s:%d: max_parallel_downloads %q: want 1 to 20", path, line, v)
-				}
-			case k == "ip_resolve":
-				switch strings.ToLower(v) {
-				case "4", "ipv4":
-					d.IPResolve = "4"
-				case "6", "ipv6":
-					d.IPResolve = "6"
-				default:
-					d.IPResolve = ""
-				}
-			}
+	main, err := MainProxy(src)
+	if err != nil {
+		return d, fmt.Errorf("%s: %w", path, err)
+	}
+	if v, ok := main["max_parallel_downloads"]; ok {
+		if d.MaxParallelDownloads, err = strconv.Atoi(v); err != nil || d.MaxParallelDownloads < 1 || d.MaxParallelDownloads > 20 {
+			return d, fmt.Errorf("%s: max_parallel_downloads %q: want 1 to 20", path, v)
 		}
 	}
-	return d, sc.Err()
+	switch strings.ToLower(main["ip_resolve"]) {
+	case "4", "ipv4":
+		d.IPResolve = "4"
+	case "6", "ipv6":
+		d.IPResolve = "6"
+	}
+	return d, nil
 }

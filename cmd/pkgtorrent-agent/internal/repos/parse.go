@@ -68,8 +68,11 @@ package repos
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
 // line is one line of a file: its text without the line end, and the line
@@ -129,6 +132,9 @@ type section struct {
 	// creds are the section's credential keys with a value (see
 	// credentialKeys), in the order they come.
 	creds []string
+	// proxy are the section's ProxyKeys, with the value of their key
+	// line (the last one of each, as dnf takes it).
+	proxy map[string]string
 }
 
 // credentialKeys are the repo options whose value dnf sends with every
@@ -187,29 +193,98 @@ func (v *value) tokens(ls []line) []token {
 
 func isSep(c byte) bool { return c == ' ' || c == '\t' || c == ',' || c == '\r' }
 
-// BaseURLs returns the URLs of the baseurl keys of the repos of the .repo
-// file src that the agent may serve, read as dnf reads the file: every
-// section but [main] and but the repos with credentials (see
-// credentialKeys), which stay on their own mirrors. A file dnf rejects is a
-// *ParseError.
-func BaseURLs(src []byte) ([]string, error) {
+// ProxyKeys are dnf's options of the proxy it reaches a repo's URLs
+// through that the agent follows for its own requests to the repo's
+// mirrors (see DNFProxy).
+var ProxyKeys = []string{"proxy", "proxy_username", "proxy_password"}
+
+// Source is a repo the agent may serve: the URLs of its baseurl keys and
+// its ProxyKeys, as written in its section.
+type Source struct {
+	ID    string
+	URLs  []string
+	Proxy map[string]string
+}
+
+// Sources returns the repos of the .repo file src that the agent may
+// serve, read as dnf reads the file: every section but [main] and but the
+// repos with credentials (see credentialKeys), which stay on their own
+// mirrors. A file dnf rejects is a *ParseError.
+func Sources(src []byte) ([]Source, error) {
 	ls := splitLines(src)
 	secs, err := parse(ls)
 	if err != nil {
 		return nil, err
 	}
-	var urls []string
+	var out []Source
 	for _, s := range secs {
 		if s.id == "main" || len(s.creds) > 0 {
 			continue
 		}
+		r := Source{ID: s.id, Proxy: s.proxy}
 		for _, v := range s.baseurls {
 			for _, t := range v.tokens(ls) {
-				urls = append(urls, t.url)
+				r.URLs = append(r.URLs, t.url)
 			}
 		}
+		out = append(out, r)
 	}
-	return urls, nil
+	return out, nil
+}
+
+// BaseURLs returns the URLs of the repos of Sources(src), in order.
+func BaseURLs(src []byte) ([]string, error) {
+	rs, err := Sources(src)
+	var urls []string
+	for _, r := range rs {
+		urls = append(urls, r.URLs...)
+	}
+	return urls, err
+}
+
+// mainKeys are the options of dnf.conf's [main] repos reads besides the
+// ProxyKeys (ReadDnfConf); the parser keeps them with those.
+var mainKeys = []string{"max_parallel_downloads", "ip_resolve"}
+
+// MainProxy returns the ProxyKeys (and mainKeys) of the [main] section of
+// dnf's configuration file src (dnf.conf), which every repo inherits.
+func MainProxy(src []byte) (map[string]string, error) {
+	secs, err := parse(splitLines(src))
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range secs {
+		if s.id == "main" {
+			return s.proxy, nil
+		}
+	}
+	return nil, nil
+}
+
+// DNFProxy is the proxy dnf (libdnf's repo options, librepo) reaches the
+// URLs of a repo through, from the ProxyKeys of its section (repo) and of
+// dnf.conf's [main] (main): each key of the repo's, when present, else
+// [main]'s. nil when there is none: proxy empty or _none_. The user and
+// password are in the URL.
+func DNFProxy(main, repo map[string]string) (*url.URL, error) {
+	get := func(k string) string {
+		if v, ok := repo[k]; ok {
+			return v
+		}
+		return main[k]
+	}
+	p := get("proxy")
+	if p == "" || p == settings.NoProxy {
+		return nil, nil
+	}
+	u, err := settings.ParseProxy(p)
+	if err != nil {
+		return nil, err
+	}
+	if user := get("proxy_username"); user != "" {
+		u.User = url.UserPassword(user, get("proxy_password"))
+	}
+	return u, nil
 }
 
 // parse reads the sections of a file as libdnf's IniParser does.
@@ -295,6 +370,12 @@ func parse(ls []line) ([]*section, error) {
 			vs++
 		}
 		inKey, isBase, val, cred = true, key == "baseurl", nil, ""
+		if slices.Contains(ProxyKeys, key) || slices.Contains(mainKeys, key) {
+			if cur.proxy == nil {
+				cur.proxy = map[string]string{}
+			}
+			cur.proxy[key] = strings.TrimRight(t[vs:], " \t\r")
+		}
 		switch key {
 		case "baseurl":
 			val = &value{lines: []int{i}, start: vs}

@@ -56,6 +56,8 @@ type Repo struct {
 	// local-first.
 	Notes []string
 	Hint  string
+	// Proxy are the repo's ProxyKeys, as written (see DNFProxy).
+	Proxy map[string]string
 }
 
 // edit replaces the old lines [start, end) with lines.
@@ -232,7 +234,7 @@ func rewrite(name string, src []byte, base string, lanes int) (*Result, error) {
 // repo's Repo and the edits of its baseurl values, which a file that tool
 // owns does not take (the Repo has a Command instead).
 func rewriteSection(s *section, ls []line, base string, lanes int, eol, tool string) (Repo, []edit) {
-	rp := Repo{ID: s.id, Credentials: s.creds}
+	rp := Repo{ID: s.id, Credentials: s.creds, Proxy: s.proxy}
 	var (
 		es      []edit
 		hasURL  bool

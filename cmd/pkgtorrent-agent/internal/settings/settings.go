@@ -89,6 +89,14 @@ type Config struct {
 	// CAFile adds PEM certificates to the system's roots, for https
 	// mirrors with a private CA.
 	CAFile string
+	// Proxy is the proxy of the agent's requests to mirrors (torrents,
+	// pieces, files passed through): a URL (ParseProxy), NoProxy for
+	// none, or "" for dnf's own, per mirror (see the agent's Mirrors):
+	// that of the repo files that name it, else DNFConf's [main] one.
+	Proxy string
+	// DNFConf is dnf's configuration file, whose [main] proxy options
+	// the agent follows when Proxy is ""; "" reads none.
+	DNFConf string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 }
@@ -112,6 +120,7 @@ func Default() Config {
 		OriginAfter:         time.Second,
 		Stall:               5 * time.Second,
 		Encryption:          "prefer",
+		DNFConf:             "/etc/dnf/dnf.conf",
 		MaxFileSize:         16 << 30,
 		MaxPieces:           65536,
 		LogLevel:            "info",
@@ -162,6 +171,10 @@ func (c *Config) table() pkgsettings.Table {
 		"BitTorrent protocol encryption of peer connections: prefer, require or off")
 	t.Add("ca-file", pkgsettings.String(&c.CAFile),
 		"PEM file of CA certificates trusted for https mirrors, besides the system's")
+	t.Add("proxy", pkgsettings.String(&c.Proxy),
+		"proxy URL of requests to mirrors, or _none_ (empty: dnf's, from dnf-conf and the repo files)")
+	t.Add("dnf-conf", pkgsettings.String(&c.DNFConf),
+		"dnf's configuration file, whose [main] proxy options apply when proxy is empty (empty: none)")
 	t.Add("log-level", pkgsettings.String(&c.LogLevel), "debug, info, warn or error")
 	return t
 }
@@ -263,16 +276,57 @@ func (c *Config) Validate() error {
 	case c.Stall <= 0:
 		return fmt.Errorf("stall: %v is not positive", c.Stall)
 	}
+	if c.Proxy != "" && c.Proxy != NoProxy {
+		if _, err := ParseProxy(c.Proxy); err != nil {
+			return fmt.Errorf("proxy: %w", err)
+		}
+	}
 	if err := pkgsettings.CheckLogLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("log-level: %w", err)
 	}
 	return nil
 }
 
+// NoProxy is the proxy setting for none, as dnf spells it.
+const NoProxy = "_none_"
+
+// ParseProxy reads a proxy URL as dnf's proxy option takes it
+// ([scheme://][user:password@]host[:port], http:// when no scheme is
+// given) for the schemes the agent's HTTP client speaks: http, https,
+// socks5 and socks5h. A user and password in the URL are sent to the
+// proxy (Basic authentication for http and https ones).
+func ParseProxy(s string) (*url.URL, error) {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		// Not url.Error's own text, which would show a password.
+		return nil, fmt.Errorf("not a URL: %w", ue.Err)
+	} else if err != nil {
+		return nil, err
+	}
+	switch u.Scheme {
+	case "http", "https", "socks5", "socks5h":
+	default:
+		return nil, fmt.Errorf("%q: the agent speaks to http, https, socks5 and socks5h proxies, not %s", u.Redacted(), u.Scheme)
+	}
+	if u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%q is not scheme://host[:port]", u.Redacted())
+	}
+	return u, nil
+}
+
 // Mirror is an allowed mirror: the scheme, host[:port] and path prefix
 // (ending in "/") under which URLs may be fetched.
 type Mirror struct {
 	Scheme, Host, Path string
+}
+
+// Covers reports whether the URL of scheme, canonical host and unescaped
+// path is under m.
+func (m Mirror) Covers(scheme, host, path string) bool {
+	return m.Scheme == scheme && m.Host == host && strings.HasPrefix(path, m.Path)
 }
 
 // ParseMirror reads a mirror base URL: http or https, a host, no user,

@@ -54,6 +54,9 @@ func TestBadSettings(t *testing.T) {
 		{[]string{"-peer-host", "host.example.org"}, "peer-host:"},
 		{[]string{"-stall", "0s"}, "stall:"},
 		{[]string{"-log-level", "loud"}, "log-level:"},
+		{[]string{"-proxy", "socks4://proxy.example.org:1080"}, "proxy:"},
+		{[]string{"-proxy", "http://proxy.example.org:3128/path"}, "proxy:"},
+		{[]string{"-proxy", "http://"}, "proxy:"},
 	} {
 		_, _, err := Load("u", c.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -75,6 +78,33 @@ func TestParseMirror(t *testing.T) {
 		got, err := ParseMirror(in)
 		if err != nil || got != want {
 			t.Errorf("ParseMirror(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+}
+
+// TestParseProxy: proxy URLs as dnf's proxy option takes them (http://
+// when no scheme is given), for the schemes the agent speaks; errors never
+// show a password.
+func TestParseProxy(t *testing.T) {
+	for in, want := range map[string]string{
+		"proxy.example.org:3128":                    "http://proxy.example.org:3128",
+		"http://u:p@proxy.example.org:3128/":        "http://u:p@proxy.example.org:3128/",
+		"https://proxy.example.org":                 "https://proxy.example.org",
+		"socks5h://[fd00::1]:1080":                  "socks5h://[fd00::1]:1080",
+		"socks4://u:secret@proxy.example.org:1080":  "",
+		"http://u:secret@proxy.example.org:3128/x":  "",
+		"http://u:secret@proxy.example.org:port":    "",
+		"http://u:secret@proxy.example.org:3128?q=": "",
+	} {
+		u, err := ParseProxy(in)
+		got := ""
+		if err == nil {
+			got = u.String()
+		} else if strings.Contains(err.Error(), "secret") {
+			t.Errorf("ParseProxy(%q): the error %q shows the password", in, err)
+		}
+		if got != want {
+			t.Errorf("ParseProxy(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 }
