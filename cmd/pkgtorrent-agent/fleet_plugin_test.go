@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +34,7 @@ func TestFleetPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	confDir := fleet.InstallPlugin(t, h, string(plugin), string(conf), a.Base)
+	fleet.InstallPlugin(t, h, string(plugin), string(conf), a.Base)
 	prefetched := func() float64 {
 		t.Helper()
 		mm, err := a.Metrics()
@@ -53,12 +51,7 @@ func TestFleetPlugin(t *testing.T) {
 	// --assumeno: dnf resolves, the plugin's resolved() runs, nothing is
 	// prefetched, and dnf stops.
 	dnf := e2e.Need(t, "dnf")
-	args := []string{"--installroot=" + filepath.Join(h.Dir, "root"), "--releasever=9",
-		"--setopt=reposdir=" + filepath.Join(h.Dir, "reposd"),
-		"--setopt=cachedir=" + filepath.Join(h.Dir, "cache"),
-		"--setopt=pluginpath=" + filepath.Join(h.Dir, "plugins"),
-		"--setopt=pluginconfpath=" + confDir, "-v", "--assumeno", "install"}
-	out, err := exec.Command(dnf, append(args, m.Repo.Names()...)...).CombinedOutput()
+	out, err := h.Command(nil, dnf, append([]string{"-v", "--assumeno", "install"}, m.Repo.Names()...)...).CombinedOutput()
 	if !strings.Contains(string(out), "pkgtorrent") {
 		t.Fatalf("dnf -v did not load the plugin (%v):\n%s", err, out)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,9 @@ import (
 type Host struct {
 	Node           e2e.Node
 	Name, Dir, Log string
+	// DNF5Root, when set, makes it a dnf 5 host: dnf is the root's dnf5
+	// (see DNF5Root), and the plugin folder is its pluginconfpath.
+	DNF5Root string
 	// opts are more dnf options, before the command.
 	Opts []string
 	// timeout bounds one dnf run (3 minutes when zero).
@@ -51,18 +55,33 @@ func (h *Host) RepoFile(t testing.TB, urls []string, extra ...string) {
 	e2e.WriteFile(t, filepath.Join(h.Dir, "reposd", "fleet.repo"), text)
 }
 
+// Command returns the command that runs dnf (a dnf 5 host's dnf5, and
+// then dnf is not used) on the host, with its installroot, cache, repo
+// and plugin folders, then Opts, then args. ctx may be nil.
+func (h *Host) Command(ctx context.Context, dnf string, args ...string) *exec.Cmd {
+	plugins := "--setopt=pluginpath="
+	if h.DNF5Root != "" {
+		// libdnf5 loads the plugins that have a configuration file there.
+		plugins = "--setopt=pluginconfpath="
+	}
+	all := []string{"--installroot=" + filepath.Join(h.Dir, "root"), "--releasever=9",
+		"--setopt=reposdir=" + filepath.Join(h.Dir, "reposd"),
+		"--setopt=cachedir=" + filepath.Join(h.Dir, "cache"),
+		plugins + filepath.Join(h.Dir, "plugins")}
+	all = append(append(all, h.Opts...), args...)
+	if h.DNF5Root != "" {
+		dnf, all = chrooted(h.DNF5Root, "dnf5", all)
+	}
+	return h.Node.Command(ctx, dnf, all...)
+}
+
 // Install runs `dnf install --downloadonly -y pkgs...` on the host. It
 // may run in a goroutine: it reports, it does not fail the test.
 func (h *Host) Install(ctx context.Context, dnf string, pkgs []string) (time.Duration, error) {
 	timeout := cmp.Or(h.Timeout, 3*time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	args := []string{"--installroot=" + filepath.Join(h.Dir, "root"), "--releasever=9",
-		"--setopt=reposdir=" + filepath.Join(h.Dir, "reposd"),
-		"--setopt=cachedir=" + filepath.Join(h.Dir, "cache"),
-		"--setopt=pluginpath=" + filepath.Join(h.Dir, "plugins")}
-	args = append(append(args, h.Opts...), "-y", "install", "--downloadonly")
-	cmd := h.Node.Command(ctx, dnf, append(args, pkgs...)...)
+	cmd := h.Command(ctx, dnf, append([]string{"-y", "install", "--downloadonly"}, pkgs...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
@@ -177,10 +196,9 @@ func FilesIn(t testing.TB, dir string) map[string][]string {
 // MiB formats bytes as MiB.
 func MiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-// InstallPlugin puts the shipped dnf plugin and its shipped
-// configuration, pointed at agent, on host h, and returns the folder of
-// the configuration.
-func InstallPlugin(t testing.TB, h *Host, plugin, conf, agent string) string {
+// InstallPlugin puts the shipped dnf 4 plugin and its shipped
+// configuration, pointed at agent, on host h.
+func InstallPlugin(t testing.TB, h *Host, plugin, conf, agent string) {
 	t.Helper()
 	e2e.WriteFile(t, filepath.Join(h.Dir, "plugins", "pkgtorrent.py"), plugin)
 	dir := filepath.Join(h.Dir, "pluginconf")
@@ -190,5 +208,4 @@ func InstallPlugin(t testing.TB, h *Host, plugin, conf, agent string) string {
 	e2e.WriteFile(t, filepath.Join(dir, "pkgtorrent.conf"),
 		e2e.Replace(t, "deploy/dnf/pkgtorrent.conf", conf, "#agent = http://127.0.0.1:7881", "agent = "+agent))
 	h.Opts = append(h.Opts, "--setopt=pluginconfpath="+dir)
-	return dir
 }
