@@ -34,6 +34,9 @@ const (
 	// firewalldFile is installed as
 	// /usr/lib/firewalld/services/pkgtorrent-agent.xml.
 	firewalldFile = deployDir + "pkgtorrent-agent.firewalld.xml"
+	// actionsFile, the dnf 5 plugin, is installed as actionsInstalled.
+	actionsFile      = deployDir + "dnf/pkgtorrent.actions"
+	actionsInstalled = "/etc/dnf/libdnf5-plugins/actions.d/pkgtorrent.actions"
 )
 
 // settingNames are the settings, without config (a flag only).
@@ -494,12 +497,21 @@ func TestRPM(t *testing.T) {
 		confFile:      "etc/pkgtorrent-agent.conf",
 		unitFile:      "usr/lib/systemd/system/pkgtorrent-agent.service",
 		firewalldFile: "usr/lib/firewalld/services/pkgtorrent-agent.xml",
+		actionsFile:   strings.TrimPrefix(actionsInstalled, "/"),
 	} {
 		a, _ := os.ReadFile(src)
 		b, err := os.ReadFile(filepath.Join(root, dst))
 		if err != nil || !bytes.Equal(a, b) {
 			t.Errorf("the package's /%s differs from %s (%v)", dst, src, err)
 		}
+	}
+	// The dnf 5 plugin's package holds the actions file, as a
+	// configuration file.
+	dnf5, _ := filepath.Glob(filepath.Join(top, "RPMS", "*", "dnf5-plugin-pkgtorrent-*.rpm"))
+	if len(dnf5) != 1 {
+		t.Errorf("rpmbuild made %q, want one dnf5-plugin-pkgtorrent package", dnf5)
+	} else if out, err := exec.Command("rpm", "-qpc", dnf5[0]).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != actionsInstalled {
+		t.Errorf("dnf5-plugin-pkgtorrent's configuration files: %q (%v), want %s", out, err, actionsInstalled)
 	}
 	cmd = exec.Command(filepath.Join(root, "usr/bin/pkgtorrent-agent"), "-h")
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "-peer-port") {

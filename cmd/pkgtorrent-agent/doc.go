@@ -15,6 +15,7 @@
 //	    [-store /var/cache/pkgtorrent-agent] [-allow URL]...
 //	pkgtorrent-agent repos [-w] [-d DIR] [-listen ADDR] [-config FILE]
 //	pkgtorrent-agent fetch [-agent URL] [-o DIR] [-torrent] URL...
+//	pkgtorrent-agent dnf5-prefetch [-agent URL] [-timeout 2s]
 //
 // A repo's baseurl lists the agent first and the mirror second:
 //
@@ -26,15 +27,19 @@
 // credentials, and subscription-manager's redhat.repo, for which it prints
 // repo-override commands: see internal/repos): a diff, or the files
 // written with -w. "pkgtorrent-agent fetch" downloads files through the
-// running agent, as dnf does.
+// running agent, as dnf does. "pkgtorrent-agent dnf5-prefetch" is the dnf 5
+// plugin: libdnf5's actions plugin runs it when a transaction is resolved
+// (deploy/dnf/pkgtorrent.actions), and it posts the transaction's
+// packages to the agent's /prefetch, as the dnf 4 plugin
+// deploy/dnf/pkgtorrent.py does.
 //
 // Endpoints: GET and HEAD /m/{scheme}/{host[:port]}/{path} (the bytes of
 // {scheme}://{host[:port]}/{path}), POST /prefetch (the packages of a
-// transaction, from the dnf plugin), GET /status (JSON), GET /metrics
+// transaction, from the dnf plugins), GET /status (JSON), GET /metrics
 // (Prometheus text format).
 //
 // The parts: this package holds the command line (main.go) and the
-// subcommands (fetch.go, repos.go); internal/agent the daemon,
+// subcommands (fetch.go, repos.go, dnf5prefetch.go); internal/agent the daemon,
 // internal/engine the BitTorrent engine under it, internal/repos the
 // .repo files, internal/settings the settings. third_party/torrent is the
 // engine, anacrolix/torrent v1.59.1 with two changes that bound a peer's

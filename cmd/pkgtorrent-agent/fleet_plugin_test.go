@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +26,7 @@ func TestFleetPlugin(t *testing.T) {
 	h.RepoFile(t, []string{m.AgentRepoURL(a.Base, m.Base), m.RepoURL(m.Base)})
 	// The shipped configuration, pointed at this agent.
 	plugin, conf := fleet.ShippedPlugin(t)
-	confDir := fleet.InstallPlugin(t, h, plugin, conf, a.Base)
+	fleet.InstallPlugin(t, h, plugin, conf, a.Base)
 	prefetched := func() float64 {
 		t.Helper()
 		mm, err := a.Metrics()
@@ -45,12 +43,7 @@ func TestFleetPlugin(t *testing.T) {
 	// --assumeno: dnf resolves, the plugin's resolved() runs, nothing is
 	// prefetched, and dnf stops.
 	dnf := e2e.Need(t, "dnf")
-	args := []string{"--installroot=" + filepath.Join(h.Dir, "root"), "--releasever=9",
-		"--setopt=reposdir=" + filepath.Join(h.Dir, "reposd"),
-		"--setopt=cachedir=" + filepath.Join(h.Dir, "cache"),
-		"--setopt=pluginpath=" + filepath.Join(h.Dir, "plugins"),
-		"--setopt=pluginconfpath=" + confDir, "-v", "--assumeno", "install"}
-	out, err := exec.Command(dnf, append(args, m.Repo.Names()...)...).CombinedOutput()
+	out, err := h.Command(nil, dnf, append([]string{"-v", "--assumeno", "install"}, m.Repo.Names()...)...).CombinedOutput()
 	if !strings.Contains(string(out), "pkgtorrent") {
 		t.Fatalf("dnf -v did not load the plugin (%v):\n%s", err, out)
 	}

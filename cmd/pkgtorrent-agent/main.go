@@ -41,6 +41,9 @@ func run(args []string, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "repos" {
 		return runRepos(args[1:], os.Stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "dnf5-prefetch" {
+		return runDNF5Prefetch(args[1:], os.Stdin, os.Stdout, stderr)
+	}
 	cfg, rest, err := settings.Load(usage, args, stderr)
 	if errors.Is(err, settings.ErrHelp) {
 		return exitOK

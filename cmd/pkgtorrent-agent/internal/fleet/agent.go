@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -161,4 +162,23 @@ func (a *Agent) Sources(t testing.TB) Sources {
 		t.Errorf("%s: /metrics lacks some of pkgtorrent_agent_bytes_total{source=\"peers\"|\"origin\"|\"fallback\"} and pkgtorrent_agent_uploaded_bytes_total; got %v", a.Name, m)
 	}
 	return s
+}
+
+// Status decodes the agent's GET /status into st (an *agent.Status,
+// which this package, imported by the agent's tests, cannot name), failing
+// the test when it does not answer with one.
+func (a *Agent) Status(t testing.TB, st any) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(a.Base + "/status")
+	if err != nil {
+		t.Fatalf("%s: %v", a.Name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/status: %s", a.Base, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(st); err != nil {
+		t.Fatalf("GET %s/status: %v", a.Base, err)
+	}
 }

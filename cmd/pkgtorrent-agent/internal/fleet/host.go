@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,9 @@ import (
 type Host struct {
 	Node           e2e.Node
 	Name, Dir, Log string
+	// DNF5Root, when set, makes it a dnf 5 host: dnf is the root's dnf5
+	// (see DNF5Root), and the plugin folder is its pluginconfpath.
+	DNF5Root string
 	// opts are more dnf options, before the command.
 	Opts []string
 	// Env are more environment variables of dnf (name=value).
@@ -53,21 +57,37 @@ func (h *Host) RepoFile(t testing.TB, urls []string, extra ...string) {
 	e2e.WriteFile(t, filepath.Join(h.Dir, "reposd", "fleet.repo"), text)
 }
 
+// Command returns the command that runs dnf (a dnf 5 host's dnf5, and
+// then dnf is not used) on the host, with its installroot, cache, repo
+// and plugin folders, then Opts, then args. ctx may be nil.
+func (h *Host) Command(ctx context.Context, dnf string, args ...string) *exec.Cmd {
+	plugins := "--setopt=pluginpath="
+	if h.DNF5Root != "" {
+		// libdnf5 loads the plugins that have a configuration file there.
+		plugins = "--setopt=pluginconfpath="
+	}
+	all := []string{"--installroot=" + filepath.Join(h.Dir, "root"), "--releasever=9",
+		"--setopt=reposdir=" + filepath.Join(h.Dir, "reposd"),
+		"--setopt=cachedir=" + filepath.Join(h.Dir, "cache"),
+		plugins + filepath.Join(h.Dir, "plugins")}
+	all = append(append(all, h.Opts...), args...)
+	if h.DNF5Root != "" {
+		dnf, all = chrooted(h.DNF5Root, "dnf5", all)
+	}
+	cmd := h.Node.Command(ctx, dnf, all...)
+	if len(h.Env) > 0 {
+		cmd.Env = append(os.Environ(), h.Env...)
+	}
+	return cmd
+}
+
 // Install runs `dnf install --downloadonly -y pkgs...` on the host. It
 // may run in a goroutine: it reports, it does not fail the test.
 func (h *Host) Install(ctx context.Context, dnf string, pkgs []string) (time.Duration, error) {
 	timeout := cmp.Or(h.Timeout, 3*time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	args := []string{"--installroot=" + filepath.Join(h.Dir, "root"), "--releasever=9",
-		"--setopt=reposdir=" + filepath.Join(h.Dir, "reposd"),
-		"--setopt=cachedir=" + filepath.Join(h.Dir, "cache"),
-		"--setopt=pluginpath=" + filepath.Join(h.Dir, "plugins")}
-	args = append(append(args, h.Opts...), "-y", "install", "--downloadonly")
-	cmd := h.Node.Command(ctx, dnf, append(args, pkgs...)...)
-	if len(h.Env) > 0 {
-		cmd.Env = append(os.Environ(), h.Env...)
-	}
+	cmd := h.Command(ctx, dnf, append([]string{"-y", "install", "--downloadonly"}, pkgs...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
