@@ -88,8 +88,10 @@ install-packages:
 # and 315 MB here; the packages' archives are removed), into bin/, which git
 # ignores: a fresh clone builds it again.
 # It is built beside and renamed into place, so a broken build is never
-# taken for a root. As root only; when debootstrap fails, make test fails
-# with its log's end: the network is needed, and CI has it.
+# taken for a root. As root only. When debootstrap fails (no network, or
+# a day when unstable cannot install dnf5), make test goes on: the log's end
+# goes to $(DNF5_ROOT).failed, and the dnf 5 tests skip, quoting it; the
+# next make test tries again.
 DNF5_ROOT  := bin/dnf5-root
 DNF5_SUITE := unstable
 
@@ -102,13 +104,13 @@ $(DNF5_ROOT):
 	@$(MAKE) --no-print-directory install-packages PACKAGES=debootstrap WHAT="the dnf 5 root"
 	@mirror() { apt-get indextargets --format '$$(SITE)' 'Label: Debian' 'Identifier: Packages' | head -n 1; }; \
 	url=$$(mirror); [ -n "$$url" ] || { apt-get update -qq && url=$$(mirror); }; \
-	if [ -z "$$url" ]; then echo "$(DNF5_ROOT): apt lists no Debian mirror (Label: Debian) to debootstrap from"; exit 1; fi; \
+	if [ -z "$$url" ]; then echo "apt lists no Debian mirror (Label: Debian) to debootstrap from" | tee $@.failed; exit 0; fi; \
 	echo "building $(DNF5_ROOT): debootstrap $(DNF5_SUITE) from $$url (once per machine)"; \
 	rm -rf $@.new; mkdir -p $(dir $@); start=$$(date +%s); \
 	if ! debootstrap --variant=minbase --include=dnf5 $(DNF5_SUITE) $@.new "$$url" > $@.log 2>&1; then \
-		tail -n 20 $@.log; echo "$(DNF5_ROOT): debootstrap failed (log: $@.log)"; rm -rf $@.new; exit 1; \
+		{ echo "debootstrap $(DNF5_SUITE) failed (log: $@.log):"; tail -n 20 $@.log; } | tee $@.failed; rm -rf $@.new; exit 0; \
 	fi; \
-	chroot $@.new apt-get clean && chroot $@.new dnf5 --version | head -n 1 && mv $@.new $@ && \
+	chroot $@.new apt-get clean && chroot $@.new dnf5 --version | head -n 1 && mv $@.new $@ && rm -f $@.failed && \
 	echo "built $(DNF5_ROOT) in $$(($$(date +%s) - start)) s, $$(du -sh $@ | cut -f1)"
 
 # third_party/ holds upstream code kept byte for byte (see its PATCHED.md).
