@@ -29,10 +29,7 @@ func TestFleetParallelDownloads(t *testing.T) {
 			}
 			h.RepoFile(t, append(urls, mirrorURL))
 			h.Opts = append(h.Opts, "--setopt=max_parallel_downloads=10")
-			off := m.LogOffset(t)
-			fleet.InstallAll(t, []*fleet.Host{h}, m.Repo)
-			h.CheckDownloads(t, m.Repo)
-			o := m.OriginBytes(t, off)
+			_, o := m.Install(t, []*fleet.Host{h})
 			t.Logf("%d agent URLs: the mirror sent dnf %s of packages directly (%d of %d packages), the agent %s; %.2f copies in all",
 				lanes, fleet.MiB(o.DNF), len(o.DNFFiles), len(m.Repo.Pkgs), fleet.MiB(o.Others), m.Copies(o.Total))
 			if lanes > 1 && o.DNF != 0 {
@@ -89,12 +86,7 @@ func TestFleetDnfSettings(t *testing.T) {
 				}
 				hosts = append(hosts, h)
 			}
-			off := m.LogOffset(t)
-			times := fleet.InstallAll(t, hosts, m.Repo)
-			for _, h := range hosts {
-				h.CheckDownloads(t, m.Repo)
-			}
-			o := m.OriginBytes(t, off)
+			times, o := m.Install(t, hosts)
 			t.Logf("%s: 2 hosts in %v; the origin sent %.2f copies (%s straight to dnf, %d packages)",
 				c.name, slicesMax(times), m.Copies(o.Total), fleet.MiB(o.DNF), len(o.DNFFiles))
 			if c.strict && o.DNF != 0 {

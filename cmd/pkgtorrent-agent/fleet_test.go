@@ -51,12 +51,7 @@ func TestFleetBaseline(t *testing.T) {
 		h.RepoFile(t, []string{m.RepoURL(m.Base)})
 		hosts = append(hosts, h)
 	}
-	off := m.LogOffset(t)
-	times := fleet.InstallAll(t, hosts, m.Repo)
-	for _, h := range hosts {
-		h.CheckDownloads(t, m.Repo)
-	}
-	o := m.OriginBytes(t, off)
+	times, o := m.Install(t, hosts)
 	t.Logf("without agents: %d hosts took %v; the origin sent %s of packages = %.2f copies of the %d packages (%s); dnf times %v",
 		n, slicesMax(times), fleet.MiB(o.Total), m.Copies(o.Total), len(m.Repo.Pkgs), fleet.MiB(m.Repo.Total), times)
 	if want := n * m.Repo.Total; o.Total != want || o.DNF != want {
@@ -83,12 +78,7 @@ func TestFleet(t *testing.T) {
 		h.RepoFile(t, []string{m.AgentRepoURL(a.Base, m.Base), m.RepoURL(m.Base)})
 		agents, hosts = append(agents, a), append(hosts, h)
 	}
-	off := m.LogOffset(t)
-	times := fleet.InstallAll(t, hosts, m.Repo)
-	for _, h := range hosts {
-		h.CheckDownloads(t, m.Repo)
-	}
-	o := m.OriginBytes(t, off)
+	times, o := m.Install(t, hosts)
 	t.Logf("with %d agents: %d hosts took %v (dnf times %v); the origin sent %s of packages = %.2f copies (%s to agents, %s to dnf itself); offload %.0f%%",
 		n, n, slicesMax(times), times, fleet.MiB(o.Total), m.Copies(o.Total), fleet.MiB(o.Others), fleet.MiB(o.DNF),
 		100*(1-float64(o.Total)/float64(n*m.Repo.Total)))

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
@@ -139,4 +140,17 @@ func Swarm(t testing.TB) *Mirror {
 	// one whitelist serves the http and the https port.
 	e2e.StartOpentracker(t, e2e.Node{}, trackerPort, m.InfoHashes(t, m.Base))
 	return m
+}
+
+// Install runs the transaction of the repository on every host at once
+// (InstallAll), checks each host's downloads, and returns the hosts'
+// times and what the mirror sent meanwhile.
+func (m *Mirror) Install(t testing.TB, hosts []*Host) ([]time.Duration, OriginBytes) {
+	t.Helper()
+	off := m.LogOffset(t)
+	times := InstallAll(t, hosts, m.Repo)
+	for _, h := range hosts {
+		h.CheckDownloads(t, m.Repo)
+	}
+	return times, m.OriginBytes(t, off)
 }
