@@ -40,9 +40,11 @@
 // Which pieces verified is kept in memory, never inferred from the files
 // on disk: after a restart every stored file is hashed again, along the
 // hashing path the service itself measured fastest on this machine
-// (package pieces), before anything of it is served or uploaded. A prefetched file read whole is
-// also checked against the repo metadata's SHA-256; on a mismatch its
-// last bytes are withheld.
+// (package pieces), before anything of it is served or uploaded. A file
+// read whole is also checked against the SHA-256 of the primary.xml dnf
+// fetched through the agent (repometa.go); on a mismatch its last bytes
+// are withheld. A torrent whose length is not that metadata's size is not
+// used.
 //
 // A request is never much slower than the mirror: when its torrent makes
 // no progress for stall, or when the store cannot hold the download (a
