@@ -13,8 +13,8 @@
 //     torrents/{infohash}.torrent under the store.
 //   - A torrent's life (item.go): from the request that adds it to the
 //     client, through its download, to seeding and eviction (seeding.go).
-//   - The origin fill (fill.go, rank.go): pieces the swarm does not
-//     bring, from the mirror.
+//   - The origin fill (fill.go, rank.go, scrape.go): pieces the swarm
+//     does not bring, from the mirror.
 //   - The verified reader (reader.go): a request's bytes, from the
 //     torrent or, when it stalls, from the mirror.
 //   - Prefetch (prefetch.go) and the figures (stats.go).
@@ -26,10 +26,10 @@
 //
 // Only mirrors of the allow-list are fetched from (the settings' allow,
 // and the baseurl lines of the repo files); anything else gets 403. A
-// torrent is announced only to the trackers of the tracker setting, or to its
-// own on its mirror's host name; peers come from those trackers only (no
-// PEX, no DHT), so neither a torrent nor a peer can make the agent
-// connect to a host of its choosing.
+// torrent is announced and scraped only at the trackers of the tracker
+// setting, or at its own on its mirror's host name; peers come from
+// those trackers only (no PEX, no DHT), so neither a torrent nor a peer
+// can make the agent connect to a host of its choosing.
 //
 // A package (a base name matching the packages patterns) comes through
 // its per-file torrent, the mirror's /{top}/{service-name}/single/{path};
@@ -52,7 +52,9 @@
 // torrent goes on in the swarm.
 //
 // Among hosts that start a torrent together, each piece the swarm lacks
-// is fetched from the mirror by about one host (see fill).
+// is fetched from the mirror by about one host (see fill), also in a
+// swarm of more hosts than a host connects to (peers-per-torrent): the
+// fill asks the trackers how many hosts the swarm holds (scrape.go).
 //
 // # Hostile peers, mirrors and local users
 //

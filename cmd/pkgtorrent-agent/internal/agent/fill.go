@@ -56,15 +56,18 @@ func (s *Swarm) startFill(it *item) {
 // When no peer is connected after announceWait (or, while a dial to a
 // peer is in flight, after origin-after), it fetches every missing
 // piece in order, so that the request streams. With peers, once the
-// connections settled (see settle), it fetches only its own share of the
-// pieces no connected peer has: those it ranks first for among itself
-// and the connected peers that lack them (pickOwn), so that hosts that
-// see the same peers fetch each piece once between them. A piece it
-// ranks r-th for is fetched after r x patience if still missing; when no
-// piece completes for stall (or twice the patience, when longer) every
-// missing piece is fetched in order. A host that found no peer looks
-// again before each piece, and goes on as if peers had been known from
-// the start when one connects.
+// connections settled (see settle), it asks the trackers how many hosts
+// the swarm holds (swarmSize, within origin-after) and fetches only its
+// own share of the pieces no connected peer has: those it ranks first
+// for among itself and the connected peers that lack them (pickOwn), so
+// that hosts that see the same peers fetch each piece once between them.
+// A piece it ranks r-th for is fetched after r x patience if still
+// missing; in a swarm larger than its connections it also counts the
+// hosts it does not see, and waits longer (turnWait). When no piece
+// completes for stall (or twice the patience, when longer) every missing
+// piece is fetched in order. A host that found no peer looks again
+// before each piece, and goes on as if peers had been known from the
+// start (with connected peers only) when one connects.
 func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified <-chan struct{}) error {
 	select {
 	case <-verified:
@@ -102,15 +105,24 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 		case <-poll.C:
 		}
 	}
+	// swarm is the hosts the trackers count in the torrent's swarm (0:
+	// not known).
+	swarm := 0
 	if peersKnown {
 		s.lonely.Store(0)
 		if !s.settle(ctx, t) {
 			return ctx.Err()
 		}
+		s.mu.Lock()
+		trackers := it.trackers
+		s.mu.Unlock()
+		sctx, cancel := context.WithTimeout(ctx, s.cfg.OriginAfter)
+		swarm = s.swarmSize(sctx, trackers, t.InfoHash())
+		cancel()
 	} else {
 		s.lonely.Add(1)
 	}
-	s.log.Debug("origin fill", "torrent", it.name, "peers_known", peersKnown, "after", time.Since(began))
+	s.log.Debug("origin fill", "torrent", it.name, "peers_known", peersKnown, "swarm", swarm, "after", time.Since(began))
 	lastProgress, lastMissing := time.Now(), missing(t)
 	// left holds when this host first left a missing piece to a host
 	// ranked above it.
@@ -136,7 +148,7 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 					pick = append(pick, i)
 				}
 			}
-		} else if i := ownPiece(t, s.cl.PeerID(), left, patience); i >= 0 {
+		} else if i := ownPiece(t, s.cl.PeerID(), swarm, left, patience); i >= 0 {
 			pick = []int{i}
 		}
 		replan := false
@@ -199,11 +211,16 @@ func (s *Swarm) settle(ctx context.Context, t *torrent.Torrent) bool {
 }
 
 // patience is how long a host waits for a piece of length n that a host
-// ranked just above it should fetch: three times what n bytes took from
-// the mirror here lately, at least origin-after.
+// ranked just above it should fetch (see patienceFor).
 func (s *Swarm) patience(n int64) time.Duration {
-	perByte := math.Float64frombits(s.originPace.Load())
-	return max(s.cfg.OriginAfter, time.Duration(3*perByte*float64(n)))
+	return patienceFor(s.cfg.OriginAfter, math.Float64frombits(s.originPace.Load()), n)
+}
+
+// patienceFor is the patience for a piece of length n: three times what
+// n bytes took from the mirror here lately (perByte nanoseconds a byte,
+// 0 before the first piece), at least originAfter.
+func patienceFor(originAfter time.Duration, perByte float64, n int64) time.Duration {
+	return max(originAfter, time.Duration(3*perByte*float64(n)))
 }
 
 // paced records that n bytes took d from the mirror.
@@ -211,17 +228,24 @@ func (s *Swarm) paced(n int64, d time.Duration) {
 	if n <= 0 {
 		return
 	}
-	v := float64(d) / float64(n)
 	for {
 		old := s.originPace.Load()
-		next := v
-		if old != 0 {
-			next = 0.8*math.Float64frombits(old) + 0.2*v
-		}
+		next := nextPace(math.Float64frombits(old), n, d)
 		if s.originPace.CompareAndSwap(old, math.Float64bits(next)) {
 			return
 		}
 	}
+}
+
+// nextPace is the time a byte takes from the mirror lately (nanoseconds)
+// after n > 0 bytes took d, when it was old before (0: no piece yet): a
+// moving average that gives the last piece a fifth.
+func nextPace(old float64, n int64, d time.Duration) float64 {
+	v := float64(d) / float64(n)
+	if old == 0 {
+		return v
+	}
+	return 0.8*old + 0.2*v
 }
 
 // sleepUntilDone waits for d, returning early (true) when t completes;

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ func TestPickOwnSplitsPieces(t *testing.T) {
 		left := map[int]time.Time{}
 		for {
 			// No time passes: only the host's own pieces come.
-			i := pickOwn(n, func(i int) bool { return done[i] }, keys[h], others(keys, h), left, time.Second, now)
+			i := pickOwn(n, func(i int) bool { return done[i] }, keys[h], others(keys, h), 0, left, time.Second, now)
 			if i < 0 {
 				break
 			}
@@ -83,7 +84,7 @@ func TestPickOwnSplitsPieces(t *testing.T) {
 	}
 	done := make([]bool, n)
 	for {
-		i := pickOwn(n, func(i int) bool { return done[i] }, keys[0], views, map[int]time.Time{}, time.Second, now)
+		i := pickOwn(n, func(i int) bool { return done[i] }, keys[0], views, 0, map[int]time.Time{}, time.Second, now)
 		if i < 0 {
 			break
 		}
@@ -107,7 +108,7 @@ func TestPickOwnBackup(t *testing.T) {
 	takers := func(at time.Time) int {
 		n := 0
 		for h := range keys {
-			if pickOwn(1, func(int) bool { return false }, keys[h], others(keys, h), lefts[h], patience, at) == 0 {
+			if pickOwn(1, func(int) bool { return false }, keys[h], others(keys, h), 0, lefts[h], patience, at) == 0 {
 				n++
 			}
 		}
@@ -117,6 +118,58 @@ func TestPickOwnBackup(t *testing.T) {
 		want := []int{1, 1, 2, 2, 3, 8}[k]
 		if got := takers(at); got != want {
 			t.Errorf("%v after the hosts first saw the piece: %d hosts fetch it, want %d", at.Sub(t0), got, want)
+		}
+	}
+}
+
+// TestPickOwnSwarm: among 10 000 hosts that each see 50 others, the
+// connected peers alone make about one host in 51 fetch a piece at once;
+// with the swarm's size (unseen) about one fetches it in the first
+// patience, and more in each one after, a dozen by the fourth.
+func TestPickOwnSwarm(t *testing.T) {
+	const hosts, view, patience = 10000, 50, time.Second
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := make([]uint64, hosts)
+	for h := range keys {
+		keys[h] = rng.Uint64()
+	}
+	views := make([][]peerView, hosts)
+	for h := range views {
+		for range view {
+			j := rng.IntN(hosts - 1)
+			if j >= h {
+				j++
+			}
+			views[h] = append(views[h], peerView{keys[j], roaring.New()})
+		}
+	}
+	t0 := time.Now()
+	fetching := func(unseen int, at time.Duration) int {
+		n := 0
+		for h := range keys {
+			left := map[int]time.Time{}
+			lacks := func(int) bool { return false }
+			if pickOwn(1, lacks, keys[h], views[h], unseen, left, patience, t0) == 0 ||
+				pickOwn(1, lacks, keys[h], views[h], unseen, left, patience, t0.Add(at)) == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	n := fetching(0, 0)
+	t.Logf("connected peers only: %d hosts fetch at once", n)
+	if n < hosts/view/2 || n > 2*hosts/view {
+		t.Errorf("connected peers only: %d hosts fetch the piece at once, want about %d", n, hosts/(view+1))
+	}
+	unseen := hosts - 1 - view
+	for _, c := range []struct {
+		at       time.Duration
+		min, max int
+	}{{0, 0, 0}, {patience - 1, 0, 4}, {2*patience - 1, 1, 8}, {4*patience - 1, 6, 25}} {
+		n := fetching(unseen, c.at)
+		t.Logf("with the swarm's size: %d hosts fetch within %v", n, c.at)
+		if n < c.min || n > c.max {
+			t.Errorf("with the swarm's size: %d hosts fetch the piece within %v, want %d to %d", n, c.at, c.min, c.max)
 		}
 	}
 }

@@ -46,6 +46,10 @@ type Swarm struct {
 	// originPace is the time a byte took from the mirror lately
 	// (nanoseconds, a float64's bits; see paced).
 	originPace atomic.Uint64
+	// trackers is the HTTP client of the trackers' scrapes (swarmSize):
+	// origin's settings without its proxy, since trackers are reached
+	// directly.
+	trackers *http.Client
 }
 
 // NewSwarm starts the BitTorrent client on the store and adds the
@@ -56,11 +60,16 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
+	trackers, err := originClient(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
 	s := &Swarm{
 		cfg:      cfg,
 		log:      log,
 		done:     engine.NewCompletion(),
 		origin:   origin,
+		trackers: trackers,
 		stats:    stats,
 		storeLog: rate.Sometimes{Interval: time.Minute},
 		items:    map[metainfo.Hash]*item{},

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
@@ -115,5 +118,11 @@ func TestTrackerAsDeployed(t *testing.T) {
 	st := b.swarm.Status()
 	if st.Totals.FromPeers == 0 && st.Torrents[0].Peers == 0 {
 		t.Errorf("agent b: %+v, peers %d; want it connected to agent a, found through the tracker", st.Totals, st.Torrents[0].Peers)
+	}
+	// The fill's count of the swarm: opentracker's scrape, under the
+	// shipped settings, counts both agents.
+	hash := metainfo.NewHashFromHex(ih)
+	if n := b.swarm.swarmSize(context.Background(), st.Torrents[0].Trackers, hash); n != 2 {
+		t.Errorf("the trackers %v count %d hosts in the swarm, want 2 (agents a and b)", st.Torrents[0].Trackers, n)
 	}
 }
