@@ -50,7 +50,8 @@ func loadValue(name, value string) (string, error) {
 	if value == "none" {
 		return "", nil
 	}
-	cfg, _, err := settings.Load("", []string{"-" + name, value}, io.Discard)
+	// -name=value, which a boolean flag needs.
+	cfg, _, err := settings.Load("", []string{"-" + name + "=" + value}, io.Discard)
 	if err != nil {
 		return "", err
 	}

@@ -332,6 +332,7 @@ func TestFlagsAndFileAgree(t *testing.T) {
 		"proxy":                  {"http://user:secret@proxy.example.org:3128"},
 		"dnf-conf":               {"/etc/yum.conf"},
 		"log-level":              {"debug"},
+		"pprof":                  {"true"},
 	}
 	def := settings.Default()
 	var file strings.Builder

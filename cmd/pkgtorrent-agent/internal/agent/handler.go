@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
 	"net/url"
 	"path"
 	"strings"
@@ -59,6 +60,15 @@ func NewHandler(cfg settings.Config, swarm *Swarm, mirrors *Mirrors, origin *htt
 	h.api.HandleFunc("/prefetch", onlyMethods("POST", "only POST"))
 	h.api.HandleFunc("GET /status", h.serveStatus)
 	h.api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if cfg.Pprof {
+		// Off by default: any local user may read them, and a CPU
+		// profile costs while it runs.
+		h.api.HandleFunc("GET /debug/pprof/", pprof.Index)
+		h.api.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		h.api.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		h.api.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		h.api.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	h.api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{http.StatusNotFound, "not found: the agent answers /m/{scheme}/{host}/{path}, /prefetch, /status and /metrics"})
 	})

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
 // TestRouting: each endpoint answers its methods, others get 405 with
@@ -45,6 +47,21 @@ func TestRouting(t *testing.T) {
 		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || !strings.HasPrefix(string(b), c.body) {
 			t.Errorf("%s %s: %d, Allow %q, body %.40q; want %d, Allow %q, body %q...",
 				c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), b, c.status, c.allow, c.body)
+		}
+	}
+}
+
+// TestPprof: the pprof setting serves Go's profiles at /debug/pprof/ on
+// the HTTP endpoint; without it, 404.
+func TestPprof(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		a := startAgent(t, t.TempDir(), nil, func(c *settings.Config) { c.Pprof = on })
+		resp, b := get(t, a.srv.URL+"/debug/pprof/goroutine?debug=1")
+		switch {
+		case on && (resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(b), "goroutine profile: total")):
+			t.Errorf("pprof on: %d, %.60q; want 200 and the goroutine profile", resp.StatusCode, b)
+		case !on && resp.StatusCode != http.StatusNotFound:
+			t.Errorf("pprof off: %d, want 404", resp.StatusCode)
 		}
 	}
 }
