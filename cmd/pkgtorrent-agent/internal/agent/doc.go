@@ -90,10 +90,12 @@
 //     after: 6 failures in about 330 runs (4 with nothing from a seeding
 //     peer for 30 s, 2 with part from the mirror) -> none in 238 runs
 //     in a row (119 in each process).
-//   - A peer's PEX message names an address for the agent to dial.
-//     Bound: PEX (and the hole-punching that rides on it) is off; peers
-//     come from the trackers only. TestNoPEX. Before -> after: dialed
-//     within 2 ms, up to 500 a second -> never.
+//   - A peer's PEX or ut_holepunch connect message names an address for
+//     the agent to dial. Bound: PEX is off, and hole-punching with it
+//     (the engine offered and obeyed ut_holepunch regardless: PATCHED.md,
+//     change 5); peers come from the trackers only. TestNoPEX. Before ->
+//     after: dialed within 2 ms, up to 500 a second (PEX), twice in 2 s
+//     (holepunch) -> never.
 //   - A torrent's announce list names a host for the agent to contact.
 //     Bound: only the tracker setting's trackers, or the torrent's own on
 //     its mirror's host name, are announced to (announceList).

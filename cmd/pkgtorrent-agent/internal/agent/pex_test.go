@@ -14,14 +14,17 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+	utHolepunch "github.com/anacrolix/torrent/peer_protocol/ut-holepunch"
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
-// TestNoPEX: a peer of the swarm sends the agent a PEX message listing an
-// address on this host (the agent's own loopback, where a local service
-// could listen); the agent never connects there. A peer, written here
-// with the engine's own peer-protocol code, must not be able to make the
-// agent dial addresses of its choosing.
+// TestNoPEX: a peer of the swarm sends the agent a PEX message, or a
+// ut_holepunch connect message, naming an address on this host (the
+// agent's own loopback, where a local service could listen); the agent
+// never connects there. A peer, written here with the engine's own
+// peer-protocol code, must not be able to make the agent dial addresses
+// of its choosing. (Before: the PEX message made the agent dial within
+// 2 ms; the holepunch connect, with PEX off, too.)
 func TestNoPEX(t *testing.T) {
 	root := t.TempDir()
 	writeRandom(t, root, pkgDir+"x-1-1.noarch.rpm", 1<<20+9)
@@ -49,60 +52,80 @@ func TestNoPEX(t *testing.T) {
 			c.Close()
 		}
 	}()
+	baitAddr := netip.MustParseAddrPort(bait.Addr().String())
 
-	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(a.swarm.PeerPort()), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	var ext pp.PeerExtensionBits
-	ext.SetBit(pp.ExtensionBitLtep, true)
-	var id [20]byte
-	copy(id[:], "-XX0001-hostilepeer!")
-	if _, err := pp.Handshake(context.Background(), c, &ih, id, ext); err != nil {
-		t.Fatalf("handshake with the agent: %v", err)
-	}
-	send := func(msg pp.Message) {
-		t.Helper()
-		b, err := msg.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	send(pp.Message{Type: pp.Extended, ExtendedID: pp.HandshakeExtendedID,
-		ExtendedPayload: bencode.MustMarshal(pp.ExtendedHandshakeMessage{M: map[pp.ExtensionName]pp.ExtensionNumber{pp.ExtensionNamePex: 1}})})
-	// The agent's extended handshake says which number it reads PEX
-	// under, if it reads PEX at all; an attacker tries 1 otherwise.
-	pexID := pp.ExtensionNumber(1)
-	d := pp.Decoder{R: bufio.NewReader(c), MaxLength: 1 << 20}
-	for {
-		var msg pp.Message
-		if err := d.Decode(&msg); err != nil {
-			t.Fatalf("reading the agent's messages: %v", err)
-		}
-		if msg.Type == pp.Extended && msg.ExtendedID == pp.HandshakeExtendedID {
-			var hs pp.ExtendedHandshakeMessage
-			if err := bencode.Unmarshal(msg.ExtendedPayload, &hs); err != nil {
+	for _, tc := range []struct {
+		ext     pp.ExtensionName
+		guess   pp.ExtensionNumber // the number tried when the agent names none
+		payload func() []byte
+	}{
+		{pp.ExtensionNamePex, 1, func() []byte {
+			pex := pp.PexMsg{Added: krpc.CompactIPv4NodeAddrs{krpc.NodeAddr{IP: baitAddr.Addr().AsSlice(), Port: int(baitAddr.Port())}}, AddedFlags: []pp.PexPeerFlags{0}}
+			return bencode.MustMarshal(pex)
+		}},
+		{utHolepunch.ExtensionName, 2, func() []byte {
+			b, err := (&utHolepunch.Msg{MsgType: utHolepunch.Connect, AddrPort: baitAddr}).MarshalBinary()
+			if err != nil {
 				t.Fatal(err)
 			}
-			if n, ok := hs.M[pp.ExtensionNamePex]; ok && n != 0 {
-				pexID = n
+			return b
+		}},
+	} {
+		t.Run(string(tc.ext), func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(a.swarm.PeerPort()), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
 			}
-			break
-		}
-	}
-	baitAddr := netip.MustParseAddrPort(bait.Addr().String())
-	pex := pp.PexMsg{Added: krpc.CompactIPv4NodeAddrs{krpc.NodeAddr{IP: baitAddr.Addr().AsSlice(), Port: int(baitAddr.Port())}}, AddedFlags: []pp.PexPeerFlags{0}}
-	send(pex.Message(pexID))
-	// The engine dialed such an address within milliseconds; wait well
-	// past that.
-	time.Sleep(2 * time.Second)
-	if n := dialed.Load(); n != 0 {
-		t.Errorf("after a peer's PEX message the agent connected %d times to the address it named", n)
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			var ext pp.PeerExtensionBits
+			ext.SetBit(pp.ExtensionBitLtep, true)
+			var id [20]byte
+			copy(id[:], "-XX0001-hostilepeer!")
+			if _, err := pp.Handshake(context.Background(), c, &ih, id, ext); err != nil {
+				t.Fatalf("handshake with the agent: %v", err)
+			}
+			send := func(msg pp.Message) {
+				t.Helper()
+				b, err := msg.MarshalBinary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.Write(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			send(pp.Message{Type: pp.Extended, ExtendedID: pp.HandshakeExtendedID,
+				ExtendedPayload: bencode.MustMarshal(pp.ExtendedHandshakeMessage{M: map[pp.ExtensionName]pp.ExtensionNumber{tc.ext: 1}})})
+			// The agent's extended handshake says which number it reads
+			// the extension under, if it reads it at all; an attacker
+			// tries a guess otherwise.
+			num := tc.guess
+			d := pp.Decoder{R: bufio.NewReader(c), MaxLength: 1 << 20}
+			for {
+				var msg pp.Message
+				if err := d.Decode(&msg); err != nil {
+					t.Fatalf("reading the agent's messages: %v", err)
+				}
+				if msg.Type == pp.Extended && msg.ExtendedID == pp.HandshakeExtendedID {
+					var hs pp.ExtendedHandshakeMessage
+					if err := bencode.Unmarshal(msg.ExtendedPayload, &hs); err != nil {
+						t.Fatal(err)
+					}
+					if n, ok := hs.M[tc.ext]; ok && n != 0 {
+						num = n
+					}
+					break
+				}
+			}
+			send(pp.Message{Type: pp.Extended, ExtendedID: num, ExtendedPayload: tc.payload()})
+			// The engine dialed such an address within milliseconds; wait
+			// well past that.
+			time.Sleep(2 * time.Second)
+			if n := dialed.Load(); n != 0 {
+				t.Errorf("after a peer's %s message the agent connected %d times to the address it named", tc.ext, n)
+			}
+		})
 	}
 }
 

@@ -1319,9 +1319,12 @@ func (c *PeerConn) useful() bool {
 }
 
 func makeBuiltinLtepProtocols(pex bool) LocalLtepProtocolMap {
-	ps := []pp.ExtensionName{pp.ExtensionNameMetadata, utHolepunch.ExtensionName}
+	// pkgtorrent: ut_holepunch only with PEX, as it rides on it: its
+	// connect message names an address for this client to dial, which a
+	// peer could otherwise use with PEX off.
+	ps := []pp.ExtensionName{pp.ExtensionNameMetadata}
 	if pex {
-		ps = append(ps, pp.ExtensionNamePex)
+		ps = append(ps, utHolepunch.ExtensionName, pp.ExtensionNamePex)
 	}
 	return LocalLtepProtocolMap{
 		Index:      ps,

@@ -3386,6 +3386,11 @@ func incHolepunchMessagesSent(msg utHolepunch.Msg) {
 }
 
 func (t *Torrent) handleReceivedUtHolepunchMsg(msg utHolepunch.Msg, sender *PeerConn) error {
+	// pkgtorrent: nothing of hole-punching without PEX (see
+	// makeBuiltinLtepProtocols).
+	if t.cl.config.DisablePEX {
+		return nil
+	}
 	incHolepunchMessagesReceived(msg)
 	switch msg.MsgType {
 	case utHolepunch.Rendezvous:
@@ -3463,6 +3468,10 @@ func addrPortProtocolStr(addrPort netip.AddrPort) string {
 }
 
 func (t *Torrent) trySendHolepunchRendezvous(addrPort netip.AddrPort) error {
+	// pkgtorrent: no hole-punching without PEX.
+	if t.cl.config.DisablePEX {
+		return nil
+	}
 	rzsSent := 0
 	for pc := range t.conns {
 		if !pc.supportsExtension(utHolepunch.ExtensionName) {
