@@ -60,6 +60,8 @@ type limitedConn struct {
 	l     *connLimit
 	class connClass // under l.mu
 	since time.Time // when it entered its class, under l.mu
+	// used is set once a request's first byte was read, under l.mu.
+	used bool
 }
 
 // Accept accepts the next connection. When max are held, it closes the
@@ -123,6 +125,21 @@ func (l *connLimit) Close() error {
 	return l.Listener.Close()
 }
 
+// closeUnused closes the connections that never sent a byte of a
+// request (a client's spare keep-alive connection, say). http.Server's
+// Shutdown waits up to 5 s for those as if they were busy; with nothing
+// asked on them, there is nothing to finish. Run on Shutdown, after the
+// listener closed.
+func (l *connLimit) closeUnused() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		if !c.used {
+			c.Conn.Close()
+		}
+	}
+}
+
 // set moves c to class.
 func (l *connLimit) set(c *limitedConn, class connClass) {
 	l.mu.Lock()
@@ -155,6 +172,9 @@ func (l *connLimit) connState(nc net.Conn, st http.ConnState) {
 	case http.StateActive:
 		// The header has been read; the body, if any, is next.
 		l.set(c, reading)
+		l.mu.Lock()
+		c.used = true
+		l.mu.Unlock()
 	case http.StateIdle:
 		// A write deadline left from the last answer must not cut
 		// the server's own answers to the next request short.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -61,5 +63,33 @@ func TestGracefulStop(t *testing.T) {
 	}
 	if err := s.Wait(); err != nil {
 		t.Errorf("the server's exit after SIGTERM: %v, want status 0", err)
+	}
+}
+
+// TestStopWithSpareConnection: a client's spare connection, open but
+// never used for a request (an HTTP client's keep-alive pool makes them),
+// does not hold the stop: SIGTERM ends the process at once, without
+// "graceful shutdown cut short". Before, Shutdown waited the whole 5 s
+// for it as if an answer were in flight.
+func TestStopWithSpareConnection(t *testing.T) {
+	s := startServer(t, "service", serviceBinary(t), nil, "-root", t.TempDir(), "-cache", t.TempDir(), "-trackers", filepath.Join(t.TempDir(), "trackers"))
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(200 * time.Millisecond) // accepted by now
+	start := time.Now()
+	if err := s.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Wait(); err != nil {
+		t.Errorf("the server's exit after SIGTERM: %v, want status 0", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the server took %v to stop with an unused connection open, want well under its 5 s for answers in flight", took.Round(time.Millisecond))
+	}
+	if bad := grep(s.log(), "level=WARN", "level=ERROR"); bad != "" {
+		t.Errorf("the server logged:\n%s", bad)
 	}
 }

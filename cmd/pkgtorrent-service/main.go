@@ -273,6 +273,7 @@ func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error 
 		ConnContext:       connContext,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(l.closeUnused)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	// Serve returns as soon as Shutdown begins: the answers still being
