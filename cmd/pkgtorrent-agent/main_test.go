@@ -31,13 +31,16 @@ func TestHelp(t *testing.T) {
 	}
 	def := settings.Default()
 	for _, name := range settings.Names() {
-		m := regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(name) + ` \w+\n((?:    \t.*\n)+)`).FindStringSubmatch(help)
+		// A boolean flag shows no value name.
+		m := regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(name) + `(?: \w+)?\n((?:    \t.*\n)+)`).FindStringSubmatch(help)
 		if m == nil {
 			t.Errorf("-h does not list -%s:\n%s", name, help)
 			continue
 		}
 		want, _ := def.Get(name)
-		if want == "" {
+		if want == "" || want == "false" {
+			// Package flag shows no default for an empty string or a
+			// false boolean.
 			continue
 		}
 		if !strings.Contains(m[1], "(default "+want+")") {
