@@ -3,10 +3,15 @@ package cachefile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/failpoint"
 )
@@ -24,44 +29,109 @@ func WriteAtomic(name string, data []byte) (err error) {
 	dir := filepath.Dir(name)
 	// The folder usually exists: try first, and create it only when
 	// missing, which spares a mkdir per file when many are written.
-	f, err := os.CreateTemp(dir, tempPrefix+filepath.Base(name)+"-*")
+	fd, tmp, err := createTemp(dir, tempPrefix+filepath.Base(name)+"-")
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("cache write: %w", err)
+		// Its parent usually exists (the folder of a piece entry is made
+		// when the entry is written): one mkdir, not MkdirAll's stats.
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("cache write: %w", err)
+			}
 		}
-		f, err = os.CreateTemp(dir, tempPrefix+filepath.Base(name)+"-*")
+		fd, tmp, err = createTemp(dir, tempPrefix+filepath.Base(name)+"-")
 	}
 	if err != nil {
 		return fmt.Errorf("cache write: %w", err)
 	}
+	closed := false
 	defer func() {
 		if err != nil {
 			// err is what the caller needs; a temporary file that
 			// cannot be removed now is never read, and RemoveTemps or gc
 			// removes it later.
-			f.Close()
-			os.Remove(f.Name())
+			if !closed {
+				unix.Close(fd)
+			}
+			os.Remove(tmp)
 		}
 	}()
-	half := len(data) / 2
-	if _, err = f.Write(data[:half]); err != nil {
+	// The write is split in two only where a test stops it half-way.
+	first := data
+	if failpoint.Enabled() {
+		first = data[:len(data)/2]
+	}
+	if err = writeAll(fd, first); err != nil {
 		return fmt.Errorf("cache write %s: %w", name, err)
 	}
 	failpoint.Hit(failpoint.WriteHalf, name)
-	if _, err = f.Write(data[half:]); err != nil {
+	if err = writeAll(fd, data[len(first):]); err != nil {
 		return fmt.Errorf("cache write %s: %w", name, err)
 	}
-	if err = f.Chmod(0o644); err != nil {
+	// The file was created 0600 (a reader never sees a temporary file);
+	// the entry is readable like any cache file.
+	if err = ignoringEINTR(func() error { return unix.Fchmod(fd, 0o644) }); err != nil {
 		return fmt.Errorf("cache write %s: %w", name, err)
 	}
-	if err = f.Close(); err != nil {
+	closed = true
+	if err = unix.Close(fd); err != nil {
 		return fmt.Errorf("cache write %s: %w", name, err)
 	}
 	failpoint.Hit(failpoint.BeforeRename, name)
-	if err = os.Rename(f.Name(), name); err != nil {
-		return fmt.Errorf("cache write %s: %w", name, err)
+	// rename(2) itself: os.Rename first stats the target, one call more.
+	if err = ignoringEINTR(func() error { return unix.Rename(tmp, name) }); err != nil {
+		return fmt.Errorf("cache write %s: %w", name, &os.LinkError{Op: "rename", Old: tmp, New: name, Err: err})
 	}
 	return nil
+}
+
+// createTemp creates a new file dir/prefix{random} for writing, mode
+// 0600, and returns its descriptor and name. It calls open(2) itself
+// rather than os.CreateTemp, which tries to register every file with the
+// runtime's poller, at five system calls a file a regular file refuses.
+func createTemp(dir, prefix string) (int, string, error) {
+	for range 100 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		var fd int
+		err := ignoringEINTR(func() (err error) {
+			fd, err = unix.Open(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+			return err
+		})
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return -1, "", &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+		return fd, name, nil
+	}
+	return -1, "", &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, prefix+"*"), Err: fs.ErrExist}
+}
+
+// writeAll writes b to fd whole.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// ignoringEINTR calls f again while a signal interrupts it.
+func ignoringEINTR(f func() error) error {
+	for {
+		if err := f(); !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
 }
 
 // RemoveTemps removes the temporary files that writes of name left

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,9 +19,18 @@ import (
 // named by the variable, says "locked" and waits to be killed.
 const holderEnv = "FILELOCK_TEST_HOLD"
 
+// holderByte, when set with holderEnv, makes the helper lock that byte of
+// the file (AcquireRange) instead of the whole file.
+const holderByte = "FILELOCK_TEST_BYTE"
+
 func TestMain(m *testing.M) {
 	if name := os.Getenv(holderEnv); name != "" {
-		l, err := Acquire(context.Background(), name, nil)
+		acquire := func() (*Lock, error) { return Acquire(context.Background(), name, nil) }
+		if b := os.Getenv(holderByte); b != "" {
+			off, _ := strconv.ParseInt(b, 10, 64)
+			acquire = func() (*Lock, error) { return AcquireRange(context.Background(), name, off, nil) }
+		}
+		l, err := acquire()
 		if err != nil {
 			os.Stderr.WriteString("helper: " + err.Error() + "\n")
 			os.Exit(3)
@@ -94,11 +104,25 @@ func TestMutualExclusion(t *testing.T) {
 }
 
 // TestReleasedWhenHolderDies kills a process that holds the lock with
-// SIGKILL: the kernel must release it, and a waiter must get it.
+// SIGKILL: the kernel must release it, and a waiter must get it; for a
+// whole file (Acquire) and for a byte (AcquireRange).
 func TestReleasedWhenHolderDies(t *testing.T) {
+	t.Run("file", func(t *testing.T) {
+		releasedWhenHolderDies(t, nil, func(ctx context.Context, name string) (*Lock, error) {
+			return Acquire(ctx, name, nil)
+		})
+	})
+	t.Run("byte", func(t *testing.T) {
+		releasedWhenHolderDies(t, []string{holderByte + "=12345"}, func(ctx context.Context, name string) (*Lock, error) {
+			return AcquireRange(ctx, name, 12345, nil)
+		})
+	})
+}
+
+func releasedWhenHolderDies(t *testing.T, env []string, acquire func(context.Context, string) (*Lock, error)) {
 	name := filepath.Join(t.TempDir(), "x.lock")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), holderEnv+"="+name)
+	cmd.Env = append(append(os.Environ(), holderEnv+"="+name), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -112,16 +136,16 @@ func TestReleasedWhenHolderDies(t *testing.T) {
 		t.Fatalf("helper said %q, %v", line, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	_, err = Acquire(ctx, name, nil)
+	_, err = acquire(ctx, name)
 	cancel()
 	if !errors.Is(err, ErrTimeout) {
-		t.Fatalf("Acquire while another process holds it: %v, want ErrTimeout", err)
+		t.Fatalf("lock while another process holds it: %v, want ErrTimeout", err)
 	}
 	got := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		l, err := Acquire(ctx, name, nil)
+		l, err := acquire(ctx, name)
 		if err == nil {
 			l.Release()
 		}
@@ -129,7 +153,7 @@ func TestReleasedWhenHolderDies(t *testing.T) {
 	}()
 	cmd.Process.Kill()
 	if err := <-got; err != nil {
-		t.Fatalf("Acquire after the holder was killed: %v", err)
+		t.Fatalf("lock after the holder was killed: %v", err)
 	}
 }
 
@@ -177,5 +201,81 @@ func TestAcquireDir(t *testing.T) {
 	os.WriteFile(file, nil, 0o644)
 	if _, err := AcquireDir(context.Background(), file, nil); err == nil || errors.Is(err, ErrTimeout) {
 		t.Errorf("AcquireDir of a file: %v, want an error other than ErrTimeout", err)
+	}
+}
+
+// TestAcquireRange locks single bytes of one file: a byte excludes a
+// second lock of it, within the process too (OFD locks belong to the open
+// file), other bytes stay free, a released byte can be taken again, and a
+// holder that dies releases it (TestReleasedWhenHolderDies's helper, on a
+// byte).
+func TestAcquireRange(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "sub", "pieces.lock")
+	a, err := AcquireRange(context.Background(), name, 1<<40, nil)
+	if err != nil {
+		t.Fatalf("first AcquireRange: %v (the file and its folder should be created)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	waits := 0
+	if _, err := AcquireRange(ctx, name, 1<<40, func() { waits++ }); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("second AcquireRange of the byte while held: %v, want ErrTimeout", err)
+	}
+	if waits != 1 {
+		t.Errorf("onWait called %d times, want once", waits)
+	}
+	for _, off := range []int64{0, 1<<40 - 1, 1<<40 + 1, 1<<62 - 1} {
+		b, err := AcquireRange(ctx, name, off, func() { t.Errorf("byte %d: waited for a free byte", off) })
+		if err != nil {
+			t.Fatalf("byte %d while byte %d is held: %v", off, int64(1<<40), err)
+		}
+		b.Release()
+	}
+	if err := a.Release(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := AcquireRange(ctx, name, 1<<40, nil)
+	if err != nil {
+		t.Fatalf("AcquireRange once released: %v", err)
+	}
+	c.Release()
+	for _, off := range []int64{-1, 1 << 62} {
+		if _, err := AcquireRange(ctx, name, off, nil); err == nil {
+			t.Errorf("offset %d: no error", off)
+		}
+	}
+	if fi, err := os.Stat(name); err != nil || fi.Size() != 0 {
+		t.Errorf("lock file: %v, size %v; want it there and empty", err, fi)
+	}
+}
+
+// TestAcquireRangeMutualExclusion runs many goroutines over a few bytes:
+// at most one holder per byte at any time.
+func TestAcquireRangeMutualExclusion(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "x.lock")
+	var inside [3]atomic.Int32
+	var worst atomic.Int32
+	var wg sync.WaitGroup
+	for g := range 9 {
+		wg.Go(func() {
+			off := int64(g % 3)
+			for range 20 {
+				l, err := AcquireRange(context.Background(), name, off, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if n := inside[off].Add(1); n > worst.Load() {
+					worst.Store(n)
+				}
+				time.Sleep(50 * time.Microsecond)
+				inside[off].Add(-1)
+				l.Release()
+			}
+		})
+	}
+	wg.Wait()
+	if worst.Load() != 1 {
+		t.Errorf("%d holders of one byte at once, want 1", worst.Load())
 	}
 }

@@ -37,10 +37,12 @@
 // or 2 (no ctime), or one without the v2 layer when a hybrid torrent needs
 // it, is a miss, and the file is hashed again.
 //
-// The entries of a file live in a folder of their own, pieces/{path}/,
-// and that folder is the lock (filelock.AcquireDir, Store.LockDir) held
-// around "check, hash, write": a lock that costs no inode, where a lock
-// file per entry cost a third inode per file hashed.
+// The entries of a file live in a folder of their own, pieces/{path}/.
+// The lock held around "check, hash, write" is one byte of pieces.lock,
+// beside the folder, chosen by a hash of the path (Store.Lock): it costs
+// no inode, and the entry's folder is made only when the entry is
+// written. Locking the folder instead made it on the way in; a lock file
+// per entry cost a third inode per file hashed.
 //
 // A file whose stamp (size, mtime, ctime, device, inode) changes while it
 // is hashed is hashed again once; if it changes again, HashFile returns

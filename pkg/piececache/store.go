@@ -1,14 +1,17 @@
 package piececache
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/cachefile"
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/filelock"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 )
 
@@ -28,10 +31,28 @@ func (s Store) Path(rel string, n int64) string {
 	return filepath.Join(s.Dir, filepath.FromSlash(rel), strconv.FormatInt(n, 10))
 }
 
-// LockDir returns the folder whose lock (filelock.AcquireDir) guards the
-// entries of rel: the folder they live in, Dir/rel. Locking it costs no
-// inode, where a lock file per entry cost one more per file hashed.
-func (s Store) LockDir(rel string) string { return filepath.Join(s.Dir, filepath.FromSlash(rel)) }
+// LockFile returns the file whose bytes lock the entries of each source
+// file (Lock): Dir.lock, beside the folder, so that no source file's
+// entries can take its name.
+func (s Store) LockFile() string { return filepath.Clean(s.Dir) + ".lock" }
+
+// Lock takes the lock that guards the entries of rel around "check,
+// hash, write": one byte of LockFile, chosen by a hash of rel
+// (filelock.AcquireRange), waiting for another holder until ctx ends
+// (filelock.ErrTimeout). It costs no inode of its own and creates no
+// folder, so a file is hashed before anything of its entry exists on
+// disk. Two files whose hashes collide share a lock: one waits for the
+// other, nothing else.
+func (s Store) Lock(ctx context.Context, rel string, onWait func()) (*filelock.Lock, error) {
+	return filelock.AcquireRange(ctx, s.LockFile(), lockByte(rel), onWait)
+}
+
+// lockByte is rel's byte of the lock file: its FNV-1a hash, in [0, 2^62).
+func lockByte(rel string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(rel))
+	return int64(h.Sum64() >> 2)
+}
 
 // RemoveTemps removes what interrupted writes of the entry of rel for
 // piece length n left behind. Call it only while holding the entry's lock.

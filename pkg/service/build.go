@@ -74,11 +74,8 @@ func (s *Service) lock(ctx context.Context, name string) (unlock func(), err err
 	return s.lockWith(ctx, name, filelock.Acquire)
 }
 
-// lockDir is lock on the folder dir (filelock.AcquireDir).
-func (s *Service) lockDir(ctx context.Context, dir string) (unlock func(), err error) {
-	return s.lockWith(ctx, dir, filelock.AcquireDir)
-}
-
+// lockWith is lock with acquire taking the lock called name (a lock
+// file, or for the piece cache a source file's path).
 func (s *Service) lockWith(ctx context.Context, name string, acquire func(context.Context, string, func()) (*filelock.Lock, error)) (unlock func(), err error) {
 	l, err := acquire(ctx, name, func() {
 		s.log.Debug("waiting for a lock held elsewhere", "lock", name)

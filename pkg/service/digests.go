@@ -50,7 +50,7 @@ func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string,
 		return fd, nil
 	}
 	fd, shared, err := s.hashes.do(ctx, key, func() (fileDigests, error) {
-		unlock, err := s.lockDir(ctx, s.pieces.LockDir(rel))
+		unlock, err := s.lockWith(ctx, rel, s.pieces.Lock)
 		if err != nil {
 			return fileDigests{}, err
 		}

@@ -149,8 +149,9 @@
 //     (saveLater, at most every saveRetry per file), so a restart does not
 //     hash those files again. TestDigestsWrittenOnceSpaceIsBack.
 //   - A piece cache entry costs two inodes, its folder and the entry:
-//     hashing a file locks the entry's folder (filelock.AcquireDir), not a
-//     lock file. TestPieceEntryInodes.
+//     hashing a file locks a byte of one lock file (piececache.Store.Lock),
+//     and the folder is made only when the entry is written.
+//     TestPieceEntryInodes.
 //   - The info cache stays within info-cache-size, enforced as entries
 //     are written: past it, the least recently used entries go, to 7/8 of
 //     it. Entries keep the whole info rather than only the path list:

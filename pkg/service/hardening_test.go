@@ -422,7 +422,7 @@ func TestWaitIsBounded(t *testing.T) {
 
 	// Another process holds a file's piece lock.
 	iso := "yum/iso/boot.iso"
-	l, err := filelock.AcquireDir(context.Background(), piececache.Store{Dir: filepath.Join(f.cache, "pieces")}.LockDir(iso), nil)
+	l, err := piececache.Store{Dir: filepath.Join(f.cache, "pieces")}.Lock(context.Background(), iso, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -285,7 +285,7 @@ func warmFile(ctx context.Context, opt Options, j job, threads int, p *Progress)
 	// now is waited for, and its entry then found valid. A cache where
 	// the lock file cannot be made is warmed without it, as the service
 	// does; the atomic Save keeps readers safe either way.
-	l, err := filelock.AcquireDir(ctx, opt.Pieces.LockDir(j.rel), nil)
+	l, err := opt.Pieces.Lock(ctx, j.rel, nil)
 	switch {
 	case err == nil:
 		defer func() {

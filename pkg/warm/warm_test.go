@@ -18,7 +18,6 @@ import (
 
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/config"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/docroot"
-	"github.com/pkgtorrent/pkgtorrent-service/pkg/filelock"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/piececache"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/pieces"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/samplemirror"
@@ -285,7 +284,7 @@ func sha1Hex(s string) string {
 func TestWarmTakesTheServiceLock(t *testing.T) {
 	f := newFixture(t)
 	const iso = "yum/iso/boot.iso"
-	l, err := filelock.AcquireDir(context.Background(), f.opt.Pieces.LockDir(iso), nil)
+	l, err := f.opt.Pieces.Lock(context.Background(), iso, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
