@@ -60,7 +60,7 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
-	trackers, err := originClient(cfg, nil)
+	trackers, err := originClient(cfg, nil, log)
 	if err != nil {
 		return nil, err
 	}
