@@ -53,6 +53,7 @@ func Serve(ctx context.Context, cfg settings.Config, log *slog.Logger) error {
 		return err
 	}
 	defer swarm.Close()
+	swarm.needsCert = mirrors.NeedsCert
 	srv := &http.Server{
 		Handler:           NewHandler(cfg, swarm, mirrors, origin, stats, log),
 		ReadHeaderTimeout: requestTimeouts.header,

@@ -50,6 +50,10 @@ type Swarm struct {
 	// origin's settings without its proxy, since trackers are reached
 	// directly.
 	trackers *http.Client
+	// needsCert reports whether the mirror of a file URL needs a client
+	// certificate (Mirrors.NeedsCert): its torrent is private (see
+	// item.private). Set before the first request; nil: none does.
+	needsCert func(fileURL string) bool
 }
 
 // NewSwarm starts the BitTorrent client on the store and adds the
