@@ -23,9 +23,10 @@
 //	        http://mirror.example.org/yum/el9/x86_64/
 //
 // "pkgtorrent-agent repos" puts the agent first in that way in the
-// baseurl of every repo of /etc/yum.repos.d (but for repos with
-// credentials, and subscription-manager's redhat.repo, for which it prints
-// repo-override commands: see internal/repos): a diff, or the files
+// baseurl of every repo of /etc/yum.repos.d (but for repos with a
+// password, and subscription-manager's redhat.repo, for which it prints
+// repo-override commands: see internal/repos; the agent presents a repo's
+// client certificate to its mirror itself): a diff, or the files
 // written with -w. "pkgtorrent-agent fetch" downloads files through the
 // running agent, as dnf does. "pkgtorrent-agent dnf5-prefetch" is the dnf 5
 // plugin: libdnf5's actions plugin runs it when a transaction is resolved

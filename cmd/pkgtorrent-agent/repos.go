@@ -30,10 +30,12 @@ Everything else in the files stays as it is, and a second run changes
 nothing. Without -w it prints a unified diff (the files' names as given,
 so "patch -d / -p1" applies it for /etc/yum.repos.d), with -w it writes
 the files. Repos with metalink= or mirrorlist= and no baseurl are left
-alone, with one line on what to do. Repos with username, password,
-sslclientcert or sslclientkey stay on their own mirror (agent URLs come
-out), with one line on why. subscription-manager's redhat.repo is left as
-it is, with a repo-override command for each repo to change. Repos that
+alone, with one line on what to do. Repos with username or password
+stay on their own mirror (agent URLs come out), with one line on why.
+Repos with sslclientcert or sslclientkey go through the agent, which
+presents the repo's certificate to the mirror, with one line saying the
+agent must read it. subscription-manager's redhat.repo is left as it is,
+with a repo-override command for each repo to change. Repos that
 dnf reaches through a proxy (proxy= in the repo or in the dnf-conf
 setting's dnf.conf) get one line on no_proxy, without which dnf sends the
 agent's URLs to the proxy too. Exit status:

@@ -170,9 +170,11 @@ func TestReposCommand(t *testing.T) {
 
 // TestReposCredentialsAndSubscriptionManager runs the built binary on
 // credentials.repo and subscription-manager's redhat.repo: standard error
-// is, line for line, a note on each repo with credentials (whose agent
-// URLs come out) and on each repo of redhat.repo, with the
-// subscription-manager commands; -w writes credentials.repo and leaves
+// is, line for line, a note on each repo with a password (whose agent
+// URLs come out), on each with a client certificate (made local-first:
+// the agent presents it), and on each repo of redhat.repo, with the
+// subscription-manager commands (those with the entitlement certificate
+// get theirs too); -w writes credentials.repo and leaves
 // redhat.repo byte for byte. The printed commands, run by sh, give
 // subscription-manager the arguments that its --add parsing (split at
 // the first colon) turns into the baseurl the repo gets, and dnf reads
@@ -199,25 +201,34 @@ func TestReposCredentialsAndSubscriptionManager(t *testing.T) {
 		c      = "yum.repos.d/credentials.repo: "
 		rh     = "yum.repos.d/redhat.repo: "
 		pw     = " kept on its own mirror without the agent: it has username, password (dnf would send the agent the password in clear text)"
-		cert   = " kept on its own mirror without the agent: it has sslclientkey, sslclientcert (the agent does not present client certificates)"
+		cert   = " has a client certificate (sslclientcert, sslclientkey): the agent presents it to the mirror, and must be able to read it (pkgtorrent-agent(8), CLIENT CERTIFICATES)"
 		out    = "; the agent's URLs are taken out of its baseurl"
 		epel   = "http://satellite.example.com/pulp/content/Example_Org/Library/custom/EPEL/EPEL_9_x86_64/"
-		remove = "subscription-manager repo-override --repo=rhel-9-for-x86_64-appstream-rpms --remove=baseurl"
+		rhel   = "https://satellite.example.com/pulp/content/Example_Org/Library/content/dist/rhel9/"
+		baseos = rhel + "$releasever/x86_64/baseos/os"
+		source = rhel + "$releasever/x86_64/baseos/source/SRPMS"
+		local  = "] is in a file subscription-manager writes: make it local-first with: "
 		add    = "subscription-manager repo-override --repo=Example_Org_EPEL_EPEL_9_x86_64 --add=baseurl:'" +
 			"http://127.0.0.1:7881/m/http/satellite.example.com/pulp/content/Example_Org/Library/custom/EPEL/EPEL_9_x86_64/ " + epel + "'"
 	)
+	addRHEL := func(id, mirror string) string {
+		return "subscription-manager repo-override --repo=" + id + " --add=baseurl:'http://127.0.0.1:7881/m/https/" +
+			strings.TrimPrefix(mirror, "https://") + " " + mirror + "'"
+	}
 	notes := []string{
 		c + "[corp]" + pw,
 		c + "[corp-extras]" + pw + out,
-		c + "[partner] kept on its own mirror without the agent: it has sslclientcert, sslclientkey (the agent does not present client certificates)" + out,
+		c + "[partner]" + cert,
 		rh + "subscription-manager writes this file and overwrites changes made to it: left as it is, even with -w",
+		rh + "[rhel-9-for-x86_64-baseos-rpms" + local + addRHEL("rhel-9-for-x86_64-baseos-rpms", baseos),
 		rh + "[rhel-9-for-x86_64-baseos-rpms]" + cert,
-		rh + "[rhel-9-for-x86_64-appstream-rpms]" + cert + "; take the agent's URLs out of it with: " + remove,
+		rh + "[rhel-9-for-x86_64-appstream-rpms]" + cert,
+		rh + "[rhel-9-for-x86_64-baseos-source-rpms" + local + addRHEL("rhel-9-for-x86_64-baseos-source-rpms", source),
 		rh + "[rhel-9-for-x86_64-baseos-source-rpms]" + cert,
-		rh + "[Example_Org_EPEL_EPEL_9_x86_64] is in a file subscription-manager writes: make it local-first with: " + add,
+		rh + "[Example_Org_EPEL_EPEL_9_x86_64" + local + add,
 	}
 	allow := `the agent's repos-dir is "/etc/yum.repos.d", not yum.repos.d: allow these mirrors with allow lines in its settings file: ` +
-		"http://mirror.example.org/yum/el9/ " + epel
+		"https://partner.example.net/rpms/el9/ https://partner-mirror.example.net/rpms/el9/ http://mirror.example.org/yum/el9/ " + rhel + " " + epel
 	args := []string{"repos", "-config", "", "-d", "yum.repos.d"}
 	for _, c := range []struct {
 		w      bool
@@ -270,8 +281,9 @@ func TestReposCredentialsAndSubscriptionManager(t *testing.T) {
 		}
 		return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
 	}
-	if got, want := argv(remove), []string{"repo-override", "--repo=rhel-9-for-x86_64-appstream-rpms", "--remove=baseurl"}; !slices.Equal(got, want) {
-		t.Errorf("%s: arguments %q, want %q", remove, got, want)
+	// The entitlement repo's command keeps $releasever from the shell.
+	if got := argv(addRHEL("rhel-9-for-x86_64-baseos-rpms", baseos)); len(got) != 3 || !strings.HasSuffix(got[2], " "+baseos) {
+		t.Errorf("the baseos command's arguments %q, want the baseurl to end with %s", got, baseos)
 	}
 	got := argv(add)
 	if len(got) != 3 || got[0] != "repo-override" || got[1] != "--repo=Example_Org_EPEL_EPEL_9_x86_64" || !strings.HasPrefix(got[2], "--add=") {
@@ -384,13 +396,14 @@ func TestReposDnf(t *testing.T) {
 	}
 	after := dnfBaseurls(t, dir)
 	const a = "http://127.0.0.1:7881/m/"
-	// The repos with credentials (credentials.repo) and those of
-	// subscription-manager's redhat.repo get no agent URL; two lose theirs.
-	kept := []string{"corp", "corp-extras", "partner", "rhel-9-for-x86_64-baseos-rpms", "rhel-9-for-x86_64-appstream-rpms",
+	// The repos with a password (credentials.repo) and those of
+	// subscription-manager's redhat.repo get no agent URL; one loses
+	// its. [partner], with a client certificate, gets them.
+	kept := []string{"corp", "corp-extras", "rhel-9-for-x86_64-baseos-rpms", "rhel-9-for-x86_64-appstream-rpms",
 		"rhel-9-for-x86_64-baseos-source-rpms", "Example_Org_EPEL_EPEL_9_x86_64"}
 	for id, old := range before {
 		if slices.Contains(kept, id) {
-			if id == "corp-extras" || id == "partner" {
+			if id == "corp-extras" {
 				continue
 			}
 			if !slices.Equal(after[id], old) {
@@ -440,7 +453,8 @@ func TestReposDnf(t *testing.T) {
 		},
 		"fedora":      nil,
 		"corp-extras": {"https://repo.corp.example.com/el9-extras/x86_64/"},
-		"partner":     {"https://partner.example.net/rpms/el9/", "https://partner-mirror.example.net/rpms/el9/"},
+		"partner": {a + "https/partner.example.net/rpms/el9/", a + "https/partner-mirror.example.net/rpms/el9/",
+			"https://partner.example.net/rpms/el9/", "https://partner-mirror.example.net/rpms/el9/"},
 	}
 	for id, w := range want {
 		if !slices.Equal(after[id], w) {

@@ -22,14 +22,18 @@ const (
 
 // Web is a running web server in front of the service.
 type Web struct {
-	Name       string // nginx or apache
-	Base       string // http://addr:port
-	TLSBase    string // https://addr:port
-	CertFile   string // the HTTPS certificate, its own CA
-	AccessLog  string // see AccessLog for its lines
-	ServiceLog string // where the service's stderr goes
-	Client     *http.Client
-	Service    *Proc // the service, when the test's harness started it
+	Name     string // nginx or apache
+	Base     string // http://addr:port
+	TLSBase  string // https://addr:port
+	CertFile string // the HTTPS certificate, its own CA
+	// ClientCerts, when WebOptions.ClientCerts was set: the CA whose
+	// client certificates the HTTPS port requires, and one of them (which
+	// Client presents).
+	ClientCerts *ClientCerts
+	AccessLog   string // see AccessLog for its lines
+	ServiceLog  string // where the service's stderr goes
+	Client      *http.Client
+	Service     *Proc // the service, when the test's harness started it
 }
 
 // WebOptions configure a web server and the service behind it.
@@ -49,6 +53,11 @@ type WebOptions struct {
 	// Ready is the URL path that must answer 200 on both ports before
 	// StartNginx or StartApache returns.
 	Ready string
+	// ClientCerts, for nginx: the HTTPS port asks for a client certificate
+	// of a CA of the test (Web.ClientCerts) and answers 403 to a request
+	// without a valid one (ssl_verify_client optional, then a 403 on
+	// $ssl_client_verify: "on" would answer 400); the HTTP port does not.
+	ClientCerts bool
 }
 
 // ServiceSettings writes the service's settings file into dir, with its
@@ -126,6 +135,13 @@ func StartNginx(t testing.TB, o WebOptions) *Web {
 	port, tlsPort := o.Node.Port(t), o.Node.Port(t)
 	w.Base, w.TLSBase, w.CertFile = o.Node.URL("http", port), o.Node.URL("https", tlsPort), certFile
 	w.Client = Client(t, pool)
+	clientTLS, clientMap := "", ""
+	if o.ClientCerts {
+		w.ClientCerts = NewClientCerts(t, dir)
+		w.Client = Client(t, pool, w.ClientCerts.Cert)
+		clientMap = "map $ssl_client_verify $pt_no_client_cert { default 1; SUCCESS 0; \"\" 0; }"
+		clientTLS = fmt.Sprintf("ssl_client_certificate %s;\n        ssl_verify_client optional;\n        if ($pt_no_client_cert) { return 403; }", w.ClientCerts.CAFile)
+	}
 	userLine := ""
 	if u := WebUser(t); u != nil {
 		userLine = fmt.Sprintf("user %s;", u.Username)
@@ -151,17 +167,19 @@ http {
     uwsgi_temp_path %[5]s/uwsgi;
     scgi_temp_path %[5]s/scgi;
     include nginx-pkgtorrent-service-http.conf;
+    %[12]s
     server {
         listen %[11]s:%[6]d;
         listen %[11]s:%[7]d ssl;
         ssl_certificate %[8]s;
         ssl_certificate_key %[9]s;
+        %[13]s
         server_name localhost;
         root %[10]s;
         include nginx-pkgtorrent-service.conf;
     }
 }
-`, userLine, dir, errorLog, w.AccessLog, tmp, port, tlsPort, certFile, keyFile, o.Root, addr)
+`, userLine, dir, errorLog, w.AccessLog, tmp, port, tlsPort, certFile, keyFile, o.Root, addr, clientMap, clientTLS)
 	confFile := filepath.Join(dir, "nginx.conf")
 	WriteFile(t, confFile, conf)
 	ShowLogOnFailure(t, "nginx error log", errorLog)

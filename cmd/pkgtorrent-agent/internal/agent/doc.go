@@ -132,10 +132,19 @@
 //     answer. Bound: the plugin's timeout bounds its whole call and it
 //     reads at most 1 MiB. TestFleetPluginBounded (cmd/pkgtorrent-agent).
 //     Before -> after: resolved() held 30 s -> 2 s.
-//   - A repo's username/password or client certificate would reach the
-//     agent. Bound: repos -w leaves such repos on their mirror and says
-//     why; their mirrors are not on the allow-list.
-//     TestReposCredentialsAndSubscriptionManager (cmd/pkgtorrent-agent).
+//   - A repo's username/password would reach the agent. Bound: repos -w
+//     leaves such repos on their mirror and says why; their mirrors are not
+//     on the allow-list. TestReposCredentialsAndSubscriptionManager
+//     (cmd/pkgtorrent-agent).
+//   - A mirror that needs a client certificate: its files must not reach
+//     hosts without one, nor its certificate another mirror. Bound: the
+//     repo's certificate, key and CA go to that mirror only, on
+//     connections of their own (clientcert.go); its torrents are shared
+//     inside peer-network only, and with no peer without it (the engine
+//     refuses the handshake). TestClientCertificates, TestPrivateTorrents,
+//     TestFleetClientCert (cmd/pkgtorrent-agent). Before -> after: the repo
+//     left on its mirror -> through the agent; a peer given the agent's
+//     address gets none of such a torrent (all of any other).
 //
 // # Seeding and eviction
 //

@@ -157,7 +157,9 @@ func startAgent(t testing.TB, store string, allow []string, opts ...func(*settin
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler(cfg, sw, NewMirrors(cfg, log), origin, stats, log)
+	mirrors := NewMirrors(cfg, log)
+	sw.needsCert = mirrors.NeedsCert
+	h := NewHandler(cfg, sw, mirrors, origin, stats, log)
 	a := &agent{cfg: cfg, swarm: sw, stats: stats, srv: httptest.NewServer(h)}
 	t.Cleanup(a.stop)
 	return a

@@ -52,6 +52,11 @@ type item struct {
 	base torrentCounts
 	// trackers are the announce URLs it is announced to (announceList).
 	trackers []string
+	// private is set for a torrent of a mirror that needs a client
+	// certificate (Mirrors.NeedsCert): it is shared with the peers of the
+	// peer-network setting only, and with no peer when that is not set
+	// (Swarm.shared).
+	private bool
 }
 
 type torrentCounts struct {
@@ -118,19 +123,25 @@ func (s *Swarm) open(ctx context.Context, torrentURL, fileURL string, size int64
 		return nil, errClosed
 	default:
 	}
+	private := s.needsCert != nil && s.needsCert(fileURL)
 	it, ok := s.items[mi.HashInfoBytes()]
 	if !ok {
-		if err := s.save(mi); err != nil {
+		if err := s.save(mi, private); err != nil {
 			// Without its torrent in the store the download still works;
 			// it is just not seeded after a restart.
 			s.log.Warn("saving a torrent", "err", err)
 		}
-		if it, err = s.addLocked(mi, fileURL, time.Now()); err != nil {
+		if it, err = s.addLocked(mi, fileURL, time.Now(), private); err != nil {
 			// Nothing of a torrent that could not be added stays.
 			s.remove(s.torrentFile(mi.HashInfoBytes()))
 			return nil, err
 		}
-	} else if it.t == nil || (it.failure() != nil && it.users == 0) {
+	} else if private && !it.private {
+		// The same file, asked for now from a mirror that needs a
+		// certificate: private from now on.
+		s.makePrivateLocked(it)
+	}
+	if it.t == nil || (it.failure() != nil && it.users == 0) {
 		// Dropped after seeding, or failed to store: into the client
 		// again, its file hashed again first.
 		if it.t != nil {
@@ -245,7 +256,7 @@ func (s *Swarm) fetchTorrent(ctx context.Context, u string) (*metainfo.MetaInfo,
 
 // addLocked adds a torrent to the client and s.items. Its data on disk,
 // if any, is hashed in the background before it is served or uploaded.
-func (s *Swarm) addLocked(mi *metainfo.MetaInfo, fileURL string, lastUsed time.Time) (*item, error) {
+func (s *Swarm) addLocked(mi *metainfo.MetaInfo, fileURL string, lastUsed time.Time, private bool) (*item, error) {
 	info, err := mi.UnmarshalInfo()
 	if err != nil {
 		return nil, err
@@ -256,6 +267,7 @@ func (s *Swarm) addLocked(mi *metainfo.MetaInfo, fileURL string, lastUsed time.T
 		length:   info.TotalLength(),
 		url:      fileURL,
 		lastUsed: lastUsed,
+		private:  private,
 	}
 	it.seedUntil = lastUsed.Add(s.seedTime(it.ih))
 	if err := s.readdLocked(it, mi); err != nil {
@@ -276,11 +288,15 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 	spec.Webseeds = nil
 	var dropped []string
 	spec.Trackers, dropped = s.announceList(mi, it.url)
+	if !s.shared(it) {
+		// Announced nowhere: no peer learns that this host has it.
+		spec.Trackers, dropped = nil, nil
+	}
 	it.trackers = slices.Concat(spec.Trackers...)
 	if len(dropped) > 0 {
 		s.log.Debug("trackers not on the mirror's host, not announced to", "torrent", it.name, "dropped", dropped)
 	}
-	if len(it.trackers) == 0 {
+	if len(it.trackers) == 0 && s.shared(it) {
 		s.log.Warn("the torrent names no tracker on its mirror's host: no peer can find this host for it (the mirror needs a tracker beside it, see deploy/README.md)",
 			"torrent", it.name, "dropped", dropped)
 	}
@@ -304,6 +320,11 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 	t.SetOnWriteChunkError(func(err error) { s.fail(it, storeError{err}) })
 	it.verified = make(chan struct{})
 	verified := it.verified
+	shared := s.shared(it)
+	if !shared {
+		// Nothing of it to any peer that connects all the same.
+		t.DisallowDataUpload()
+	}
 	if !hasFile {
 		close(verified)
 		t.DownloadAll()
@@ -326,10 +347,33 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 			it.complete = true
 			s.mu.Unlock()
 		}
-		t.AllowDataUpload()
+		if shared {
+			t.AllowDataUpload()
+		}
 		t.DownloadAll()
 	}()
 	return nil
+}
+
+// shared reports whether it is shared with peers: any torrent but a
+// private one when the peer-network setting is not set. With the setting,
+// the engine refuses every peer outside its networks and never dials one
+// (engine.Config's block list), for every torrent, private ones included.
+func (s *Swarm) shared(it *item) bool {
+	return !it.private || len(s.cfg.PeerNetworks) > 0
+}
+
+// makePrivateLocked makes it private (see item.private): marked so in
+// the store, and, when no longer shared, uploading nothing from now on.
+// It stays announced until it is added to the client again.
+func (s *Swarm) makePrivateLocked(it *item) {
+	it.private = true
+	if err := s.markPrivate(it.ih); err != nil {
+		s.storeProblem(err)
+	}
+	if it.t != nil && !s.shared(it) {
+		it.t.DisallowDataUpload()
+	}
 }
 
 // announceList returns the trackers a torrent is announced to, one per

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,11 +26,16 @@ const rescanEvery = 10 * time.Second
 // in the baseurl lines of the repo files (repos.Mirror of each). Anything
 // else gets 403, so that the agent is not a proxy to any URL for every
 // local user. It also says which proxy, if any, the agent reaches each
-// mirror through (Proxy).
+// mirror through (Proxy), and with which TLS options: the client
+// certificate, key and CAs of the repo that names it (TLS, NeedsCert).
 type Mirrors struct {
 	fixed    []settings.Mirror
 	reposDir string
 	dnfConf  string
+	// service is the service name of the mirrors' torrent URLs
+	// (/{top}/{service}/single/{path}): such a URL's TLS and proxy are
+	// those of its file's mirror.
+	service string
 	// proxy is the proxy setting's, when it is set (proxySet): nil for
 	// none.
 	proxy    *url.URL
@@ -46,18 +53,23 @@ type Mirrors struct {
 
 // repoMirror is a mirror of a repo file's baseurl and the proxy dnf
 // reaches it through for that repo (nil: none), or why that proxy is not
-// usable (err).
+// usable (err); and the TLS options of that repo, or why they are not
+// (tlsErr).
 type repoMirror struct {
 	settings.Mirror
-	proxy *url.URL
-	err   error
+	proxy  *url.URL
+	err    error
+	tls    repos.TLS
+	tlsErr error
+	// file and repo name where it comes from, for the log.
+	file, repo string
 }
 
 // NewMirrors makes the allow-list of cfg.Allow and the repo files of
 // cfg.ReposDir, with the proxies of cfg.Proxy, or else of the repo files
 // and cfg.DNFConf.
 func NewMirrors(cfg settings.Config, log *slog.Logger) *Mirrors {
-	m := &Mirrors{reposDir: cfg.ReposDir, dnfConf: cfg.DNFConf, log: log}
+	m := &Mirrors{reposDir: cfg.ReposDir, dnfConf: cfg.DNFConf, service: cfg.ServiceName, log: log}
 	for _, a := range cfg.Allow {
 		if mm, err := settings.ParseMirror(a); err == nil {
 			m.fixed = append(m.fixed, mm)
@@ -105,14 +117,60 @@ func (m *Mirrors) Proxy(req *http.Request) (*url.URL, error) {
 	if m.proxySet {
 		return m.proxy, nil
 	}
-	scheme := req.URL.Scheme
-	host := settings.CanonicalHost(scheme, req.URL.Host)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if r := m.repoMirror(scheme, host, req.URL.Path); r != nil {
+	if r := m.repoMirrorOf(req.URL); r != nil {
 		return r.proxy, r.err
 	}
 	return m.main, m.mainErr
+}
+
+// TLS is the TLS of the agent's requests to u: that of the first repo
+// whose baseurl mirror holds u (or, for a torrent URL of the mirror, its
+// file), as dnf makes its own (repos.DNFTLS); the zero TLS for a mirror
+// of no repo. Options dnf would reject are an error, and the request
+// fails.
+func (m *Mirrors) TLS(u *url.URL) (repos.TLS, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r := m.repoMirrorOf(u); r != nil {
+		return r.tls, r.tlsErr
+	}
+	return repos.TLS{}, nil
+}
+
+// NeedsCert reports whether the repo of the mirror of URL u presents a
+// client certificate to it (see TLS): the torrents of its files are
+// shared with peers inside the peer-network setting only (Swarm).
+func (m *Mirrors) NeedsCert(u string) bool {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.repoMirrorOf(pu)
+	return r != nil && r.tls.ClientCert != ""
+}
+
+// repoMirrorOf is repoMirror of the URL u, or of the file of u when it is
+// a torrent URL of the mirror's service (/{top}/{service}/single/{path}
+// for the file /{path}, whose first folder is top). m.mu is held.
+func (m *Mirrors) repoMirrorOf(u *url.URL) *repoMirror {
+	scheme := u.Scheme
+	host := settings.CanonicalHost(scheme, u.Host)
+	if r := m.repoMirror(scheme, host, u.Path); r != nil {
+		return r
+	}
+	if m.service == "" {
+		return nil
+	}
+	top, rest, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	file, ok := strings.CutPrefix(rest, m.service+"/single/")
+	if !ok || top == "" || !strings.HasPrefix(file, top+"/") {
+		return nil
+	}
+	return m.repoMirror(scheme, host, "/"+file)
 }
 
 // ProxyNote says, for the log, which proxy the agent reaches mirrors
@@ -177,17 +235,21 @@ func (m *Mirrors) scan() {
 // gives none.
 func (m *Mirrors) scanLocked() {
 	m.scanned = time.Now()
-	var main map[string]string
+	var main, mainTLS map[string]string
 	m.main, m.mainErr = nil, nil
-	if !m.proxySet && m.dnfConf != "" {
+	if m.dnfConf != "" {
 		src, err := os.ReadFile(m.dnfConf)
 		if err == nil {
 			main, err = repos.MainProxy(src)
 		}
+		if err == nil {
+			mainTLS, err = repos.MainTLS(src)
+		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil:
-			m.log.Warn("dnf's configuration unread: its proxy, if any, is not followed", "dnf-conf", m.dnfConf, "err", err)
+			m.log.Warn("dnf's configuration unread: its proxy and TLS options, if any, are not followed", "dnf-conf", m.dnfConf, "err", err)
+		case m.proxySet:
 		default:
 			m.main, m.mainErr = repos.DNFProxy(main, nil)
 			if m.mainErr != nil {
@@ -215,7 +277,12 @@ func (m *Mirrors) scanLocked() {
 			continue
 		}
 		for _, r := range rs {
-			rm := repoMirror{}
+			rm := repoMirror{file: f, repo: r.ID}
+			rm.tls, rm.tlsErr = repos.DNFTLS(mainTLS, r.TLS)
+			if rm.tlsErr != nil {
+				m.log.Warn("a repo's TLS options are not ones the agent can follow: requests to its https mirrors fail, and dnf takes them from its next URL",
+					"file", f, "repo", r.ID, "err", rm.tlsErr)
+			}
 			if !m.proxySet {
 				rm.proxy, rm.err = repos.DNFProxy(main, r.Proxy)
 				if rm.err != nil && r.Proxy["proxy"] != "" {
@@ -224,10 +291,21 @@ func (m *Mirrors) scanLocked() {
 				}
 			}
 			for _, u := range r.URLs {
-				if mm, ok := repos.Mirror(u); ok {
-					rm.Mirror = mm
-					m.repos = append(m.repos, rm)
+				mm, ok := repos.Mirror(u)
+				if !ok {
+					continue
 				}
+				rm.Mirror = mm
+				if i := slices.IndexFunc(m.repos, func(o repoMirror) bool { return o.Mirror == mm }); i >= 0 {
+					// The first repo that names a mirror gives its proxy
+					// and TLS (repoMirror finds it first).
+					if o := m.repos[i]; o.tls != rm.tls || (o.tlsErr == nil) != (rm.tlsErr == nil) {
+						m.log.Warn("two repos name the same mirror with different TLS options (client certificate, key, CAs, sslverify): the agent uses the first repo's for it",
+							"mirror", mm.Scheme+"://"+mm.Host+mm.Path, "used", o.file+" ["+o.repo+"]", "ignored", f+" ["+r.ID+"]")
+					}
+					continue
+				}
+				m.repos = append(m.repos, rm)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -80,6 +81,12 @@ func newPassThrough(origin *http.Client, log *slog.Logger, learn func(*target, *
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var ce *certError
+			if errors.As(err, &ce) {
+				// Logged once by certTransports.
+				writeError(w, &Error{http.StatusBadGateway, "mirror not reached: " + ce.Error()})
+				return
+			}
 			log.Info("mirror unreachable", "url", r.URL.String(), "err", err)
 			writeError(w, &Error{http.StatusBadGateway, "mirror unreachable"})
 		},

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -29,7 +28,7 @@ var requestTimeouts = struct{ header, whole time.Duration }{10 * time.Second, 30
 // endpoint failed, nil when ctx ended.
 func Serve(ctx context.Context, cfg settings.Config, log *slog.Logger) error {
 	mirrors := NewMirrors(cfg, log)
-	origin, err := originClient(cfg, mirrors.Proxy)
+	origin, err := originClient(cfg, mirrors, log)
 	if err != nil {
 		return err
 	}
@@ -54,6 +53,7 @@ func Serve(ctx context.Context, cfg settings.Config, log *slog.Logger) error {
 		return err
 	}
 	defer swarm.Close()
+	swarm.needsCert = mirrors.NeedsCert
 	srv := &http.Server{
 		Handler:           NewHandler(cfg, swarm, mirrors, origin, stats, log),
 		ReadHeaderTimeout: requestTimeouts.header,
@@ -109,11 +109,16 @@ func listeners(cfg settings.Config) ([]net.Listener, error) {
 }
 
 // originClient is the HTTP client for mirrors: bounded waits, the
-// system's CAs plus ca-file for https, and the proxy that proxy gives for
-// each request (Mirrors.Proxy), never the environment's.
-func originClient(cfg settings.Config, proxy func(*http.Request) (*url.URL, error)) (*http.Client, error) {
+// system's CAs plus ca-file for https, and, when mirrors is not nil, the
+// proxy it gives for each request (Mirrors.Proxy), never the
+// environment's, and the TLS options of the repo that names the mirror
+// (Mirrors.TLS: client certificate, key, CAs; see certTransports).
+func originClient(cfg settings.Config, mirrors *Mirrors, log *slog.Logger) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = proxy
+	tr.Proxy = nil
+	if mirrors != nil {
+		tr.Proxy = mirrors.Proxy
+	}
 	tr.ResponseHeaderTimeout = 15 * time.Second
 	tr.MaxIdleConnsPerHost = 16
 	if cfg.CAFile != "" {
@@ -130,8 +135,12 @@ func originClient(cfg settings.Config, proxy func(*http.Request) (*url.URL, erro
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
+	var rt http.RoundTripper = tr
+	if mirrors != nil {
+		rt = newCertTransports(tr, mirrors, log)
+	}
 	return &http.Client{
-		Transport: tr,
+		Transport: rt,
 		// A redirect is followed only where requests are allowed anyway:
 		// the same scheme and host.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -39,7 +40,7 @@ func (s *Swarm) restore() {
 			var fi os.FileInfo
 			if fi, err = e.Info(); err == nil {
 				s.mu.Lock()
-				_, err = s.addLocked(mi, "", fi.ModTime())
+				_, err = s.addLocked(mi, "", fi.ModTime(), fileExists(privateMark(name)))
 				s.mu.Unlock()
 			}
 		}
@@ -50,12 +51,21 @@ func (s *Swarm) restore() {
 	}
 }
 
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // remove deletes a torrent file of the store and the data of its info
 // hash.
 func (s *Swarm) remove(torrentFile string) {
 	ih := filepath.Base(torrentFile)
 	ih = ih[:len(ih)-len(filepath.Ext(ih))]
 	if err := os.Remove(torrentFile); err != nil {
+		s.storeProblem(err)
+	}
+	// Its private mark after the torrent: never a torrent without it.
+	if err := os.Remove(privateMark(torrentFile)); err != nil {
 		s.storeProblem(err)
 	}
 	if len(ih) == 40 {
@@ -67,10 +77,27 @@ func (s *Swarm) remove(torrentFile string) {
 	}
 }
 
+// privateMark is the file beside a torrent file of the store that marks
+// its torrent private (see item.private): a restart keeps it so.
+func privateMark(torrentFile string) string {
+	return strings.TrimSuffix(torrentFile, ".torrent") + ".private"
+}
+
+// markPrivate writes the private mark of the torrent ih.
+func (s *Swarm) markPrivate(ih metainfo.Hash) error {
+	return os.WriteFile(privateMark(s.torrentFile(ih)), nil, 0o644)
+}
+
 // save writes the torrent into the store (a temporary file, then a
-// rename), so that a restart seeds it again.
-func (s *Swarm) save(mi *metainfo.MetaInfo) error {
+// rename), so that a restart seeds it again; a private torrent's mark
+// first, so that no restart finds it without.
+func (s *Swarm) save(mi *metainfo.MetaInfo, private bool) error {
 	name := s.torrentFile(mi.HashInfoBytes())
+	if private {
+		if err := s.markPrivate(mi.HashInfoBytes()); err != nil {
+			return err
+		}
+	}
 	f, err := os.CreateTemp(torrentsDir(s.cfg.Store), ".tmp-*")
 	if err != nil {
 		return err

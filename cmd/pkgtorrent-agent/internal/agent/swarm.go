@@ -50,6 +50,10 @@ type Swarm struct {
 	// origin's settings without its proxy, since trackers are reached
 	// directly.
 	trackers *http.Client
+	// needsCert reports whether the mirror of a file URL needs a client
+	// certificate (Mirrors.NeedsCert): its torrent is private (see
+	// item.private). Set before the first request; nil: none does.
+	needsCert func(fileURL string) bool
 }
 
 // NewSwarm starts the BitTorrent client on the store and adds the
@@ -60,7 +64,7 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
-	trackers, err := originClient(cfg, nil)
+	trackers, err := originClient(cfg, nil, log)
 	if err != nil {
 		return nil, err
 	}

@@ -13,12 +13,15 @@ import (
 // Mirror is nginx serving a test repository under the shipped
 // configuration, with pkgtorrent-service behind it over FastCGI.
 type Mirror struct {
-	Repo      *Repo
-	Base      string // http://addr:port
-	TLSBase   string // https://addr:port
-	CertFile  string // the TLS certificate, which is its own CA
-	AccessLog string
-	Client    *http.Client
+	Repo     *Repo
+	Base     string // http://addr:port
+	TLSBase  string // https://addr:port
+	CertFile string // the TLS certificate, which is its own CA
+	// ClientCerts, for a mirror of StartCertMirror: the client
+	// certificate its HTTPS port wants (Client presents it).
+	ClientCerts *e2e.ClientCerts
+	AccessLog   string
+	Client      *http.Client
 }
 
 // RepoURL returns the repository's URL on base (with a final slash).
@@ -42,9 +45,23 @@ func StartMirror(t testing.TB, repo *Repo, trackers []string) *Mirror {
 // the repository's metadata.
 func StartMirrorOn(t testing.TB, node e2e.Node, repo *Repo, trackers []string) *Mirror {
 	t.Helper()
-	w := e2e.StartNginx(t, e2e.WebOptions{Root: repo.Root, Service: ServiceBinary(t), Trackers: trackers, Node: node,
-		Ready: "/" + RepoPath + "/repodata/repomd.xml"})
-	return &Mirror{Repo: repo, Base: w.Base, TLSBase: w.TLSBase, CertFile: w.CertFile, AccessLog: w.AccessLog, Client: w.Client}
+	return startMirror(t, e2e.WebOptions{Node: node}, repo, trackers)
+}
+
+// StartCertMirror is StartMirror whose HTTPS port wants a client
+// certificate (Mirror.ClientCerts) and answers 403 without one; its HTTP
+// port does not.
+func StartCertMirror(t testing.TB, repo *Repo, trackers []string) *Mirror {
+	t.Helper()
+	return startMirror(t, e2e.WebOptions{ClientCerts: true}, repo, trackers)
+}
+
+func startMirror(t testing.TB, o e2e.WebOptions, repo *Repo, trackers []string) *Mirror {
+	t.Helper()
+	o.Root, o.Service, o.Trackers, o.Ready = repo.Root, ServiceBinary(t), trackers, "/"+RepoPath+"/repodata/repomd.xml"
+	w := e2e.StartNginx(t, o)
+	return &Mirror{Repo: repo, Base: w.Base, TLSBase: w.TLSBase, CertFile: w.CertFile, ClientCerts: w.ClientCerts,
+		AccessLog: w.AccessLog, Client: w.Client}
 }
 
 // TorrentURL is where an agent gets the torrent of a package on base: the

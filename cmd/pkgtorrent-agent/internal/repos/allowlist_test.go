@@ -102,9 +102,10 @@ func baseURLs(t *testing.T, file string) []string {
 }
 
 // TestAllowListCredentials: the agent's allow-list leaves out the mirrors
-// of repos with credentials (dnf sends the agent nothing for them, and a
+// of repos with a password (dnf sends the agent nothing for them, and a
 // stale agent URL gets 403), but for one an allow setting names, and keeps
-// the mirrors of the other repos of the same file.
+// the mirrors of the other repos of the same file, those of the repo with
+// a client certificate too (the agent presents it).
 func TestAllowListCredentials(t *testing.T) {
 	dir := t.TempDir()
 	b, err := os.ReadFile("testdata/in/credentials.repo")
@@ -115,14 +116,14 @@ func TestAllowListCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m := agent.NewMirrors(settings.Config{ReposDir: dir, Allow: []string{"https://partner.example.net/rpms/"}}, log)
+	m := agent.NewMirrors(settings.Config{ReposDir: dir, Allow: []string{"https://repo.corp.example.com/el9/"}}, log)
 	for _, c := range []struct {
 		scheme, host, path string
 		want               bool
 	}{
-		{"https", "repo.corp.example.com", "/el9/x86_64/repodata/repomd.xml", false},
+		{"https", "repo.corp.example.com", "/el9/x86_64/repodata/repomd.xml", true},
 		{"https", "repo.corp.example.com", "/el9-extras/x86_64/repodata/repomd.xml", false},
-		{"https", "partner-mirror.example.net", "/rpms/el9/repodata/repomd.xml", false},
+		{"https", "partner-mirror.example.net", "/rpms/el9/repodata/repomd.xml", true},
 		{"https", "partner.example.net", "/rpms/el9/repodata/repomd.xml", true},
 		{"http", "mirror.example.org", "/yum/el9/x86_64/repodata/repomd.xml", true},
 	} {

@@ -6,17 +6,30 @@ import (
 	"strings"
 )
 
+// certNote is the note on a repo with a client certificate that goes
+// through the agent: the agent presents the certificate to the mirror,
+// and so must be able to read it.
+func certNote(id string, tls map[string]string) string {
+	var keys []string
+	for _, k := range []string{"sslclientcert", "sslclientkey"} {
+		if _, ok := tls[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	return fmt.Sprintf("[%s] has a client certificate (%s): the agent presents it to the mirror, and must be able to read it (pkgtorrent-agent(8), CLIENT CERTIFICATES)",
+		id, strings.Join(keys, ", "))
+}
+
+// hasClientCert reports whether the TLSKeys tls name a client certificate
+// or key.
+func hasClientCert(tls map[string]string) bool {
+	return slices.ContainsFunc([]string{"sslclientcert", "sslclientkey"}, func(k string) bool { return strings.TrimSpace(tls[k]) != "" })
+}
+
 // credentialsNote is the note on a repo with credentials: why it stays
 // on its own mirror, and what happens to the agent URLs it has.
 func credentialsNote(rp *Repo, tool string) string {
-	var why []string
-	if slices.Contains(rp.Credentials, "username") || slices.Contains(rp.Credentials, "password") {
-		why = append(why, "dnf would send the agent the password in clear text")
-	}
-	if slices.Contains(rp.Credentials, "sslclientcert") || slices.Contains(rp.Credentials, "sslclientkey") {
-		why = append(why, "the agent does not present client certificates")
-	}
-	n := fmt.Sprintf("[%s] kept on its own mirror without the agent: it has %s (%s)", rp.ID, strings.Join(rp.Credentials, ", "), strings.Join(why, "; "))
+	n := fmt.Sprintf("[%s] kept on its own mirror without the agent: it has %s (dnf would send the agent the password in clear text)", rp.ID, strings.Join(rp.Credentials, ", "))
 	switch {
 	case len(rp.Removed) == 0:
 	case tool != "":

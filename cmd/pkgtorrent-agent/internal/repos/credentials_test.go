@@ -11,10 +11,12 @@ import (
 	"testing"
 )
 
-// TestCredentials: repos with username/password or a client certificate
+// TestCredentials: repos with username/password
 // (testdata/in/credentials.repo) get no agent URL and one note each; the
 // agent URLs an earlier run put in come out, and their mirrors are not
-// allowed. The file as a whole is TestRewriteFixtures'.
+// allowed. A repo with a client certificate is made local-first, its
+// mirrors allowed, with a note that the agent presents the certificate.
+// The file as a whole is TestRewriteFixtures'.
 func TestCredentials(t *testing.T) {
 	r, err := Rewrite(read(t, "testdata/in/credentials.repo"), base)
 	if err != nil {
@@ -22,7 +24,7 @@ func TestCredentials(t *testing.T) {
 	}
 	const (
 		pw   = "it has username, password (dnf would send the agent the password in clear text)"
-		cert = "it has sslclientcert, sslclientkey (the agent does not present client certificates)"
+		cert = " has a client certificate (sslclientcert, sslclientkey): the agent presents it to the mirror, and must be able to read it (pkgtorrent-agent(8), CLIENT CERTIFICATES)"
 	)
 	want := []Repo{
 		{ID: "corp", Credentials: []string{"username", "password"},
@@ -30,10 +32,9 @@ func TestCredentials(t *testing.T) {
 		{ID: "corp-extras", Credentials: []string{"username", "password"},
 			Removed: []string{base + "/m/https/repo.corp.example.com/el9-extras/$basearch/"},
 			Notes:   []string{"[corp-extras] kept on its own mirror without the agent: " + pw + "; the agent's URLs are taken out of its baseurl"}},
-		{ID: "partner", Credentials: []string{"sslclientcert", "sslclientkey"},
-			Removed:  []string{base + "/m/https/partner-mirror.example.net/rpms/el9/"},
-			Restored: []string{"https://partner-mirror.example.net/rpms/el9/"},
-			Notes:    []string{"[partner] kept on its own mirror without the agent: " + cert + "; the agent's URLs are taken out of its baseurl"}},
+		{ID: "partner", Mirrors: []string{"https://partner.example.net/rpms/el9/", "https://partner-mirror.example.net/rpms/el9/"},
+			Added: []string{base + "/m/https/partner.example.net/rpms/el9/", base + "/m/https/partner-mirror.example.net/rpms/el9/"},
+			Notes: []string{"[partner]" + cert}},
 		{ID: "public", Mirrors: []string{"http://mirror.example.org/yum/el9/$basearch/"},
 			Added: []string{base + "/m/http/mirror.example.org/yum/el9/$basearch/"}},
 	}
@@ -46,11 +47,12 @@ func TestCredentials(t *testing.T) {
 		}
 	}
 	urls, err := BaseURLs(read(t, "testdata/in/credentials.repo"))
-	if err != nil || !slices.Equal(urls, []string{"http://mirror.example.org/yum/el9/$basearch/"}) {
-		t.Errorf("BaseURLs = %q, %v; want [public]'s alone", urls, err)
+	partner := []string{"https://partner.example.net/rpms/el9/", "https://partner-mirror.example.net/rpms/el9/"}
+	if want := append(partner, "http://mirror.example.org/yum/el9/$basearch/"); err != nil || !slices.Equal(urls, want) {
+		t.Errorf("BaseURLs = %q, %v; want [partner]'s and [public]'s", urls, err)
 	}
-	if got := AllowedMirrors([]File{{Result: r}}); !slices.Equal(got, []string{"http://mirror.example.org/yum/el9/"}) {
-		t.Errorf("AllowedMirrors = %q, want [public]'s alone", got)
+	if got, want := AllowedMirrors([]File{{Result: r}}), append(partner, "http://mirror.example.org/yum/el9/"); !slices.Equal(got, want) {
+		t.Errorf("AllowedMirrors = %q, want %q", got, want)
 	}
 }
 
@@ -64,19 +66,24 @@ func sameRepo(a, b Repo) bool {
 // note, not the hint to give it a baseurl (it would stay on its mirror all
 // the same). TestRewriteCases has the rest.
 func TestCredentialMetalink(t *testing.T) {
-	r, err := Rewrite([]byte("[a]\nmetalink=https://mirrors.example.org/metalink?repo=a\nsslclientcert=/c.pem\n"), base)
+	r, err := Rewrite([]byte("[a]\nmetalink=https://mirrors.example.org/metalink?repo=a\npassword=p\n"), base)
 	if err != nil || r.Repos[0].Hint != "" || len(r.Repos[0].Notes) != 1 {
-		t.Errorf("metalink and a certificate: hint %q, notes %q, err %v; want no hint, one note", r.Repos[0].Hint, r.Repos[0].Notes, err)
+		t.Errorf("metalink and a password: hint %q, notes %q, err %v; want no hint, one note", r.Repos[0].Hint, r.Repos[0].Notes, err)
+	}
+	// A certificate does not keep a repo on its mirror: the hint.
+	r, err = Rewrite([]byte("[a]\nmetalink=https://mirrors.example.org/metalink?repo=a\nsslclientcert=/c.pem\n"), base)
+	if err != nil || r.Repos[0].Hint == "" || len(r.Repos[0].Notes) != 0 {
+		t.Errorf("metalink and a certificate: hint %q, notes %q, err %v; want the hint, no note", r.Repos[0].Hint, r.Repos[0].Notes, err)
 	}
 }
 
 // TestSubscriptionManager: subscription-manager's redhat.repo is left as
-// it is, byte for byte; its repos with the entitlement certificate stay
-// on their mirrors (the one with an agent URL gets the command that takes
-// it out), and the one without a certificate gets the repo-override
-// command for its local-first baseurl. No real redhat.repo has a repo
-// without certificate lines (subscription-manager writes them for every
-// repo): [Example_Org_EPEL_EPEL_9_x86_64] lost them to show that command.
+// it is, byte for byte; each repo, with the entitlement certificate (which
+// the agent presents) or without, gets the repo-override command for its
+// local-first baseurl, but the one that has its agent URL already; those
+// with the certificate get the note on it too. No real redhat.repo has a
+// repo without certificate lines (subscription-manager writes them for
+// every repo): [Example_Org_EPEL_EPEL_9_x86_64] lost them.
 func TestSubscriptionManager(t *testing.T) {
 	in := read(t, "testdata/in/redhat.repo")
 	r, err := Rewrite(in, base)
@@ -90,20 +97,31 @@ func TestSubscriptionManager(t *testing.T) {
 		t.Errorf("note %q", r.Note)
 	}
 	const (
-		cert   = " kept on its own mirror without the agent: it has sslclientkey, sslclientcert (the agent does not present client certificates)"
-		remove = "subscription-manager repo-override --repo=rhel-9-for-x86_64-appstream-rpms --remove=baseurl"
-		epel   = "http://satellite.example.com/pulp/content/Example_Org/Library/custom/EPEL/EPEL_9_x86_64/"
-		add    = "subscription-manager repo-override --repo=Example_Org_EPEL_EPEL_9_x86_64 --add=baseurl:'" + base + "/m/http/" +
-			"satellite.example.com/pulp/content/Example_Org/Library/custom/EPEL/EPEL_9_x86_64/ " + epel + "'"
+		cert = " has a client certificate (sslclientcert, sslclientkey): the agent presents it to the mirror, and must be able to read it (pkgtorrent-agent(8), CLIENT CERTIFICATES)"
+		sat  = "satellite.example.com/pulp/content/Example_Org/Library/"
+		rhel = sat + "content/dist/rhel9/$releasever/x86_64/"
+		epel = "http://" + sat + "custom/EPEL/EPEL_9_x86_64/"
 	)
-	certs := []string{"sslclientkey", "sslclientcert"}
+	add := func(id, mirror string) string {
+		scheme, rest, _ := strings.Cut(mirror, "://")
+		return "subscription-manager repo-override --repo=" + id + " --add=baseurl:'" + base + "/m/" + scheme + "/" + rest + " " + mirror + "'"
+	}
+	local := func(id, mirror string) string {
+		return "[" + id + "] is in a file subscription-manager writes: make it local-first with: " + add(id, mirror)
+	}
+	var (
+		baseos    = "https://" + rhel + "baseos/os"
+		appstream = "https://" + rhel + "appstream/os"
+		source    = "https://" + rhel + "baseos/source/SRPMS"
+	)
 	want := []Repo{
-		{ID: "rhel-9-for-x86_64-baseos-rpms", Credentials: certs, Notes: []string{"[rhel-9-for-x86_64-baseos-rpms]" + cert}},
-		{ID: "rhel-9-for-x86_64-appstream-rpms", Credentials: certs, Command: remove,
-			Notes: []string{"[rhel-9-for-x86_64-appstream-rpms]" + cert + "; take the agent's URLs out of it with: " + remove}},
-		{ID: "rhel-9-for-x86_64-baseos-source-rpms", Credentials: certs, Notes: []string{"[rhel-9-for-x86_64-baseos-source-rpms]" + cert}},
-		{ID: "Example_Org_EPEL_EPEL_9_x86_64", Mirrors: []string{epel}, Command: add,
-			Notes: []string{"[Example_Org_EPEL_EPEL_9_x86_64] is in a file subscription-manager writes: make it local-first with: " + add}},
+		{ID: "rhel-9-for-x86_64-baseos-rpms", Mirrors: []string{baseos}, Command: add("rhel-9-for-x86_64-baseos-rpms", baseos),
+			Notes: []string{local("rhel-9-for-x86_64-baseos-rpms", baseos), "[rhel-9-for-x86_64-baseos-rpms]" + cert}},
+		{ID: "rhel-9-for-x86_64-appstream-rpms", Mirrors: []string{appstream}, Notes: []string{"[rhel-9-for-x86_64-appstream-rpms]" + cert}},
+		{ID: "rhel-9-for-x86_64-baseos-source-rpms", Mirrors: []string{source}, Command: add("rhel-9-for-x86_64-baseos-source-rpms", source),
+			Notes: []string{local("rhel-9-for-x86_64-baseos-source-rpms", source), "[rhel-9-for-x86_64-baseos-source-rpms]" + cert}},
+		{ID: "Example_Org_EPEL_EPEL_9_x86_64", Mirrors: []string{epel}, Command: add("Example_Org_EPEL_EPEL_9_x86_64", epel),
+			Notes: []string{local("Example_Org_EPEL_EPEL_9_x86_64", epel)}},
 	}
 	if len(r.Repos) != len(want) {
 		t.Fatalf("%d repos, want %d", len(r.Repos), len(want))
@@ -113,10 +131,10 @@ func TestSubscriptionManager(t *testing.T) {
 			t.Errorf("repo %d:\n%#v\nwant\n%#v", i, g, w)
 		}
 	}
-	// The agent allows the mirror of the repo the command makes
-	// local-first, so that it works once subscription-manager wrote it.
-	if got := AllowedMirrors([]File{{Result: r}}); !slices.Equal(got, []string{epel}) {
-		t.Errorf("AllowedMirrors = %q, want %q", got, epel)
+	// The agent allows the mirrors of the repos the commands make
+	// local-first, so that they work once subscription-manager wrote them.
+	if got, want := AllowedMirrors([]File{{Result: r}}), []string{"https://" + sat + "content/dist/rhel9/", epel}; !slices.Equal(got, want) {
+		t.Errorf("AllowedMirrors = %q, want %q", got, want)
 	}
 }
 

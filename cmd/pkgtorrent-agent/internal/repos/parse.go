@@ -38,19 +38,22 @@
 //   - Repos with metalink= or mirrorlist= and no baseurl (Fedora's
 //     default) are left alone, with a hint: nothing is fetched to resolve
 //     them.
-//   - A repo with username, password, sslclientcert or sslclientkey stays
-//     on its own mirror, with a note: librepo would send the password to
-//     the agent's URL in clear text (and the agent, passing repodata
-//     through, on to the mirror), and the agent presents no client
-//     certificate, so the mirror would refuse it. The proxy_ options do
-//     not count: librepo gives them to the proxy, not to the URL. Agent
-//     URLs already in such a repo's baseurl come out (one whose mirror is
-//     not in the list becomes that mirror's URL), and the agent's
-//     allow-list leaves its mirrors out (BaseURLs, AllowedMirrors): dnf
-//     sends the agent nothing for it, and a stale agent URL gets 403, so
-//     dnf takes the next URL (unless an allow setting or another repo
-//     names the same mirror). Options in dnf.conf's [main], which every
-//     repo inherits, are not read.
+//   - A repo with username or password stays on its own mirror, with a
+//     note: librepo would send the password to the agent's URL in clear
+//     text (and the agent, passing repodata through, on to the mirror).
+//     The proxy_ options do not count: librepo gives them to the proxy,
+//     not to the URL. Agent URLs already in such a repo's baseurl come out
+//     (one whose mirror is not in the list becomes that mirror's URL), and
+//     the agent's allow-list leaves its mirrors out (BaseURLs,
+//     AllowedMirrors): dnf sends the agent nothing for it, and a stale
+//     agent URL gets 403, so dnf takes the next URL (unless an allow
+//     setting or another repo names the same mirror). Options in
+//     dnf.conf's [main], which every repo inherits, are not read.
+//   - A repo with a client certificate (sslclientcert, sslclientkey) is
+//     made local-first like any other, with a note: librepo presents the
+//     certificate only in a TLS handshake, which the agent's http URL has
+//     none of, and the agent presents the repo's certificate, key and CA
+//     (its TLSKeys, Source.TLS, DNFTLS) to the mirror itself.
 //   - A file another tool writes over is left as it is, even with -w:
 //     subscription-manager's redhat.repo (known by its name, or by the
 //     "Managed by (rhsm) subscription-manager" line of its header). For
@@ -58,9 +61,9 @@
 //     subscription-manager write the same baseurl (repo-override
 //     --add=baseurl:'AGENT MIRROR', or --remove=baseurl for one with
 //     credentials that has agent URLs). Its repos have the entitlement
-//     certificate as sslclientcert and sslclientkey, so today they all
-//     stay on their mirrors, with the note on credentials; the commands
-//     are for repos without one. Red Hat's own entitlement server (in
+//     certificate as sslclientcert and sslclientkey, which the agent
+//     presents for them, so they get the --add command too. Red Hat's own
+//     entitlement server (in
 //     hosted mode, candlepin's ContentOverrideValidator) refuses baseurl
 //     overrides; Satellite's accepts them.
 package repos
@@ -135,15 +138,19 @@ type section struct {
 	// proxy are the section's ProxyKeys, with the value of their key
 	// line (the last one of each, as dnf takes it).
 	proxy map[string]string
+	// tls are the section's TLSKeys, the same way.
+	tls map[string]string
 }
 
 // credentialKeys are the repo options whose value dnf sends with every
 // request for the repo's files, to whatever URL of its baseurl it asks:
 // username and password (HTTP basic authentication, which librepo sends
-// to the agent's http URL too) and the client certificate and its key
-// (which the agent does not present to the mirror). The proxy_ options are
-// not among them: librepo gives those to the proxy, not to the URL.
-var credentialKeys = []string{"username", "password", "sslclientcert", "sslclientkey"}
+// to the agent's http URL too, in clear text). The proxy_ options are not
+// among them: librepo gives those to the proxy, not to the URL. Nor are
+// the client certificate and its key (TLSKeys): librepo presents them
+// only in a TLS handshake, which the agent's http URL has none of, and
+// the agent presents them to the mirror itself (see TLS).
+var credentialKeys = []string{"username", "password"}
 
 func (s *section) addCred(key string) {
 	if !slices.Contains(s.creds, key) {
@@ -198,18 +205,24 @@ func isSep(c byte) bool { return c == ' ' || c == '\t' || c == ',' || c == '\r' 
 // mirrors (see DNFProxy).
 var ProxyKeys = []string{"proxy", "proxy_username", "proxy_password"}
 
-// Source is a repo the agent may serve: the URLs of its baseurl keys and
-// its ProxyKeys, as written in its section.
+// TLSKeys are dnf's options of the TLS of a repo's https URLs that the
+// agent follows for its own requests to the repo's mirrors (see DNFTLS).
+var TLSKeys = []string{"sslcacert", "sslverify", "sslclientcert", "sslclientkey"}
+
+// Source is a repo the agent may serve: the URLs of its baseurl keys, its
+// ProxyKeys and its TLSKeys, as written in its section.
 type Source struct {
 	ID    string
 	URLs  []string
 	Proxy map[string]string
+	TLS   map[string]string
 }
 
 // Sources returns the repos of the .repo file src that the agent may
 // serve, read as dnf reads the file: every section but [main] and but the
 // repos with credentials (see credentialKeys), which stay on their own
-// mirrors. A file dnf rejects is a *ParseError.
+// mirrors; repos with a client certificate are among them. A file dnf
+// rejects is a *ParseError.
 func Sources(src []byte) ([]Source, error) {
 	ls := splitLines(src)
 	secs, err := parse(ls)
@@ -221,7 +234,7 @@ func Sources(src []byte) ([]Source, error) {
 		if s.id == "main" || len(s.creds) > 0 {
 			continue
 		}
-		r := Source{ID: s.id, Proxy: s.proxy}
+		r := Source{ID: s.id, Proxy: s.proxy, TLS: s.tls}
 		for _, v := range s.baseurls {
 			for _, t := range v.tokens(ls) {
 				r.URLs = append(r.URLs, t.url)
@@ -240,6 +253,21 @@ func BaseURLs(src []byte) ([]string, error) {
 		urls = append(urls, r.URLs...)
 	}
 	return urls, err
+}
+
+// MainTLS returns the TLSKeys of the [main] section of dnf's
+// configuration file src (dnf.conf), which every repo inherits.
+func MainTLS(src []byte) (map[string]string, error) {
+	secs, err := parse(splitLines(src))
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range secs {
+		if s.id == "main" {
+			return s.tls, nil
+		}
+	}
+	return nil, nil
 }
 
 // mainKeys are the options of dnf.conf's [main] repos reads besides the
@@ -375,6 +403,12 @@ func parse(ls []line) ([]*section, error) {
 				cur.proxy = map[string]string{}
 			}
 			cur.proxy[key] = strings.TrimRight(t[vs:], " \t\r")
+		}
+		if slices.Contains(TLSKeys, key) {
+			if cur.tls == nil {
+				cur.tls = map[string]string{}
+			}
+			cur.tls[key] = strings.TrimRight(t[vs:], " \t\r")
 		}
 		switch key {
 		case "baseurl":

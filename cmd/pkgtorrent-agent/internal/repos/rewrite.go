@@ -39,8 +39,8 @@ type Repo struct {
 	// tool owns).
 	Added []string
 	// Credentials are the repo's keys that keep it on its own mirror
-	// (username, password, sslclientcert, sslclientkey: see
-	// credentialKeys). Such a repo gets no agent URL, its Mirrors are
+	// (username, password: see credentialKeys; a client certificate does
+	// not, the agent presents it). Such a repo gets no agent URL, its Mirrors are
 	// empty (the agent does not allow them for it), and Removed are the
 	// agent URLs Rewrite took out of its baseurl, Restored the mirror URLs
 	// it put in place of those whose mirror was not in the list.
@@ -265,6 +265,9 @@ func rewriteSection(s *section, ls []line, base string, lanes int, eol, tool str
 	case tool != "" && last != nil:
 		rp.Command = repoOverride(s.id, "--add=baseurl:"+shellQuote(strings.Join(last, " ")))
 		rp.Notes = append(rp.Notes, fmt.Sprintf("[%s] is in a file %s writes: make it local-first with: %s", s.id, tool, rp.Command))
+	}
+	if len(s.creds) == 0 && len(rp.Mirrors) > 0 && hasClientCert(s.tls) {
+		rp.Notes = append(rp.Notes, certNote(s.id, s.tls))
 	}
 	return rp, es
 }
