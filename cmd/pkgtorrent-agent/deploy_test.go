@@ -459,6 +459,7 @@ func TestRPM(t *testing.T) {
 		"/usr/lib/systemd/system/pkgtorrent-agent.socket",
 		"/usr/share/doc/pkgtorrent-agent",
 		"/usr/share/doc/pkgtorrent-agent/pkgtorrent-agent-ansible.yml",
+		"/usr/share/doc/pkgtorrent-agent/pkgtorrent-agent-client-certs.conf",
 		"/usr/share/doc/pkgtorrent-agent/pkgtorrent-agent-kickstart.cfg",
 		"/usr/share/man/man5/pkgtorrent-agent.conf.5",
 		"/usr/share/man/man8/pkgtorrent-agent.8",
