@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +53,38 @@ func (p *proc) stop() {
 		p.cmd.Process.Kill()
 		<-p.done
 	}
+}
+
+// waitIdle waits until the process has used no CPU for 50 ms (its work
+// after an answer is done), 10 s at most.
+func (p *proc) waitIdle() error {
+	cpu := func() (int64, error) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+		if err != nil {
+			return 0, err
+		}
+		// The fields after the command's name, which is in parentheses.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			return 0, fmt.Errorf("/proc/%d/stat: %q", p.cmd.Process.Pid, b)
+		}
+		utime, err1 := strconv.ParseInt(f[11], 10, 64)
+		stime, err2 := strconv.ParseInt(f[12], 10, 64)
+		return utime + stime, cmp.Or(err1, err2)
+	}
+	last, err := cpu()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		now, err := cpu()
+		if err != nil {
+			return err
+		}
+		if now == last {
+			return nil
+		}
+		last = now
+	}
+	return err
 }
 
 // peakRSS is the process's peak resident set in bytes (VmHWM), read while
@@ -105,6 +139,9 @@ type service struct {
 	hashPath               string // its hash-path setting
 	p                      *proc
 	old                    int // caches set aside
+	// deleteOld makes start delete the old cache (just before the
+	// process starts) rather than set it aside.
+	deleteOld bool
 }
 
 // start (re)starts the service with an empty cache when fresh is set.
@@ -120,7 +157,11 @@ type service struct {
 func (s *service) start(fresh bool) error {
 	s.p.stop()
 	cache := filepath.Join(s.dir, "cache")
-	if fresh {
+	if fresh && s.deleteOld {
+		if err := os.RemoveAll(cache); err != nil {
+			return err
+		}
+	} else if fresh {
 		if _, err := os.Stat(cache); err == nil {
 			s.old++
 			if err := os.Rename(cache, filepath.Join(s.dir, fmt.Sprintf("old-cache-%d-%d", os.Getpid(), s.old))); err != nil {

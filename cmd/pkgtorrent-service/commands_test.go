@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -269,7 +270,7 @@ func TestInspectCommand(t *testing.T) {
 	cfg.Root, cfg.Cache, cfg.Trackers, cfg.Format = root, cache, trackers, torrent.Pkgtorrent
 	var shift atomic.Int64 // the service's clock is ahead of the real one by this
 	clock := func() time.Time { return time.Now().Add(time.Duration(shift.Load())) }
-	srv := httptest.NewServer(service.New(cfg, service.Options{Log: slog.New(slog.DiscardHandler), Now: clock}))
+	srv := httptest.NewServer(synchronous(service.New(cfg, service.Options{Log: slog.New(slog.DiscardHandler), Now: clock})))
 	defer srv.Close()
 	url := srv.URL + "/yum/torrent_service/single/yum/el9/x86_64/Packages/*.rpm"
 	res, body := get(t, "GET", url, nil)
@@ -363,7 +364,7 @@ func TestUsedMarksSurviveGC(t *testing.T) {
 	cfg.Root, cfg.Cache, cfg.Trackers = root, cache, trackers
 	var shift atomic.Int64 // the service's clock is ahead of the real one by this
 	clock := func() time.Time { return time.Now().Add(time.Duration(shift.Load())) }
-	srv := httptest.NewServer(service.New(cfg, service.Options{Log: slog.New(slog.DiscardHandler), Now: clock}))
+	srv := httptest.NewServer(synchronous(service.New(cfg, service.Options{Log: slog.New(slog.DiscardHandler), Now: clock})))
 	defer srv.Close()
 	url := srv.URL + "/yum/torrent_service/single/yum/iso/boot.iso"
 	if res, _ := get(t, "GET", url, nil); res.StatusCode != 200 {
@@ -412,4 +413,14 @@ func bytesOf(t *testing.T, files []string) string {
 		t.Fatalf("%d bytes: the test formats bytes under 1 KiB only", n)
 	}
 	return strconv.FormatInt(n, 10) + " B"
+}
+
+// synchronous answers with svc once the request's piece cache entries are
+// written (the service writes them after answering), for tests that look
+// at the cache after a request.
+func synchronous(svc *service.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		svc.ServeHTTP(w, r)
+		svc.Wait()
+	})
 }

@@ -163,6 +163,7 @@ func checkManEndpoints(t *testing.T, page string) {
 	serve := func(method, target string) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(method, target, nil))
+		h.Wait()
 		return w
 	}
 	mount := "/yum/" + cfg.ServiceName + "/"

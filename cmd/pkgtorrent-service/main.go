@@ -160,6 +160,9 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		return serveFCGI(l, cfg, log)
 	case os.Getenv("GATEWAY_INTERFACE") != "":
 		svc := service.New(cfg, service.Options{Log: log, Env: func(_ *http.Request, k string) string { return os.Getenv(k) }})
+		// The piece cache entries are written after the answer: the
+		// process waits for them before it exits.
+		defer svc.Wait()
 		if err := cgi.Serve(svc); err != nil {
 			return fmt.Errorf("cgi: %w", err)
 		}
@@ -168,6 +171,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		// mod_fcgid (and spawn-fcgi) start the program with a listening
 		// socket on standard input.
 		svc := service.New(cfg, service.Options{Log: log, Env: fcgiEnv})
+		defer svc.Wait()
 		if err := fcgi.Serve(nil, svc); err != nil {
 			return fmt.Errorf("standard input is not a FastCGI socket (%w): run it under a web server, or give -http ADDR or -fcgi ADDR; -h lists the settings", err)
 		}
@@ -180,6 +184,7 @@ func fcgiEnv(r *http.Request, key string) string { return fcgi.ProcessEnv(r)[key
 // serveFCGI serves FastCGI on l until SIGTERM or SIGINT.
 func serveFCGI(l net.Listener, cfg config.Config, log *slog.Logger) error {
 	svc := service.New(cfg, service.Options{Log: log, Env: fcgiEnv})
+	defer svc.Wait()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	go func() {
@@ -293,6 +298,7 @@ func serveHTTP(cfg config.Config, svc *service.Service, log *slog.Logger) error 
 		return fmt.Errorf("http: %w", err)
 	}
 	<-stopped
+	svc.Wait()
 	return nil
 }
 

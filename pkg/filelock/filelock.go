@@ -45,6 +45,9 @@ type Lock struct {
 	fd int
 	// off is the byte an OFD lock holds (AcquireRange); -1 for flock.
 	off int64
+	// shared is set for a lock taken through Ranges, whose descriptor
+	// Release leaves open.
+	shared bool
 }
 
 // Acquire locks the file name exclusively, creating it and its folder
@@ -100,6 +103,45 @@ func AcquireRange(ctx context.Context, name string, off int64, onWait func()) (*
 	return wait(ctx, &Lock{fd: fd, off: off}, name, onWait)
 }
 
+// Ranges is a lock file open once, whose bytes are locked one at a time
+// (Acquire): any number of locks on one descriptor. The locks of one
+// Ranges belong to the same open file, so they do not exclude each other:
+// its user must not lock a byte twice at once (a caller that locks each
+// key once, under its own single flight, does not). Locks of different
+// Ranges, in this process or another, exclude each other as AcquireRange's
+// do.
+type Ranges struct {
+	fd   int
+	name string
+}
+
+// OpenRanges opens (creating it and its folder when needed) the lock file
+// name for Acquire. Close it once its locks are released.
+func OpenRanges(name string) (*Ranges, error) {
+	fd, err := openFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return &Ranges{fd: fd, name: name}, nil
+}
+
+// Acquire is AcquireRange on r's file: byte off, waited for until ctx
+// ends. Its Release unlocks the byte and leaves r open.
+func (r *Ranges) Acquire(ctx context.Context, off int64, onWait func()) (*Lock, error) {
+	if off < 0 || off >= 1<<62 {
+		return nil, fmt.Errorf("lock %s: offset %d out of range", r.name, off)
+	}
+	return wait(ctx, &Lock{fd: r.fd, off: off, shared: true}, r.name, onWait)
+}
+
+// Close closes the lock file, releasing any lock still held through it.
+func (r *Ranges) Close() error {
+	if err := unix.Close(r.fd); err != nil {
+		return fmt.Errorf("lock %s: %w", r.name, err)
+	}
+	return nil
+}
+
 // openFile opens the lock file name for writing, creating it and its
 // folder when needed. The folder usually exists: it is created only when
 // the open finds it missing, which spares a stat per lock.
@@ -146,7 +188,7 @@ func wait(ctx context.Context, l *Lock, name string, onWait func()) (*Lock, erro
 			return l, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EACCES) {
-			unix.Close(l.fd)
+			l.closeOwn()
 			return nil, fmt.Errorf("lock %s: %w", name, err)
 		}
 		if timer == nil {
@@ -160,7 +202,7 @@ func wait(ctx context.Context, l *Lock, name string, onWait func()) (*Lock, erro
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			unix.Close(l.fd)
+			l.closeOwn()
 			return nil, fmt.Errorf("%w %s: %w", ErrTimeout, name, ctx.Err())
 		case <-timer.C:
 		}
@@ -193,13 +235,22 @@ func (l *Lock) lock(take bool) error {
 	}
 }
 
-// Release unlocks and closes the lock file.
+// closeOwn closes l's descriptor unless it is a Ranges'.
+func (l *Lock) closeOwn() error {
+	if l.shared {
+		return nil
+	}
+	return unix.Close(l.fd)
+}
+
+// Release unlocks and closes the lock file (not a Ranges': it stays
+// open).
 func (l *Lock) Release() error {
 	// Closing the only descriptor of the open file releases the lock; the
 	// explicit unlock makes that independent of descriptors a fork or
 	// exec might have copied.
 	err := l.lock(false)
-	if cerr := unix.Close(l.fd); err == nil {
+	if cerr := l.closeOwn(); err == nil {
 		err = cerr
 	}
 	if err != nil {

@@ -279,3 +279,65 @@ func TestAcquireRangeMutualExclusion(t *testing.T) {
 		t.Errorf("%d holders of one byte at once, want 1", worst.Load())
 	}
 }
+
+// TestRanges locks bytes through one descriptor: a byte held through one
+// Ranges excludes AcquireRange and another Ranges (in this process), not
+// other bytes; Release keeps the Ranges open for the next lock, and Close
+// releases what it still holds.
+func TestRanges(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "pieces.lock")
+	r, err := OpenRanges(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	a, err := r.Acquire(context.Background(), 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Acquire(context.Background(), 8, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AcquireRange(short(), name, 7, nil); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("AcquireRange of a byte held through Ranges: %v, want ErrTimeout", err)
+	}
+	other, err := OpenRanges(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Acquire(short(), 8, nil); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("another Ranges, byte held: %v, want ErrTimeout", err)
+	}
+	if err := a.Release(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := other.Acquire(short(), 7, nil)
+	if err != nil {
+		t.Fatalf("byte 7 once released: %v", err)
+	}
+	c.Release()
+	// b is still held, through a descriptor Release of a left open.
+	if _, err := other.Acquire(short(), 8, nil); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("byte 8 after byte 7's release: %v, want ErrTimeout (still held)", err)
+	}
+	if _, err := r.Acquire(context.Background(), 9, nil); err != nil {
+		t.Fatalf("a lock through r after a Release: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{8, 9} {
+		d, err := other.Acquire(short(), off, nil)
+		if err != nil {
+			t.Fatalf("byte %d after Close: %v", off, err)
+		}
+		d.Release()
+	}
+	_ = b
+}

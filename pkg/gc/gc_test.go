@@ -80,6 +80,7 @@ func (f *fixture) serve(r *http.Request, want int) {
 	f.t.Helper()
 	w := httptest.NewRecorder()
 	f.svc.ServeHTTP(w, r)
+	f.svc.Wait() // its piece cache entries are written after the answer
 	if w.Code != want {
 		f.t.Fatalf("%s %s: %d, want %d: %s", r.Method, r.URL, w.Code, want, w.Body)
 	}

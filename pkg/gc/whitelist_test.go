@@ -92,6 +92,7 @@ func magnetHash(t *testing.T, svc *service.Service, r *http.Request) string {
 	t.Helper()
 	w := httptest.NewRecorder()
 	svc.ServeHTTP(w, r)
+	svc.Wait() // its piece cache entries are written after the answer
 	if w.Code != http.StatusOK {
 		t.Fatalf("%s %s: %d %s", r.Method, r.URL, w.Code, w.Body)
 	}

@@ -42,7 +42,9 @@ func newMirror(t *testing.T, format torrent.Format) *mirror {
 	cfg := config.Default()
 	cfg.Root, cfg.Cache, cfg.Trackers, cfg.Format = m.root, filepath.Join(dir, "cache"), trackers, format
 	svc := service.New(cfg, service.Options{Log: slog.New(slog.DiscardHandler)})
-	m.srv = httptest.NewServer(svc)
+	// Each answer once its piece cache entries are written, as the
+	// tests look at the cache.
+	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { svc.ServeHTTP(w, r); svc.Wait() }))
 	t.Cleanup(m.srv.Close)
 	return m
 }

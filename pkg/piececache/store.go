@@ -47,6 +47,18 @@ func (s Store) Lock(ctx context.Context, rel string, onWait func()) (*filelock.L
 	return filelock.AcquireRange(ctx, s.LockFile(), lockByte(rel), onWait)
 }
 
+// Locks opens LockFile for many locks on one descriptor (LockIn): a
+// request that hashes many files holds one descriptor, not one a file.
+func (s Store) Locks() (*filelock.Ranges, error) {
+	return filelock.OpenRanges(s.LockFile())
+}
+
+// LockIn is Lock through r, opened by Locks. Locks of one r do not
+// exclude each other (see filelock.Ranges).
+func LockIn(ctx context.Context, r *filelock.Ranges, rel string, onWait func()) (*filelock.Lock, error) {
+	return r.Acquire(ctx, lockByte(rel), onWait)
+}
+
 // lockByte is rel's byte of the lock file: its FNV-1a hash, in [0, 2^62).
 func lockByte(rel string) int64 {
 	h := fnv.New64a()

@@ -63,6 +63,7 @@ func benchService(b *testing.B, n int) (*Service, string) {
 		b.Fatalf("config: %v", err)
 	}
 	svc := New(cfg, Options{Log: slog.New(slog.DiscardHandler)})
+	b.Cleanup(svc.Wait)
 	digest := digestOf(paths)
 	form := url.Values{"p": paths}
 	r := httptest.NewRequest(http.MethodPost, "http://mirror.example/yum/torrent_service/digest/"+digest, strings.NewReader(form.Encode()))

@@ -39,6 +39,7 @@ func (f *fixture) restart(edit func(*config.Config)) {
 	if edit != nil {
 		edit(&cfg)
 	}
+	f.svc.Wait()
 	f.svc = New(cfg, Options{Log: f.svc.log})
 }
 

@@ -23,9 +23,6 @@ type fileDigests struct {
 	// finding its digests in the piece cache or sharing another
 	// request's.
 	hashed bool
-	// unsaved reports digests that could not be written to the piece
-	// cache.
-	unsaved bool
 	// racy reports digests of a file version that was racy when it was
 	// hashed (piececache.Stamp.Racy): served, never cached.
 	racy bool
@@ -34,7 +31,9 @@ type fileDigests struct {
 // digests returns the piece digests of file rel, whose stat is fi, and
 // its stamp: from the piece cache when the entry matches the file's stamp,
 // else by hashing the file with up to workers goroutines, once however
-// many requests and processes want it.
+// many requests and processes want it. The entry of a file it hashed is
+// written once the request's answer is sent (writeBehind), or at once
+// for a caller without one.
 func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string, fi fs.FileInfo, workers int) (fileDigests, error) {
 	root := look.Root()
 	st := piececache.StampOf(fi)
@@ -49,19 +48,39 @@ func (s *Service) digests(ctx context.Context, look *docroot.Lookup, rel string,
 		s.memo.put(key, fd.stamp, fd.d, false, s.now())
 		return fd, nil
 	}
+	wb := writeBehindOf(ctx)
 	fd, shared, err := s.hashes.do(ctx, key, func() (fileDigests, error) {
-		unlock, err := s.lockWith(ctx, rel, s.pieces.Lock)
+		var unlock func()
+		var err error
+		if wb != nil {
+			unlock, err = wb.lock(ctx, rel)
+		} else {
+			unlock, err = s.lockWith(ctx, rel, s.pieces.Lock)
+		}
 		if err != nil {
 			return fileDigests{}, err
 		}
-		defer unlock()
-		return s.hash(look, rel, workers)
+		fd, err := s.hash(look, rel, workers)
+		if err != nil || !fd.hashed || fd.racy {
+			unlock()
+			return fd, err
+		}
+		// In the memo before the entry is written: a write that fails
+		// marks it unsaved there.
+		s.memo.put(key, fd.stamp, fd.d, false, s.now())
+		e := pendingEntry{key: key, rel: rel, st: fd.stamp, d: fd.d, unlock: unlock}
+		if wb != nil {
+			wb.keep(e)
+		} else {
+			s.writeEntry(e)
+		}
+		return fd, nil
 	})
 	if shared {
 		fd.hashed = false
 	}
-	if err == nil && !shared && !fd.racy {
-		s.memo.put(key, fd.stamp, fd.d, fd.unsaved, s.now())
+	if err == nil && !shared && !fd.racy && !fd.hashed {
+		s.memo.put(key, fd.stamp, fd.d, false, s.now())
 	}
 	return fd, err
 }
@@ -103,9 +122,9 @@ func (s *Service) loadDigests(rel string, st piececache.Stamp) (fileDigests, boo
 	return fileDigests{d: d, stamp: st}, true
 }
 
-// hash hashes file rel and caches its digests, unless another process
-// cached them while this one waited for the lock. Call it holding the
-// entry's lock. A file that changes while it is hashed is hashed again
+// hash hashes file rel, unless another process cached its digests while
+// this one waited for the lock (then they come from the cache, hashed
+// false). Call it holding the entry's lock; the caller writes the entry. A file that changes while it is hashed is hashed again
 // once, then given up with ErrBusy: digests that mix two versions of a
 // file are never cached or used. workers goroutines hash its pieces.
 func (s *Service) hash(look *docroot.Lookup, rel string, workers int) (fileDigests, error) {
@@ -152,15 +171,7 @@ func (s *Service) hash(look *docroot.Lookup, rel string, workers int) (fileDiges
 		s.log.Info("file written as it was hashed: its digests are not cached", "path", rel)
 		return fileDigests{d: d, stamp: st, hashed: true, racy: true}, nil
 	}
-	unsaved := false
-	if err := s.pieces.Save(rel, st, d); err != nil {
-		s.cacheProblem(err)
-		unsaved = true
-	} else {
-		// A new entry's access time is now: a use.
-		s.marks.set(rel, s.now().UnixNano())
-	}
-	return fileDigests{d: d, stamp: st, hashed: true, unsaved: unsaved}, nil
+	return fileDigests{d: d, stamp: st, hashed: true}, nil
 }
 
 // hashReaderAt returns r, or when failpoints are enabled, r with the

@@ -152,6 +152,12 @@
 //     hashing a file locks a byte of one lock file (piececache.Store.Lock),
 //     and the folder is made only when the entry is written.
 //     TestPieceEntryInodes.
+//   - The piece cache entries a request computes are written after its
+//     answer (writeBehind), their locks held until then, one lock
+//     descriptor a request; a request that must wait for a lock first
+//     writes what it holds, so two requests never wait for each other.
+//     Wait waits for the writes; the servers call it before they exit.
+//     TestAnswerBeforeEntries, TestWriteBehindNoDeadlock.
 //   - The info cache stays within info-cache-size, enforced as entries
 //     are written: past it, the least recently used entries go, to 7/8 of
 //     it. Entries keep the whole info rather than only the path list:

@@ -37,7 +37,9 @@ func fuzzService(f *testing.F) (svc *Service, root, secret string) {
 	if err := cfg.Validate(); err != nil {
 		f.Fatal(err)
 	}
-	return New(cfg, Options{Log: slog.New(slog.DiscardHandler)}), root, secret
+	svc = New(cfg, Options{Log: slog.New(slog.DiscardHandler)})
+	f.Cleanup(svc.Wait)
+	return svc, root, secret
 }
 
 // FuzzServeSingle sends an arbitrary path after single/, both as the raw

@@ -51,7 +51,7 @@ func (s *Service) rootOf(r *http.Request) (*lazyRoot, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("no document root: set root, or have the web server pass DOCUMENT_ROOT")
 	}
-	return &lazyRoot{dir: dir}, nil
+	return &lazyRoot{dir: dir, writes: writeBehindOf(r.Context())}, nil
 }
 
 // lazyRoot is a request's document root, opened (docroot.Open: symlinks
@@ -61,6 +61,9 @@ func (s *Service) rootOf(r *http.Request) (*lazyRoot, error) {
 type lazyRoot struct {
 	dir  string
 	root *docroot.Root
+	// writes holds the piece cache entries the request computes until
+	// its answer is sent; nil: written at once.
+	writes *writeBehind
 }
 
 func (l *lazyRoot) open() (*docroot.Root, error) {
@@ -124,6 +127,9 @@ func (s *Service) entry(root *lazyRoot, rq request) (e *infocache.Entry, checked
 	// request's own hashing, and a lock that is free is always taken.
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LockTimeout)
 	defer cancel()
+	if root.writes != nil {
+		ctx = context.WithValue(ctx, writeBehindKey{}, root.writes)
+	}
 	c, _, err = s.builds.do(ctx, s.settings(root)+"\x00"+key, func() (checkedEntry, error) {
 		start := time.Now()
 		// The files come first: a request that names none, or files

@@ -68,6 +68,9 @@ type Service struct {
 	// matches (see singleEntry).
 	globs globAliases
 
+	// writes are the flushes of answered requests' writeBehind (Wait).
+	writes writesUnderWay
+
 	// Stats are the service's counters, read by tests and benchmarks.
 	Stats Stats
 }
@@ -161,6 +164,9 @@ func ParseRoute(urlPath, service string) (Route, bool) {
 // carry none of the service's one-line messages (Error). The 405 below
 // gives the Allow header a ServeMux would.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Deferred first, so it runs last: once the answer is written.
+	r, writeLater := s.withWriteBehind(r)
+	defer writeLater()
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {

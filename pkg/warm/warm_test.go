@@ -103,11 +103,13 @@ func testWarmThenService(t *testing.T, format torrent.Format) {
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	w := httptest.NewRecorder()
 	svc.ServeHTTP(w, r)
+	svc.Wait() // its piece cache entries are written after the answer
 	if w.Code != http.StatusOK {
 		t.Fatalf("POST: %d %s", w.Code, w.Body)
 	}
 	w = httptest.NewRecorder()
 	svc.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://mirror.test/yum/torrent_service/single/yum/iso/boot.iso", nil))
+	svc.Wait()
 	if w.Code != http.StatusOK {
 		t.Fatalf("single: %d %s", w.Code, w.Body)
 	}
