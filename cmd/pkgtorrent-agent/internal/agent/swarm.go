@@ -50,6 +50,8 @@ type Swarm struct {
 	// origin's settings without its proxy, since trackers are reached
 	// directly.
 	trackers *http.Client
+	// fig are the figures of the HTTP API (CurrentStatus).
+	fig figures
 }
 
 // NewSwarm starts the BitTorrent client on the store and adds the
@@ -85,8 +87,13 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 	}
 	s.cl = cl
 	s.restore()
-	s.wg.Add(1)
+	st := s.Status()
+	s.fig.latest.Store(&st)
+	s.fig.kick = make(chan struct{}, 1)
+	s.fig.next = make(chan struct{})
+	s.wg.Add(2)
 	go s.janitor()
+	go s.refresher()
 	return s, nil
 }
 
