@@ -142,6 +142,8 @@ bench: bench-deps build
 	bin/pkgtorrent-bench -dir .bench -bin $(BIN)
 	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchmem -benchtime $(BENCHTIME) ./pkg/...
 	cd $(AGENT_DIR) && $(GO) test -run '^$$' -bench '^BenchmarkRestartRehash$$' -benchtime 2x ./internal/agent
+	cd $(AGENT_DIR) && $(GO) test -run '^$$' -bench '^(BenchmarkIdleSeeding|BenchmarkWaitingReaders)$$' -benchtime 1x -timeout 30m ./internal/agent
+	cd $(AGENT_DIR) && $(GO) test -run '^$$' -bench '^BenchmarkHTTPUnderLoad$$' -benchtime 3x -timeout 30m ./internal/agent
 	@$(MAKE) --no-print-directory bench-fleet
 
 # The fleet's benchmarks, about 11 minutes, as root (network namespaces

@@ -132,7 +132,7 @@ func (h *Handler) serveStatus(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(h.swarm.Status())
+	enc.Encode(h.swarm.CurrentStatus())
 }
 
 // serveMirror answers /m/{scheme}/{host}/{path}: a package through its

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,7 +45,10 @@ type item struct {
 	verified chan struct{}
 	// failed is set when the store cannot hold the file (disk full, I/O
 	// error): requests then stream it straight from the mirror.
-	failed   atomic.Pointer[error]
+	failed atomic.Pointer[error]
+	// failWake is closed when failed is set, for requests waiting on
+	// the torrent; a new one comes with each life in the client.
+	failWake atomic.Pointer[wake]
 	complete bool
 	// cancel stops its origin fetcher.
 	cancel context.CancelFunc
@@ -58,6 +62,17 @@ type item struct {
 	// (Swarm.shared).
 	private bool
 }
+
+// wake is a channel closed once.
+type wake struct {
+	once sync.Once
+	c    chan struct{}
+}
+
+func newWake() *wake { return &wake{c: make(chan struct{})} }
+
+// Close closes the channel, the first time.
+func (w *wake) Close() { w.once.Do(func() { close(w.c) }) }
 
 type torrentCounts struct {
 	peers, uploaded int64
@@ -313,6 +328,7 @@ func (s *Swarm) readdLocked(it *item, mi *metainfo.MetaInfo) error {
 	}
 	it.t = t
 	it.complete = false
+	it.failWake.Store(newWake())
 	it.failed.Store(nil)
 	// A chunk from a peer that cannot be written (disk full): the
 	// engine stops downloading the torrent, and requests stream from the
@@ -414,6 +430,7 @@ func (s *Swarm) announceList(mi *metainfo.MetaInfo, fileURL string) (tiers [][]s
 // reads it. It takes no lock: the engine calls it holding its own.
 func (s *Swarm) fail(it *item, err error) {
 	if it.failed.CompareAndSwap(nil, &err) {
+		it.failWake.Load().Close()
 		s.log.Warn("the store cannot hold a download; serving it from the mirror", "torrent", it.name, "err", err)
 	}
 }
@@ -422,23 +439,17 @@ func (s *Swarm) fail(it *item, err error) {
 // d has passed.
 func (s *Swarm) waitDone(it *item, d time.Duration) {
 	s.mu.Lock()
-	t := it.t
+	t, failed := it.t, it.failWake.Load()
 	s.mu.Unlock()
 	if t == nil {
 		return
 	}
-	deadline := time.After(d)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for it.failure() == nil {
-		select {
-		case <-t.Complete().On():
-			return
-		case <-s.closed:
-			return
-		case <-deadline:
-			return
-		case <-tick.C:
-		}
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	select {
+	case <-t.Complete().On():
+	case <-failed.c:
+	case <-s.closed:
+	case <-deadline.C:
 	}
 }

@@ -88,9 +88,6 @@ func (r *swarmReader) Read(p []byte) (int, error) {
 
 var errSHA256 = errors.New("SHA-256 differs from the repo metadata's")
 
-// pollEvery is how often a request waiting for a piece looks at it.
-const pollEvery = 20 * time.Millisecond
-
 func (r *swarmReader) read(p []byte) (int, error) {
 	if r.pos >= r.it.length {
 		return 0, io.EOF
@@ -125,40 +122,78 @@ func (r *swarmReader) read(p []byte) (int, error) {
 var errStalled = errors.New("no verified bytes for a while, or the store failed")
 
 // readVerified waits for the piece at pos to verify and reads from it,
-// or returns errStalled (see swarmReader). It looks
-// at the store's state while it waits, so that a store that fails (a
-// full disk) is noticed at once rather than after the whole stall.
-// (Polling, not a read with a deadline: the engine logs every read that
-// times out as an error.)
+// or returns errStalled (see swarmReader). It sleeps until something
+// it waits for happens: the engine's piece state changes of the torrent
+// (a piece verified), the store's failure (a full disk, noticed at
+// once rather than after the whole stall), the request's end, or the
+// stall's deadline; it looks at nothing on a timer. (Not a read with a
+// deadline: the engine logs every read that times out as an error.)
 func (r *swarmReader) readVerified(p []byte) (int, error) {
-	piece := int(r.pos / r.it.t.Info().PieceLength)
-	began, done := time.Now(), r.it.t.BytesCompleted()
-	progress := began
-	for time.Since(progress) < r.fb.stall && time.Since(began) < 4*r.fb.stall && r.it.failure() == nil {
-		if r.it.t.Piece(piece).State().Complete {
-			ctx, cancel := context.WithTimeout(r.ctx, r.fb.stall)
-			n, err := r.t.ReadContext(ctx, p)
-			cancel()
-			r.pos += int64(n)
-			if n > 0 {
-				return n, nil
-			}
-			// A verified piece that gives nothing: the answer ends short.
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
+	t := r.it.t
+	piece := int(r.pos / t.Info().PieceLength)
+	if !t.Piece(piece).State().Complete {
+		if err := r.waitPiece(t, piece); err != nil {
 			return 0, err
 		}
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.fb.stall)
+	n, err := r.t.ReadContext(ctx, p)
+	cancel()
+	r.pos += int64(n)
+	if n > 0 {
+		return n, nil
+	}
+	// A verified piece that gives nothing: the answer ends short.
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return 0, err
+}
+
+// waitPiece waits for piece of t to verify (nil), or returns errStalled
+// or the request's end (see readVerified).
+func (r *swarmReader) waitPiece(t *torrent.Torrent, piece int) error {
+	// Subscribed before the piece is looked at again, so that no change
+	// between the two is missed.
+	changes := t.SubscribePieceStateChanges()
+	defer changes.Close()
+	failed := r.it.failWake.Load()
+	began, done := time.Now(), t.BytesCompleted()
+	progress := began
+	deadline := time.NewTimer(r.fb.stall)
+	defer deadline.Stop()
+	for !t.Piece(piece).State().Complete {
+		if r.it.failure() != nil {
+			return errStalled
+		}
+		left := min(time.Until(progress.Add(r.fb.stall)), time.Until(began.Add(4*r.fb.stall)))
+		if left <= 0 {
+			return errStalled
+		}
+		deadline.Reset(left)
+	wait:
 		select {
 		case <-r.ctx.Done():
-			return 0, r.ctx.Err()
-		case <-time.After(pollEvery):
-		}
-		if d := r.it.t.BytesCompleted(); d != done {
-			done, progress = d, time.Now()
+			return r.ctx.Err()
+		case <-failed.c:
+			return errStalled
+		case <-deadline.C:
+		case c, ok := <-changes.Values:
+			if !ok {
+				// The torrent left the client.
+				return errStalled
+			}
+			// Other changes (a chunk written, a hash begun) wait on.
+			if !c.Complete {
+				goto wait
+			}
+			// Progress is bytes verified, from peers or the mirror.
+			if d := t.BytesCompleted(); d != done {
+				done, progress = d, time.Now()
+			}
 		}
 	}
-	return 0, errStalled
+	return nil
 }
 
 func (r *swarmReader) openMirror() (io.ReadCloser, error) {

@@ -2,9 +2,11 @@ package agent
 
 import (
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/anacrolix/torrent"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -99,7 +101,10 @@ type TorrentStatus struct {
 
 // Status is the answer of GET /status.
 type Status struct {
-	PeerPort int `json:"peer_port"`
+	// Taken is when the figures were taken: at most statusWait before
+	// the answer, unless the engine was busy longer (CurrentStatus).
+	Taken    time.Time `json:"taken"`
+	PeerPort int       `json:"peer_port"`
 	// PeerConns are the peer connections open now (both ways, handshakes
 	// included); PeerConnsRefused those closed or not dialed since the
 	// start because peer-conns or peer-conns-per-address was reached.
@@ -109,39 +114,114 @@ type Status struct {
 	Torrents         []TorrentStatus `json:"torrents"`
 }
 
-// Status reports the figures and every torrent of the store.
+// statusWait is how long /status and /metrics wait for figures taken
+// after the request came (CurrentStatus); past it they answer with the
+// latest figures taken.
+const statusWait = 50 * time.Millisecond
+
+// figures are the latest Status taken, and the next round's wait.
+type figures struct {
+	latest atomic.Pointer[Status]
+	// kick asks the refresher for a round.
+	kick chan struct{}
+	mu   sync.Mutex
+	// next is closed when the round after the one running (if any) is
+	// taken.
+	next chan struct{}
+}
+
+// CurrentStatus is Status for the HTTP API, which never waits on the
+// engine's lock or on Swarm.mu: figures taken after the call when they
+// come within statusWait, else the latest taken (the engine busy, or the
+// agent stopping). The refresher takes them, only when asked.
+func (s *Swarm) CurrentStatus() *Status {
+	s.fig.mu.Lock()
+	next := s.fig.next
+	s.fig.mu.Unlock()
+	select {
+	case s.fig.kick <- struct{}{}:
+	default:
+	}
+	wait := time.NewTimer(statusWait)
+	defer wait.Stop()
+	select {
+	case <-next:
+	case <-wait.C:
+	case <-s.closed:
+	}
+	return s.fig.latest.Load()
+}
+
+// refresher takes the figures each time CurrentStatus asks, one round at
+// a time: requests that come during a round share the next one.
+func (s *Swarm) refresher() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-s.fig.kick:
+		}
+		s.fig.mu.Lock()
+		done := s.fig.next
+		s.fig.next = make(chan struct{})
+		s.fig.mu.Unlock()
+		st := s.Status()
+		s.fig.latest.Store(&st)
+		close(done)
+	}
+}
+
+// Status reports the figures and every torrent of the store, now. It
+// holds Swarm.mu only to copy the items' own fields, and asks the engine
+// (whose lock its figures take) outside it.
 func (s *Swarm) Status() Status {
+	type view struct {
+		it       *item
+		t        *torrent.Torrent
+		base     torrentCounts
+		users    int
+		complete bool
+		trackers []string
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := Status{PeerPort: s.PeerPort(), PeerConns: s.cl.Conns.Open(), PeerConnsRefused: s.cl.Conns.Refused(),
+	views := make([]view, 0, len(s.items))
+	for _, it := range s.items {
+		views = append(views, view{it, it.t, it.base, it.users, it.complete, slices.Clone(it.trackers)})
+	}
+	// Retired counts change under s.mu, as items are evicted.
+	retiredPeers, retiredUploaded := s.stats.retiredPeers.Load(), s.stats.retiredUploaded.Load()
+	s.mu.Unlock()
+	st := Status{Taken: time.Now(), PeerPort: s.PeerPort(), PeerConns: s.cl.Conns.Open(), PeerConnsRefused: s.cl.Conns.Refused(),
 		Torrents: []TorrentStatus{}}
 	tot := &st.Totals
-	tot.FromPeers = s.stats.retiredPeers.Load()
-	tot.Uploaded = s.stats.retiredUploaded.Load()
-	for _, it := range s.items {
+	tot.FromPeers = retiredPeers
+	tot.Uploaded = retiredUploaded
+	for _, v := range views {
+		it := v.it
 		ts := TorrentStatus{
 			Name: it.name, InfoHash: it.ih.HexString(), Length: it.length,
-			FromPeers: it.base.peers, Uploaded: it.base.uploaded, Users: it.users,
-			Trackers: slices.Clone(it.trackers),
+			FromPeers: v.base.peers, Uploaded: v.base.uploaded, Users: v.users,
+			Trackers: v.trackers,
 		}
 		switch {
 		case it.failure() != nil:
 			ts.State, ts.Error = "failed", it.failure().Error()
-		case it.t == nil:
+		case v.t == nil:
 			ts.State = "stored"
-		case it.complete:
+		case v.complete:
 			ts.State = "seeding"
 		default:
 			ts.State = "downloading"
 		}
-		if it.t != nil {
-			ps := it.t.Stats()
+		if v.t != nil {
+			ps := v.t.Stats()
 			ts.FromPeers += ps.PeerConns.BytesReadUsefulData.Int64()
 			ts.Uploaded += ps.BytesWrittenData.Int64()
 			ts.Peers = ps.ActivePeers
 			ts.BadPieces = ps.PiecesDirtiedBad.Int64()
 			ts.Wasted = ps.ChunksReadWasted.Int64()
-			ts.Completed = it.t.BytesCompleted()
+			ts.Completed = v.t.BytesCompleted()
 		} else {
 			ts.Completed = it.length
 		}
@@ -207,7 +287,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	st := c.s.Status()
+	st := c.s.CurrentStatus()
 	t := st.Totals
 	for _, v := range []struct {
 		src string

@@ -54,6 +54,8 @@ type Swarm struct {
 	// certificate (Mirrors.NeedsCert): its torrent is private (see
 	// item.private). Set before the first request; nil: none does.
 	needsCert func(fileURL string) bool
+	// fig are the figures of the HTTP API (CurrentStatus).
+	fig figures
 }
 
 // NewSwarm starts the BitTorrent client on the store and adds the
@@ -89,8 +91,13 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 	}
 	s.cl = cl
 	s.restore()
-	s.wg.Add(1)
+	st := s.Status()
+	s.fig.latest.Store(&st)
+	s.fig.kick = make(chan struct{}, 1)
+	s.fig.next = make(chan struct{})
+	s.wg.Add(2)
 	go s.janitor()
+	go s.refresher()
 	return s, nil
 }
 

@@ -14,7 +14,7 @@ import (
 // startTracker runs opentracker on a free loopback port, tracking the
 // torrents of the mirror files given (Debian's opentracker tracks only
 // whitelisted info hashes). It returns the announce URL.
-func startTracker(t *testing.T, torrentURLs ...string) string {
+func startTracker(t testing.TB, torrentURLs ...string) string {
 	t.Helper()
 	var hashes []string
 	for _, u := range torrentURLs {

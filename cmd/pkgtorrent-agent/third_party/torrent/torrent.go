@@ -1783,6 +1783,10 @@ func (t *Torrent) afterSetPieceCompletion(piece pieceIndex, changed bool) {
 	complete := cmpl.Ok && cmpl.Complete
 	if complete {
 		t.openNewConns()
+	} else {
+		// pkgtorrent: a torrent that lacks a piece wants peers again
+		// (wantOutgoingConns).
+		t.updateWantPeersEvent()
 	}
 	p.t.updatePieceRequestOrderPiece(piece)
 	t.deferUpdateComplete()
@@ -2485,6 +2489,17 @@ func (t *Torrent) wantAnyConns() bool {
 
 func (t *Torrent) wantOutgoingConns() bool {
 	if !t.newConnsAllowed() {
+		return false
+	}
+	// pkgtorrent: a torrent that has every piece dials no one, and so
+	// wants no peers: the peers that want its pieces dial it (they learn
+	// of it from the tracker). The release dials every peer the tracker
+	// names, most of them seeds in a fleet, each dropped at once as
+	// mutually complete (after an encrypted handshake), and announces
+	// again every minute while it holds fewer than 50 peers, dialing them
+	// all again: a cost of every finished torrent that grew with the
+	// fleet.
+	if t.haveAllPieces() {
 		return false
 	}
 	if len(t.conns) < t.maxEstablishedConns {
