@@ -146,8 +146,7 @@ const calibrationPieceLength = 256 << 10
 // without changing the one HashAt uses. The file is big enough to give
 // every lane of every core a piece (4 MiB a core, 8 MiB at least, 64 MiB
 // at most), and each path hashes it three times, interleaved with the
-// others, keeping its best rate; a path that reached less than a third of
-// the best rate in the first round is not run again.
+// others, keeping its best rate.
 func Calibrate() Choice {
 	procs := runtime.GOMAXPROCS(0)
 	size := min(64<<20, max(8<<20, int64(sha1x16.Lanes*calibrationPieceLength*procs)))
@@ -161,12 +160,9 @@ func Calibrate() Choice {
 	}
 	defer f.Close()
 	r := calibrationReader(f)
-	for round := range 3 {
-		best := slices.Max(c.Rate[:])
+	for range 3 {
 		for p := range numPaths {
-			// A path under a third of the best rate after the first
-			// round cannot win on noise: it is not measured again.
-			if !p.Available() || round > 0 && c.Rate[p] < best/3 {
+			if !p.Available() {
 				continue
 			}
 			var ra io.ReaderAt = r
