@@ -146,12 +146,14 @@ bench: bench-deps build
 	cd $(AGENT_DIR) && $(GO) test -run '^$$' -bench '^BenchmarkHTTPUnderLoad$$' -benchtime 3x -timeout 30m ./internal/agent
 	@$(MAKE) --no-print-directory bench-fleet
 
-# The fleet's benchmarks, about 11 minutes, as root (network namespaces
+# The fleet's benchmarks, about 20 minutes, as root (network namespaces
 # and tc): 8 dnf hosts behind a 100 Mbit/s mirror link, plain and through
-# the agents (BenchmarkFleet), and torrent layouts for overlapping
-# transactions (BenchmarkFetchLayout).
+# the agents (BenchmarkFleet), torrent layouts for overlapping
+# transactions (BenchmarkFetchLayout), then 40 hosts with 40 MiB of
+# packages, plain and through the agents (cases (a) and (b)).
 bench-fleet: deps bench-deps
 	cd $(AGENT_DIR) && $(GO) test -run '^$$' -bench '^(BenchmarkFleet|BenchmarkFetchLayout)$$' -benchtime 1x -timeout 60m .
+	cd $(AGENT_DIR) && $(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -timeout 60m . -fleet.hosts=40 -fleet.total=40 -fleet.cases=1,2
 
 clean:
 	rm -rf bin $(RUNDIR) .bench

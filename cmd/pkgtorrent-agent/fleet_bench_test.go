@@ -9,7 +9,8 @@ package main
 //	(c) the agents, with the dnf plugin prefetching the transaction,
 //
 // and again with overlapping but different transactions (each host a
-// random 70 % of the packages). Everything is real: the service behind
+// random 70 % of the packages); then, case 7, (b) again with dnf's
+// max_parallel_downloads=10 and the agent URLs repos -w writes for it. Everything is real: the service behind
 // nginx under the shipped configuration, opentracker, the agents' plain
 // build with their shipped defaults, dnf 4 and, in (c), the shipped dnf
 // plugin.
@@ -42,7 +43,13 @@ package main
 //
 //   - (c) brings all 8 hosts through in at most 0.4 of the time of (a);
 //   - the mirror sends at most 1.5 copies in (b) and (c);
-//   - no host uploads more than 3 copies.
+//   - no host uploads more than 3 copies;
+//   - with max_parallel_downloads=10, (b) sends at most 1.2 copies and
+//     takes at most 1.1 times as long as with the default (3).
+//
+// -fleet.hosts and -fleet.total change the number of hosts (8) and the
+// package set's size (200 MiB) for a scale run; -fleet.cases runs some of
+// the cases.
 //
 // Run it as root (namespaces, tc) with
 //
@@ -69,32 +76,36 @@ import (
 	"time"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/fleet"
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/repos"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 const (
-	benchHosts      = 8
 	benchOriginRate = "100mbit"
 	benchHostRate   = "1gbit"
-	benchTotal      = 200 << 20 // the package set, about
-	benchOverlap    = 0.7       // of the packages, each host in the overlap variant
+	benchOverlap    = 0.7 // of the packages, each host in the overlap variant
 	benchSeed       = 13
+	// benchParallel is max_parallel_downloads in case 7, which repos
+	// -w meets with repos.Lanes(benchParallel) agent URLs.
+	benchParallel = 10
 )
 
 var (
-	fleetCasesFlag       = flag.String("fleet.cases", "", "BenchmarkFleet: run only these cases, numbered 1 to 6, comma-separated (the targets need all six)")
+	fleetHostsFlag       = flag.Int("fleet.hosts", 8, "BenchmarkFleet: dnf hosts")
+	fleetTotalFlag       = flag.Int("fleet.total", 200, "BenchmarkFleet: the package set's size in MiB, about (sizes log-uniform from 16 KiB to 16 MiB)")
+	fleetCasesFlag       = flag.String("fleet.cases", "", "BenchmarkFleet: run only these cases, numbered 1 to 7, comma-separated (the targets need all seven)")
 	fleetKeepFlag        = flag.String("fleet.keep", "", "BenchmarkFleet: copy each case's agent and dnf logs into this folder")
 	fleetTrackerAtMirror = flag.Bool("fleet.tracker-at-mirror", false, "BenchmarkFleet: run the tracker beside the mirror, behind its limited link")
 )
 
 // benchSpec is the benchmark's package set: sizes log-uniform from
 // 16 KiB to 16 MiB (most packages small, most bytes in large ones, as in
-// a distribution's update), until about benchTotal.
+// a distribution's update), until about -fleet.total MiB.
 func benchSpec() fleet.RepoSpec {
 	rng := mrand.New(mrand.NewPCG(benchSeed, benchSeed))
 	s := fleet.RepoSpec{Prefix: "bench-pkg", Seed: benchSeed}
 	var total int64
-	for total < benchTotal {
+	for total < int64(*fleetTotalFlag)<<20 {
 		n := int64(math.Exp(math.Log(16<<10) + rng.Float64()*(math.Log(16<<20)-math.Log(16<<10))))
 		s.Sizes = append(s.Sizes, n)
 		total += n
@@ -106,7 +117,10 @@ func benchSpec() fleet.RepoSpec {
 type fleetCase struct {
 	name             string
 	agents, prefetch bool
-	sets             [][]fleet.Pkg // each host's transaction
+	// parallel, when not 0, is dnf's max_parallel_downloads, the agent
+	// URLs before the mirror those repos -w writes for it.
+	parallel int
+	sets     [][]fleet.Pkg // each host's transaction
 }
 
 // fleetFigures are what one case measured.
@@ -158,6 +172,7 @@ func BenchmarkFleet(b *testing.B) {
 	const repoWhat = "the benchmark's RPMs"
 	fleet.Ahead(b, []e2e.GoBuild{e2e.Service, e2e.Agent}, map[string]fleet.RepoSpec{repoWhat: benchSpec()})
 	repo := fleet.BuildRepository(b, repoWhat, benchSpec())
+	benchHosts := *fleetHostsFlag
 	fb := &fleetBench{lan: fleet.NewLAN(b, benchHosts, benchOriginRate, benchHostRate), agent: fleet.AgentBinary(b, false)}
 	if *fleetTrackerAtMirror {
 		fb.lan.Tracker = fb.lan.Origin
@@ -197,6 +212,7 @@ func BenchmarkFleet(b *testing.B) {
 		{name: "(a) plain dnf", sets: overlap},
 		{name: "(b) agents", agents: true, sets: overlap},
 		{name: "(c) agents + prefetch", agents: true, prefetch: true, sets: overlap},
+		{name: fmt.Sprintf("(b) agents, max_parallel_downloads=%d", benchParallel), agents: true, parallel: benchParallel, sets: same},
 	}
 	var figs []fleetFigures
 	for b.Loop() {
@@ -205,7 +221,7 @@ func BenchmarkFleet(b *testing.B) {
 			if *fleetCasesFlag != "" && !slices.Contains(strings.Split(*fleetCasesFlag, ","), strconv.Itoa(i+1)) {
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "fleet benchmark: case %d of %d: %s%s\n", i+1, len(cases), c.name, map[bool]string{true: ", 70% overlap"}[i >= 3])
+			fmt.Fprintf(os.Stderr, "fleet benchmark: case %d of %d: %s%s\n", i+1, len(cases), c.name, map[bool]string{true: ", 70% overlap"}[i >= 3 && i < 6])
 			figs[i] = fb.run(b, i, c)
 		}
 	}
@@ -242,7 +258,16 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 			}
 			a := fleet.StartAgentOn(b, node, fb.agent, name, "", []string{m.Base + "/"}, args...)
 			agents = append(agents, a)
-			urls = append([]string{m.AgentRepoURL(a.Base, m.Base)}, urls...)
+			if c.parallel > 0 {
+				var lanes []string
+				for n := range repos.Lanes(c.parallel) {
+					lanes = append(lanes, repos.LaneURL(a.Base, n+1, m.RepoURL(m.Base)))
+				}
+				urls = append(lanes, urls...)
+				h.Opts = append(h.Opts, fmt.Sprintf("--setopt=max_parallel_downloads=%d", c.parallel))
+			} else {
+				urls = append([]string{m.AgentRepoURL(a.Base, m.Base)}, urls...)
+			}
 			if c.prefetch {
 				fleet.InstallPlugin(b, h, fb.plugin, fb.conf, a.Base)
 			}
@@ -331,7 +356,7 @@ func (fb *fleetBench) report(b *testing.B, repo *fleet.Repo, cases []fleetCase, 
 	var out bytes.Buffer
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(&out, "\n# fleet benchmark %s: %d hosts; the mirror's link %s, each host's and the tracker's %s; load %s\n",
-		time.Now().UTC().Format("2006-01-02 15:04"), benchHosts, benchOriginRate, benchHostRate,
+		time.Now().UTC().Format("2006-01-02 15:04"), len(fb.lan.Hosts), benchOriginRate, benchHostRate,
 		strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Fprintf(&out, "# package set: %d RPMs, %.1f MiB (one copy); overlap variant: %d of them a host, at random\n\n",
 		len(repo.Pkgs), float64(repo.Total)/(1<<20), k)
@@ -343,7 +368,7 @@ func (fb *fleetBench) report(b *testing.B, repo *fleet.Repo, cases []fleetCase, 
 			continue
 		}
 		name := c.name
-		if i >= 3 {
+		if i >= 3 && i < 6 {
 			name += ", 70% overlap"
 		}
 		up := "none"
@@ -396,6 +421,13 @@ func (fb *fleetBench) report(b *testing.B, repo *fleet.Repo, cases []fleetCase, 
 			b.ReportMetric(copies(c.origin), "c-mirror-copies")
 			b.ReportMetric(copies(max(bb.maxUpload(), c.maxUpload())), "max-upload-copies")
 		}
+	}
+	if b3, b10 := figs[1], figs[6]; b3.ran && b10.ran {
+		ratio := b10.last().Seconds() / b3.last().Seconds()
+		fmt.Fprintf(&out, "max_parallel_downloads=%d: (b) mirror sent %.2f copies, target <= 1.2: %s\n", benchParallel, copies(b10.origin), verdict(copies(b10.origin) <= 1.2 && b10.failed == 0))
+		fmt.Fprintf(&out, "max_parallel_downloads=%d: (b) last host %s = %.2f of the default's %s, target <= 1.10: %s\n", benchParallel, secs(b10.last()), ratio, secs(b3.last()), verdict(ratio <= 1.1 && b10.failed == 0))
+	} else {
+		fmt.Fprintf(&out, "max_parallel_downloads=%d: targets not evaluated: cases 2 and 7 did not both run\n", benchParallel)
 	}
 	os.Stdout.Write(out.Bytes())
 }
