@@ -169,13 +169,12 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		return nil
 	default:
 		// mod_fcgid (and spawn-fcgi) start the program with a listening
-		// socket on standard input.
-		svc := service.New(cfg, service.Options{Log: log, Env: fcgiEnv})
-		defer svc.Wait()
-		if err := fcgi.Serve(nil, svc); err != nil {
+		// socket on standard input, and stop it with SIGTERM.
+		l, err := net.FileListener(os.Stdin)
+		if err != nil {
 			return fmt.Errorf("standard input is not a FastCGI socket (%w): run it under a web server, or give -http ADDR or -fcgi ADDR; -h lists the settings", err)
 		}
-		return nil
+		return serveFCGI(l, cfg, log)
 	}
 }
 
