@@ -406,6 +406,9 @@ func (fb *fleetBench) report(b *testing.B, repo *fleet.Repo, cases []fleetCase, 
 		}
 		ratio := c.last().Seconds() / a.last().Seconds()
 		fmt.Fprintf(&out, "%s: (c) last host %s = %.2f of (a) %s, target <= 0.40: %s\n", variant, secs(c.last()), ratio, secs(a.last()), verdict(ratio <= 0.4 && c.failed == 0))
+		if got := bb.sources.Peers + bb.sources.Origin + bb.sources.Fallback; got > 0 {
+			fmt.Fprintf(&out, "%s: (b) agents' CPU %.1f s per GiB received\n", variant, bb.agentCPU.Seconds()/(got/(1<<30)))
+		}
 		for _, x := range []struct {
 			name string
 			f    fleetFigures
@@ -420,6 +423,18 @@ func (fb *fleetBench) report(b *testing.B, repo *fleet.Repo, cases []fleetCase, 
 			b.ReportMetric(copies(bb.origin), "b-mirror-copies")
 			b.ReportMetric(copies(c.origin), "c-mirror-copies")
 			b.ReportMetric(copies(max(bb.maxUpload(), c.maxUpload())), "max-upload-copies")
+		}
+	}
+	if a, bb := figs[0], figs[1]; len(fb.lan.Hosts) != 8 && a.ran && bb.ran {
+		// A scale run: issue 20's targets at this host count.
+		got := bb.sources.Peers + bb.sources.Origin + bb.sources.Fallback
+		ratio := bb.last().Seconds() / a.last().Seconds()
+		fmt.Fprintf(&out, "%d hosts: (b) every dnf succeeded: %s (%d failed)\n", len(fb.lan.Hosts), verdict(bb.failed == 0), bb.failed)
+		fmt.Fprintf(&out, "%d hosts: (b) mirror sent %.2f copies, target <= 1.3: %s\n", len(fb.lan.Hosts), copies(bb.origin), verdict(copies(bb.origin) <= 1.3))
+		fmt.Fprintf(&out, "%d hosts: (b) last host %s = %.2f of (a) %s, target <= 0.40: %s\n", len(fb.lan.Hosts), secs(bb.last()), ratio, secs(a.last()), verdict(ratio <= 0.4))
+		if got > 0 {
+			fmt.Fprintf(&out, "%d hosts: (b) agents' CPU %.1f s per GiB received (%.2f GiB), target within 1.5x of the 8-host case's (printed by a default run)\n",
+				len(fb.lan.Hosts), bb.agentCPU.Seconds()/(got/(1<<30)), got/(1<<30))
 		}
 	}
 	if b3, b10 := figs[1], figs[6]; b3.ran && b10.ran {
