@@ -92,6 +92,7 @@ const (
 
 var (
 	fleetHostsFlag       = flag.Int("fleet.hosts", 8, "BenchmarkFleet: dnf hosts")
+	fleetAgentArgs       = flag.String("fleet.agent-args", "", "BenchmarkFleet: more flags for every agent, space-separated (for example -stall 15s)")
 	fleetTotalFlag       = flag.Int("fleet.total", 200, "BenchmarkFleet: the package set's size in MiB, about (sizes log-uniform from 16 KiB to 16 MiB)")
 	fleetCasesFlag       = flag.String("fleet.cases", "", "BenchmarkFleet: run only these cases, numbered 1 to 7, comma-separated (the targets need all seven)")
 	fleetKeepFlag        = flag.String("fleet.keep", "", "BenchmarkFleet: copy each case's agent and dnf logs into this folder")
@@ -249,7 +250,7 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 		h.Node, h.Timeout = node, 15*time.Minute
 		urls := []string{m.RepoURL(m.Base)}
 		if c.agents {
-			args := []string{"-log-level", level}
+			args := append([]string{"-log-level", level}, strings.Fields(*fleetAgentArgs)...)
 			if !*fleetTrackerAtMirror {
 				// Agents announce only to trackers on the mirror's
 				// host unless told otherwise, as an administrator
