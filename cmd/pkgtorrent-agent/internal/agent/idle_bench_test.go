@@ -77,6 +77,19 @@ func processCPU(t testing.TB) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// coreShare runs b's loop, each round sleeping d, and returns the share
+// of one core (percent) this process used meanwhile.
+func coreShare(b *testing.B, d time.Duration) float64 {
+	var cpu, wall time.Duration
+	for b.Loop() {
+		c0, w0 := processCPU(b), time.Now()
+		time.Sleep(d)
+		cpu += processCPU(b) - c0
+		wall += time.Since(w0)
+	}
+	return 100 * cpu.Seconds() / wall.Seconds()
+}
+
 // waitSeeding waits until a seeds all n torrents of its store.
 func waitSeeding(t testing.TB, a *agent, n int) {
 	t.Helper()
@@ -118,14 +131,7 @@ func BenchmarkIdleSeeding(b *testing.B) {
 				waitSeeding(b, a, n)
 			}
 			time.Sleep(10 * time.Second)
-			var cpu, wall time.Duration
-			for b.Loop() {
-				c0, w0 := processCPU(b), time.Now()
-				time.Sleep(90 * time.Second)
-				cpu += processCPU(b) - c0
-				wall += time.Since(w0)
-			}
-			b.ReportMetric(100*cpu.Seconds()/wall.Seconds()/float64(hosts), "core-%/agent")
+			b.ReportMetric(coreShare(b, 90*time.Second)/float64(hosts), "core-%/agent")
 			for i, a := range agents {
 				st := a.swarm.Status()
 				b.Logf("agent %d: %d peer connections open, %d refused", i, st.PeerConns, st.PeerConnsRefused)

@@ -109,14 +109,7 @@ func BenchmarkWaitingReaders(b *testing.B) {
 			_, stop := waitingRequests(b, n)
 			defer stop()
 			time.Sleep(2 * time.Second)
-			var cpu, wall time.Duration
-			for b.Loop() {
-				c0, w0 := processCPU(b), time.Now()
-				time.Sleep(10 * time.Second)
-				cpu += processCPU(b) - c0
-				wall += time.Since(w0)
-			}
-			share := 100 * cpu.Seconds() / wall.Seconds()
+			share := coreShare(b, 10*time.Second)
 			b.ReportMetric(share, "core-%")
 			b.ReportMetric(share/float64(n), "core-%/request")
 		})
