@@ -32,6 +32,10 @@ bad usage (2): it never stops a transaction.
 Flags:
 `
 
+// maxDNFReplies bounds what is read of dnf's replies in all: the packages
+// of the largest transactions take a few MiB.
+const maxDNFReplies = 64 << 20
+
 // maxPrefetchAnswer bounds the agent's answer that is read: a few
 // counters and the refused URLs, far below it.
 const maxPrefetchAnswer = 1 << 20
@@ -62,7 +66,8 @@ func runDNF5Prefetch(args []string, stdin io.Reader, stdout, stderr io.Writer) i
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	dnf := &actionsConn{dec: json.NewDecoder(stdin), w: stdout}
+	in := io.LimitReader(stdin, maxDNFReplies)
+	dnf := &actionsConn{dec: json.NewDecoder(in), w: stdout}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -74,13 +79,33 @@ func runDNF5Prefetch(args []string, stdin io.Reader, stdout, stderr io.Writer) i
 			dnf.log("pkgtorrent: " + msg)
 		}
 	}()
-	// Past the deadline the exchange is abandoned where it stands, a
-	// read from dnf included: the process ends.
 	select {
 	case <-done:
 	case <-ctx.Done():
+		// Past the deadline the exchange is abandoned where it
+		// stands: the request to the agent is cancelled, and nothing
+		// more is asked of dnf.
 	}
+	endExchange(stdout, io.MultiReader(dnf.dec.Buffered(), in), done)
 	return exitOK
+}
+
+// endExchange ends the exchange as the actions plugin expects it to end:
+// end of file on our output first, then its replies read until it closes
+// our input, which it does once it has read that end of file. Exiting
+// before that would leave a reply unread, and dnf writing it into a
+// closed pipe dies of SIGPIPE: it writes each reply's closing newline
+// apart from the reply, after the reply may already have been decoded.
+// The exchange's goroutine is waited for (done) before in is read here:
+// once our output is closed, it asks nothing more and its call to the
+// agent is cancelled, so it ends as soon as dnf has answered what it was
+// asked.
+func endExchange(out io.Writer, in io.Reader, done <-chan struct{}) {
+	if c, ok := out.(io.Closer); ok {
+		c.Close()
+	}
+	<-done
+	io.Copy(io.Discard, in)
 }
 
 // dnf5Prefetch asks dnf for the transaction and posts it to the agent; it

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path"
 	"strings"
 	"sync"
@@ -15,14 +16,18 @@ import (
 // fakeActions plays libdnf5's actions plugin in json mode, as dnf5 5.4.6
 // answers (TestFleetDNF5 runs the real one): it answers "get conf" from
 // conf (a key may be a glob such as "*.baseurl"), "get trans_packages"
-// with trans, and "log", and records every request.
+// with trans, and "log", and records every request. Like the real one, it
+// writes each reply's newline apart from the reply, here as late as it
+// can (once the action's next request or the end of its output came),
+// and closes the action's input once the action's output ended.
 type fakeActions struct {
 	conf  map[string]string
 	trans []map[string]string
 
-	mu   sync.Mutex
-	reqs []map[string]any
-	logs []string
+	mu     sync.Mutex
+	reqs   []map[string]any
+	logs   []string
+	broken error // a reply written after the action closed its input
 }
 
 func (f *fakeActions) reply(req map[string]any) map[string]any {
@@ -55,32 +60,57 @@ func (f *fakeActions) reply(req map[string]any) map[string]any {
 	return rep
 }
 
-// run runs the subcommand with args against f, and returns its exit
-// status, its standard error and how long it took.
+// run runs the subcommand with args against f, through pipes as dnf's,
+// and returns its exit status, its standard error and how long it took.
 func (f *fakeActions) run(t *testing.T, args ...string) (int, string, time.Duration) {
 	t.Helper()
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		dec, enc := json.NewDecoder(outR), json.NewEncoder(inW)
+		defer outR.Close()
+		defer inW.Close()
+		dec := json.NewDecoder(outR)
+		newline := false
 		for {
 			var req map[string]any
-			if dec.Decode(&req) != nil {
+			err := dec.Decode(&req)
+			if newline {
+				if _, werr := inW.Write([]byte("\n")); werr != nil {
+					f.mu.Lock()
+					f.broken = werr
+					f.mu.Unlock()
+					return
+				}
+			}
+			if err != nil {
 				return
 			}
-			if enc.Encode(f.reply(req)) != nil {
+			rep, _ := json.Marshal(f.reply(req))
+			if _, err := inW.Write(rep); err != nil {
 				return
 			}
+			newline = true
 		}
 	})
 	var stderr strings.Builder
 	start := time.Now()
 	code := runDNF5Prefetch(args, inR, outW, &stderr)
 	took := time.Since(start)
-	outW.Close()
+	// The process exits: its ends of the pipes close.
 	inR.Close()
+	outW.Close()
 	wg.Wait()
+	if f.broken != nil {
+		// dnf would have died of SIGPIPE.
+		t.Errorf("dnf5-prefetch exited before dnf had written its last reply: %v", f.broken)
+	}
 	return code, stderr.String(), took
 }
 
