@@ -16,6 +16,8 @@ import (
 // File-based storage for torrents, that isn't yet bound to a particular torrent.
 type fileClientImpl struct {
 	opts NewFileClientOpts
+	// pkgtorrent: the torrents' files held open between reads and writes.
+	held *heldFiles
 }
 
 // All Torrent data stored in this baseDir. The info names of each torrent are used as directories.
@@ -64,7 +66,7 @@ func NewFileOpts(opts NewFileClientOpts) ClientImplCloser {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &fileClientImpl{opts}
+	return &fileClientImpl{opts, newHeldFiles(maxHeldFiles)}
 }
 
 func (me *fileClientImpl) Close() error {
@@ -130,6 +132,7 @@ func (fs *fileClientImpl) OpenTorrent(
 		infoHash,
 		defaultFileIo(),
 		fs,
+		false, // pkgtorrent: heldClosed
 	}
 	if t.partFiles() {
 		err = t.setCompletionFromPartFiles()

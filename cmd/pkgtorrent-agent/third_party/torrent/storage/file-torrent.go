@@ -24,6 +24,9 @@ type fileTorrentImpl struct {
 	io                fileIo
 	// Save memory by pointing to the other data.
 	client *fileClientImpl
+	// pkgtorrent: set once the storage is closed (guarded by the client's
+	// held files' lock): its files are not held any more.
+	heldClosed bool
 }
 
 func (fts *fileTorrentImpl) logger() *slog.Logger {
@@ -112,6 +115,8 @@ func (fts *fileTorrentImpl) Piece(p metainfo.Piece) PieceImpl {
 }
 
 func (fs *fileTorrentImpl) Close() error {
+	// pkgtorrent: the files held open between reads and writes.
+	fs.client.held.closeTorrent(fs)
 	return nil
 }
 
@@ -125,6 +130,12 @@ func (fts *fileTorrentImpl) file(index int) file {
 
 // Open file for reading.
 func (me *fileTorrentImpl) openSharedFile(file file) (f sharedFileIf, err error) {
+	if _, classic := me.io.(classicFileIo); classic && !me.partFiles() {
+		// pkgtorrent: held open between reads and writes.
+		file.mu.RLock()
+		defer file.mu.RUnlock()
+		return me.client.held.open(me, file.safeOsPath, false)
+	}
 	file.mu.RLock()
 	// Fine to open once under each name on a unix system. We could make the shared file keys more
 	// constrained, but it shouldn't matter. TODO: Ensure at most one of the names exist.
@@ -156,5 +167,9 @@ func (me *fileTorrentImpl) openFile(file file) (f fileReader, err error) {
 func (fst *fileTorrentImpl) openForWrite(file file) (_ fileWriter, err error) {
 	// It might be possible to have a writable handle shared files cache if we need it.
 	fst.logger().Debug("openForWrite", "file.safeOsPath", file.safeOsPath)
+	if _, classic := fst.io.(classicFileIo); classic && !fst.partFiles() {
+		// pkgtorrent: held open between reads and writes.
+		return fst.client.held.open(fst, fst.pathForWrite(&file), true)
+	}
 	return fst.io.openForWrite(fst.pathForWrite(&file), file.FileInfo.Length)
 }
