@@ -144,6 +144,10 @@ func BenchmarkFetchLayout(b *testing.B) {
 			r.medianHost, r.seconds, fleet.MiB(r.maxUpload), float64(r.maxUpload)/float64(repo.Total))
 		fmt.Printf("         cross-checks: hosts' downloads less uploads %s; blocks from the origin's peer id %s (%s of it padding), %s redundant\n",
 			fleet.MiB(r.conservation), fleet.MiB(r.fromOrigin), fleet.MiB(r.fromOriginPad), fleet.MiB(r.redundant))
+		// The agent's own figure to compare with: BenchmarkFleet's CPU
+		// per GiB received (issue 20: within 2x of libtorrent's).
+		fmt.Printf("         libtorrent's CPU: %.1f s for the %s the hosts received (with the origin's session), %.1f s per GiB\n",
+			r.cpu.Seconds(), fleet.MiB(r.received), r.cpu.Seconds()/(float64(r.received)/(1<<30)))
 		b.ReportMetric(r.copies, r.mode+"-origin-copies")
 		b.ReportMetric(r.fraction, r.mode+"-origin-fraction")
 		b.ReportMetric(float64(r.swarms), r.mode+"-swarms")
@@ -311,6 +315,10 @@ type layoutResult struct {
 	copies, fraction       float64
 	swarms                 int
 	hostsPerSwarm, seconds float64
+	// cpu is the libtorrent process's CPU time (the hosts' sessions and
+	// the origin's); received the hosts' payload downloads.
+	cpu      time.Duration
+	received int64
 }
 
 // layoutRun runs one mode's swarms in dir and returns its figures, after
@@ -388,7 +396,8 @@ func layoutRun(b *testing.B, repo *fleet.Repo, sets [][]int, mode layoutMode, di
 		b.Fatalf("%s: the origin has web seeds %q", mode.name, rep.Origin.URLSeeds)
 	}
 
-	r := layoutResult{mode: mode.name, origin: rep.Origin.PayloadUpload, swarms: len(perSwarm), seconds: rep.Seconds}
+	r := layoutResult{mode: mode.name, origin: rep.Origin.PayloadUpload, swarms: len(perSwarm), seconds: rep.Seconds,
+		cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	var dropped bool
 	var times []float64
 	for h, hr := range rep.Hosts {
@@ -409,6 +418,7 @@ func layoutRun(b *testing.B, repo *fleet.Repo, sets [][]int, mode layoutMode, di
 			r.wanted += p.Size
 		}
 		r.conservation += hr.PayloadDownload - hr.PayloadUpload
+		r.received += hr.PayloadDownload
 		r.fromOrigin += hr.FromOrigin
 		r.fromOriginPad += hr.FromOriginPad
 		r.redundant += hr.Redundant

@@ -54,8 +54,13 @@ func (s *Swarm) startFill(it *item) {
 // used.
 //
 // When no peer is connected after announceWait (or, while a dial to a
-// peer is in flight, after origin-after), it fetches every missing
-// piece in order, so that the request streams. With peers, once the
+// peer is in flight, after origin-after), and the trackers count no other
+// host in the swarm either, it fetches every missing piece in order, so
+// that the request streams. When they count others (hosts that start
+// together, too busy to connect within announceWait), or do not answer
+// yet, it waits for a connection up to othersWait; then, with others
+// counted, it goes on as with peers, ranking itself among the hosts it
+// does not see. With peers, once the
 // connections settled (see settle), it asks the trackers how many hosts
 // the swarm holds (swarmSize, within origin-after) and fetches only its
 // own share of the pieces no connected peer has: those it ranks first
@@ -85,6 +90,9 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
 	mi := t.Metainfo()
+	// swarm is the hosts the trackers count in the torrent's swarm (0:
+	// not known).
+	swarm, scraped := 0, time.Time{}
 	for len(mi.UpvertedAnnounceList()) > 0 {
 		// A connection, not a known address: trackers list the asking
 		// host too. (Stats, not KnownSwarm, which reads the engine's
@@ -97,7 +105,21 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 			break
 		}
 		if waited := time.Since(began); waited >= waitFor && (st.HalfOpenPeers == 0 || waited >= s.cfg.OriginAfter) {
-			break
+			// No connection yet: the trackers may still count other
+			// hosts (hosts that start together, too busy to connect
+			// within the wait). Asked again while they do not answer,
+			// or do not know the torrent yet (0), unless this host
+			// found itself alone lately.
+			if swarm == 0 && time.Since(scraped) >= rescrape {
+				swarm, scraped = s.scrapeSwarm(ctx, it, t), time.Now()
+			}
+			alone := swarm == 1 || swarm == 0 && s.lonely.Load() >= lonelyAfter
+			if alone || time.Since(began) >= othersWait(s.cfg.OriginAfter, s.cfg.Stall) {
+				// Still no connection with others counted: ranked
+				// among them as hosts not seen.
+				peersKnown = swarm > 1
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -105,20 +127,14 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 		case <-poll.C:
 		}
 	}
-	// swarm is the hosts the trackers count in the torrent's swarm (0:
-	// not known).
-	swarm := 0
 	if peersKnown {
 		s.lonely.Store(0)
 		if !s.settle(ctx, t) {
 			return ctx.Err()
 		}
-		s.mu.Lock()
-		trackers := it.trackers
-		s.mu.Unlock()
-		sctx, cancel := context.WithTimeout(ctx, s.cfg.OriginAfter)
-		swarm = s.swarmSize(sctx, trackers, t.InfoHash())
-		cancel()
+		if swarm == 0 {
+			swarm = s.scrapeSwarm(ctx, it, t)
+		}
 	} else {
 		s.lonely.Add(1)
 	}
@@ -188,6 +204,29 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 			lastMissing, lastProgress = m, time.Now()
 		}
 	}
+}
+
+// rescrape is how often a new download that has no connection asks the
+// trackers again how many hosts the swarm holds, while they do not say.
+const rescrape = 500 * time.Millisecond
+
+// othersWait is how long a new download waits for a connection when the
+// trackers count other hosts in its swarm, or do not answer yet, before it
+// fetches from the mirror: at least origin-after, and half the stall time,
+// so that the requests waiting on the torrent do not fall back meanwhile.
+func othersWait(originAfter, stall time.Duration) time.Duration {
+	return max(originAfter, stall/2)
+}
+
+// scrapeSwarm returns the hosts the trackers of it count in the swarm of
+// t, asked for at most origin-after (0: not known).
+func (s *Swarm) scrapeSwarm(ctx context.Context, it *item, t *torrent.Torrent) int {
+	s.mu.Lock()
+	trackers := it.trackers
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OriginAfter)
+	defer cancel()
+	return s.swarmSize(ctx, trackers, t.InfoHash())
 }
 
 // settleFor is how long the connections of a torrent must stay as they
@@ -311,8 +350,16 @@ func (s *Swarm) fetchPiece(ctx context.Context, it *item, t *torrent.Torrent, i 
 		return err
 	}
 	buf := make([]byte, size)
-	if _, err := io.ReadFull(resp.Body, buf); err != nil {
-		return fmt.Errorf("reading %s: %w", u, err)
+	for n := 0; n < len(buf); {
+		k, err := resp.Body.Read(buf[n:])
+		n += k
+		it.arriving.Add(int64(k))
+		if n < len(buf) && err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("reading %s: %w", u, err)
+		}
 	}
 	s.paced(size, time.Since(began))
 	s.stats.origin.Add(size)

@@ -120,6 +120,14 @@ type agent struct {
 	swarm *Swarm
 	stats *Stats
 	srv   *httptest.Server
+	log   *syncWriter // its log, debug level
+}
+
+// logText is what the agent logged so far.
+func (a *agent) logText() string {
+	a.log.mu.Lock()
+	defer a.log.mu.Unlock()
+	return a.log.w.(*bytes.Buffer).String()
 }
 
 // startAgent starts an agent allowed to fetch from m, with cfg's
@@ -160,7 +168,7 @@ func startAgent(t testing.TB, store string, allow []string, opts ...func(*settin
 	mirrors := NewMirrors(cfg, log)
 	sw.needsCert = mirrors.NeedsCert
 	h := NewHandler(cfg, sw, mirrors, origin, stats, log)
-	a := &agent{cfg: cfg, swarm: sw, stats: stats, srv: httptest.NewServer(h)}
+	a := &agent{cfg: cfg, swarm: sw, stats: stats, srv: httptest.NewServer(h), log: lw}
 	t.Cleanup(a.stop)
 	return a
 }

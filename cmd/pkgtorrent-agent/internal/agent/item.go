@@ -50,6 +50,10 @@ type item struct {
 	// the torrent; a new one comes with each life in the client.
 	failWake atomic.Pointer[wake]
 	complete bool
+	// arriving counts the bytes of its pieces that its origin fill has
+	// received from the mirror so far, hashed or not: a fill under way is
+	// progress to the requests waiting on the torrent (waitPiece).
+	arriving atomic.Int64
 	// cancel stops its origin fetcher.
 	cancel context.CancelFunc
 	// base holds the byte counts of earlier lives in the client.

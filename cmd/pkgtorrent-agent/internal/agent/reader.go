@@ -29,14 +29,16 @@ type mirrorFallback struct {
 }
 
 // swarmReader reads a file through its torrent: only bytes of pieces
-// that verified. When the torrent makes no progress for stall (no piece
-// verifies, from peers or the mirror), when its next piece has not come
-// for 4 x stall, or when the store fails, it streams the rest straight
-// from the mirror (the torrent goes on in the swarm). It waits on the
-// torrent's progress, not on the request's own next piece, since hosts
-// that start a file together fetch different pieces from the mirror
-// (see fill). 4 x stall stays below dnf's limit of 30 s under 1000
-// bytes/s.
+// that verified. When the torrent makes no progress for stall (no byte
+// of it arrives, from peers or the mirror), when its next piece has not
+// come for 4 x stall, or when the store fails, it streams the rest
+// straight from the mirror (the torrent goes on in the swarm). It waits
+// on the torrent's progress, not on the request's own next piece, since
+// hosts that start a file together fetch different pieces from the
+// mirror (see fill); and on bytes, not on verified pieces, since on a
+// busy host or behind a busy mirror a piece can take longer than stall
+// while its blocks keep coming. 4 x stall stays below dnf's limit of
+// 30 s under 1000 bytes/s.
 type swarmReader struct {
 	ctx context.Context
 	it  *item
@@ -158,7 +160,13 @@ func (r *swarmReader) waitPiece(t *torrent.Torrent, piece int) error {
 	changes := t.SubscribePieceStateChanges()
 	defer changes.Close()
 	failed := r.it.failWake.Load()
-	began, done := time.Now(), t.BytesCompleted()
+	// Progress is the most bytes of the torrent seen so far: blocks
+	// written from peers (verified or not: the engine's BytesCompleted)
+	// and the fill's bytes from the mirror. Bytes of a piece that fails
+	// its check are lost from the former, so a peer sending garbage does
+	// not count twice.
+	arrived := func() int64 { return t.BytesCompleted() + r.it.arriving.Load() }
+	began, most := time.Now(), arrived()
 	progress := began
 	deadline := time.NewTimer(r.fb.stall)
 	defer deadline.Stop()
@@ -187,10 +195,9 @@ func (r *swarmReader) waitPiece(t *torrent.Torrent, piece int) error {
 			if !c.Complete {
 				goto wait
 			}
-			// Progress is bytes verified, from peers or the mirror.
-			if d := t.BytesCompleted(); d != done {
-				done, progress = d, time.Now()
-			}
+		}
+		if a := arrived(); a > most {
+			most, progress = a, time.Now()
 		}
 	}
 	return nil

@@ -174,3 +174,56 @@ func TestStallFallsBack(t *testing.T) {
 		t.Errorf("the request took %v, want about the stall (%v), less than 4 x stall", took, stall)
 	}
 }
+
+// TestSlowPiecesNoFallback: a torrent whose pieces come slower than the
+// stall time but whose bytes keep coming (a mirror sending 8 KiB every
+// 60 ms, pieces of 256 KiB: 1.9 s each, stall 1 s) makes progress: the
+// request waits for it and nothing falls back to the mirror.
+func TestSlowPiecesNoFallback(t *testing.T) {
+	root := t.TempDir()
+	want := writeRandom(t, root, pkgDir+"slow-1-1.noarch.rpm", 512<<10)
+	m := startMirrorWith(t, root, []string{"-piece-length", "256KiB"})
+	target, _ := url.Parse(m.base)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	ln, err := net.Listen("tcp", e2e.Addr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") != "" && strings.HasSuffix(r.URL.Path, ".rpm") {
+			w = &trickle{ResponseWriter: w, every: 60 * time.Millisecond, n: 8 << 10}
+		}
+		proxy.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	base := "http://" + ln.Addr().String()
+	a := startAgent(t, t.TempDir(), []string{base}, func(c *settings.Config) { c.Stall = time.Second })
+	getWhole(t, "agent", a.url(base+"/"+pkgDir+"slow-1-1.noarch.rpm"), want)
+	if st := a.swarm.Status().Totals; st.FromFallback != 0 || st.FromOrigin != int64(len(want)) {
+		t.Errorf("%+v, want every byte from the fill, none from the fallback", st)
+	}
+}
+
+// trickle writes n bytes every so often, flushed.
+type trickle struct {
+	http.ResponseWriter
+	every time.Duration
+	n     int
+}
+
+func (w *trickle) Write(p []byte) (int, error) {
+	done := 0
+	for len(p) > 0 {
+		k := min(len(p), w.n)
+		time.Sleep(w.every)
+		k, err := w.ResponseWriter.Write(p[:k])
+		done += k
+		if err != nil {
+			return done, err
+		}
+		w.ResponseWriter.(http.Flusher).Flush()
+		p = p[k:]
+	}
+	return done, nil
+}
