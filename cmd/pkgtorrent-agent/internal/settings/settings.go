@@ -160,7 +160,7 @@ func (c *Config) table() pkgsettings.Table {
 	t.Add("origin-after", pkgsettings.Duration(&c.OriginAfter),
 		"how long a download waits for peers that announced its torrent before fetching from the mirror")
 	t.Add("stall", pkgsettings.Duration(&c.Stall),
-		"how long a request waits for its next verified bytes before streaming the rest from the mirror")
+		"how long a request waits while no byte of its torrent arrives before streaming the rest from the mirror")
 	t.Add("tracker", pkgsettings.List(&c.Trackers),
 		"announce URL that replaces the torrents' own trackers (repeatable)")
 	t.Add("max-file-size", pkgsettings.Size(&c.MaxFileSize),
