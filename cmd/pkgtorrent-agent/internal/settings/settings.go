@@ -121,7 +121,7 @@ func Default() Config {
 		MaxRequests:         64,
 		OriginAfter:         time.Second,
 		Stall:               5 * time.Second,
-		Encryption:          "prefer",
+		Encryption:          "off",
 		DNFConf:             "/etc/dnf/dnf.conf",
 		MaxFileSize:         16 << 30,
 		MaxPieces:           65536,
