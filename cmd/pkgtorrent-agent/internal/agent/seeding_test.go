@@ -220,3 +220,48 @@ func TestHashingIsNoAbandonedDownload(t *testing.T) {
 		t.Errorf("the stored file: %v", err)
 	}
 }
+
+// TestRestoreStoredSeeds: at start-up, of the files of the store past
+// their seeding time, only the stored-seeds most recently used go into
+// the client (hashed and announced); the others stay in the store, out
+// of it, and one asked for again comes from its stored file.
+func TestRestoreStoredSeeds(t *testing.T) {
+	stores, m, hashes := finishedStores(t, 3, 1<<20, 1)
+	store := stores[0]
+	// Last used 3, 2 and 1 hours ago: all past seed-max.
+	for i, h := range hashes {
+		at := time.Now().Add(-time.Duration(3-i) * time.Hour)
+		if err := os.Chtimes(filepath.Join(torrentsDir(store), h+".torrent"), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := startAgent(t, store, []string{m.base}, func(c *settings.Config) {
+		c.SeedMin, c.SeedMax = time.Minute, time.Minute
+		c.StoredSeeds = 1
+	})
+	a.swarm.mu.Lock()
+	var in []string
+	for _, h := range hashes {
+		it := a.swarm.items[metainfo.NewHashFromHex(h)]
+		if it == nil {
+			t.Errorf("torrent %s of the store is not an item after the start", h)
+		} else if it.t != nil {
+			in = append(in, h)
+		}
+	}
+	a.swarm.mu.Unlock()
+	if len(in) != 1 || in[0] != hashes[2] {
+		t.Fatalf("in the client after the start: %v, want only the most recently used, %s", in, hashes[2])
+	}
+	// The oldest, asked for: from its stored file, nothing from the
+	// mirror.
+	name := "seed0000-1-1.noarch.rpm"
+	want, err := os.ReadFile(filepath.Join(m.root, pkgDir+name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	getWhole(t, "the agent", a.url(m.base+"/"+pkgDir+name), want)
+	if st := a.swarm.Status().Totals; st.FromOrigin != 0 || st.FromFallback != 0 {
+		t.Errorf("totals %+v: want the stored file served, nothing from the mirror", st)
+	}
+}
