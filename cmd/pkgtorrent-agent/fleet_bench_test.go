@@ -51,11 +51,20 @@ package main
 // package set's size (200 MiB) for a scale run; -fleet.cases runs some of
 // the cases.
 //
+// Case 8, a late host (about 2 minutes): all hosts but the last install
+// the transaction through agents with seed-min = seed-max = 10 s; once no
+// agent seeds any torrent (all past their seeding time), the last host
+// installs it. It prints the late host's time, the mirror's package bytes
+// to it and its agent's bytes by source, with stored-seeds 0 (torrents
+// leave the swarm at their seeding time) and with the default (stored
+// torrents stay announced). Its target: with the default, the mirror
+// sends the late host at most 0.1 copies.
+//
 // Run it as root (namespaces, tc) with
 //
 //	cd cmd/pkgtorrent-agent && go test -run '^$' -bench '^BenchmarkFleet$' -benchtime 1x -timeout 60m .
 //
-// about 7 minutes, most of it case (a). The figures of the latest run
+// about 9 minutes, most of it case (a). The figures of the latest run
 // are in cmd/pkgtorrent-bench/README.md ("The fleet").
 
 import (
@@ -94,7 +103,7 @@ var (
 	fleetHostsFlag       = flag.Int("fleet.hosts", 8, "BenchmarkFleet: dnf hosts")
 	fleetAgentArgs       = flag.String("fleet.agent-args", "", "BenchmarkFleet: more flags for every agent, space-separated (for example -stall 15s)")
 	fleetTotalFlag       = flag.Int("fleet.total", 200, "BenchmarkFleet: the package set's size in MiB, about (sizes log-uniform from 16 KiB to 16 MiB)")
-	fleetCasesFlag       = flag.String("fleet.cases", "", "BenchmarkFleet: run only these cases, numbered 1 to 7, comma-separated (the targets need all seven)")
+	fleetCasesFlag       = flag.String("fleet.cases", "", "BenchmarkFleet: run only these cases, numbered 1 to 8, comma-separated (the targets need all eight)")
 	fleetKeepFlag        = flag.String("fleet.keep", "", "BenchmarkFleet: copy each case's agent and dnf logs into this folder")
 	fleetTrackerAtMirror = flag.Bool("fleet.tracker-at-mirror", false, "BenchmarkFleet: run the tracker beside the mirror, behind its limited link")
 )
@@ -121,7 +130,10 @@ type fleetCase struct {
 	// parallel, when not 0, is dnf's max_parallel_downloads, the agent
 	// URLs before the mirror those repos -w writes for it.
 	parallel int
-	sets     [][]fleet.Pkg // each host's transaction
+	// late: the late-host case (runLate).
+	late      bool
+	agentArgs []string      // more flags for its agents
+	sets      [][]fleet.Pkg // each host's transaction
 }
 
 // fleetFigures are what one case measured.
@@ -135,6 +147,7 @@ type fleetFigures struct {
 	agentCPU   time.Duration // the agents' CPU time, summed
 	dnfCPU     time.Duration // the dnf runs' CPU time, summed
 	failed     int           // hosts whose dnf failed
+	late       []lateFigures // the late-host case's variants
 	ran        bool
 }
 
@@ -214,6 +227,7 @@ func BenchmarkFleet(b *testing.B) {
 		{name: "(b) agents", agents: true, sets: overlap},
 		{name: "(c) agents + prefetch", agents: true, prefetch: true, sets: overlap},
 		{name: fmt.Sprintf("(b) agents, max_parallel_downloads=%d", benchParallel), agents: true, parallel: benchParallel, sets: same},
+		{name: "(b) agents, a late host", agents: true, late: true, sets: same},
 	}
 	var figs []fleetFigures
 	for b.Loop() {
@@ -223,23 +237,25 @@ func BenchmarkFleet(b *testing.B) {
 				continue
 			}
 			fmt.Fprintf(os.Stderr, "fleet benchmark: case %d of %d: %s%s\n", i+1, len(cases), c.name, map[bool]string{true: ", 70% overlap"}[i >= 3 && i < 6])
-			figs[i] = fb.run(b, i, c)
+			if c.late {
+				figs[i] = fb.runLate(b, i, c)
+			} else {
+				figs[i] = fb.run(b, i, c)
+			}
 		}
 	}
 	fb.report(b, repo, cases, figs, k)
 }
 
-// run runs one case on fresh hosts: new agents with empty stores, new dnf
-// caches, and a restarted tracker (no peer of an earlier case).
-func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
+// start starts a case's hosts, each with its agent when the case has
+// agents, and a restarted tracker (no peer of an earlier case).
+func (fb *fleetBench) start(b *testing.B, index int, c fleetCase) (hosts []*fleet.Host, agents []*fleet.Agent) {
 	b.Helper()
 	if fb.tracker != nil {
 		fb.tracker.Stop()
 	}
 	fb.tracker = e2e.StartOpentracker(b, fb.lan.Tracker, fb.port, fb.hashes)
 	m := fb.mirror
-	var agents []*fleet.Agent
-	var hosts []*fleet.Host
 	level := "info"
 	if *fleetKeepFlag != "" {
 		level = "debug"
@@ -251,6 +267,7 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 		urls := []string{m.RepoURL(m.Base)}
 		if c.agents {
 			args := append([]string{"-log-level", level}, strings.Fields(*fleetAgentArgs)...)
+			args = append(args, c.agentArgs...)
 			if !*fleetTrackerAtMirror {
 				// Agents announce only to trackers on the mirror's
 				// host unless told otherwise, as an administrator
@@ -276,6 +293,15 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 		h.RepoFile(b, urls)
 		hosts = append(hosts, h)
 	}
+	return hosts, agents
+}
+
+// run runs one case on fresh hosts: new agents with empty stores, new dnf
+// caches, and a restarted tracker (no peer of an earlier case).
+func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
+	b.Helper()
+	hosts, agents := fb.start(b, index, c)
+	m := fb.mirror
 	off := m.LogOffset(b)
 	originTx, _ := fleet.LinkBytes(b, fb.lan.Origin)
 	hostTx := make([]int64, len(hosts))
@@ -337,8 +363,14 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 		}
 		os.WriteFile(filepath.Join(dir, fmt.Sprintf("case%d", index+1), "origin-per-file.txt"), []byte(per.String()), 0o644)
 	}
-	// The next case starts on a quiet disk: this one's stores and dnf
-	// caches (3.3 GB) removed and written back.
+	clean(hosts, agents)
+	f.ran = true
+	return f
+}
+
+// clean removes a case's stores and dnf caches (3.3 GB) and writes the
+// disk back, so that the next case starts on a quiet disk.
+func clean(hosts []*fleet.Host, agents []*fleet.Agent) {
 	for i, h := range hosts {
 		os.RemoveAll(h.Dir)
 		if i < len(agents) {
@@ -346,6 +378,102 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 		}
 	}
 	exec.Command("sync").Run()
+}
+
+// lateSeed is seed-min and seed-max of the late-host case's agents.
+const lateSeed = "10s"
+
+// lateFigures are what one variant of the late-host case measured.
+type lateFigures struct {
+	variant    string
+	early      time.Duration // the last early host's dnf
+	earlyCopy  float64       // the mirror's package bytes to the early hosts, copies
+	wait       time.Duration // from their end until no early agent seeds
+	late       time.Duration // the late host's dnf
+	lateCopy   float64       // the mirror's package bytes to the late host, copies
+	sources    fleet.Sources // the late agent's bytes by source
+	failed     int
+	storedLeft int // torrents the early agents keep in the store
+}
+
+// runLate runs the late-host case: every host but the last installs the
+// transaction with seed-min = seed-max = lateSeed; once no early agent
+// seeds any torrent (each past its seeding time), the last host installs
+// the same transaction. Twice: with stored-seeds 0 (a torrent leaves the
+// swarm at its seeding time) and with the agents' default (stored
+// torrents stay announced).
+func (fb *fleetBench) runLate(b *testing.B, index int, c fleetCase) fleetFigures {
+	b.Helper()
+	f := fleetFigures{times: []time.Duration{0}}
+	dnf := e2e.Need(b, "dnf")
+	m := fb.mirror
+	total := float64(m.Repo.Total)
+	for _, v := range []struct {
+		name string
+		args []string
+	}{{"stored-seeds 0", []string{"-stored-seeds", "0"}}, {"stored-seeds default", nil}} {
+		fmt.Fprintf(os.Stderr, "fleet benchmark: case %d, %s\n", index+1, v.name)
+		vc := c
+		vc.agentArgs = append([]string{"-seed-min", lateSeed, "-seed-max", lateSeed}, v.args...)
+		hosts, agents := fb.start(b, index, vc)
+		lf := lateFigures{variant: v.name}
+		n := len(hosts) - 1
+		names := func(i int) []string {
+			var out []string
+			for _, p := range c.sets[i] {
+				out = append(out, p.Name)
+			}
+			return out
+		}
+		off := m.LogOffset(b)
+		errs := make([]error, n)
+		times := make([]time.Duration, n)
+		var wg sync.WaitGroup
+		for i, h := range hosts[:n] {
+			wg.Go(func() { times[i], errs[i] = h.Install(context.Background(), dnf, names(i)) })
+		}
+		wg.Wait()
+		lf.early = slices.Max(times)
+		lf.earlyCopy = float64(m.OriginBytes(b, off).Total) / total
+		// Past every early agent's seeding time: nothing seeding or
+		// downloading, every torrent stored.
+		done := time.Now()
+		e2e.Wait(b, "every early agent's torrents past their seeding time", 3*time.Minute, func() error {
+			lf.storedLeft = 0
+			for _, a := range agents[:n] {
+				mt, err := a.Metrics()
+				if err != nil {
+					return err
+				}
+				if k := mt[`pkgtorrent_agent_torrents{state="seeding"}`] + mt[`pkgtorrent_agent_torrents{state="active"}`]; k > 0 {
+					return fmt.Errorf("%s: %.0f torrents seeding or active", a.Name, k)
+				}
+				lf.storedLeft += int(mt[`pkgtorrent_agent_torrents{state="stored"}`])
+			}
+			return nil
+		})
+		lf.wait = time.Since(done)
+		off = m.LogOffset(b)
+		var err error
+		lf.late, err = hosts[n].Install(context.Background(), dnf, names(n))
+		errs = append(errs, err)
+		lf.lateCopy = float64(m.OriginBytes(b, off).Total) / total
+		for i, err := range errs {
+			if err != nil {
+				lf.failed++
+				b.Errorf("%v\n%s", err, e2e.Tail(hosts[i].Log, 3000))
+			}
+		}
+		for i, h := range hosts {
+			h.CheckPackages(b, c.sets[i])
+		}
+		lf.sources = agents[n].Sources(b)
+		for _, a := range agents {
+			a.Proc.Stop()
+		}
+		clean(hosts, agents)
+		f.late = append(f.late, lf)
+	}
 	f.ran = true
 	return f
 }
@@ -354,6 +482,12 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 func (fb *fleetBench) report(b *testing.B, repo *fleet.Repo, cases []fleetCase, figs []fleetFigures, k int) {
 	copies := func(n int64) float64 { return float64(n) / float64(repo.Total) }
 	secs := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+	verdict := func(ok bool) string {
+		if ok {
+			return "MET"
+		}
+		return "NOT MET"
+	}
 	var out bytes.Buffer
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(&out, "\n# fleet benchmark %s: %d hosts; the mirror's link %s, each host's and the tracker's %s; load %s\n",
@@ -361,11 +495,17 @@ func (fb *fleetBench) report(b *testing.B, repo *fleet.Repo, cases []fleetCase, 
 		strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Fprintf(&out, "# package set: %d RPMs, %.1f MiB (one copy); overlap variant: %d of them a host, at random\n\n",
 		len(repo.Pkgs), float64(repo.Total)/(1<<20), k)
-	fmt.Fprintf(&out, "| case | last host | median host | mirror: packages (copies) | mirror link sent (copies) | agents' bytes from peers, mirror, fallback (copies) | CPU: dnf, agents | upload per host, copies: agent's count (link) |\n")
-	fmt.Fprintf(&out, "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	table := false
+	for i, c := range cases {
+		table = table || (figs[i].ran && !c.late)
+	}
+	if table {
+		fmt.Fprintf(&out, "| case | last host | median host | mirror: packages (copies) | mirror link sent (copies) | agents' bytes from peers, mirror, fallback (copies) | CPU: dnf, agents | upload per host, copies: agent's count (link) |\n")
+		fmt.Fprintf(&out, "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	}
 	for i, c := range cases {
 		f := figs[i]
-		if !f.ran {
+		if !f.ran || c.late {
 			continue
 		}
 		name := c.name
@@ -392,13 +532,29 @@ func (fb *fleetBench) report(b *testing.B, repo *fleet.Repo, cases []fleetCase, 
 		fmt.Fprintf(&out, "| %s%s | %s | %s | %.2f | %.2f | %s | %s | %s |\n", name, fail, secs(f.last()), secs(f.median()),
 			copies(f.origin), copies(f.originLink), src, cpu, up)
 	}
-	fmt.Fprintf(&out, "\n")
-	verdict := func(ok bool) string {
-		if ok {
-			return "MET"
+	for i, c := range cases {
+		if !figs[i].ran || !c.late {
+			continue
 		}
-		return "NOT MET"
+		fmt.Fprintf(&out, "\n%s: %d hosts install with seed-min = seed-max = %s, then, once no agent seeds, host %d:\n\n",
+			c.name, len(fb.lan.Hosts)-1, lateSeed, len(fb.lan.Hosts))
+		fmt.Fprintf(&out, "| variant | early hosts: last, mirror (copies) | wait past seeding | late host | late host: mirror (copies) | late agent's bytes from peers, mirror, fallback (copies) | torrents stored by the early agents |\n")
+		fmt.Fprintf(&out, "| --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, lf := range figs[i].late {
+			fail := ""
+			if lf.failed > 0 {
+				fail = fmt.Sprintf(" (%d dnf FAILED)", lf.failed)
+			}
+			fmt.Fprintf(&out, "| %s%s | %s, %.2f | %s | %s | %.2f | %.2f, %.2f, %.2f | %d |\n", lf.variant, fail, secs(lf.early), lf.earlyCopy,
+				secs(lf.wait), secs(lf.late), lf.lateCopy, lf.sources.Peers/float64(repo.Total), lf.sources.Origin/float64(repo.Total),
+				lf.sources.Fallback/float64(repo.Total), lf.storedLeft)
+		}
+		if l := figs[i].late; len(l) == 2 {
+			fmt.Fprintf(&out, "\nlate host: the mirror sent it %.2f copies with stored seeds (%.2f with stored-seeds 0), target <= 0.1: %s\n",
+				l[1].lateCopy, l[0].lateCopy, verdict(l[1].lateCopy <= 0.1 && l[1].failed == 0))
+		}
 	}
+	fmt.Fprintf(&out, "\n")
 	for v, variant := range []string{"same transaction", "70% overlap"} {
 		a, bb, c := figs[3*v], figs[3*v+1], figs[3*v+2]
 		if !a.ran || !bb.ran || !c.ran {

@@ -319,6 +319,7 @@ func TestFlagsAndFileAgree(t *testing.T) {
 		"store-size":             {"3GiB"},
 		"seed-min":               {"1m"},
 		"seed-max":               {"2h30m"},
+		"stored-seeds":           {"40"},
 		"upload-rate":            {"512KiB"},
 		"peers-per-torrent":      {"7"},
 		"peer-conns":             {"300"},

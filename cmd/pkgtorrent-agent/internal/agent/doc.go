@@ -198,9 +198,19 @@
 //
 // # Seeding and eviction
 //
-// A finished torrent is seeded for a time between seed-min and seed-max,
-// spread by host, then dropped from the swarm; its file stays in the
-// store until the store holds more than store-size, when the least
-// recently used finished files are evicted. A torrent being downloaded
-// or read is never dropped or evicted.
+// A finished torrent is seeded in full (peers-per-torrent connections)
+// for a time between seed-min and seed-max after its last use, spread by
+// host; then it is stored. The stored-seeds most recently used stored
+// torrents stay in the client, announced at the tracker's interval, with
+// at most storedPeers connections: a host that asks for the file later
+// finds this one through the tracker and gets the file from it. A use
+// makes a stored torrent active again. The other stored torrents are out
+// of the swarm (with stored-seeds 0, every torrent leaves the swarm at
+// the end of its seeding time). After a restart, the torrents of the
+// store in their seeding time and the stored-seeds most recently used of
+// the others are hashed and announced again; the rest are hashed when
+// asked for. A file stays in the store until the store holds more than
+// store-size, when the least recently used finished files leave the
+// swarm and are evicted. A torrent being downloaded or read is never
+// dropped or evicted.
 package agent

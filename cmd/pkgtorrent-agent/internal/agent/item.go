@@ -54,6 +54,9 @@ type item struct {
 	// received from the mirror so far, hashed or not: a fill under way is
 	// progress to the requests waiting on the torrent (waitPiece).
 	arriving atomic.Int64
+	// stored is set while it is in the client past its seeding time,
+	// with fewer connections (Swarm.tidy); a use makes it active again.
+	stored bool
 	// cancel stops its origin fetcher.
 	cancel context.CancelFunc
 	// base holds the byte counts of earlier lives in the client.
@@ -223,6 +226,7 @@ func (s *Swarm) useLocked(it *item, fileURL string) {
 	it.users++
 	it.lastUsed = time.Now()
 	s.touch(it)
+	s.activateLocked(it)
 	s.startFill(it)
 }
 
@@ -276,6 +280,19 @@ func (s *Swarm) fetchTorrent(ctx context.Context, u string) (*metainfo.MetaInfo,
 // addLocked adds a torrent to the client and s.items. Its data on disk,
 // if any, is hashed in the background before it is served or uploaded.
 func (s *Swarm) addLocked(mi *metainfo.MetaInfo, fileURL string, lastUsed time.Time, private bool) (*item, error) {
+	it, err := s.newItem(mi, fileURL, lastUsed, private)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.readdLocked(it, mi); err != nil {
+		return nil, err
+	}
+	s.items[it.ih] = it
+	return it, nil
+}
+
+// newItem is the item of torrent mi, out of the client.
+func (s *Swarm) newItem(mi *metainfo.MetaInfo, fileURL string, lastUsed time.Time, private bool) (*item, error) {
 	info, err := mi.UnmarshalInfo()
 	if err != nil {
 		return nil, err
@@ -289,10 +306,6 @@ func (s *Swarm) addLocked(mi *metainfo.MetaInfo, fileURL string, lastUsed time.T
 		private:  private,
 	}
 	it.seedUntil = lastUsed.Add(s.seedTime(it.ih))
-	if err := s.readdLocked(it, mi); err != nil {
-		return nil, err
-	}
-	s.items[it.ih] = it
 	return it, nil
 }
 

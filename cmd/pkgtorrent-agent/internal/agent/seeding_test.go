@@ -106,3 +106,162 @@ func TestSeedDialsNoOne(t *testing.T) {
 		t.Errorf("the finished torrent dialed its peer %d times, want never", n)
 	}
 }
+
+// TestLateHost: a host that asks for a file after the seeding time of
+// the only host that has it (seed-min = seed-max = 1 s) gets it from
+// that host, which keeps it announced as a stored torrent, also after a
+// restart of that host; nothing comes from the mirror. With stored-seeds
+// 0 the first host leaves the swarm at its seeding time, and the late
+// host takes the whole file from the mirror.
+func TestLateHost(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		storedSeeds int
+		restart     bool
+	}{
+		{"stored", 10, false},
+		{"stored after a restart", 10, true},
+		{"stored-seeds 0", 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			want := writeRandom(t, root, pkgDir+"late-1-1.noarch.rpm", 3<<20+777)
+			pre := startMirror(t, root)
+			tracker := startTracker(t, pre.base+"/yum/torrent_service/single/"+pkgDir+"late-1-1.noarch.rpm")
+			m := startMirror(t, root, tracker)
+			u := m.base + "/" + pkgDir + "late-1-1.noarch.rpm"
+			early := func(c2 *settings.Config) {
+				c2.SeedMin, c2.SeedMax = time.Second, time.Second
+				c2.StoredSeeds = c.storedSeeds
+			}
+			// Patient: where the bytes come from, not how soon (see
+			// TestPeersServe).
+			patient := func(c *settings.Config) { c.Stall = 30 * time.Second }
+			store := t.TempDir()
+			a := startAgent(t, store, []string{m.base}, early, patient)
+			getWhole(t, "agent a", a.url(u), want)
+			if st := a.swarm.Status().Totals; st.FromOrigin != int64(len(want)) {
+				t.Fatalf("agent a: %+v, want the whole file from the mirror", st)
+			}
+			// Past its seeding time: the janitor's round makes it stored,
+			// in the client or out of it.
+			inClient := c.storedSeeds > 0
+			waitFor(t, "agent a's torrent past its seeding time", func() bool {
+				a.swarm.mu.Lock()
+				defer a.swarm.mu.Unlock()
+				for _, it := range a.swarm.items {
+					return it.complete && (it.t != nil) == inClient && it.stored == inClient
+				}
+				return false
+			})
+			if c.restart {
+				a.stop()
+				a = startAgent(t, store, []string{m.base}, early, patient)
+				waitFor(t, "agent a's stored torrent hashed and in the client again", func() bool {
+					a.swarm.mu.Lock()
+					defer a.swarm.mu.Unlock()
+					for _, it := range a.swarm.items {
+						return it.t != nil && it.complete && it.stored
+					}
+					return false
+				})
+			}
+			if st := a.swarm.Status().Torrents; len(st) != 1 || st[0].State != "stored" {
+				t.Fatalf("agent a's torrents %+v, want one, stored", st)
+			}
+			b := startAgent(t, t.TempDir(), []string{m.base}, patient)
+			getWhole(t, "agent b", b.url(u), want)
+			sb := b.swarm.Status().Totals
+			if inClient && (sb.FromPeers != int64(len(want)) || sb.FromOrigin != 0 || sb.FromFallback != 0) {
+				t.Errorf("agent b: %+v, want the whole file from agent a's store and nothing from the mirror", sb)
+			}
+			if !inClient && (sb.FromOrigin != int64(len(want)) || sb.FromPeers != 0) {
+				t.Errorf("agent b: %+v, want the whole file from the mirror (agent a left the swarm)", sb)
+			}
+		})
+	}
+}
+
+// TestHashingIsNoAbandonedDownload: a file of the store last used long
+// ago, whose pieces are still being hashed after a restart (a store of
+// many files, a busy machine), is not taken for a download no one wants:
+// the janitor's round leaves it, file and all.
+func TestHashingIsNoAbandonedDownload(t *testing.T) {
+	stores, m, hashes := finishedStores(t, 1, 3<<20, 1)
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(torrentsDir(stores[0]), hashes[0]+".torrent"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, stores[0], []string{m.base})
+	a.swarm.mu.Lock()
+	it := a.swarm.items[metainfo.NewHashFromHex(hashes[0])]
+	if it == nil || it.t == nil {
+		a.swarm.mu.Unlock()
+		t.Fatalf("the stored torrent is not in the client after the start")
+	}
+	verified := it.verified
+	a.swarm.mu.Unlock()
+	<-verified
+	// As while its file is being hashed: not complete, not verified.
+	a.swarm.mu.Lock()
+	hashing := make(chan struct{})
+	it.verified, it.complete = hashing, false
+	a.swarm.mu.Unlock()
+	a.swarm.tidy(time.Now())
+	a.swarm.mu.Lock()
+	kept := a.swarm.items[it.ih] == it
+	it.complete = true
+	close(hashing)
+	a.swarm.mu.Unlock()
+	if !kept {
+		t.Fatal("the janitor evicted a stored file being hashed, as a download no one wants")
+	}
+	if _, err := os.Stat(filepath.Join(dataDir(stores[0]), hashes[0])); err != nil {
+		t.Errorf("the stored file: %v", err)
+	}
+}
+
+// TestRestoreStoredSeeds: at start-up, of the files of the store past
+// their seeding time, only the stored-seeds most recently used go into
+// the client (hashed and announced); the others stay in the store, out
+// of it, and one asked for again comes from its stored file.
+func TestRestoreStoredSeeds(t *testing.T) {
+	stores, m, hashes := finishedStores(t, 3, 1<<20, 1)
+	store := stores[0]
+	// Last used 3, 2 and 1 hours ago: all past seed-max.
+	for i, h := range hashes {
+		at := time.Now().Add(-time.Duration(3-i) * time.Hour)
+		if err := os.Chtimes(filepath.Join(torrentsDir(store), h+".torrent"), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := startAgent(t, store, []string{m.base}, func(c *settings.Config) {
+		c.SeedMin, c.SeedMax = time.Minute, time.Minute
+		c.StoredSeeds = 1
+	})
+	a.swarm.mu.Lock()
+	var in []string
+	for _, h := range hashes {
+		it := a.swarm.items[metainfo.NewHashFromHex(h)]
+		if it == nil {
+			t.Errorf("torrent %s of the store is not an item after the start", h)
+		} else if it.t != nil {
+			in = append(in, h)
+		}
+	}
+	a.swarm.mu.Unlock()
+	if len(in) != 1 || in[0] != hashes[2] {
+		t.Fatalf("in the client after the start: %v, want only the most recently used, %s", in, hashes[2])
+	}
+	// The oldest, asked for: from its stored file, nothing from the
+	// mirror.
+	name := "seed0000-1-1.noarch.rpm"
+	want, err := os.ReadFile(filepath.Join(m.root, pkgDir+name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	getWhole(t, "the agent", a.url(m.base+"/"+pkgDir+name), want)
+	if st := a.swarm.Status().Totals; st.FromOrigin != 0 || st.FromFallback != 0 {
+		t.Errorf("totals %+v: want the stored file served, nothing from the mirror", st)
+	}
+}

@@ -182,12 +182,13 @@ func (s *Swarm) Status() Status {
 		base     torrentCounts
 		users    int
 		complete bool
+		stored   bool
 		trackers []string
 	}
 	s.mu.Lock()
 	views := make([]view, 0, len(s.items))
 	for _, it := range s.items {
-		views = append(views, view{it, it.t, it.base, it.users, it.complete, slices.Clone(it.trackers)})
+		views = append(views, view{it, it.t, it.base, it.users, it.complete, it.stored, slices.Clone(it.trackers)})
 	}
 	// Retired counts change under s.mu, as items are evicted.
 	retiredPeers, retiredUploaded := s.stats.retiredPeers.Load(), s.stats.retiredUploaded.Load()
@@ -207,7 +208,7 @@ func (s *Swarm) Status() Status {
 		switch {
 		case it.failure() != nil:
 			ts.State, ts.Error = "failed", it.failure().Error()
-		case v.t == nil:
+		case v.t == nil || v.stored:
 			ts.State = "stored"
 		case v.complete:
 			ts.State = "seeding"
@@ -265,7 +266,7 @@ func newCollector(s *Swarm) *collector {
 		uploaded: prometheus.NewDesc("pkgtorrent_agent_uploaded_bytes_total",
 			"Bytes of piece data sent to peers.", nil, nil),
 		torrents: prometheus.NewDesc("pkgtorrent_agent_torrents",
-			"Torrents in the store, by state: active (downloading), seeding, stored (kept on disk, not in the swarm).",
+			"Torrents in the store, by state: active (downloading), seeding, stored (kept on disk past their seeding time: announced with few connections while among stored-seeds, else out of the swarm).",
 			[]string{"state"}, nil),
 		evic: prometheus.NewDesc("pkgtorrent_agent_evicted_total",
 			"Torrents evicted from the store.", nil, nil),

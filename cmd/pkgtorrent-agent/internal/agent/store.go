@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -22,14 +23,24 @@ func (s *Swarm) torrentFile(ih metainfo.Hash) string {
 	return filepath.Join(torrentsDir(s.cfg.Store), ih.HexString()+".torrent")
 }
 
-// restore adds the torrents of the store. Their pieces are hashed before
-// anything of them is served or uploaded.
+// restore adds the torrents of the store: into the client those still
+// in their seeding time, and the stored-seeds most recently used of the
+// others (tidy's stored torrents), their pieces hashed before anything of
+// them is served or uploaded; the rest stay out of the client, and are
+// hashed when asked for again.
 func (s *Swarm) restore() {
 	ents, err := os.ReadDir(torrentsDir(s.cfg.Store))
 	if err != nil {
 		s.log.Warn("reading the store", "err", err)
 		return
 	}
+	type entry struct {
+		name    string
+		mi      *metainfo.MetaInfo
+		used    time.Time
+		private bool
+	}
+	var found []entry
 	for _, e := range ents {
 		name := filepath.Join(torrentsDir(s.cfg.Store), e.Name())
 		if filepath.Ext(e.Name()) != ".torrent" {
@@ -39,15 +50,32 @@ func (s *Swarm) restore() {
 		if err == nil {
 			var fi os.FileInfo
 			if fi, err = e.Info(); err == nil {
-				s.mu.Lock()
-				_, err = s.addLocked(mi, "", fi.ModTime(), fileExists(privateMark(name)))
-				s.mu.Unlock()
+				found = append(found, entry{name, mi, fi.ModTime(), fileExists(privateMark(name))})
+				continue
 			}
 		}
-		if err != nil {
-			s.log.Warn("dropping a store entry", "file", name, "err", err)
-			s.remove(name)
+		s.log.Warn("dropping a store entry", "file", name, "err", err)
+		s.remove(name)
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].used.After(found[j].used) })
+	now := time.Now()
+	stored := 0
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range found {
+		it, err := s.newItem(e.mi, "", e.used, e.private)
+		if err == nil && (now.Before(it.seedUntil) || stored < s.cfg.StoredSeeds) {
+			if !now.Before(it.seedUntil) {
+				stored++
+			}
+			err = s.readdLocked(it, e.mi)
 		}
+		if err != nil {
+			s.log.Warn("dropping a store entry", "file", e.name, "err", err)
+			s.remove(e.name)
+			continue
+		}
+		s.items[it.ih] = it
 	}
 }
 

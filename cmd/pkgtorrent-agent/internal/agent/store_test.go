@@ -14,10 +14,11 @@ import (
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 )
 
-// TestSeedingAndEviction: a finished torrent leaves the swarm after its
-// seeding time and its file stays; past store-size the least recently
-// used finished file goes first; a file a request is reading is never
-// removed.
+// TestSeedingAndEviction: a finished torrent is stored after its
+// seeding time (in the client, with storedPeers connections); past
+// stored-seeds the least recently used stored torrent leaves the swarm
+// and its file stays; past store-size the least recently used finished
+// file goes first; a file a request is reading is never removed.
 func TestSeedingAndEviction(t *testing.T) {
 	root := t.TempDir()
 	names := []string{"a-1-1.noarch.rpm", "b-1-1.noarch.rpm", "c-1-1.noarch.rpm"}
@@ -30,6 +31,7 @@ func TestSeedingAndEviction(t *testing.T) {
 	a := startAgent(t, store, []string{m.base}, func(c *settings.Config) {
 		c.StoreSize = 5 << 20 // two of the three files
 		c.SeedMin, c.SeedMax = time.Minute, time.Hour
+		c.StoredSeeds = 1
 	})
 	sw := a.swarm
 	items := map[string]*item{}
@@ -56,13 +58,24 @@ func TestSeedingAndEviction(t *testing.T) {
 	if seed < time.Minute-time.Second || seed > time.Hour+time.Second {
 		t.Errorf("seeding time %v, want between seed-min and seed-max", seed)
 	}
-	// Past it, the torrent leaves the swarm; its file stays.
+	// Past it, both are stored; one stored torrent stays in the swarm,
+	// the most recently used, with storedPeers connections, and the other
+	// leaves it; its file stays.
 	sw.tidy(time.Now().Add(2 * time.Hour))
 	sw.mu.Lock()
 	dropped := it.t == nil
+	kept := items[names[1]]
+	stored := kept.t != nil && kept.stored
+	var maxConns int
+	if kept.t != nil {
+		maxConns = kept.t.SetMaxEstablishedConns(storedPeers)
+	}
 	sw.mu.Unlock()
 	if !dropped {
-		t.Errorf("%s is still in the swarm past its seeding time", names[0])
+		t.Errorf("%s, the least recently used of two stored torrents, is still in the swarm past stored-seeds (1)", names[0])
+	}
+	if !stored || maxConns != storedPeers {
+		t.Errorf("%s past its seeding time: in the client and stored %v, at most %d connections; want stored, at most %d", names[1], stored, maxConns, storedPeers)
 	}
 	if _, err := os.Stat(file(names[0])); err != nil {
 		t.Errorf("a dropped torrent's file is gone: %v", err)

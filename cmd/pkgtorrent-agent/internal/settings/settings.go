@@ -51,6 +51,11 @@ type Config struct {
 	// each host picks its time in between from a hash of its host name
 	// and the torrent (as yum-torrent did), so that hosts leave apart.
 	SeedMin, SeedMax time.Duration
+	// StoredSeeds bounds the finished torrents past their seeding time
+	// that stay announced, with few connections, so that hosts that come
+	// later find them (the most recently used first); the others stay in
+	// the store only. 0: a torrent leaves the swarm at its seeding time.
+	StoredSeeds int
 	// UploadRate bounds the bytes per second sent to peers (0: no bound).
 	UploadRate int64
 	// PeersPerTorrent bounds the peer connections of one torrent.
@@ -115,6 +120,7 @@ func Default() Config {
 		StoreSize:           10 << 30,
 		SeedMin:             15 * time.Minute,
 		SeedMax:             24 * time.Hour,
+		StoredSeeds:         500,
 		PeersPerTorrent:     50,
 		PeerConns:           512,
 		PeerConnsPerAddress: 64,
@@ -148,6 +154,8 @@ func (c *Config) table() pkgsettings.Table {
 		"most bytes of finished files kept in the store: bytes, or with a KiB, MiB, GiB or TiB suffix")
 	t.Add("seed-min", pkgsettings.Duration(&c.SeedMin), "shortest time a finished torrent is seeded")
 	t.Add("seed-max", pkgsettings.Duration(&c.SeedMax), "longest time a finished torrent is seeded")
+	t.Add("stored-seeds", pkgsettings.Int(&c.StoredSeeds),
+		"most stored files past their seeding time still announced, with few connections, for late hosts (0: none)")
 	t.Add("upload-rate", pkgsettings.Size(&c.UploadRate),
 		"most bytes per second sent to peers, with a KiB, MiB or GiB suffix (0: no bound)")
 	t.Add("peers-per-torrent", pkgsettings.Int(&c.PeersPerTorrent), "most peer connections of one torrent")
@@ -265,6 +273,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("store-size: %d is not positive", c.StoreSize)
 	case c.SeedMin < 0 || c.SeedMax < c.SeedMin:
 		return fmt.Errorf("seed-min, seed-max: want 0 <= seed-min (%v) <= seed-max (%v)", c.SeedMin, c.SeedMax)
+	case c.StoredSeeds < 0:
+		return fmt.Errorf("stored-seeds: %d is negative", c.StoredSeeds)
 	case c.UploadRate < 0:
 		return fmt.Errorf("upload-rate: %d is negative", c.UploadRate)
 	case c.PeersPerTorrent < 1:
