@@ -146,9 +146,9 @@ bench: bench-deps build
 	cd $(AGENT_DIR) && $(GO) test -run '^$$' -bench '^BenchmarkHTTPUnderLoad$$' -benchtime 3x -timeout 30m ./internal/agent
 	@$(MAKE) --no-print-directory bench-fleet
 
-# The fleet's benchmarks, about 20 minutes, as root (network namespaces
+# The fleet's benchmarks, about 22 minutes, as root (network namespaces
 # and tc): 8 dnf hosts behind a 100 Mbit/s mirror link, plain and through
-# the agents (BenchmarkFleet), torrent layouts for overlapping
+# the agents (BenchmarkFleet, with a late host: case 8), torrent layouts for overlapping
 # transactions (BenchmarkFetchLayout), then 40 hosts with 40 MiB of
 # packages, plain and through the agents (cases (a) and (b)).
 bench-fleet: deps bench-deps
