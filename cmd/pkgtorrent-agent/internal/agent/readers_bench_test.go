@@ -31,19 +31,26 @@ func holdingMirror(t testing.TB, m *mirror) string {
 // package's bytes that hold says to.
 func holdingMirrorOf(t testing.TB, m *mirror, hold func(*http.Request) bool) string {
 	t.Helper()
+	return proxyOf(t, m, func(w http.ResponseWriter, r *http.Request, proxy http.Handler) {
+		if strings.HasSuffix(r.URL.Path, ".rpm") && !strings.Contains(r.URL.Path, "/torrent_service/") && hold(r) {
+			<-r.Context().Done()
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})
+}
+
+// proxyOf serves m through serve, given the proxy to m, on a loopback
+// port of its own, and returns its base URL.
+func proxyOf(t testing.TB, m *mirror, serve func(w http.ResponseWriter, r *http.Request, proxy http.Handler)) string {
+	t.Helper()
 	target, _ := url.Parse(m.base)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	ln, err := net.Listen("tcp", e2e.Addr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, ".rpm") && !strings.Contains(r.URL.Path, "/torrent_service/") && hold(r) {
-			<-r.Context().Done()
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	})}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, proxy) })}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
@@ -183,21 +190,12 @@ func TestSlowPiecesNoFallback(t *testing.T) {
 	root := t.TempDir()
 	want := writeRandom(t, root, pkgDir+"slow-1-1.noarch.rpm", 512<<10)
 	m := startMirrorWith(t, root, []string{"-piece-length", "256KiB"})
-	target, _ := url.Parse(m.base)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	ln, err := net.Listen("tcp", e2e.Addr(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	base := proxyOf(t, m, func(w http.ResponseWriter, r *http.Request, proxy http.Handler) {
 		if r.Header.Get("Range") != "" && strings.HasSuffix(r.URL.Path, ".rpm") {
 			w = &trickle{ResponseWriter: w, every: 60 * time.Millisecond, n: 8 << 10}
 		}
 		proxy.ServeHTTP(w, r)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	base := "http://" + ln.Addr().String()
+	})
 	a := startAgent(t, t.TempDir(), []string{base}, func(c *settings.Config) { c.Stall = time.Second })
 	getWhole(t, "agent", a.url(base+"/"+pkgDir+"slow-1-1.noarch.rpm"), want)
 	if st := a.swarm.Status().Totals; st.FromFallback != 0 || st.FromOrigin != int64(len(want)) {
