@@ -53,6 +53,10 @@ type Config struct {
 	SeedMin, SeedMax time.Duration
 	// UploadRate bounds the bytes per second sent to peers (0: no bound).
 	UploadRate int64
+	// UploadShare bounds, in copies of a torrent's length, what the agent
+	// uploads of the torrent before it refuses requests for pieces
+	// another connected peer has (0: no bound).
+	UploadShare int
 	// PeersPerTorrent bounds the peer connections of one torrent.
 	PeersPerTorrent int
 	// PeerConns bounds the agent's peer connections open at once, both
@@ -115,6 +119,7 @@ func Default() Config {
 		StoreSize:           10 << 30,
 		SeedMin:             15 * time.Minute,
 		SeedMax:             24 * time.Hour,
+		UploadShare:         2,
 		PeersPerTorrent:     50,
 		PeerConns:           512,
 		PeerConnsPerAddress: 64,
@@ -150,6 +155,8 @@ func (c *Config) table() pkgsettings.Table {
 	t.Add("seed-max", pkgsettings.Duration(&c.SeedMax), "longest time a finished torrent is seeded")
 	t.Add("upload-rate", pkgsettings.Size(&c.UploadRate),
 		"most bytes per second sent to peers, with a KiB, MiB or GiB suffix (0: no bound)")
+	t.Add("upload-share", pkgsettings.Int(&c.UploadShare),
+		"copies of a torrent uploaded past which requests for pieces another peer has are refused (0: no bound)")
 	t.Add("peers-per-torrent", pkgsettings.Int(&c.PeersPerTorrent), "most peer connections of one torrent")
 	t.Add("peer-conns", pkgsettings.Int(&c.PeerConns),
 		"most peer connections open at once, both ways, handshakes included")
@@ -267,6 +274,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("seed-min, seed-max: want 0 <= seed-min (%v) <= seed-max (%v)", c.SeedMin, c.SeedMax)
 	case c.UploadRate < 0:
 		return fmt.Errorf("upload-rate: %d is negative", c.UploadRate)
+	case c.UploadShare < 0:
+		return fmt.Errorf("upload-share: %d is negative", c.UploadShare)
 	case c.PeersPerTorrent < 1:
 		return fmt.Errorf("peers-per-torrent: %d is less than 1", c.PeersPerTorrent)
 	case c.PeerConns < 1:
