@@ -35,6 +35,7 @@ import (
 	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	utHolepunch "github.com/anacrolix/torrent/peer_protocol/ut-holepunch"
+	typedRoaring "github.com/anacrolix/torrent/typed-roaring"
 )
 
 type PeerStatus struct {
@@ -118,7 +119,7 @@ type PeerConn struct {
 	peerRequestSeq uint64
 	// pkgtorrent: uploadRefused holds the requests AllowUpload refused and
 	// the peer has not asked for again.
-	uploadRefused map[RequestIndex]struct{}
+	uploadRefused typedRoaring.Bitmap[RequestIndex]
 	// pkgtorrent: rejectRetried is when a request this peer rejected was
 	// last asked of it again (afterReject).
 	rejectRetried time.Time
@@ -759,15 +760,14 @@ func (c *PeerConn) allowUpload(r Request) bool {
 		return true
 	}
 	ri := c.t.requestIndexFromRequest(r)
-	_, again := c.uploadRefused[ri]
+	again := c.uploadRefused.Contains(ri)
 	if allow(&UploadRequest{c: c, r: r, again: again}) {
-		delete(c.uploadRefused, ri)
+		if again {
+			c.uploadRefused.Remove(ri)
+		}
 		return true
 	}
-	if c.uploadRefused == nil {
-		c.uploadRefused = make(map[RequestIndex]struct{})
-	}
-	c.uploadRefused[ri] = struct{}{}
+	c.uploadRefused.Add(ri)
 	return false
 }
 
