@@ -320,7 +320,7 @@ func TestFlagsAndFileAgree(t *testing.T) {
 		"seed-min":               {"1m"},
 		"seed-max":               {"2h30m"},
 		"upload-rate":            {"512KiB"},
-		"upload-share":           {"5"},
+		"upload-share":           {"2.5"},
 		"peers-per-torrent":      {"7"},
 		"peer-conns":             {"300"},
 		"peer-conns-per-address": {"9"},

@@ -21,13 +21,13 @@ const clientName = "pkgtorrent-agent"
 // copies, plus the blocks its peers could get from no one else.
 //
 // The engine calls it with its lock held; it reads only the request.
-func uploadShare(share int) func(*torrent.UploadRequest) bool {
+func uploadShare(share float64) func(*torrent.UploadRequest) bool {
 	if share <= 0 {
 		return nil
 	}
 	return func(u *torrent.UploadRequest) bool {
 		switch {
-		case u.Accepted()+u.Size() <= int64(share)*u.TorrentLength():
+		case float64(u.Accepted()+u.Size()) <= share*float64(u.TorrentLength()):
 			return true
 		case u.AskedAgain():
 			return true

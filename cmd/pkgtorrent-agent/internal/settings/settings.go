@@ -7,12 +7,15 @@ package settings
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,7 +59,7 @@ type Config struct {
 	// UploadShare bounds, in copies of a torrent's length, what the agent
 	// uploads of the torrent before it refuses requests for pieces
 	// another connected peer has (0: no bound).
-	UploadShare int
+	UploadShare float64
 	// PeersPerTorrent bounds the peer connections of one torrent.
 	PeersPerTorrent int
 	// PeerConns bounds the agent's peer connections open at once, both
@@ -119,7 +122,7 @@ func Default() Config {
 		StoreSize:           10 << 30,
 		SeedMin:             15 * time.Minute,
 		SeedMax:             24 * time.Hour,
-		UploadShare:         2,
+		UploadShare:         1.5,
 		PeersPerTorrent:     50,
 		PeerConns:           512,
 		PeerConnsPerAddress: 64,
@@ -155,7 +158,7 @@ func (c *Config) table() pkgsettings.Table {
 	t.Add("seed-max", pkgsettings.Duration(&c.SeedMax), "longest time a finished torrent is seeded")
 	t.Add("upload-rate", pkgsettings.Size(&c.UploadRate),
 		"most bytes per second sent to peers, with a KiB, MiB or GiB suffix (0: no bound)")
-	t.Add("upload-share", pkgsettings.Int(&c.UploadShare),
+	t.Add("upload-share", copies(&c.UploadShare),
 		"copies of a torrent uploaded past which requests for pieces another peer has are refused (0: no bound)")
 	t.Add("peers-per-torrent", pkgsettings.Int(&c.PeersPerTorrent), "most peer connections of one torrent")
 	t.Add("peer-conns", pkgsettings.Int(&c.PeerConns),
@@ -188,6 +191,19 @@ func (c *Config) table() pkgsettings.Table {
 	t.Add("pprof", pkgsettings.Bool(&c.Pprof),
 		"serve Go's CPU, heap and goroutine profiles at /debug/pprof/ on the listen address (to find where the agent's time goes)")
 	return t
+}
+
+// copies is the Value of a number of copies: a decimal number such as 2
+// or 1.5.
+func copies(p *float64) flag.Value {
+	parse := func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number", s)
+		}
+		return f, nil
+	}
+	return pkgsettings.Func(p, parse, func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) })
 }
 
 // ErrHelp is returned by Load when -h or -help was given.
@@ -274,8 +290,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("seed-min, seed-max: want 0 <= seed-min (%v) <= seed-max (%v)", c.SeedMin, c.SeedMax)
 	case c.UploadRate < 0:
 		return fmt.Errorf("upload-rate: %d is negative", c.UploadRate)
-	case c.UploadShare < 0:
-		return fmt.Errorf("upload-share: %d is negative", c.UploadShare)
+	case !(c.UploadShare >= 0) || math.IsInf(c.UploadShare, 1):
+		return fmt.Errorf("upload-share: %v is not a number of copies >= 0", c.UploadShare)
 	case c.PeersPerTorrent < 1:
 		return fmt.Errorf("peers-per-torrent: %d is less than 1", c.PeersPerTorrent)
 	case c.PeerConns < 1:
