@@ -728,7 +728,8 @@ func (u *UploadRequest) Size() int64 { return int64(u.r.Length) }
 func (u *UploadRequest) TorrentLength() int64 { return u.c.t.length() }
 
 // Accepted is the bytes of the torrent's requests the client took to
-// serve so far, from any peer, sent or queued; this one not included.
+// serve so far, from any peer: sent, queued, or cancelled by the peer
+// after; this one not included.
 func (u *UploadRequest) Accepted() int64 { return u.c.t.uploadAccepted }
 
 // OthersHave tells whether another of the torrent's connected peers, not
