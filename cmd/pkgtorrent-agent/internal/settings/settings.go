@@ -56,9 +56,9 @@ type Config struct {
 	SeedMin, SeedMax time.Duration
 	// UploadRate bounds the bytes per second sent to peers (0: no bound).
 	UploadRate int64
-	// UploadShare bounds, in copies of a torrent's length, what the agent
-	// uploads of the torrent before it refuses requests for pieces
-	// another connected peer has (0: no bound).
+	// UploadShare is what the agent uploads of a torrent, in copies of
+	// its length, before it refuses, once, a request for a block another
+	// peer could give (0: no bound; see the engine's share rule).
 	UploadShare float64
 	// PeersPerTorrent bounds the peer connections of one torrent.
 	PeersPerTorrent int
@@ -159,7 +159,7 @@ func (c *Config) table() pkgsettings.Table {
 	t.Add("upload-rate", pkgsettings.Size(&c.UploadRate),
 		"most bytes per second sent to peers, with a KiB, MiB or GiB suffix (0: no bound)")
 	t.Add("upload-share", copies(&c.UploadShare),
-		"copies of a torrent uploaded past which requests for pieces another peer has are refused (0: no bound)")
+		"copies of a torrent uploaded past which a request another peer could serve is refused once (0: no bound)")
 	t.Add("peers-per-torrent", pkgsettings.Int(&c.PeersPerTorrent), "most peer connections of one torrent")
 	t.Add("peer-conns", pkgsettings.Int(&c.PeerConns),
 		"most peer connections open at once, both ways, handshakes included")
