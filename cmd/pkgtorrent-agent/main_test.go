@@ -321,6 +321,7 @@ func TestFlagsAndFileAgree(t *testing.T) {
 		"seed-max":               {"2h30m"},
 		"stored-seeds":           {"40"},
 		"upload-rate":            {"512KiB"},
+		"upload-share":           {"2.5"},
 		"peers-per-torrent":      {"7"},
 		"peer-conns":             {"300"},
 		"peer-conns-per-address": {"9"},

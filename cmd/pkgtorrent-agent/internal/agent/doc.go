@@ -58,6 +58,17 @@
 // when no peer has connected yet it ranks itself among the hosts they
 // count rather than fetching every piece.
 //
+// No host carries the fleet: past upload-share copies of a torrent's
+// length uploaded, a host refuses a request once when another connected
+// peer has the block's piece, or when the asking peer is an agent, and
+// serves it when asked again (the engine's share rule, PATCHED.md change
+// 8). An agent refused a block takes it from another of its peers that
+// has the piece, and asks again only when none has. So a host uploads of
+// a torrent at most upload-share copies plus the blocks its peers could
+// get from no one else, and no agent's download waits for the bound or
+// turns to the mirror because of it (TestUploadShare,
+// TestUploadShareOnlySource).
+//
 // # Hostile peers, mirrors and local users
 //
 // Each row: the attack; the bound; the test that checks it (go test -race

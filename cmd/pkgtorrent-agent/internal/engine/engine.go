@@ -70,9 +70,9 @@ func (c *Client) Close() {
 const logLevel = slog.LevelInfo
 
 // Config is the engine's configuration for cfg: no DHT, no PEX, no web
-// seeds, no uTP, the peer port and host, peers per torrent and upload rate of cfg,
-// and each torrent's file stored as dataDir/{infohash}/{name}, whose
-// completion done alone records.
+// seeds, no uTP, the peer port and host, peers per torrent, upload rate
+// and upload share of cfg, and each torrent's file stored as
+// dataDir/{infohash}/{name}, whose completion done alone records.
 func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Logger) *torrent.ClientConfig {
 	tc := torrent.NewDefaultClientConfig()
 	// The peer port is the agent's own listener (NewClient), so that its
@@ -127,6 +127,10 @@ func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Log
 		// ones itself, PATCHED.md); rates under 16 KiB/s still upload.
 		tc.UploadRateLimiter = rate.NewLimiter(rate.Limit(cfg.UploadRate), chunkSize)
 	}
+	// What one host uploads of a torrent, relative to its length: past
+	// upload-share copies, a piece another peer has comes from that peer.
+	tc.AllowUpload = uploadShare(cfg.UploadShare)
+	tc.ExtendedHandshakeClientVersion = clientName
 	// The engine's debug lines (one per piece state change) would drown
 	// the agent's own; its warnings and errors go through.
 	tc.Slogger = slog.New(minLevel{log.Handler(), logLevel}).With("part", "torrent")

@@ -59,7 +59,7 @@ func TestPatchedEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"client.go", "peer-conn-msg-writer.go", "peer.go", "peerconn.go",
+	if want := []string{"client.go", "config.go", "peer-conn-msg-writer.go", "peer.go", "peerconn.go",
 		"storage/file-client.go", "storage/file-held.go", "storage/file-torrent.go", "torrent.go"}; !slices.Equal(changed, want) {
 		t.Errorf("files that differ from the release: %q, want %q (PATCHED.md)", changed, want)
 	}

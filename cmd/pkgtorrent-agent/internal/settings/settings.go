@@ -7,12 +7,15 @@ package settings
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +61,10 @@ type Config struct {
 	StoredSeeds int
 	// UploadRate bounds the bytes per second sent to peers (0: no bound).
 	UploadRate int64
+	// UploadShare is what the agent uploads of a torrent, in copies of
+	// its length, before it refuses, once, a request for a block another
+	// peer could give (0: no bound; see the engine's share rule).
+	UploadShare float64
 	// PeersPerTorrent bounds the peer connections of one torrent.
 	PeersPerTorrent int
 	// PeerConns bounds the agent's peer connections open at once, both
@@ -121,6 +128,7 @@ func Default() Config {
 		SeedMin:             15 * time.Minute,
 		SeedMax:             24 * time.Hour,
 		StoredSeeds:         500,
+		UploadShare:         1.5,
 		PeersPerTorrent:     50,
 		PeerConns:           512,
 		PeerConnsPerAddress: 64,
@@ -158,6 +166,8 @@ func (c *Config) table() pkgsettings.Table {
 		"most stored files past their seeding time still announced, with few connections, for late hosts (0: none)")
 	t.Add("upload-rate", pkgsettings.Size(&c.UploadRate),
 		"most bytes per second sent to peers, with a KiB, MiB or GiB suffix (0: no bound)")
+	t.Add("upload-share", copies(&c.UploadShare),
+		"copies of a torrent uploaded past which a request another peer could serve is refused once (0: no bound)")
 	t.Add("peers-per-torrent", pkgsettings.Int(&c.PeersPerTorrent), "most peer connections of one torrent")
 	t.Add("peer-conns", pkgsettings.Int(&c.PeerConns),
 		"most peer connections open at once, both ways, handshakes included")
@@ -189,6 +199,19 @@ func (c *Config) table() pkgsettings.Table {
 	t.Add("pprof", pkgsettings.Bool(&c.Pprof),
 		"serve Go's CPU, heap and goroutine profiles at /debug/pprof/ on the listen address (to find where the agent's time goes)")
 	return t
+}
+
+// copies is the Value of a number of copies: a decimal number such as 2
+// or 1.5.
+func copies(p *float64) flag.Value {
+	parse := func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number", s)
+		}
+		return f, nil
+	}
+	return pkgsettings.Func(p, parse, func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) })
 }
 
 // ErrHelp is returned by Load when -h or -help was given.
@@ -277,6 +300,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("stored-seeds: %d is negative", c.StoredSeeds)
 	case c.UploadRate < 0:
 		return fmt.Errorf("upload-rate: %d is negative", c.UploadRate)
+	case !(c.UploadShare >= 0) || math.IsInf(c.UploadShare, 1):
+		return fmt.Errorf("upload-share: %v is not a number of copies >= 0", c.UploadShare)
 	case c.PeersPerTorrent < 1:
 		return fmt.Errorf("peers-per-torrent: %d is less than 1", c.PeersPerTorrent)
 	case c.PeerConns < 1:

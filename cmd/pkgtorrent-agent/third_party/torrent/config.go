@@ -194,6 +194,13 @@ type ClientConfig struct {
 
 	Callbacks Callbacks
 
+	// pkgtorrent: AllowUpload, when set, is asked about each request for a
+	// block that passed the client's own checks; false refuses it (a reject
+	// message: a peer without the fast extension, which cannot be told, is
+	// served). It runs with the client's lock held: it must neither call
+	// the client nor wait (PATCHED.md, change 8).
+	AllowUpload func(*UploadRequest) bool
+
 	// ICEServerList defines a slice describing servers available to be used by
 	// ICE, such as STUN and TURN servers.
 	ICEServerList []webrtc.ICEServer

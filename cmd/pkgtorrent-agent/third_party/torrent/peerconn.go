@@ -35,6 +35,7 @@ import (
 	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	utHolepunch "github.com/anacrolix/torrent/peer_protocol/ut-holepunch"
+	typedRoaring "github.com/anacrolix/torrent/typed-roaring"
 )
 
 type PeerStatus struct {
@@ -116,6 +117,12 @@ type PeerConn struct {
 	peerRequestServerRunning bool
 	// pkgtorrent: the seq of the next peer request that arrives.
 	peerRequestSeq uint64
+	// pkgtorrent: uploadRefused holds the requests AllowUpload refused and
+	// the peer has not asked for again.
+	uploadRefused typedRoaring.Bitmap[RequestIndex]
+	// pkgtorrent: rejectRetried is when a request this peer rejected was
+	// last asked of it again (afterReject).
+	rejectRetried time.Time
 	// Set true after we've added our ConnStats generated during handshake to other ConnStat
 	// instances as determined when the *Torrent became known.
 	reconciledHandshakeStats bool
@@ -677,6 +684,13 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 		torrent.Add("bad requests received", 1)
 		return errors.New("chunk overflows piece")
 	}
+	// pkgtorrent: the client's own rule (ClientConfig.AllowUpload).
+	if c.fastEnabled() && !c.allowUpload(r) {
+		torrent.Add("requests rejected by AllowUpload", 1)
+		c.reject(r)
+		return nil
+	}
+	c.t.uploadAccepted += int64(r.Length)
 	if c.peerRequests == nil {
 		c.peerRequests = make(map[Request]*peerRequestState, localClientReqq)
 	}
@@ -690,6 +704,72 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 		c.startPeerRequestServer()
 	}
 	return nil
+}
+
+// pkgtorrent: UploadRequest is a peer's request for a block of a piece the
+// client has, as ClientConfig.AllowUpload sees it. Its methods hold only
+// while AllowUpload runs.
+type UploadRequest struct {
+	c     *PeerConn
+	r     Request
+	again bool
+}
+
+// InfoHash is the torrent's.
+func (u *UploadRequest) InfoHash() metainfo.Hash { return u.c.t.infoHash.UnwrapOrZeroValue() }
+
+// Piece is the index of the piece the block is of.
+func (u *UploadRequest) Piece() int { return int(u.r.Index) }
+
+// Size is the block's length in bytes.
+func (u *UploadRequest) Size() int64 { return int64(u.r.Length) }
+
+// TorrentLength is the torrent's length in bytes.
+func (u *UploadRequest) TorrentLength() int64 { return u.c.t.length() }
+
+// Accepted is the bytes of the torrent's requests the client took to
+// serve so far, from any peer: sent, queued, or cancelled by the peer
+// after; this one not included.
+func (u *UploadRequest) Accepted() int64 { return u.c.t.uploadAccepted }
+
+// OthersHave tells whether another of the torrent's connected peers, not
+// the one asking, has the piece.
+func (u *UploadRequest) OthersHave() bool {
+	for o := range u.c.t.conns {
+		if o != u.c && !o.closed.IsSet() && o.peerHasPiece(pieceIndex(u.r.Index)) {
+			return true
+		}
+	}
+	return false
+}
+
+// PeerClientName is the client name the peer's extended handshake gave
+// (ClientConfig.ExtendedHandshakeClientVersion), "" if none.
+func (u *UploadRequest) PeerClientName() string {
+	v, _ := u.c.PeerClientName.Load().(string)
+	return v
+}
+
+// AskedAgain tells whether the peer asks for this block again on this
+// connection after AllowUpload refused it.
+func (u *UploadRequest) AskedAgain() bool { return u.again }
+
+// pkgtorrent: allowUpload asks ClientConfig.AllowUpload about r.
+func (c *PeerConn) allowUpload(r Request) bool {
+	allow := c.t.cl.config.AllowUpload
+	if allow == nil {
+		return true
+	}
+	ri := c.t.requestIndexFromRequest(r)
+	again := c.uploadRefused.Contains(ri)
+	if allow(&UploadRequest{c: c, r: r, again: again}) {
+		if again {
+			c.uploadRefused.Remove(ri)
+		}
+		return true
+	}
+	c.uploadRefused.Add(ri)
+	return false
 }
 
 func (c *PeerConn) startPeerRequestServer() {
@@ -1788,11 +1868,41 @@ func (c *PeerConn) remoteRejectedRequest(r RequestIndex) bool {
 		// The request was already cancelled.
 		return false
 	}
+	c.afterReject(r)
 	if c.isLowOnRequests() {
 		c.onNeedUpdateRequests(peerUpdateRequestsRemoteRejectReason)
 	}
 	c.decExpectedChunkReceive(r)
 	return true
+}
+
+// pkgtorrent: afterReject has a block this peer refused requested again:
+// the torrent's other connections whose peer has its piece and that wait
+// for work look for requests; when none has the piece, this one asks
+// again, at most once for each block it received since it last did (a
+// peer that refuses every request is not asked in a loop). Upstream
+// relies on the other connections' next update, which a connection with
+// nothing outstanding never gets.
+func (c *PeerConn) afterReject(r RequestIndex) {
+	t := c.t
+	piece := t.pieceIndexOfRequestIndex(r)
+	others := false
+	for o := range t.conns {
+		if o == c || o.closed.IsSet() || !o.peerHasPiece(piece) {
+			continue
+		}
+		if o.peerChoking && !o.peerAllowedFast.Contains(piece) {
+			continue
+		}
+		others = true
+		if o.isLowOnRequests() {
+			o.onNeedUpdateRequests("another peer rejected a request")
+		}
+	}
+	if !others && (c.rejectRetried.IsZero() || c.lastUsefulChunkReceived.After(c.rejectRetried)) {
+		c.rejectRetried = time.Now()
+		c.onNeedUpdateRequests("rejected, and no other peer has the piece")
+	}
 }
 
 func (c *PeerConn) decExpectedChunkReceive(r RequestIndex) {

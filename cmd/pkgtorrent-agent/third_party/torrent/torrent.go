@@ -69,6 +69,9 @@ type Torrent struct {
 	// alignment. See #262.
 	connStats AllConnStats
 	counters  TorrentStatCounters
+	// pkgtorrent: uploadAccepted is the bytes of the peers' requests taken
+	// to serve, sent or queued (ClientConfig.AllowUpload).
+	uploadAccepted int64
 
 	cl       *Client
 	logger   log.Logger
