@@ -19,28 +19,15 @@ import (
 // gets the whole file from its peers, nothing from the mirror.
 func TestUploadShare(t *testing.T) {
 	const size = 8<<20 + 4321
-	root := t.TempDir()
-	want := writeRandom(t, root, pkgDir+"s-1-1.noarch.rpm", size)
-	pre := startMirror(t, root)
-	tracker := startTracker(t, pre.base+"/yum/torrent_service/single/"+pkgDir+"s-1-1.noarch.rpm")
-	m := startMirror(t, root, tracker)
-	u := m.base + "/" + pkgDir + "s-1-1.noarch.rpm"
-	// Where the bytes come from, not how soon (see TestPeersServe).
-	opts := func(c *settings.Config) {
-		c.Stall = 30 * time.Second
-		c.UploadShare = 1
-	}
-	a := startAgent(t, t.TempDir(), []string{m.base}, opts)
-	b := startAgent(t, t.TempDir(), []string{m.base}, opts)
-	getWhole(t, "agent a", a.url(u), want)
-	getWhole(t, "agent b", b.url(u), want)
+	f := shareSetup(t, "s-1-1.noarch.rpm", size)
+	want, u, a, b := f.want, f.u, f.a, f.b
 	if up := a.swarm.Status().Totals.Uploaded; up != size {
 		t.Fatalf("agent a uploaded %d bytes to agent b, want the file's %d", up, size)
 	}
 
 	var ds []*agent
 	for range 4 {
-		ds = append(ds, startAgent(t, t.TempDir(), []string{m.base}, opts))
+		ds = append(ds, startAgent(t, t.TempDir(), []string{f.base}, f.opts))
 	}
 	getAll(t, ds, u, want)
 	upA := a.swarm.Status().Totals.Uploaded - size
@@ -64,24 +51,12 @@ func TestUploadShare(t *testing.T) {
 // has its piece).
 func TestUploadShareOnlySource(t *testing.T) {
 	const size = 4<<20 + 4321
-	root := t.TempDir()
-	want := writeRandom(t, root, pkgDir+"o-1-1.noarch.rpm", size)
-	pre := startMirror(t, root)
-	tracker := startTracker(t, pre.base+"/yum/torrent_service/single/"+pkgDir+"o-1-1.noarch.rpm")
-	m := startMirror(t, root, tracker)
-	u := m.base + "/" + pkgDir + "o-1-1.noarch.rpm"
-	opts := func(c *settings.Config) {
-		c.Stall = 30 * time.Second
-		c.UploadShare = 1
-	}
-	a := startAgent(t, t.TempDir(), []string{m.base}, opts)
-	b := startAgent(t, t.TempDir(), []string{m.base}, opts)
-	getWhole(t, "agent a", a.url(u), want)
-	getWhole(t, "agent b", b.url(u), want)
+	f := shareSetup(t, "o-1-1.noarch.rpm", size)
+	want, u, a, b := f.want, f.u, f.a, f.b
 	b.stop()
 	var ds []*agent
 	for range 3 {
-		ds = append(ds, startAgent(t, t.TempDir(), []string{m.base}, opts))
+		ds = append(ds, startAgent(t, t.TempDir(), []string{f.base}, f.opts))
 	}
 	start := time.Now()
 	getAll(t, ds, u, want)
@@ -89,6 +64,38 @@ func TestUploadShareOnlySource(t *testing.T) {
 	if up := a.swarm.Status().Totals.Uploaded; up <= size {
 		t.Errorf("agent a uploaded %d bytes, want more than b's copy (%d): it alone had the file", up, size)
 	}
+}
+
+// shareFixture is a package served by a mirror with a tracker, and two
+// agents with upload-share one copy (opts, for more agents): a took the
+// file from the mirror and b from a, which has used up its share then.
+type shareFixture struct {
+	want    []byte // the file
+	u, base string // its URL at the mirror; the mirror's
+	a, b    *agent
+	opts    func(*settings.Config)
+}
+
+// shareSetup makes a shareFixture of a package of size random bytes named
+// name.
+func shareSetup(t *testing.T, name string, size int) shareFixture {
+	t.Helper()
+	root := t.TempDir()
+	f := shareFixture{want: writeRandom(t, root, pkgDir+name, size)}
+	pre := startMirror(t, root)
+	tracker := startTracker(t, pre.base+"/yum/torrent_service/single/"+pkgDir+name)
+	m := startMirror(t, root, tracker)
+	f.u, f.base = m.base+"/"+pkgDir+name, m.base
+	// Where the bytes come from, not how soon (see TestPeersServe).
+	f.opts = func(c *settings.Config) {
+		c.Stall = 30 * time.Second
+		c.UploadShare = 1
+	}
+	f.a = startAgent(t, t.TempDir(), []string{m.base}, f.opts)
+	f.b = startAgent(t, t.TempDir(), []string{m.base}, f.opts)
+	getWhole(t, "agent a", f.a.url(f.u), f.want)
+	getWhole(t, "agent b", f.b.url(f.u), f.want)
+	return f
 }
 
 // getAll fetches the mirror's file u through each of ds at once, and
