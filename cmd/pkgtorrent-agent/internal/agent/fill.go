@@ -139,7 +139,22 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 		s.lonely.Add(1)
 	}
 	s.log.Debug("origin fill", "torrent", it.name, "peers_known", peersKnown, "swarm", swarm, "after", time.Since(began))
-	lastProgress, lastMissing := time.Now(), missing(t)
+	// Progress, as for a request (reader.go's waitPiece): a piece
+	// verified, or more bytes of the torrent arrived than ever before
+	// (blocks from peers, verified or not, and this fill's bytes from
+	// the mirror). A piece that comes slowly from a peer, on a loaded
+	// host, is not the swarm being stuck.
+	arrived := func() int64 { return t.BytesCompleted() + it.arriving.Load() }
+	lastProgress, lastMissing, most := time.Now(), missing(t), arrived()
+	progressed := func() bool {
+		m, a := missing(t), arrived()
+		if m >= lastMissing && a <= most {
+			return false
+		}
+		lastMissing, most, lastProgress = min(m, lastMissing), max(a, most), time.Now()
+		return true
+	}
+	stuck := false
 	// left holds when this host first left a missing piece to a host
 	// ranked above it.
 	left := map[int]time.Time{}
@@ -157,6 +172,10 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 		mode := "own"
 		if !peersKnown || time.Since(lastProgress) >= max(s.cfg.Stall, 2*patience) {
 			mode = "in order"
+			if peersKnown && !stuck {
+				s.log.Debug("origin fill: stuck", "torrent", it.name, "since", time.Since(lastProgress), "missing", lastMissing, "peers", t.Stats().ActivePeers)
+			}
+			stuck = peersKnown
 			// Alone, or the swarm is stuck: every missing piece, in
 			// order.
 			for i := range t.NumPieces() {
@@ -190,8 +209,8 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 				break
 			}
 		}
-		if m := missing(t); m < lastMissing {
-			lastMissing, lastProgress = m, time.Now()
+		if progressed() {
+			stuck = false
 			continue
 		}
 		if replan {
@@ -200,8 +219,8 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 		if !sleepUntilDone(ctx, t, 100*time.Millisecond) {
 			return ctx.Err()
 		}
-		if m := missing(t); m < lastMissing {
-			lastMissing, lastProgress = m, time.Now()
+		if progressed() {
+			stuck = false
 		}
 	}
 }
@@ -374,6 +393,7 @@ func (s *Swarm) fetchPiece(ctx context.Context, it *item, t *torrent.Torrent, i 
 			return err
 		}
 		if p.State().Complete {
+			s.log.Debug("origin piece done", "torrent", it.name, "piece", i, "took", time.Since(began))
 			return nil
 		}
 	}
