@@ -119,8 +119,9 @@ func TestPrivateTorrents(t *testing.T) {
 	}
 }
 
-// peerClient is a plain engine client on 127.0.0.1, a peer of the tests.
-func peerClient(t *testing.T) *torrent.Client {
+// peerClient is a plain engine client on 127.0.0.1, a peer of the tests,
+// with opts applied to its configuration.
+func peerClient(t *testing.T, opts ...func(*torrent.ClientConfig)) *torrent.Client {
 	t.Helper()
 	cfg := torrent.NewDefaultClientConfig()
 	cfg.DataDir = t.TempDir()
@@ -132,6 +133,9 @@ func peerClient(t *testing.T) *torrent.Client {
 	cfg.DisableWebseeds = true
 	cfg.DisableWebtorrent = true
 	cfg.NoDefaultPortForwarding = true
+	for _, o := range opts {
+		o(cfg)
+	}
 	cl, err := torrent.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
