@@ -54,10 +54,33 @@ func scrapeURL(tr string, ih metainfo.Hash) (string, bool) {
 	}
 	u.Path = u.Path[:i+1] + "scrape" + strings.TrimPrefix(u.Path[i+1:], "announce")
 	u.RawPath = ""
-	q := u.Query()
-	q.Set("info_hash", string(ih[:]))
-	u.RawQuery = q.Encode()
+	// The info hash first, every byte but the unreserved ones as %XX:
+	// opentracker decodes %XX only, so the '+' that url.Values makes of
+	// a space byte named another torrent (one torrent in 13 has one).
+	// The announce URL's own parameters follow as they were written.
+	q := "info_hash=" + escapeBytes(ih[:])
+	if u.RawQuery != "" {
+		q += "&" + u.RawQuery
+	}
+	u.RawQuery = q
 	return u.String(), true
+}
+
+// escapeBytes percent-encodes b for a URL's query, leaving only the
+// unreserved characters of RFC 3986 as they are.
+func escapeBytes(b []byte) string {
+	const hex = "0123456789ABCDEF"
+	var sb strings.Builder
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			sb.WriteByte(c)
+			continue
+		}
+		sb.WriteByte('%')
+		sb.WriteByte(hex[c>>4])
+		sb.WriteByte(hex[c&15])
+	}
+	return sb.String()
 }
 
 // scrape asks the tracker at scrape URL u how many hosts are in the

@@ -2,23 +2,30 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
 func TestScrapeURL(t *testing.T) {
 	var ih metainfo.Hash
 	copy(ih[:], "an info hash, 20 B..")
-	q := "info_hash=an+info+hash%2C+20+B.."
+	// Spaces as %20, not '+' (opentracker decodes %XX only: see
+	// TestScrapeOpentracker).
+	q := "info_hash=an%20info%20hash%2C%2020%20B.."
 	for _, c := range []struct{ announce, want string }{
 		{"http://tracker:6969/announce", "http://tracker:6969/scrape?" + q},
 		{"https://tracker/t/announce.php?key=1", "https://tracker/t/scrape.php?" + q + "&key=1"},
+		{"https://tracker/t/announce.php?key=a+b%2B", "https://tracker/t/scrape.php?" + q + "&key=a+b%2B"},
 		{"http://tracker:6969/", ""},
 		{"http://tracker/a/announce/x", ""},
 		{"udp://tracker:6969/announce", ""},
@@ -70,5 +77,34 @@ func TestSwarmSize(t *testing.T) {
 	}
 	if n := s.swarmSize(context.Background(), trackers[:2], ih); n != 0 {
 		t.Errorf("swarmSize of trackers that do not count it = %d, want 0", n)
+	}
+}
+
+// TestScrapeOpentracker: opentracker counts the host that announced an
+// info hash with space bytes in it (0x20, in about one torrent in 13),
+// when asked through scrapeURL. The announce is written here byte by
+// byte (%XX), as clients do.
+func TestScrapeOpentracker(t *testing.T) {
+	var ih metainfo.Hash
+	copy(ih[:], "an info hash, 20 B..")
+	port := e2e.Port(t)
+	e2e.StartOpentracker(t, e2e.Node{}, port, []string{ih.HexString()})
+	announce := e2e.Announce(port)
+	var raw strings.Builder
+	for _, c := range ih {
+		fmt.Fprintf(&raw, "%%%02X", c)
+	}
+	resp, err := http.Get(announce + "?info_hash=" + raw.String() + "&peer_id=-TEST00-abcdefghijkl&port=1234&uploaded=0&downloaded=0&left=10&compact=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "interval") {
+		t.Fatalf("announce: %s: %q", resp.Status, body)
+	}
+	s := &Swarm{trackers: http.DefaultClient, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if n := s.swarmSize(context.Background(), []string{announce}, ih); n != 1 {
+		t.Errorf("swarmSize = %d, want 1: the host that announced", n)
 	}
 }
