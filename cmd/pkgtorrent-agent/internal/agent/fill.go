@@ -68,9 +68,10 @@ func (s *Swarm) startFill(it *item) {
 // that hosts that see the same peers fetch each piece once between them.
 // A piece it ranks r-th for is fetched after r x patience if still
 // missing; in a swarm larger than its connections it also counts the
-// hosts it does not see, and waits longer (turnWait). When no piece
-// completes for stall (or twice the patience, when longer) every missing
-// piece is fetched in order. A host that found no peer looks again
+// hosts it does not see, and waits longer (turnWait). When the torrent
+// makes no progress for stall (or twice the patience, when longer): no
+// piece verified and no byte of it arrived, from peers or the mirror,
+// every missing piece is fetched in order. A host that found no peer looks again
 // before each piece, and goes on as if peers had been known from the
 // start (with connected peers only) when one connects.
 func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified <-chan struct{}) error {
