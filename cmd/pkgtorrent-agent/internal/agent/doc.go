@@ -49,7 +49,10 @@
 // A request is never much slower than the mirror: when its torrent makes
 // no progress for stall, or when the store cannot hold the download (a
 // full disk), it streams the rest straight from the mirror, and the
-// torrent goes on in the swarm.
+// torrent goes on in the swarm; when the torrent progresses but the
+// request's next piece is late (4 x stall, then stall for the pieces
+// after it), it fetches that piece from the mirror into the torrent
+// (TestLatePieceFromMirror).
 //
 // Among hosts that start a torrent together, each piece the swarm lacks
 // is fetched from the mirror by about one host (see fill), also in a

@@ -401,6 +401,20 @@ func (s *Swarm) fetchPiece(ctx context.Context, it *item, t *torrent.Torrent, i 
 	return fmt.Errorf("piece %d from %s does not match the torrent", i, u)
 }
 
+// fetchLate fetches piece i of it from the mirror for a request whose
+// next piece is late (see swarmReader), as the fill fetches a piece.
+func (s *Swarm) fetchLate(ctx context.Context, it *item, i int) error {
+	s.mu.Lock()
+	t := it.t
+	s.mu.Unlock()
+	err := s.fetchPiece(ctx, it, t, i)
+	var se storeError
+	if errors.As(err, &se) {
+		s.fail(it, err)
+	}
+	return err
+}
+
 // checkRange checks that resp holds bytes off to off+size-1 of a file of
 // length total.
 func checkRange(resp *http.Response, off, size, total int64) error {

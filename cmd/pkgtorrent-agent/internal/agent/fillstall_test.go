@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,37 +34,8 @@ func TestFillSlowPeerNotStuck(t *testing.T) {
 	m := startMirrorWith(t, root, flags, tracker)
 
 	// The slow seeder, announced to the tracker before the agent asks.
-	resp, err := http.Get(m.base + torrentURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mi, err := metainfo.Load(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dataDir string
-	peer := peerClient(t, func(c *torrent.ClientConfig) {
-		c.UploadRateLimiter = rate.NewLimiter(64<<10, 32<<10)
-		c.Seed = true
-		dataDir = c.DataDir
-	})
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dataDir, info.Name), want, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	pt, err := peer.AddTorrent(mi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-pt.GotInfo()
-	if err := pt.VerifyDataContext(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if got := pt.BytesCompleted(); got != int64(len(want)) {
+	mi := torrentOf(t, m.base+torrentURL)
+	if got := slowPeer(t, mi, want, 64<<10); got != int64(len(want)) {
 		t.Fatalf("the seeder has %d of %d bytes", got, len(want))
 	}
 	waitFor(t, "the tracker to count the seeder", func() bool {
@@ -111,4 +83,94 @@ func scrapeCount(t *testing.T, tracker string, ih metainfo.Hash) int {
 	}
 	f := answer.Files[string(ih[:])]
 	return f.Complete + f.Incomplete
+}
+
+// TestLatePieceFromMirror: a request's next piece is late while the
+// torrent progresses. One peer has every piece but sends 1 KiB/s;
+// another has all but the first and sends 64 KiB/s. The fill leaves the
+// first piece to the peer that has it, and the request, once it waited
+// 4 x stall for it with bytes of the others arriving, fetches that
+// piece from the mirror into the torrent and reads on, fetching the next
+// ones too when they are not there within the stall: the mirror sends
+// pieces, not the file (the whole file streamed from the mirror before).
+func TestLatePieceFromMirror(t *testing.T) {
+	root := t.TempDir()
+	const name = "latepiece-1-1.noarch.rpm"
+	const pieceLength = 256 << 10
+	want := writeRandom(t, root, pkgDir+name, 4*pieceLength)
+	flags := []string{"-piece-length", "256KiB"}
+	pre := startMirrorWith(t, root, flags)
+	torrentURL := "/yum/torrent_service/single/" + pkgDir + name
+	tracker := startTracker(t, pre.base+torrentURL)
+	m := startMirrorWith(t, root, flags, tracker)
+	mi := torrentOf(t, m.base+torrentURL)
+	if got := slowPeer(t, mi, want, 1<<10); got != int64(len(want)) {
+		t.Fatalf("the slow seeder has %d of %d bytes", got, len(want))
+	}
+	partial := bytes.Clone(want)
+	clear(partial[:pieceLength])
+	if got := slowPeer(t, mi, partial, 64<<10); got != 3*pieceLength {
+		t.Fatalf("the partial seeder has %d bytes, want all but the first piece", got)
+	}
+	waitFor(t, "the tracker to count both peers", func() bool {
+		return scrapeCount(t, tracker, mi.HashInfoBytes()) == 2
+	})
+
+	a := startAgent(t, t.TempDir(), []string{m.base}, func(c *settings.Config) {
+		c.Stall = 2 * time.Second
+		c.OriginAfter = 500 * time.Millisecond
+	})
+	getWhole(t, "agent", a.url(m.base+"/"+pkgDir+name), want)
+	st := a.swarm.Status().Totals
+	t.Logf("from peers %d, mirror %d, fallback %d", st.FromPeers, st.FromOrigin, st.FromFallback)
+	// The first piece, and the next ones that are not there within the
+	// stall after it (the peer sends the last three together, 12 s).
+	if st.FromFallback != 0 || st.FromOrigin < pieceLength || st.FromOrigin > 3*pieceLength {
+		t.Errorf("the mirror sent %d bytes as pieces and streamed %d, want the first piece and at most two more, no stream", st.FromOrigin, st.FromFallback)
+	}
+}
+
+// torrentOf returns the torrent the mirror serves at u.
+func torrentOf(t *testing.T, u string) *metainfo.MetaInfo {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	mi, err := metainfo.Load(resp.Body)
+	if err != nil {
+		t.Fatalf("torrent %s: %v", u, err)
+	}
+	return mi
+}
+
+// slowPeer starts a plain engine client that seeds the pieces of mi
+// that data holds (those that verify) at bps bytes a second, announced
+// to the torrent's trackers. It returns the bytes that verified.
+func slowPeer(t *testing.T, mi *metainfo.MetaInfo, data []byte, bps int) int64 {
+	t.Helper()
+	var dataDir string
+	peer := peerClient(t, func(c *torrent.ClientConfig) {
+		// The burst holds one block (16 KiB), the most a request asks.
+		c.UploadRateLimiter = rate.NewLimiter(rate.Limit(bps), 16<<10)
+		c.Seed = true
+		dataDir = c.DataDir
+	})
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, info.Name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pt, err := peer.AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-pt.GotInfo()
+	if err := pt.VerifyDataContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return pt.BytesCompleted()
 }
