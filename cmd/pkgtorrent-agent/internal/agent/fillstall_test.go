@@ -24,17 +24,9 @@ import (
 // that). Counting verified pieces only, the fill took the file from the
 // mirror after the stall.
 func TestFillSlowPeerNotStuck(t *testing.T) {
-	root := t.TempDir()
 	const name = "slowpeer-1-1.noarch.rpm"
-	want := writeRandom(t, root, pkgDir+name, 512<<10)
-	flags := []string{"-piece-length", "256KiB"}
-	pre := startMirrorWith(t, root, flags)
-	torrentURL := "/yum/torrent_service/single/" + pkgDir + name
-	tracker := startTracker(t, pre.base+torrentURL)
-	m := startMirrorWith(t, root, flags, tracker)
-
+	want, m, tracker, mi := slowSwarm(t, name, 512<<10)
 	// The slow seeder, announced to the tracker before the agent asks.
-	mi := torrentOf(t, m.base+torrentURL)
 	if got := slowPeer(t, mi, want, 64<<10); got != int64(len(want)) {
 		t.Fatalf("the seeder has %d of %d bytes", got, len(want))
 	}
@@ -94,16 +86,9 @@ func scrapeCount(t *testing.T, tracker string, ih metainfo.Hash) int {
 // ones too when they are not there within the stall: the mirror sends
 // pieces, not the file (the whole file streamed from the mirror before).
 func TestLatePieceFromMirror(t *testing.T) {
-	root := t.TempDir()
 	const name = "latepiece-1-1.noarch.rpm"
 	const pieceLength = 256 << 10
-	want := writeRandom(t, root, pkgDir+name, 4*pieceLength)
-	flags := []string{"-piece-length", "256KiB"}
-	pre := startMirrorWith(t, root, flags)
-	torrentURL := "/yum/torrent_service/single/" + pkgDir + name
-	tracker := startTracker(t, pre.base+torrentURL)
-	m := startMirrorWith(t, root, flags, tracker)
-	mi := torrentOf(t, m.base+torrentURL)
+	want, m, tracker, mi := slowSwarm(t, name, 4*pieceLength)
 	if got := slowPeer(t, mi, want, 1<<10); got != int64(len(want)) {
 		t.Fatalf("the slow seeder has %d of %d bytes", got, len(want))
 	}
@@ -130,15 +115,30 @@ func TestLatePieceFromMirror(t *testing.T) {
 	}
 }
 
-// torrentOf returns the torrent the mirror serves at u.
-func torrentOf(t *testing.T, u string) *metainfo.MetaInfo {
+// slowSwarm makes a package of size random bytes named name, on a mirror
+// whose torrents have pieces of 256 KiB and name a tracker that tracks
+// it; it returns the bytes, the mirror, the tracker's announce URL and
+// the torrent.
+func slowSwarm(t *testing.T, name string, size int) ([]byte, *mirror, string, *metainfo.MetaInfo) {
 	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
+	root := t.TempDir()
+	want := writeRandom(t, root, pkgDir+name, size)
+	flags := []string{"-piece-length", "256KiB"}
+	pre := startMirrorWith(t, root, flags)
+	torrentURL := "/yum/torrent_service/single/" + pkgDir + name
+	tracker := startTracker(t, pre.base+torrentURL)
+	m := startMirrorWith(t, root, flags, tracker)
+	return want, m, tracker, torrentOf(t, m.base+torrentURL)
+}
+
+// torrentOf returns the torrent the mirror serves at u.
+func torrentOf(t testing.TB, u string) *metainfo.MetaInfo {
+	t.Helper()
+	resp, b := get(t, u)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("torrent %s: %s", u, resp.Status)
 	}
-	defer resp.Body.Close()
-	mi, err := metainfo.Load(resp.Body)
+	mi, err := metainfo.Load(bytes.NewReader(b))
 	if err != nil {
 		t.Fatalf("torrent %s: %v", u, err)
 	}

@@ -1,11 +1,8 @@
 package agent
 
 import (
-	"net/http"
 	"testing"
 	"time"
-
-	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
@@ -18,16 +15,7 @@ func startTracker(t testing.TB, torrentURLs ...string) string {
 	t.Helper()
 	var hashes []string
 	for _, u := range torrentURLs {
-		resp, err := http.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mi, err := metainfo.Load(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("torrent %s: %v", u, err)
-		}
-		hashes = append(hashes, mi.HashInfoBytes().HexString())
+		hashes = append(hashes, torrentOf(t, u).HashInfoBytes().HexString())
 	}
 	port := e2e.Port(t)
 	e2e.StartOpentracker(t, e2e.Node{}, port, hashes)
