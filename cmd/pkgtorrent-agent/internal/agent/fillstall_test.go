@@ -123,12 +123,8 @@ func slowSwarm(t *testing.T, name string, size int) ([]byte, *mirror, string, *m
 	t.Helper()
 	root := t.TempDir()
 	want := writeRandom(t, root, pkgDir+name, size)
-	flags := []string{"-piece-length", "256KiB"}
-	pre := startMirrorWith(t, root, flags)
-	torrentURL := "/yum/torrent_service/single/" + pkgDir + name
-	tracker := startTracker(t, pre.base+torrentURL)
-	m := startMirrorWith(t, root, flags, tracker)
-	return want, m, tracker, torrentOf(t, m.base+torrentURL)
+	m, tracker := startTrackedMirror(t, root, []string{"-piece-length", "256KiB"}, name)
+	return want, m, tracker, torrentOf(t, m.base+singleTorrent(name))
 }
 
 // torrentOf returns the torrent the mirror serves at u.

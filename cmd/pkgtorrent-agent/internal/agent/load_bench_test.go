@@ -31,13 +31,7 @@ func BenchmarkHTTPUnderLoad(b *testing.B) {
 		writeRandom(b, root, pkgDir+names[i], size)
 	}
 	writeRandom(b, root, "yum/el9/x86_64/repodata/repomd.xml", 4<<10)
-	pre := startMirror(b, root)
-	var torrents []string
-	for _, n := range names {
-		torrents = append(torrents, pre.base+"/yum/torrent_service/single/"+pkgDir+n)
-	}
-	tracker := startTracker(b, torrents...)
-	m := startMirror(b, root, tracker)
+	m, _ := startTrackedMirror(b, root, nil, names...)
 	// The probed agent's store holds 500 finished torrents besides, as a
 	// host's does after a while.
 	stored, _, _ := finishedStores(b, 500, 16<<10, 1)

@@ -126,9 +126,7 @@ func TestLateHost(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			root := t.TempDir()
 			want := writeRandom(t, root, pkgDir+"late-1-1.noarch.rpm", 3<<20+777)
-			pre := startMirror(t, root)
-			tracker := startTracker(t, pre.base+"/yum/torrent_service/single/"+pkgDir+"late-1-1.noarch.rpm")
-			m := startMirror(t, root, tracker)
+			m, _ := startTrackedMirror(t, root, nil, "late-1-1.noarch.rpm")
 			u := m.base + "/" + pkgDir + "late-1-1.noarch.rpm"
 			early := func(c2 *settings.Config) {
 				c2.SeedMin, c2.SeedMax = time.Second, time.Second

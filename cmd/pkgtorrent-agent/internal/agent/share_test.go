@@ -82,9 +82,7 @@ func shareSetup(t *testing.T, name string, size int) shareFixture {
 	t.Helper()
 	root := t.TempDir()
 	f := shareFixture{want: writeRandom(t, root, pkgDir+name, size)}
-	pre := startMirror(t, root)
-	tracker := startTracker(t, pre.base+"/yum/torrent_service/single/"+pkgDir+name)
-	m := startMirror(t, root, tracker)
+	m, _ := startTrackedMirror(t, root, nil, name)
 	f.u, f.base = m.base+"/"+pkgDir+name, m.base
 	// Where the bytes come from, not how soon (see TestPeersServe).
 	f.opts = func(c *settings.Config) {

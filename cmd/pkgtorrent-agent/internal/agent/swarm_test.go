@@ -22,17 +22,33 @@ func startTracker(t testing.TB, torrentURLs ...string) string {
 	return e2e.Announce(port)
 }
 
+// singleTorrent is the path of the service's per-file torrent of the
+// package named name.
+func singleTorrent(name string) string { return "/yum/torrent_service/single/" + pkgDir + name }
+
+// startTrackedMirror starts opentracker tracking the per-file torrents
+// of the packages names of root, and a mirror of root (run with flags)
+// whose torrents name it; it returns the mirror and the announce URL.
+// The tracker must know the info hashes before the mirror that names it
+// serves them: a first mirror without trackers gives them (trackers are
+// outside the info).
+func startTrackedMirror(t testing.TB, root string, flags []string, names ...string) (*mirror, string) {
+	t.Helper()
+	pre := startMirrorWith(t, root, flags)
+	var torrents []string
+	for _, n := range names {
+		torrents = append(torrents, pre.base+singleTorrent(n))
+	}
+	tracker := startTracker(t, torrents...)
+	return startMirrorWith(t, root, flags, tracker), tracker
+}
+
 // TestPeersServe: a second agent gets the whole file from the first one,
 // nothing from the mirror, and both hand out the mirror's bytes.
 func TestPeersServe(t *testing.T) {
 	root := t.TempDir()
 	want := writeRandom(t, root, pkgDir+"p-1-1.noarch.rpm", 6<<20+4321)
-	// The tracker must know the info hash before the mirror that names
-	// it serves the torrent; trackers are outside the info, so a mirror
-	// without them gives the same info hash.
-	pre := startMirror(t, root)
-	tracker := startTracker(t, pre.base+"/yum/torrent_service/single/"+pkgDir+"p-1-1.noarch.rpm")
-	m := startMirror(t, root, tracker)
+	m, _ := startTrackedMirror(t, root, nil, "p-1-1.noarch.rpm")
 	u := m.base + "/" + pkgDir + "p-1-1.noarch.rpm"
 	// What this shows is where the bytes come from, not how soon: on a
 	// loaded machine (make test runs packages in parallel) this test took
