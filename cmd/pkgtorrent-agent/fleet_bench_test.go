@@ -320,14 +320,8 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 		wg.Go(func() { f.times[i], errs[i] = h.Install(context.Background(), dnf, names) })
 	}
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			f.failed++
-			b.Errorf("%v\n%s", err, e2e.Tail(hosts[i].Log, 3000))
-		}
-	}
-	for i, h := range hosts {
-		h.CheckPackages(b, c.sets[i])
+	f.failed = checkInstalls(b, hosts, errs, c.sets)
+	for _, h := range hosts {
 		f.dnfCPU += h.CPU
 	}
 	ob := m.OriginBytes(b, off)
@@ -366,6 +360,24 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 	clean(hosts, agents)
 	f.ran = true
 	return f
+}
+
+// checkInstalls reports each host whose dnf failed (errs[i], with the
+// end of its log) and checks that every host has its set's packages; it
+// returns how many failed.
+func checkInstalls(b *testing.B, hosts []*fleet.Host, errs []error, sets [][]fleet.Pkg) int {
+	b.Helper()
+	failed := 0
+	for i, err := range errs {
+		if err != nil {
+			failed++
+			b.Errorf("%v\n%s", err, e2e.Tail(hosts[i].Log, 3000))
+		}
+	}
+	for i, h := range hosts {
+		h.CheckPackages(b, sets[i])
+	}
+	return failed
 }
 
 // clean removes a case's stores and dnf caches (3.3 GB) and writes the
@@ -458,15 +470,7 @@ func (fb *fleetBench) runLate(b *testing.B, index int, c fleetCase) fleetFigures
 		lf.late, err = hosts[n].Install(context.Background(), dnf, names(n))
 		errs = append(errs, err)
 		lf.lateCopy = float64(m.OriginBytes(b, off).Total) / total
-		for i, err := range errs {
-			if err != nil {
-				lf.failed++
-				b.Errorf("%v\n%s", err, e2e.Tail(hosts[i].Log, 3000))
-			}
-		}
-		for i, h := range hosts {
-			h.CheckPackages(b, c.sets[i])
-		}
+		lf.failed = checkInstalls(b, hosts, errs, c.sets)
 		lf.sources = agents[n].Sources(b)
 		for _, a := range agents {
 			a.Proc.Stop()
