@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -31,6 +35,39 @@ func StartOpentracker(t testing.TB, node Node, port int, infoHashes []string) *P
 		resp.Body.Close()
 		return nil
 	}, proc)
+	if len(infoHashes) > 0 {
+		// It reads the whitelist in a thread of its own, after /stats
+		// answers: wait until it takes an announce of the first hash, and
+		// take the probe's peer out again (event=stopped).
+		raw, err := hex.DecodeString(infoHashes[0])
+		if err != nil {
+			t.Fatalf("opentracker: info hash %q: %v", infoHashes[0], err)
+		}
+		var q strings.Builder
+		for _, b := range raw {
+			fmt.Fprintf(&q, "%%%02X", b)
+		}
+		announce := node.URL("http", port) + "/announce?info_hash=" + q.String() +
+			"&peer_id=-E2EPROBE-0123456789&port=9&uploaded=0&downloaded=0&left=0&compact=1"
+		Wait(t, "opentracker's whitelist", 20*time.Second, func() error {
+			resp, err := http.Get(announce)
+			if err != nil {
+				return err
+			}
+			body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(body, []byte("failure reason")) {
+				return fmt.Errorf("announce: %q", body)
+			}
+			return nil
+		}, proc)
+		if resp, err := http.Get(announce + "&event=stopped"); err == nil {
+			resp.Body.Close()
+		}
+	}
 	return proc
 }
 
