@@ -2,9 +2,12 @@ package agent
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,6 +115,76 @@ func TestLatePieceFromMirror(t *testing.T) {
 	// stall after it (the peer sends the last three together, 12 s).
 	if st.FromFallback != 0 || st.FromOrigin < pieceLength || st.FromOrigin > 3*pieceLength {
 		t.Errorf("the mirror sent %d bytes as pieces and streamed %d, want the first piece and at most two more, no stream", st.FromOrigin, st.FromFallback)
+	}
+}
+
+// TestLatePieceInTurn: three hosts read a file together; a seeder that
+// has it all sends next to nothing, another one has all but the first
+// piece. Their first piece is late at the same time: the host ranked
+// first fetches it from the mirror while the others take it from that
+// host, rather than each fetching it.
+func TestLatePieceInTurn(t *testing.T) {
+	const name = "lateturn-1-1.noarch.rpm"
+	const pieceLength = 256 << 10
+	const hosts, pieces = 3, 16
+	want, m, tracker, mi := slowSwarm(t, name, pieces*pieceLength)
+	if got := slowPeer(t, mi, want, 1<<10); got != int64(len(want)) {
+		t.Fatalf("the slow seeder has %d of %d bytes", got, len(want))
+	}
+	// Bytes of the other pieces keep coming, so the torrent progresses
+	// (no host is stuck) for longer than the first piece takes to be
+	// late.
+	partial := bytes.Clone(want)
+	clear(partial[:pieceLength])
+	if got := slowPeer(t, mi, partial, hosts*64<<10); got != (pieces-1)*pieceLength {
+		t.Fatalf("the partial seeder has %d bytes, want all but the first piece", got)
+	}
+	waitFor(t, "the tracker to count both seeders", func() bool {
+		return scrapeCount(t, tracker, mi.HashInfoBytes()) == 2
+	})
+	var agents []*agent
+	for range hosts {
+		agents = append(agents, startAgent(t, t.TempDir(), []string{m.base}, func(c *settings.Config) {
+			// The first piece is late after 8 s.
+			c.Stall = 2 * time.Second
+			c.OriginAfter = time.Second
+		}))
+	}
+	var wg sync.WaitGroup
+	for k, a := range agents {
+		wg.Go(func() {
+			resp, err := http.Get(a.url(m.base + "/" + pkgDir + name))
+			if err != nil {
+				t.Errorf("host %d: %v", k, err)
+				return
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
+				t.Errorf("host %d: %s, %d bytes, %v; want 200 and the mirror's %d", k, resp.Status, len(got), err, len(want))
+			}
+		})
+	}
+	wg.Wait()
+	firsts := 0
+	for k, a := range agents {
+		st := a.swarm.Status().Totals
+		logs := a.logText()
+		first := strings.Contains(logs, `msg="origin piece done" torrent=`+name+" piece=0 ")
+		t.Logf("host %d: from peers %d, mirror %d, fallback %d; fetched the first piece: %v", k, st.FromPeers, st.FromOrigin, st.FromFallback, first)
+		if first {
+			firsts++
+		}
+		// (A later piece may be streamed: the partial seeder's bytes
+		// do not always come within the stall once the pieces are
+		// late; that is not what this test is about.)
+		if !strings.Contains(logs, "fetching it from the mirror in turn\" torrent="+name+" piece=0\n") {
+			t.Errorf("host %d did not find the first piece late", k)
+		}
+	}
+	// Without turns, each host fetches it.
+	if firsts != 1 {
+		t.Errorf("%d hosts fetched the first piece from the mirror, want 1", firsts)
 	}
 }
 

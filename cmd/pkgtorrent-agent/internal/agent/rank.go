@@ -103,7 +103,12 @@ func turnWait(r int, score uint64, unseen int, patience time.Duration) time.Dura
 		return time.Duration(r) * patience
 	}
 	above := 1 - float64(score)/(1<<64)
-	x := float64(r) + above*float64(unseen)
+	return turns(float64(r)+above*float64(unseen), patience)
+}
+
+// turns is how long a host waits when x hosts rank above it for a piece
+// and any of them may bring it: 1.5 ln(1 + x) patiences (see turnWait).
+func turns(x float64, patience time.Duration) time.Duration {
 	return time.Duration(1.5 * math.Log1p(x) * float64(patience))
 }
 

@@ -42,11 +42,14 @@ type mirrorFallback struct {
 // longer than stall while its blocks keep coming. When its next piece
 // has not come for 4 x stall while the torrent progresses (a swarm busy
 // with other pieces), it fetches that piece from the mirror into the
-// torrent and reads on; after such a piece the next ones wait stall at
-// most. A swarm that slow would otherwise have every host that waits
-// stream the whole file from the mirror at once: at 40 hosts, 10 hosts
-// of a 14 MiB package in one run. 4 x stall stays below dnf's limit of
-// 30 s under 1000 bytes/s.
+// torrent in its turn (Swarm.fetchLate: the host ranked first among
+// those that lack it at once, the others up to stall later, unless it
+// came from a peer meanwhile) and reads on; after such a piece the next
+// ones wait stall at most. A swarm that slow would otherwise have every
+// host that waits stream the whole file from the mirror at once (at 40
+// hosts, 10 hosts of a 14 MiB package in one run), or fetch the same
+// late piece each (39 hosts the first piece of one). 4 x stall and a
+// turn of stall stay below dnf's limit of 30 s under 1000 bytes/s.
 type swarmReader struct {
 	ctx context.Context
 	it  *item
@@ -110,7 +113,7 @@ func (r *swarmReader) read(p []byte) (int, error) {
 		if err == errSlowPiece {
 			r.slow = true
 			piece := int(r.pos / r.it.t.Info().PieceLength)
-			r.fb.log.Debug("the next piece is late while the torrent progresses; fetching it from the mirror", "torrent", r.it.name, "piece", piece)
+			r.fb.log.Debug("the next piece is late while the torrent progresses; fetching it from the mirror in turn", "torrent", r.it.name, "piece", piece)
 			if ferr := r.fb.piece(r.ctx, r.it, piece); ferr == nil {
 				n, err = r.readVerified(p)
 			} else if r.ctx.Err() != nil {
