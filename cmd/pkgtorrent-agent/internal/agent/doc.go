@@ -52,7 +52,10 @@
 // torrent goes on in the swarm; when the torrent progresses but the
 // request's next piece is late (4 x stall, then stall for the pieces
 // after it), it fetches that piece from the mirror into the torrent
-// (TestLatePieceFromMirror).
+// (TestLatePieceFromMirror), in its turn among the connected peers that
+// lack it, as the fill ranks them: hosts that read a file together find
+// the same piece late together, and one of them fetches it while the
+// others wait up to stall for it (TestLatePieceInTurn).
 //
 // Among hosts that start a torrent together, each piece the swarm lacks
 // is fetched from the mirror by about one host (see fill), also in a

@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"errors"
+	"expvar"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -68,6 +69,10 @@ func NewHandler(cfg settings.Config, swarm *Swarm, mirrors *Mirrors, origin *htt
 		h.api.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		h.api.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		h.api.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		// The engine's own counters (messages read and written by
+		// type, requests served and refused, chunks received), as
+		// JSON.
+		h.api.Handle("GET /debug/vars", expvar.Handler())
 	}
 	h.api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{http.StatusNotFound, "not found: the agent answers /m/{scheme}/{host}/{path}, /prefetch, /status and /metrics"})

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -51,8 +52,9 @@ func TestRouting(t *testing.T) {
 	}
 }
 
-// TestPprof: the pprof setting serves Go's profiles at /debug/pprof/ on
-// the HTTP endpoint; without it, 404.
+// TestPprof: the pprof setting serves Go's profiles at /debug/pprof/ and
+// the engine's counters at /debug/vars on the HTTP endpoint; without it,
+// 404.
 func TestPprof(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		a := startAgent(t, t.TempDir(), nil, func(c *settings.Config) { c.Pprof = on })
@@ -62,6 +64,14 @@ func TestPprof(t *testing.T) {
 			t.Errorf("pprof on: %d, %.60q; want 200 and the goroutine profile", resp.StatusCode, b)
 		case !on && resp.StatusCode != http.StatusNotFound:
 			t.Errorf("pprof off: %d, want 404", resp.StatusCode)
+		}
+		resp, b = get(t, a.srv.URL+"/debug/vars")
+		var vars map[string]json.RawMessage
+		switch {
+		case on && (resp.StatusCode != http.StatusOK || json.Unmarshal(b, &vars) != nil || vars["torrent"] == nil):
+			t.Errorf("/debug/vars with pprof on: %d, %.60q; want 200 and JSON with the engine's \"torrent\" counters", resp.StatusCode, b)
+		case !on && resp.StatusCode != http.StatusNotFound:
+			t.Errorf("/debug/vars with pprof off: %d, want 404", resp.StatusCode)
 		}
 	}
 }

@@ -111,7 +111,8 @@ type Config struct {
 	DNFConf string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
-	// Pprof serves Go's profiles at /debug/pprof/ on the HTTP endpoint.
+	// Pprof serves Go's profiles at /debug/pprof/ and the engine's
+	// counters at /debug/vars on the HTTP endpoint.
 	Pprof bool
 }
 
@@ -197,7 +198,7 @@ func (c *Config) table() pkgsettings.Table {
 		"dnf's configuration file, whose [main] proxy options apply when proxy is empty (empty: none)")
 	t.Add("log-level", pkgsettings.String(&c.LogLevel), "debug, info, warn or error")
 	t.Add("pprof", pkgsettings.Bool(&c.Pprof),
-		"serve Go's CPU, heap and goroutine profiles at /debug/pprof/ on the listen address (to find where the agent's time goes)")
+		"serve Go's CPU, heap and goroutine profiles at /debug/pprof/ and the engine's counters at /debug/vars on the listen address (to find where the agent's time goes)")
 	return t
 }
 
