@@ -104,7 +104,7 @@ var (
 	fleetAgentArgs       = flag.String("fleet.agent-args", "", "BenchmarkFleet: more flags for every agent, space-separated (for example -stall 15s)")
 	fleetTotalFlag       = flag.Int("fleet.total", 200, "BenchmarkFleet: the package set's size in MiB, about (sizes log-uniform from 16 KiB to 16 MiB)")
 	fleetCasesFlag       = flag.String("fleet.cases", "", "BenchmarkFleet: run only these cases, numbered 1 to 8, comma-separated (the targets need all eight)")
-	fleetKeepFlag        = flag.String("fleet.keep", "", "BenchmarkFleet: copy each case's agent and dnf logs into this folder")
+	fleetKeepFlag        = flag.String("fleet.keep", "", "BenchmarkFleet: copy each case's agent and dnf logs into this folder (and, the agents run with -fleet.agent-args=-pprof, their engine counters summed, engine-counters.txt)")
 	fleetTrackerAtMirror = flag.Bool("fleet.tracker-at-mirror", false, "BenchmarkFleet: run the tracker beside the mirror, behind its limited link")
 )
 
@@ -332,7 +332,15 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 		tx, _ := fleet.LinkBytes(b, h.Node)
 		f.uploadLink = append(f.uploadLink, tx-hostTx[i])
 	}
+	counters := map[string]float64{}
 	for _, a := range agents {
+		// The engine's counters, when the agents serve them
+		// (-fleet.agent-args=-pprof): kept with the logs.
+		if c, err := a.EngineCounters(); err == nil {
+			for k, v := range c {
+				counters[k] += v
+			}
+		}
 		s := a.Sources(b)
 		f.uploaded = append(f.uploaded, int64(s.Uploaded))
 		f.sources.Peers += s.Peers
@@ -356,6 +364,17 @@ func (fb *fleetBench) run(b *testing.B, index int, c fleetCase) fleetFigures {
 			fmt.Fprintf(&per, "%s %d %.2f\n", p.File, p.Size, float64(ob.PerFile[m.Repo.URLPath(p)])/float64(p.Size))
 		}
 		os.WriteFile(filepath.Join(dir, fmt.Sprintf("case%d", index+1), "origin-per-file.txt"), []byte(per.String()), 0o644)
+		if len(counters) > 0 {
+			// Summed over the agents, and per GiB they received.
+			got := (f.sources.Peers + f.sources.Origin + f.sources.Fallback) / (1 << 30)
+			var lines []string
+			for k, v := range counters {
+				lines = append(lines, fmt.Sprintf("%14.0f %12.0f/GiB  %s", v, v/got, k))
+			}
+			slices.Sort(lines)
+			slices.Reverse(lines)
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("case%d", index+1), "engine-counters.txt"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+		}
 	}
 	clean(hosts, agents)
 	f.ran = true

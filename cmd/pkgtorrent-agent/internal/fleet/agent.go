@@ -117,6 +117,33 @@ func (a *Agent) Metrics() (map[string]float64, error) {
 	return out, sc.Err()
 }
 
+// EngineCounters returns the engine's counters from the agent's
+// /debug/vars (its pprof setting on): the numbers of the expvar map
+// "torrent", such as "messages written of type Have".
+func (a *Agent) EngineCounters() (map[string]float64, error) {
+	resp, err := a.Node.Client(5 * time.Second).Get(a.Base + "/debug/vars")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/debug/vars: %s", a.Base, resp.Status)
+	}
+	var vars struct {
+		Torrent map[string]json.RawMessage `json:"torrent"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+		return nil, fmt.Errorf("GET %s/debug/vars: %w", a.Base, err)
+	}
+	out := map[string]float64{}
+	for k, v := range vars.Torrent {
+		if f, err := strconv.ParseFloat(string(v), 64); err == nil {
+			out[k] = f
+		}
+	}
+	return out, nil
+}
+
 // Sources are an agent's bytes by source, from its /metrics.
 type Sources struct {
 	Peers, Origin, Fallback, Uploaded float64
