@@ -421,6 +421,12 @@ func (cn *PeerConn) have(piece pieceIndex) {
 	if cn.sentHaves.Get(bitmap.BitIndex(piece)) {
 		return
 	}
+	// pkgtorrent: a peer that has the piece is not told: it never asks
+	// for it, and each message costs both ends a write, a read and a
+	// request update (issue 20; PATCHED.md change 9).
+	if cn.peerHasPiece(piece) {
+		return
+	}
 	cn.write(pp.Message{
 		Type:  pp.Have,
 		Index: pp.Integer(piece),

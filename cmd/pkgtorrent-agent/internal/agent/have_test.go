@@ -1,0 +1,130 @@
+package agent
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/sha1"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// TestNoHaveToPeerThatHasIt: a client that downloads a torrent from a
+// seed tells a connected peer that lacks the pieces of each piece it
+// completes, and a connected peer that has them of none (the engine's
+// patch 9, third_party/torrent/PATCHED.md). The two peers are raw
+// protocol connections of the test, which count the have messages they
+// read.
+func TestNoHaveToPeerThatHasIt(t *testing.T) {
+	const pieces, pieceLength = 8, 32 << 10
+	data := make([]byte, pieces*pieceLength)
+	rand.Read(data)
+	info := metainfo.Info{Name: "have-1-1.noarch.rpm", Length: int64(len(data)), PieceLength: pieceLength}
+	for off := 0; off < len(data); off += pieceLength {
+		sum := sha1.Sum(data[off : off+pieceLength])
+		info.Pieces = append(info.Pieces, sum[:]...)
+	}
+	ib, err := bencode.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi := &metainfo.MetaInfo{InfoBytes: ib}
+
+	var seedDir string
+	seed := peerClient(t, func(c *torrent.ClientConfig) { c.Seed = true; seedDir = c.DataDir })
+	if err := os.WriteFile(filepath.Join(seedDir, info.Name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := seed.AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.VerifyDataContext(t.Context()); err != nil || st.BytesCompleted() != int64(len(data)) {
+		t.Fatalf("the seed has %d of %d bytes: %v", st.BytesCompleted(), len(data), err)
+	}
+	down := peerClient(t, func(c *torrent.ClientConfig) { c.DisablePEX = true; c.DisableAcceptRateLimiting = true })
+	dt, err := down.AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dt.DownloadAll()
+
+	// rawPeer connects to the downloader as a peer with all pieces or
+	// none, and counts the have messages it reads until the connection
+	// ends.
+	var wg sync.WaitGroup
+	rawPeer := func(all bool, haves *int, from string) net.Conn {
+		// From an address of its own: the engine limits how fast it
+		// accepts connections from one address. It may also close a
+		// connection during the handshake now and then: tried again.
+		dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		var id [20]byte
+		rand.Read(id[:])
+		ih := mi.HashInfoBytes()
+		var c net.Conn
+		for try := 0; ; try++ {
+			c, err = dialer.Dial("tcp", down.ListenAddrs()[0].String())
+			if err == nil {
+				_, err = pp.Handshake(t.Context(), c, &ih, id, pp.NewPeerExtensionBytes(pp.ExtensionBitFast))
+			}
+			if err == nil {
+				break
+			}
+			if c != nil {
+				c.Close()
+			}
+			if try == 4 {
+				t.Fatalf("handshake with the downloader from %s: %v", from, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		msg := pp.Message{Type: pp.HaveNone}
+		if all {
+			msg = pp.Message{Type: pp.HaveAll}
+		}
+		if _, err := c.Write(msg.MustMarshalBinary()); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			d := pp.Decoder{R: bufio.NewReader(c), MaxLength: 1 << 20}
+			for {
+				var m pp.Message
+				if d.Decode(&m) != nil {
+					return
+				}
+				if m.Type == pp.Have && !m.Keepalive {
+					*haves++
+				}
+			}
+		})
+		return c
+	}
+	var toSeed, toLacking int
+	hasAll, lacks := rawPeer(true, &toSeed, "127.0.0.2"), rawPeer(false, &toLacking, "127.0.0.3")
+	waitFor(t, "the two raw peers to connect", func() bool { return dt.Stats().ActivePeers == 2 })
+
+	dt.AddClientPeer(seed)
+	select {
+	case <-dt.Complete().On():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the download has %d of %d bytes after 20 s", dt.BytesCompleted(), len(data))
+	}
+	// The last have message is written as the download completes: let
+	// the writers flush before the connections close.
+	time.Sleep(200 * time.Millisecond)
+	hasAll.Close()
+	lacks.Close()
+	wg.Wait()
+	// Before patch 9, the peer with all pieces was told of each too.
+	if toSeed != 0 || toLacking != pieces {
+		t.Errorf("have messages read by the peer with all pieces %d, by the peer with none %d; want 0 and %d", toSeed, toLacking, pieces)
+	}
+}
