@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -86,18 +87,29 @@ func (a *Agent) Start(t testing.TB) {
 	}, a.Proc)
 }
 
-// Metrics returns the agent's /metrics samples: "name{labels}" -> value.
-func (a *Agent) Metrics() (map[string]float64, error) {
-	resp, err := a.Node.Client(5 * time.Second).Get(a.Base + "/metrics")
+// get returns the body of the agent's answer to GET path, an error
+// unless it is 200.
+func (a *Agent) get(path string) (io.ReadCloser, error) {
+	resp, err := a.Node.Client(5 * time.Second).Get(a.Base + path)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s/metrics: %s", a.Base, resp.Status)
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s%s: %s", a.Base, path, resp.Status)
 	}
+	return resp.Body, nil
+}
+
+// Metrics returns the agent's /metrics samples: "name{labels}" -> value.
+func (a *Agent) Metrics() (map[string]float64, error) {
+	body, err := a.get("/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
 	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(body)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
@@ -121,18 +133,15 @@ func (a *Agent) Metrics() (map[string]float64, error) {
 // /debug/vars (its pprof setting on): the numbers of the expvar map
 // "torrent", such as "messages written of type Have".
 func (a *Agent) EngineCounters() (map[string]float64, error) {
-	resp, err := a.Node.Client(5 * time.Second).Get(a.Base + "/debug/vars")
+	body, err := a.get("/debug/vars")
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s/debug/vars: %s", a.Base, resp.Status)
-	}
+	defer body.Close()
 	var vars struct {
 		Torrent map[string]json.RawMessage `json:"torrent"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+	if err := json.NewDecoder(body).Decode(&vars); err != nil {
 		return nil, fmt.Errorf("GET %s/debug/vars: %w", a.Base, err)
 	}
 	out := map[string]float64{}
