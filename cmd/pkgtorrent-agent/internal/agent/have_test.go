@@ -19,10 +19,10 @@ import (
 
 // TestNoHaveToPeerThatHasIt: a client that downloads a torrent from a
 // seed tells a connected peer that lacks the pieces of each piece it
-// completes, and a connected peer that has them of none (the engine's
-// patch 9, third_party/torrent/PATCHED.md). The two peers are raw
-// protocol connections of the test, which count the have messages they
-// read.
+// completes, and a connected peer that has them of none until it has
+// them all (the engine's patch 9, third_party/torrent/PATCHED.md). The
+// peers are raw protocol connections of the test, which count the have
+// messages they read.
 func TestNoHaveToPeerThatHasIt(t *testing.T) {
 	const pieces, pieceLength = 8, 32 << 10
 	data := make([]byte, pieces*pieceLength)
@@ -61,7 +61,7 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 	// none, and counts the have messages it reads until the connection
 	// ends.
 	var wg sync.WaitGroup
-	rawPeer := func(all bool, haves *int, from string) net.Conn {
+	rawPeer := func(has func(int) bool, haves *int, from string) net.Conn {
 		// From an address of its own: the engine limits how fast it
 		// accepts connections from one address. It may also close a
 		// connection during the handshake now and then: tried again.
@@ -86,9 +86,9 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		msg := pp.Message{Type: pp.HaveNone}
-		if all {
-			msg = pp.Message{Type: pp.HaveAll}
+		msg := pp.Message{Type: pp.Bitfield, Bitfield: make([]bool, pieces)}
+		for i := range pieces {
+			msg.Bitfield[i] = has(i)
 		}
 		if _, err := c.Write(msg.MustMarshalBinary()); err != nil {
 			t.Fatal(err)
@@ -107,9 +107,14 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 		})
 		return c
 	}
-	var toSeed, toLacking int
-	hasAll, lacks := rawPeer(true, &toSeed, "127.0.0.2"), rawPeer(false, &toLacking, "127.0.0.3")
-	waitFor(t, "the two raw peers to connect", func() bool { return dt.Stats().ActivePeers == 2 })
+	var toSeed, toLacking, toAlmost int
+	hasAll := rawPeer(func(int) bool { return true }, &toSeed, "127.0.0.2")
+	lacks := rawPeer(func(int) bool { return false }, &toLacking, "127.0.0.3")
+	// A peer that lacks only the first piece is told of that one as the
+	// downloader completes it, and of the others once the downloader
+	// has them all: two complete peers must learn it of each other.
+	almost := rawPeer(func(i int) bool { return i > 0 }, &toAlmost, "127.0.0.4")
+	waitFor(t, "the raw peers to connect", func() bool { return dt.Stats().ActivePeers == 3 })
 
 	dt.AddClientPeer(seed)
 	select {
@@ -122,9 +127,11 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	hasAll.Close()
 	lacks.Close()
+	almost.Close()
 	wg.Wait()
 	// Before patch 9, the peer with all pieces was told of each too.
-	if toSeed != 0 || toLacking != pieces {
-		t.Errorf("have messages read by the peer with all pieces %d, by the peer with none %d; want 0 and %d", toSeed, toLacking, pieces)
+	if toSeed != 0 || toLacking != pieces || toAlmost != pieces {
+		t.Errorf("have messages read by the peer with all pieces %d, with none %d, with all but the first %d; want 0, %d and %d",
+			toSeed, toLacking, toAlmost, pieces, pieces)
 	}
 }

@@ -423,8 +423,11 @@ func (cn *PeerConn) have(piece pieceIndex) {
 	}
 	// pkgtorrent: a peer that has the piece is not told: it never asks
 	// for it, and each message costs both ends a write, a read and a
-	// request update (issue 20; PATCHED.md change 9).
-	if cn.peerHasPiece(piece) {
+	// request update (issue 20; PATCHED.md change 9). Once the torrent
+	// is complete, a peer still connected is told of every piece it was
+	// not (Torrent.onPieceCompleted), so that two complete peers know it
+	// of each other and drop their connection.
+	if cn.peerHasPiece(piece) && !cn.t.haveAllPieces() {
 		return
 	}
 	cn.write(pp.Message{

@@ -2681,9 +2681,21 @@ func (t *Torrent) onPieceCompleted(piece pieceIndex) {
 	t.pendAllChunkSpecs(piece)
 	t.cancelRequestsForPiece(piece)
 	t.piece(piece).readerCond.Broadcast()
+	complete := t.haveAllPieces()
 	for conn := range t.conns {
-		conn.have(piece)
+		if !complete {
+			conn.have(piece)
+			continue
+		}
+		// pkgtorrent: complete, a peer not dropped as complete too is
+		// told of the pieces it was not, all in one write (PATCHED.md
+		// change 9).
 		t.maybeDropMutuallyCompletePeer(conn)
+		if !conn.closed.IsSet() {
+			for i := range t.numPieces() {
+				conn.have(i)
+			}
+		}
 	}
 }
 
