@@ -930,7 +930,9 @@ func (c *PeerConn) mainReadLoop() (err error) {
 	cl := t.cl
 
 	decoder := pp.Decoder{
-		R:         bufio.NewReaderSize(c.r, 1<<17),
+		// pkgtorrent: 32 KiB, not 128: two blocks' messages; allocated
+		// and cleared for each connection (PATCHED.md change 10).
+		R:         bufio.NewReaderSize(c.r, 1<<15),
 		MaxLength: 4 * pp.Integer(max(int64(t.chunkSize), defaultChunkSize)),
 		Pool:      &t.chunkPool,
 	}
