@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 	// none, and counts the have messages it reads until the connection
 	// ends.
 	var wg sync.WaitGroup
-	rawPeer := func(has func(int) bool, haves *int, from string) net.Conn {
+	rawPeer := func(has func(int) bool, haves *atomic.Int32, from string) net.Conn {
 		// From an address of its own: the engine limits how fast it
 		// accepts connections from one address. It may also close a
 		// connection during the handshake now and then: tried again.
@@ -101,13 +102,13 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 					return
 				}
 				if m.Type == pp.Have && !m.Keepalive {
-					*haves++
+					haves.Add(1)
 				}
 			}
 		})
 		return c
 	}
-	var toSeed, toLacking, toAlmost int
+	var toSeed, toLacking, toAlmost atomic.Int32
 	hasAll := rawPeer(func(int) bool { return true }, &toSeed, "127.0.0.2")
 	lacks := rawPeer(func(int) bool { return false }, &toLacking, "127.0.0.3")
 	// A peer that lacks only the first piece is told of that one as the
@@ -122,16 +123,18 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("the download has %d of %d bytes after 20 s", dt.BytesCompleted(), len(data))
 	}
-	// The last have message is written as the download completes: let
-	// the writers flush before the connections close.
-	time.Sleep(200 * time.Millisecond)
+	// The last have messages are written as the download completes, by
+	// the connections' writers.
+	waitFor(t, "the have messages of the last pieces", func() bool {
+		return toLacking.Load() == pieces && toAlmost.Load() == pieces
+	})
 	hasAll.Close()
 	lacks.Close()
 	almost.Close()
 	wg.Wait()
 	// Before patch 9, the peer with all pieces was told of each too.
-	if toSeed != 0 || toLacking != pieces || toAlmost != pieces {
+	if toSeed.Load() != 0 || toLacking.Load() != pieces || toAlmost.Load() != pieces {
 		t.Errorf("have messages read by the peer with all pieces %d, with none %d, with all but the first %d; want 0, %d and %d",
-			toSeed, toLacking, toAlmost, pieces, pieces)
+			toSeed.Load(), toLacking.Load(), toAlmost.Load(), pieces, pieces)
 	}
 }
