@@ -111,10 +111,13 @@ func TestLatePieceFromMirror(t *testing.T) {
 	getWhole(t, "agent", a.url(m.base+"/"+pkgDir+name), want)
 	st := a.swarm.Status().Totals
 	t.Logf("from peers %d, mirror %d, fallback %d", st.FromPeers, st.FromOrigin, st.FromFallback)
-	// The first piece, and the next ones that are not there within the
-	// stall after it (the peer sends the last three together, 12 s).
-	if st.FromFallback != 0 || st.FromOrigin < pieceLength || st.FromOrigin > 3*pieceLength {
-		t.Errorf("the mirror sent %d bytes as pieces and streamed %d, want the first piece and at most two more, no stream", st.FromOrigin, st.FromFallback)
+	// The first piece as a piece, and the next ones that are not there
+	// within the stall after it (the peer sends the last three together,
+	// 12 s). Under load the partial seeder's bytes may not come within
+	// the stall once the pieces are late, and the last ones are
+	// streamed; before, the whole file was (4 pieces).
+	if st.FromOrigin < pieceLength || st.FromOrigin+st.FromFallback > 3*pieceLength || st.FromFallback > 2*pieceLength {
+		t.Errorf("the mirror sent %d bytes as pieces and streamed %d, want the first piece as a piece and at most two more pieces in all", st.FromOrigin, st.FromFallback)
 	}
 }
 
