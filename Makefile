@@ -37,16 +37,21 @@ all: build
 
 build: build-service build-agent
 
+# Both binaries are static (CGO_ENABLED=0): they need no C library's
+# resolver, and a build from an empty Go build cache skips runtime/cgo.
 build-service:
-	$(GO) build -o $(BIN) ./cmd/pkgtorrent-service
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/pkgtorrent-service
 
 build-agent:
 	cd $(AGENT_DIR) && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(AGENT) .
 
 # Standalone HTTP over a generated sample mirror in ./run. It builds only
 # what it runs (the service), not the agent and its engine's modules.
-run: build-service
-	@test -d $(RUNDIR)/mirror || $(GO) run ./cmd/mksample $(RUNDIR)/mirror
+# The service and the sample's generator build in one go command, which
+# compiles their shared packages once and links both at the same time.
+run:
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/pkgtorrent-service ./cmd/mksample
+	@test -d $(RUNDIR)/mirror || bin/mksample $(RUNDIR)/mirror
 	@mkdir -p $(RUNDIR)/cache
 	@test -f $(RUNDIR)/trackers || printf '%s\n' \
 		'# One announce URL per line, for example:' \
