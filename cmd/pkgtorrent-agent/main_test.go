@@ -322,6 +322,7 @@ func TestFlagsAndFileAgree(t *testing.T) {
 		"stored-seeds":           {"40"},
 		"upload-rate":            {"512KiB"},
 		"upload-share":           {"2.5"},
+		"upload-fan-out":         {"3"},
 		"peers-per-torrent":      {"7"},
 		"peer-conns":             {"300"},
 		"peer-conns-per-address": {"9"},

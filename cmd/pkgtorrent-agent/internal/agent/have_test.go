@@ -26,31 +26,7 @@ import (
 // messages they read.
 func TestNoHaveToPeerThatHasIt(t *testing.T) {
 	const pieces, pieceLength = 8, 32 << 10
-	data := make([]byte, pieces*pieceLength)
-	rand.Read(data)
-	info := metainfo.Info{Name: "have-1-1.noarch.rpm", Length: int64(len(data)), PieceLength: pieceLength}
-	for off := 0; off < len(data); off += pieceLength {
-		sum := sha1.Sum(data[off : off+pieceLength])
-		info.Pieces = append(info.Pieces, sum[:]...)
-	}
-	ib, err := bencode.Marshal(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mi := &metainfo.MetaInfo{InfoBytes: ib}
-
-	var seedDir string
-	seed := peerClient(t, func(c *torrent.ClientConfig) { c.Seed = true; seedDir = c.DataDir })
-	if err := os.WriteFile(filepath.Join(seedDir, info.Name), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	st, err := seed.AddTorrent(mi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.VerifyDataContext(t.Context()); err != nil || st.BytesCompleted() != int64(len(data)) {
-		t.Fatalf("the seed has %d of %d bytes: %v", st.BytesCompleted(), len(data), err)
-	}
+	mi, seed, data := testSeed(t, "have-1-1.noarch.rpm", pieces, pieceLength)
 	down := peerClient(t, func(c *torrent.ClientConfig) { c.DisablePEX = true; c.DisableAcceptRateLimiting = true })
 	dt, err := down.AddTorrent(mi)
 	if err != nil {
@@ -137,4 +113,35 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 		t.Errorf("have messages read by the peer with all pieces %d, with none %d, with all but the first %d; want 0, %d and %d",
 			toSeed.Load(), toLacking.Load(), toAlmost.Load(), pieces, pieces)
 	}
+}
+
+// testSeed makes a torrent of pieces random pieces of pieceLength bytes
+// named name, and a client (peerClient, with opts) that seeds it.
+func testSeed(t *testing.T, name string, pieces, pieceLength int, opts ...func(*torrent.ClientConfig)) (*metainfo.MetaInfo, *torrent.Client, []byte) {
+	t.Helper()
+	data := make([]byte, pieces*pieceLength)
+	rand.Read(data)
+	info := metainfo.Info{Name: name, Length: int64(len(data)), PieceLength: int64(pieceLength)}
+	for off := 0; off < len(data); off += pieceLength {
+		sum := sha1.Sum(data[off : off+pieceLength])
+		info.Pieces = append(info.Pieces, sum[:]...)
+	}
+	ib, err := bencode.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi := &metainfo.MetaInfo{InfoBytes: ib}
+	var seedDir string
+	seed := peerClient(t, append([]func(*torrent.ClientConfig){func(c *torrent.ClientConfig) { c.Seed = true; seedDir = c.DataDir }}, opts...)...)
+	if err := os.WriteFile(filepath.Join(seedDir, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := seed.AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.VerifyDataContext(t.Context()); err != nil || st.BytesCompleted() != int64(len(data)) {
+		t.Fatalf("the seed has %d of %d bytes: %v", st.BytesCompleted(), len(data), err)
+	}
+	return mi, seed, data
 }

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
@@ -33,6 +34,12 @@ const (
 	// peerRequestData bounds the data read for one connection's requests
 	// and not yet sent.
 	peerRequestData = 8 * chunkSize
+	// uploadHold is the longest a peer's request for a piece only this
+	// host has waits while upload-fan-out other peers are served it.
+	// Shorter than the stall after which a request falls back (5 s by
+	// default): a peer that was served it and passes it on releases the
+	// others sooner, and one that does not delays them this long.
+	uploadHold = 2 * time.Second
 )
 
 // Client is the engine's client with the agent's peer listener and
@@ -130,6 +137,11 @@ func Config(cfg settings.Config, dataDir string, done *Completion, log *slog.Log
 	// What one host uploads of a torrent, relative to its length: past
 	// upload-share copies, a piece another peer has comes from that peer.
 	tc.AllowUpload = uploadShare(cfg.UploadShare)
+	// A piece only this host has goes to upload-fan-out peers at a time,
+	// which pass it on, not to every peer at once at a share of its
+	// upload each (third_party/torrent, PATCHED.md change 11).
+	tc.UploadFanOut = cfg.UploadFanOut
+	tc.UploadHold = uploadHold
 	tc.ExtendedHandshakeClientVersion = clientName
 	// The engine's debug lines (one per piece state change) would drown
 	// the agent's own; its warnings and errors go through.

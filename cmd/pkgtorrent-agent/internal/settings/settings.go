@@ -65,6 +65,10 @@ type Config struct {
 	// its length, before it refuses, once, a request for a block another
 	// peer could give (0: no bound; see the engine's share rule).
 	UploadShare float64
+	// UploadFanOut is how many peers at a time are served a piece no
+	// other connected peer has; the others' requests for it wait until
+	// another peer has it, 2 s at most (0: every peer at once).
+	UploadFanOut int
 	// PeersPerTorrent bounds the peer connections of one torrent.
 	PeersPerTorrent int
 	// PeerConns bounds the agent's peer connections open at once, both
@@ -130,6 +134,7 @@ func Default() Config {
 		SeedMax:             24 * time.Hour,
 		StoredSeeds:         500,
 		UploadShare:         1.5,
+		UploadFanOut:        2,
 		PeersPerTorrent:     50,
 		PeerConns:           512,
 		PeerConnsPerAddress: 64,
@@ -169,6 +174,8 @@ func (c *Config) table() pkgsettings.Table {
 		"most bytes per second sent to peers, with a KiB, MiB or GiB suffix (0: no bound)")
 	t.Add("upload-share", copies(&c.UploadShare),
 		"copies of a torrent uploaded past which a request another peer could serve is refused once (0: no bound)")
+	t.Add("upload-fan-out", pkgsettings.Int(&c.UploadFanOut),
+		"peers served at a time a piece no other peer has; the others wait for one to have it, 2 s at most (0: all)")
 	t.Add("peers-per-torrent", pkgsettings.Int(&c.PeersPerTorrent), "most peer connections of one torrent")
 	t.Add("peer-conns", pkgsettings.Int(&c.PeerConns),
 		"most peer connections open at once, both ways, handshakes included")
@@ -303,6 +310,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("upload-rate: %d is negative", c.UploadRate)
 	case !(c.UploadShare >= 0) || math.IsInf(c.UploadShare, 1):
 		return fmt.Errorf("upload-share: %v is not a number of copies >= 0", c.UploadShare)
+	case c.UploadFanOut < 0:
+		return fmt.Errorf("upload-fan-out: %d is negative", c.UploadFanOut)
 	case c.PeersPerTorrent < 1:
 		return fmt.Errorf("peers-per-torrent: %d is less than 1", c.PeersPerTorrent)
 	case c.PeerConns < 1:

@@ -201,6 +201,13 @@ type ClientConfig struct {
 	// the client nor wait (PATCHED.md, change 8).
 	AllowUpload func(*UploadRequest) bool
 
+	// pkgtorrent: UploadFanOut, when over 0, is how many peers at a time
+	// are served a piece no other connected peer has; other peers'
+	// requests for it are held until another peer has it, or for
+	// UploadHold at most (upload-hold.go, PATCHED.md change 11).
+	UploadFanOut int
+	UploadHold   time.Duration
+
 	// ICEServerList defines a slice describing servers available to be used by
 	// ICE, such as STUN and TURN servers.
 	ICEServerList []webrtc.ICEServer

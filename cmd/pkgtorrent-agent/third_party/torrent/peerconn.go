@@ -123,6 +123,11 @@ type PeerConn struct {
 	// pkgtorrent: rejectRetried is when a request this peer rejected was
 	// last asked of it again (afterReject).
 	rejectRetried time.Time
+	// pkgtorrent: heldRequests are the peer's requests held for the
+	// fan-out, with when each came; holdTimer serves them after the hold
+	// (upload-hold.go).
+	heldRequests map[Request]heldRequest
+	holdTimer    *time.Timer
 	// Set true after we've added our ConnStats generated during handshake to other ConnStat
 	// instances as determined when the *Torrent became known.
 	reconciledHandshakeStats bool
@@ -259,6 +264,8 @@ func (cn *PeerConn) utp() bool {
 }
 
 func (cn *PeerConn) onClose() {
+	// pkgtorrent: its held requests (upload-hold.go).
+	cn.dropHeld()
 	if cn.pex.IsEnabled() {
 		cn.pex.Close()
 	}
@@ -306,6 +313,10 @@ func (cn *PeerConn) requestedMetadataPiece(index int) bool {
 }
 
 func (cn *PeerConn) onPeerSentCancel(r Request) {
+	// pkgtorrent: a held request (upload-hold.go).
+	if cn.cancelHeld(r) {
+		return
+	}
 	if _, ok := cn.peerRequests[r]; !ok {
 		torrent.Add("unexpected cancels received", 1)
 		return
@@ -474,6 +485,9 @@ func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 		cn.t.incPieceAvailability(piece)
 	}
 	cn._peerPieces.Add(uint32(piece))
+	// pkgtorrent: requests held for the piece go to this peer
+	// (upload-hold.go).
+	cn.t.pieceGotElsewhere(cn, piece)
 	if cn.t.wantPieceIndex(piece) {
 		cn.onNeedUpdateRequests("have")
 	}
@@ -647,7 +661,8 @@ func (c *PeerConn) maximumPeerRequestChunkLength() (_ Option[int]) {
 // startFetch is for testing purposes currently.
 func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 	requestedChunkLengths.Add(strconv.FormatUint(r.Length.Uint64(), 10), 1)
-	if _, ok := c.peerRequests[r]; ok {
+	_, held := c.heldRequests[r]
+	if _, ok := c.peerRequests[r]; ok || held {
 		torrent.Add("duplicate requests received", 1)
 		if c.fastEnabled() {
 			return errors.New("received duplicate request with fast enabled")
@@ -663,7 +678,7 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 		return nil
 	}
 	// TODO: What if they've already requested this?
-	if len(c.peerRequests) >= localClientReqq {
+	if len(c.peerRequests)+len(c.heldRequests) >= localClientReqq {
 		torrent.Add("requests received while queue full", 1)
 		if c.fastEnabled() {
 			c.reject(r)
@@ -694,11 +709,23 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 		return errors.New("chunk overflows piece")
 	}
 	// pkgtorrent: the client's own rule (ClientConfig.AllowUpload).
-	if c.fastEnabled() && !c.allowUpload(r) {
+	allow, again := c.allowUpload(r)
+	if c.fastEnabled() && !allow {
 		torrent.Add("requests rejected by AllowUpload", 1)
 		c.reject(r)
 		return nil
 	}
+	// pkgtorrent: a piece only this client has goes to a few peers at a
+	// time (upload-hold.go).
+	if c.holdUpload(r, again) {
+		return nil
+	}
+	c.acceptPeerRequest(r, startFetch)
+	return nil
+}
+
+// pkgtorrent: acceptPeerRequest queues r to be read and sent.
+func (c *PeerConn) acceptPeerRequest(r Request, startFetch bool) {
 	c.t.uploadAccepted += int64(r.Length)
 	if c.peerRequests == nil {
 		c.peerRequests = make(map[Request]*peerRequestState, localClientReqq)
@@ -712,7 +739,6 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 	if startFetch {
 		c.startPeerRequestServer()
 	}
-	return nil
 }
 
 // pkgtorrent: UploadRequest is a peer's request for a block of a piece the
@@ -744,12 +770,7 @@ func (u *UploadRequest) Accepted() int64 { return u.c.t.uploadAccepted }
 // OthersHave tells whether another of the torrent's connected peers, not
 // the one asking, has the piece.
 func (u *UploadRequest) OthersHave() bool {
-	for o := range u.c.t.conns {
-		if o != u.c && !o.closed.IsSet() && o.peerHasPiece(pieceIndex(u.r.Index)) {
-			return true
-		}
-	}
-	return false
+	return u.c.othersHavePiece(pieceIndex(u.r.Index))
 }
 
 // PeerClientName is the client name the peer's extended handshake gave
@@ -763,22 +784,23 @@ func (u *UploadRequest) PeerClientName() string {
 // connection after AllowUpload refused it.
 func (u *UploadRequest) AskedAgain() bool { return u.again }
 
-// pkgtorrent: allowUpload asks ClientConfig.AllowUpload about r.
-func (c *PeerConn) allowUpload(r Request) bool {
-	allow := c.t.cl.config.AllowUpload
-	if allow == nil {
-		return true
+// pkgtorrent: allowUpload asks ClientConfig.AllowUpload about r; again
+// tells whether the peer asks for r again after a refusal.
+func (c *PeerConn) allowUpload(r Request) (allow, again bool) {
+	rule := c.t.cl.config.AllowUpload
+	if rule == nil {
+		return true, false
 	}
 	ri := c.t.requestIndexFromRequest(r)
-	again := c.uploadRefused.Contains(ri)
-	if allow(&UploadRequest{c: c, r: r, again: again}) {
+	again = c.uploadRefused.Contains(ri)
+	if rule(&UploadRequest{c: c, r: r, again: again}) {
 		if again {
 			c.uploadRefused.Remove(ri)
 		}
-		return true
+		return true, again
 	}
 	c.uploadRefused.Add(ri)
-	return false
+	return false, again
 }
 
 func (c *PeerConn) startPeerRequestServer() {

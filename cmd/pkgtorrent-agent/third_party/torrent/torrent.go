@@ -72,6 +72,11 @@ type Torrent struct {
 	// pkgtorrent: uploadAccepted is the bytes of the peers' requests taken
 	// to serve, sent or queued (ClientConfig.AllowUpload).
 	uploadAccepted int64
+	// pkgtorrent: uploadFanOut holds, for each piece no other connected
+	// peer has, the peers being served it; heldRequests counts the
+	// requests held on the connections (upload-hold.go).
+	uploadFanOut map[pieceIndex][]*PeerConn
+	heldRequests int
 
 	cl       *Client
 	logger   log.Logger
