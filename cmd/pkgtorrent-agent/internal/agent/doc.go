@@ -75,6 +75,17 @@
 // turns to the mirror because of it (TestUploadShare,
 // TestUploadShareOnlySource).
 //
+// Those blocks its peers could get from no one else are the most a host
+// uploads when it has a file before the others start it: every host
+// reads the file from its start, and all ask it for the same first
+// pieces. Served all at once, each at a share of its upload, none could
+// pass a piece on before all had it. So a piece no other connected peer
+// has goes to upload-fan-out peers (2) at a time; the others' requests
+// for it are held until one of those has it, and are then refused so
+// that they take it there, or are served after 2 s (engine patch 11,
+// TestUploadFanOutHolds). A request the share rule refused once is never
+// refused again: held, it is served when another peer has the piece.
+//
 // # Hostile peers, mirrors and local users
 //
 // Each row: the attack; the bound; the test that checks it (go test -race
