@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/sha1"
+	"expvar"
 	"net"
 	"os"
 	"path/filepath"
@@ -93,6 +94,16 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 	almost := rawPeer(func(i int) bool { return i > 0 }, &toAlmost, "127.0.0.4")
 	waitFor(t, "the raw peers to connect", func() bool { return dt.Stats().ActivePeers == 3 })
 
+	// The engine's own count of the have messages it wrote (/debug/vars),
+	// which the raw peers' counts check: every one was written to them.
+	haveCount := func() int64 {
+		v, _ := expvar.Get("torrent").(*expvar.Map).Get("messages written of type Have").(*expvar.Int)
+		if v == nil {
+			return 0
+		}
+		return v.Value()
+	}
+	havesBefore := haveCount()
 	dt.AddClientPeer(seed)
 	select {
 	case <-dt.Complete().On():
@@ -109,6 +120,11 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 	almost.Close()
 	wg.Wait()
 	// Before patch 9, the peer with all pieces was told of each too.
+	// Before patch 12, the engine counted each message it wrote twice.
+	read := int64(toSeed.Load() + toLacking.Load() + toAlmost.Load())
+	if wrote := haveCount() - havesBefore; wrote != read {
+		t.Errorf("the engine counted %d have messages written, the raw peers read %d", wrote, read)
+	}
 	if toSeed.Load() != 0 || toLacking.Load() != pieces || toAlmost.Load() != pieces {
 		t.Errorf("have messages read by the peer with all pieces %d, with none %d, with all but the first %d; want 0, %d and %d",
 			toSeed.Load(), toLacking.Load(), toAlmost.Load(), pieces, pieces)

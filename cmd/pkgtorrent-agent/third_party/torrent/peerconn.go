@@ -281,7 +281,7 @@ func (cn *PeerConn) onClose() {
 // Writes a message into the write buffer. Returns whether it's okay to keep writing. Writing is
 // done asynchronously, so it may be that we're not able to honour backpressure from this method.
 func (cn *PeerConn) write(msg pp.Message) bool {
-	torrent.Add(fmt.Sprintf("messages written of type %s", msg.Type.String()), 1)
+	// pkgtorrent: counted once, by wroteMsg below (PATCHED.md change 12).
 	// We don't need to track bytes here because the connection's Writer has that behaviour injected
 	// (although there's some delay between us buffering the message, and the connection writer
 	// flushing it out.).
