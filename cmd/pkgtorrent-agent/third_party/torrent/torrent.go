@@ -73,10 +73,8 @@ type Torrent struct {
 	// to serve, sent or queued (ClientConfig.AllowUpload).
 	uploadAccepted int64
 	// pkgtorrent: uploadFanOut holds, for each piece no other connected
-	// peer has, the peers being served it; heldRequests counts the
-	// requests held on the connections (upload-hold.go).
+	// peer has, the peers being served it (upload-hold.go).
 	uploadFanOut map[pieceIndex][]*PeerConn
-	heldRequests int
 
 	cl       *Client
 	logger   log.Logger

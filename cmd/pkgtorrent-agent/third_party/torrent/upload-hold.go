@@ -60,7 +60,6 @@ func (c *PeerConn) holdUpload(r Request, again bool) bool {
 		c.heldRequests = make(map[Request]heldRequest)
 	}
 	c.heldRequests[r] = heldRequest{time.Now(), again}
-	t.heldRequests++
 	torrent.Add("requests held for the fan-out", 1)
 	if len(c.heldRequests) == 1 {
 		c.armHoldTimer(t.cl.config.UploadHold)
@@ -109,7 +108,6 @@ func (c *PeerConn) onHoldTimer() {
 	slices.SortFunc(due, func(a, b Request) int { return c.heldRequests[a].at.Compare(c.heldRequests[b].at) })
 	for _, r := range due {
 		delete(c.heldRequests, r)
-		c.t.heldRequests--
 		torrent.Add("held requests served after the hold", 1)
 		c.acceptPeerRequest(r, true)
 	}
@@ -124,9 +122,6 @@ func (c *PeerConn) onHoldTimer() {
 // take it from another peer; those refused before are served.
 func (t *Torrent) pieceGotElsewhere(from *PeerConn, p pieceIndex) {
 	delete(t.uploadFanOut, p)
-	if t.heldRequests == 0 {
-		return
-	}
 	for c := range t.conns {
 		if c == from || len(c.heldRequests) == 0 {
 			continue
@@ -136,7 +131,6 @@ func (t *Torrent) pieceGotElsewhere(from *PeerConn, p pieceIndex) {
 				continue
 			}
 			delete(c.heldRequests, r)
-			t.heldRequests--
 			if h.again {
 				torrent.Add("held requests served as another peer has the piece", 1)
 				c.acceptPeerRequest(r, true)
@@ -158,7 +152,6 @@ func (c *PeerConn) cancelHeld(r Request) bool {
 		return false
 	}
 	delete(c.heldRequests, r)
-	c.t.heldRequests--
 	c.reject(r)
 	return true
 }
@@ -172,7 +165,6 @@ func (c *PeerConn) dropHeld() {
 	if c.t == nil {
 		return
 	}
-	c.t.heldRequests -= len(c.heldRequests)
 	c.heldRequests = nil
 	for p, served := range c.t.uploadFanOut {
 		if i := slices.Index(served, c); i >= 0 {
