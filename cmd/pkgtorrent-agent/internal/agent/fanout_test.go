@@ -1,14 +1,10 @@
 package agent
 
 import (
-	"bufio"
-	"crypto/rand"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 )
 
@@ -28,9 +24,13 @@ func TestUploadFanOutHolds(t *testing.T) {
 	block := func(piece int) pp.Message {
 		return pp.Message{Type: pp.Request, Index: pp.Integer(piece), Begin: 0, Length: 16 << 10}
 	}
-	a := dialRaw(t, seed, mi, "127.0.0.2")
-	b := dialRaw(t, seed, mi, "127.0.0.3")
-	c := dialRaw(t, seed, mi, "127.0.0.4")
+	var peers []*rawPeer
+	for _, from := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
+		p := dialRaw(t, seed, mi, from, func(int) bool { return false })
+		p.interested()
+		peers = append(peers, p)
+	}
+	a, b, c := peers[0], peers[1], peers[2]
 
 	// Piece 0: a is served; b is held until a has the piece, then refused.
 	a.send(block(0))
@@ -68,75 +68,5 @@ func TestUploadFanOutHolds(t *testing.T) {
 	}
 	if waited := time.Since(asked); waited < hold {
 		t.Errorf("c's held request was served after %v, want the hold (%v) first", waited, hold)
-	}
-}
-
-// rawPeer is a protocol connection of the test to a client: it reads
-// the client's messages, keepalives, bitfields, haves and extended
-// messages left out.
-type rawPeer struct {
-	t    *testing.T
-	conn net.Conn
-	in   chan pp.Message
-}
-
-// dialRaw connects to cl from the address from as a peer of mi that has
-// no piece, with the fast extension, and waits until cl unchokes it.
-func dialRaw(t *testing.T, cl *torrent.Client, mi *metainfo.MetaInfo, from string) *rawPeer {
-	t.Helper()
-	dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-	var id [20]byte
-	rand.Read(id[:])
-	ih := mi.HashInfoBytes()
-	conn, err := dialer.Dial("tcp", cl.ListenAddrs()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if _, err := pp.Handshake(t.Context(), conn, &ih, id, pp.NewPeerExtensionBytes(pp.ExtensionBitFast)); err != nil {
-		t.Fatalf("handshake from %s: %v", from, err)
-	}
-	p := &rawPeer{t: t, conn: conn, in: make(chan pp.Message, 64)}
-	go func() {
-		defer close(p.in)
-		d := pp.Decoder{R: bufio.NewReader(conn), MaxLength: 1 << 20}
-		for {
-			var m pp.Message
-			if d.Decode(&m) != nil {
-				return
-			}
-			switch {
-			case m.Keepalive, m.Type == pp.Bitfield, m.Type == pp.HaveAll, m.Type == pp.HaveNone,
-				m.Type == pp.Have, m.Type == pp.Extended, m.Type == pp.AllowedFast, m.Type == pp.Port:
-				continue
-			}
-			p.in <- m
-		}
-	}()
-	p.send(pp.Message{Type: pp.HaveNone})
-	p.send(pp.Message{Type: pp.Interested})
-	if m := p.next(5 * time.Second); m.Type != pp.Unchoke {
-		t.Fatalf("%s: got %v, want the client to unchoke it", from, m.Type)
-	}
-	return p
-}
-
-func (p *rawPeer) send(m pp.Message) {
-	if _, err := p.conn.Write(m.MustMarshalBinary()); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-// next returns the next message within d, or a keepalive when none
-// came.
-func (p *rawPeer) next(d time.Duration) pp.Message {
-	select {
-	case m, ok := <-p.in:
-		if !ok {
-			p.t.Fatal("the client closed the connection")
-		}
-		return m
-	case <-time.After(d):
-		return pp.Message{Keepalive: true}
 	}
 }

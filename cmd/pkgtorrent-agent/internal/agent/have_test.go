@@ -1,22 +1,17 @@
 package agent
 
 import (
-	"bufio"
 	"crypto/rand"
 	"crypto/sha1"
 	"expvar"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
-	pp "github.com/anacrolix/torrent/peer_protocol"
 )
 
 // TestNoHaveToPeerThatHasIt: a client that downloads a torrent from a
@@ -35,63 +30,13 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 	}
 	dt.DownloadAll()
 
-	// rawPeer connects to the downloader as a peer with all pieces or
-	// none, and counts the have messages it reads until the connection
-	// ends.
-	var wg sync.WaitGroup
-	rawPeer := func(has func(int) bool, haves *atomic.Int32, from string) net.Conn {
-		// From an address of its own: the engine limits how fast it
-		// accepts connections from one address. It may also close a
-		// connection during the handshake now and then: tried again.
-		dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-		var id [20]byte
-		rand.Read(id[:])
-		ih := mi.HashInfoBytes()
-		var c net.Conn
-		for try := 0; ; try++ {
-			c, err = dialer.Dial("tcp", down.ListenAddrs()[0].String())
-			if err == nil {
-				_, err = pp.Handshake(t.Context(), c, &ih, id, pp.NewPeerExtensionBytes(pp.ExtensionBitFast))
-			}
-			if err == nil {
-				break
-			}
-			if c != nil {
-				c.Close()
-			}
-			if try == 4 {
-				t.Fatalf("handshake with the downloader from %s: %v", from, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		msg := pp.Message{Type: pp.Bitfield, Bitfield: make([]bool, pieces)}
-		for i := range pieces {
-			msg.Bitfield[i] = has(i)
-		}
-		if _, err := c.Write(msg.MustMarshalBinary()); err != nil {
-			t.Fatal(err)
-		}
-		wg.Go(func() {
-			d := pp.Decoder{R: bufio.NewReader(c), MaxLength: 1 << 20}
-			for {
-				var m pp.Message
-				if d.Decode(&m) != nil {
-					return
-				}
-				if m.Type == pp.Have && !m.Keepalive {
-					haves.Add(1)
-				}
-			}
-		})
-		return c
-	}
-	var toSeed, toLacking, toAlmost atomic.Int32
-	hasAll := rawPeer(func(int) bool { return true }, &toSeed, "127.0.0.2")
-	lacks := rawPeer(func(int) bool { return false }, &toLacking, "127.0.0.3")
-	// A peer that lacks only the first piece is told of that one as the
-	// downloader completes it, and of the others once the downloader
-	// has them all: two complete peers must learn it of each other.
-	almost := rawPeer(func(i int) bool { return i > 0 }, &toAlmost, "127.0.0.4")
+	// Raw peers with all pieces, none, and all but the first: the last
+	// is told of the first piece as the downloader completes it, and of
+	// the others once the downloader has them all: two complete peers
+	// must learn it of each other.
+	hasAll := dialRaw(t, down, mi, "127.0.0.2", func(int) bool { return true })
+	lacks := dialRaw(t, down, mi, "127.0.0.3", func(int) bool { return false })
+	almost := dialRaw(t, down, mi, "127.0.0.4", func(i int) bool { return i > 0 })
 	waitFor(t, "the raw peers to connect", func() bool { return dt.Stats().ActivePeers == 3 })
 
 	// The engine's own count of the have messages it wrote (/debug/vars),
@@ -113,21 +58,21 @@ func TestNoHaveToPeerThatHasIt(t *testing.T) {
 	// The last have messages are written as the download completes, by
 	// the connections' writers.
 	waitFor(t, "the have messages of the last pieces", func() bool {
-		return toLacking.Load() == pieces && toAlmost.Load() == pieces
+		return lacks.haves.Load() == pieces && almost.haves.Load() == pieces
 	})
-	hasAll.Close()
-	lacks.Close()
-	almost.Close()
-	wg.Wait()
+	hasAll.close()
+	lacks.close()
+	almost.close()
+	toSeed, toLacking, toAlmost := hasAll.haves.Load(), lacks.haves.Load(), almost.haves.Load()
 	// Before patch 9, the peer with all pieces was told of each too.
 	// Before patch 12, the engine counted each message it wrote twice.
-	read := int64(toSeed.Load() + toLacking.Load() + toAlmost.Load())
+	read := int64(toSeed + toLacking + toAlmost)
 	if wrote := haveCount() - havesBefore; wrote != read {
 		t.Errorf("the engine counted %d have messages written, the raw peers read %d", wrote, read)
 	}
-	if toSeed.Load() != 0 || toLacking.Load() != pieces || toAlmost.Load() != pieces {
+	if toSeed != 0 || toLacking != pieces || toAlmost != pieces {
 		t.Errorf("have messages read by the peer with all pieces %d, with none %d, with all but the first %d; want 0, %d and %d",
-			toSeed.Load(), toLacking.Load(), toAlmost.Load(), pieces, pieces)
+			toSeed, toLacking, toAlmost, pieces, pieces)
 	}
 }
 
