@@ -1885,6 +1885,14 @@ func (me *PeerConn) cancel(r RequestIndex) {
 
 // Sets a reason to update requests, and if there wasn't already one, handle it.
 func (cn *PeerConn) onNeedUpdateRequests(reason updateRequestReason) {
+	// pkgtorrent: an update for a remote reject adds no requests
+	// (applyRequestState); a reason that may add some replaces it while it
+	// waits for the writer, which would otherwise run it with the reject's
+	// reason and ask for nothing (afterReject's update was lost so).
+	if cn.needRequestUpdate == peerUpdateRequestsRemoteRejectReason && reason != peerUpdateRequestsRemoteRejectReason {
+		cn.needRequestUpdate = reason
+		return
+	}
 	if cn.needRequestUpdate != "" {
 		return
 	}
