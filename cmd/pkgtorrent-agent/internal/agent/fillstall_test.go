@@ -227,8 +227,7 @@ func slowPeer(t *testing.T, mi *metainfo.MetaInfo, data []byte, bps int) int64 {
 	if err := os.WriteFile(filepath.Join(dataDir, info.Name), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Hashed before it announces: no peer's blocks count meanwhile (CI
-	// once saw a partial seeder report the piece it lacks).
+	// Hashed before it announces: no peer's blocks count meanwhile.
 	quiet := *mi
 	quiet.Announce, quiet.AnnounceList = "", nil
 	pt, err := peer.AddTorrent(&quiet)

@@ -239,7 +239,8 @@ func (p *Piece) VerifyDataContext(ctx context.Context) error {
 	//log.Printf("target: %d", target)
 	for {
 		locker.RLock()
-		done := p.numVerifies >= target
+		// pkgtorrent: and its verdict stored (PATCHED.md change 13).
+		done := p.numVerifies >= target && !p.marking
 		//log.Printf("got %d verifies", p.numVerifies)
 		numVerifiesChanged := p.numVerifiesCond.Signaled()
 		locker.RUnlock()

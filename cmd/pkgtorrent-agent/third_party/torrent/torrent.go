@@ -2579,6 +2579,8 @@ func (t *Torrent) pieceHashed(piece pieceIndex, passed bool, hashIoErr error) {
 	defer func() {
 		p.marking = false
 		t.deferPublishPieceStateChange(piece)
+		// pkgtorrent: VerifyDataContext waits for the verdict too.
+		p.numVerifiesCond.Broadcast()
 	}()
 
 	if passed {

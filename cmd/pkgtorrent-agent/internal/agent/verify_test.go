@@ -1,0 +1,55 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// TestVerifyReturnsVerdict: a check of a torrent's data returns with
+// every piece's verdict stored (engine change 13). A seeder whose file
+// has every other piece zeroed, checked again and again, reports the
+// pieces it has and not the others. The release returned while a piece
+// was being marked, which showed it complete though its hash failed.
+func TestVerifyReturnsVerdict(t *testing.T) {
+	const pieceLength = 256 << 10
+	dir := t.TempDir()
+	name := "verify-1-1.noarch.rpm"
+	const pieces = 8
+	want := writeRandom(t, dir, name, pieces*pieceLength)
+	info := metainfo.Info{PieceLength: pieceLength}
+	if err := info.BuildFromFilePath(filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+	var mi metainfo.MetaInfo
+	var err error
+	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
+		t.Fatal(err)
+	}
+	partial := want
+	for p := 0; p < pieces; p += 2 {
+		clear(partial[p*pieceLength : (p+1)*pieceLength])
+	}
+	for i := range 200 {
+		var dataDir string
+		cl := peerClient(t, func(c *torrent.ClientConfig) { dataDir = c.DataDir })
+		if err := os.WriteFile(filepath.Join(dataDir, name), partial, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tor, err := cl.AddTorrent(&mi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tor.VerifyDataContext(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := tor.BytesCompleted(); got != pieces/2*pieceLength {
+			t.Fatalf("check %d: %d bytes complete, want %d (the pieces not zeroed)", i, got, pieces/2*pieceLength)
+		}
+		cl.Close()
+	}
+}
