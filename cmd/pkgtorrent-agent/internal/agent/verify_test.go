@@ -16,11 +16,10 @@ import (
 // pieces it has and not the others. The release returned while a piece
 // was being marked, which showed it complete though its hash failed.
 func TestVerifyReturnsVerdict(t *testing.T) {
-	const pieceLength = 256 << 10
+	const pieces, pieceLength = 8, 256 << 10
+	const name = "verify-1-1.noarch.rpm"
 	dir := t.TempDir()
-	name := "verify-1-1.noarch.rpm"
-	const pieces = 8
-	want := writeRandom(t, dir, name, pieces*pieceLength)
+	partial := writeRandom(t, dir, name, pieces*pieceLength)
 	info := metainfo.Info{PieceLength: pieceLength}
 	if err := info.BuildFromFilePath(filepath.Join(dir, name)); err != nil {
 		t.Fatal(err)
@@ -30,7 +29,6 @@ func TestVerifyReturnsVerdict(t *testing.T) {
 	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
 		t.Fatal(err)
 	}
-	partial := want
 	for p := 0; p < pieces; p += 2 {
 		clear(partial[p*pieceLength : (p+1)*pieceLength])
 	}
