@@ -6,29 +6,17 @@ import (
 	"testing"
 
 	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/bencode"
-	"github.com/anacrolix/torrent/metainfo"
 )
 
 // TestVerifyReturnsVerdict: a check of a torrent's data returns with
-// every piece's verdict stored (engine change 13). A seeder whose file
+// every piece's verdict stored (engine change 13). A client whose file
 // has every other piece zeroed, checked again and again, reports the
 // pieces it has and not the others. The release returned while a piece
 // was being marked, which showed it complete though its hash failed.
 func TestVerifyReturnsVerdict(t *testing.T) {
 	const pieces, pieceLength = 8, 256 << 10
 	const name = "verify-1-1.noarch.rpm"
-	dir := t.TempDir()
-	partial := writeRandom(t, dir, name, pieces*pieceLength)
-	info := metainfo.Info{PieceLength: pieceLength}
-	if err := info.BuildFromFilePath(filepath.Join(dir, name)); err != nil {
-		t.Fatal(err)
-	}
-	var mi metainfo.MetaInfo
-	var err error
-	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
-		t.Fatal(err)
-	}
+	mi, _, partial := testSeed(t, name, pieces, pieceLength)
 	for p := 0; p < pieces; p += 2 {
 		clear(partial[p*pieceLength : (p+1)*pieceLength])
 	}
@@ -38,7 +26,7 @@ func TestVerifyReturnsVerdict(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dataDir, name), partial, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		tor, err := cl.AddTorrent(&mi)
+		tor, err := cl.AddTorrent(mi)
 		if err != nil {
 			t.Fatal(err)
 		}
