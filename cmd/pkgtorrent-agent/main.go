@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/agent"
@@ -54,6 +55,10 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "pkgtorrent-agent:", err)
 		return exitUsage
+	}
+	if cfg.CPUs > 0 {
+		// Here, not in agent.Serve: the process's, not one agent's.
+		runtime.GOMAXPROCS(cfg.CPUs)
 	}
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))

@@ -74,6 +74,7 @@ func TestBadSettings(t *testing.T) {
 		{"SeedOrder", []string{"-seed-min", "2h", "-seed-max", "1h"}, "seed-min"},
 		{"Duration", []string{"-stall", "5"}, "-stall"},
 		{"ServiceName", []string{"-service-name", "a/b"}, "service-name"},
+		{"CPUs", []string{"-cpus", "-1"}, "cpus: -1 is negative"},
 		{"UnknownFlag", []string{"-speed", "11"}, "-speed"},
 		{"Argument", []string{"-peer-port", "0", "extra"}, `"extra"`},
 		{"NoConfig", []string{"-config", filepath.Join(dir, "missing.conf")}, "missing.conf"},
@@ -105,10 +106,21 @@ type runningAgent struct {
 // host: its ports, its store and its repo files.
 func startShipped(t *testing.T, extra ...string) *runningAgent {
 	t.Helper()
+	return startShippedEnv(t, nil, extra...)
+}
+
+// startShippedEnv is startShipped with more environment variables
+// (name=value).
+func startShippedEnv(t *testing.T, env []string, extra ...string) *runningAgent {
+	t.Helper()
 	args := append([]string{"-config", confFile, "-listen", "127.0.0.1:0", "-peer-port", "0", "-peer-host", "127.0.0.1",
 		"-store", filepath.Join(t.TempDir(), "store"), "-repos-dir", t.TempDir()}, extra...)
 	dir := t.TempDir()
-	a := &runningAgent{Proc: e2e.Start(t, "pkgtorrent-agent", exec.Command(agentBinary(t), args...), filepath.Join(dir, "agent.log"))}
+	cmd := exec.Command(agentBinary(t), args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	a := &runningAgent{Proc: e2e.Start(t, "pkgtorrent-agent", cmd, filepath.Join(dir, "agent.log"))}
 	listening := regexp.MustCompile(`msg=listening http=(\S+)`)
 	e2e.Wait(t, "the agent's msg=listening", 30*time.Second, func() error {
 		b, _ := os.ReadFile(a.Log)
@@ -326,6 +338,7 @@ func TestFlagsAndFileAgree(t *testing.T) {
 		"peers-per-torrent":      {"7"},
 		"peer-conns":             {"300"},
 		"peer-conns-per-address": {"9"},
+		"cpus":                   {"3"},
 		"max-requests":           {"3"},
 		"origin-after":           {"0s"},
 		"stall":                  {"1500ms"},

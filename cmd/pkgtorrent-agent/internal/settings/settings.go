@@ -75,6 +75,13 @@ type Config struct {
 	// ways, handshakes included; PeerConnsPerAddress bounds those with
 	// one remote address.
 	PeerConns, PeerConnsPerAddress int
+	// CPUs is how many cores the agent's goroutines run on at once (Go's
+	// GOMAXPROCS); 0 leaves it to Go (the GOMAXPROCS environment
+	// variable, else the cores the process may use). The engine does most
+	// of its work under one lock, and on a host whose cores are all busy
+	// a second one costs more in hand-offs between threads than it gives:
+	// 1 by default (the fleet benchmark at 40 hosts, bench README).
+	CPUs int
 	// MaxRequests bounds the requests the agent answers at once; more get
 	// 503 at once, so that dnf moves to its next mirror.
 	MaxRequests int
@@ -138,6 +145,7 @@ func Default() Config {
 		PeersPerTorrent:     50,
 		PeerConns:           512,
 		PeerConnsPerAddress: 64,
+		CPUs:                1,
 		MaxRequests:         64,
 		OriginAfter:         time.Second,
 		Stall:               5 * time.Second,
@@ -181,6 +189,8 @@ func (c *Config) table() pkgsettings.Table {
 		"most peer connections open at once, both ways, handshakes included")
 	t.Add("peer-conns-per-address", pkgsettings.Int(&c.PeerConnsPerAddress),
 		"most peer connections open at once with one remote address")
+	t.Add("cpus", pkgsettings.Int(&c.CPUs),
+		"most cores the agent runs on at once, Go's GOMAXPROCS (0: Go's choice)")
 	t.Add("max-requests", pkgsettings.Int(&c.MaxRequests),
 		"most requests answered at once; more get 503 so that dnf uses its next mirror")
 	t.Add("origin-after", pkgsettings.Duration(&c.OriginAfter),
@@ -312,6 +322,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("upload-share: %v is not a number of copies >= 0", c.UploadShare)
 	case c.UploadFanOut < 0:
 		return fmt.Errorf("upload-fan-out: %d is negative", c.UploadFanOut)
+	case c.CPUs < 0:
+		return fmt.Errorf("cpus: %d is negative", c.CPUs)
 	case c.PeersPerTorrent < 1:
 		return fmt.Errorf("peers-per-torrent: %d is less than 1", c.PeersPerTorrent)
 	case c.PeerConns < 1:
