@@ -13,8 +13,8 @@
 //     torrents/{infohash}.torrent under the store.
 //   - A torrent's life (item.go): from the request that adds it to the
 //     client, through its download, to seeding and eviction (seeding.go).
-//   - The origin fill (fill.go, rank.go, scrape.go): pieces the swarm
-//     does not bring, from the mirror.
+//   - The origin fill (fill.go, rank.go, members.go, scrape.go): pieces
+//     the swarm does not bring, from the mirror.
 //   - The verified reader (reader.go): a request's bytes, from the
 //     torrent or, when it stalls, from the mirror.
 //   - Prefetch (prefetch.go) and the figures (stats.go).
@@ -52,17 +52,20 @@
 // torrent goes on in the swarm; when the torrent progresses but the
 // request's next piece is late (4 x stall, then stall for the pieces
 // after it), it fetches that piece from the mirror into the torrent
-// (TestLatePieceFromMirror), in its turn among the connected peers that
-// lack it, as the fill ranks them: hosts that read a file together find
+// (TestLatePieceFromMirror), in its turn among the hosts the fill ranks
+// among: hosts that read a file together find
 // the same piece late together, and one of them fetches it while the
 // others wait up to stall for it (TestLatePieceInTurn).
 //
 // Among hosts that start a torrent together, each piece the swarm lacks
 // is fetched from the mirror by about one host (see fill), also in a
-// swarm of more hosts than a host connects to (peers-per-torrent): the
-// fill asks the trackers how many hosts the swarm holds (scrape.go), and
-// when no peer has connected yet it ranks itself among the hosts they
-// count rather than fetching every piece.
+// swarm of more hosts than a host connects to (peers-per-torrent, 12):
+// the fill ranks itself among the hosts the trackers list to an
+// announce of its own (members.go), by their addresses, whether it is
+// connected to them or not, and counts the rest of the swarm from a
+// scrape (scrape.go). Twelve connections rather than fifty cost the
+// agents at 40 hosts half the CPU and the fleet half the time, the
+// mirror no more copies (cmd/pkgtorrent-bench/README.md).
 //
 // No host carries the fleet: past upload-share copies of a torrent's
 // length uploaded, a host refuses a request once when another connected

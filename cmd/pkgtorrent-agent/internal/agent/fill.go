@@ -60,20 +60,23 @@ func (s *Swarm) startFill(it *item) {
 // together, too busy to connect within announceWait), or do not answer
 // yet, it waits for a connection up to othersWait; then, with others
 // counted, it goes on as with peers, ranking itself among the hosts it
-// does not see. With peers, once the
-// connections settled (see settle), it asks the trackers how many hosts
-// the swarm holds (swarmSize, within origin-after) and fetches only its
-// own share of the pieces no connected peer has: those it ranks first
-// for among itself and the connected peers that lack them (pickOwn), so
-// that hosts that see the same peers fetch each piece once between them.
-// A piece it ranks r-th for is fetched after r x patience if still
-// missing; in a swarm larger than its connections it also counts the
-// hosts it does not see, and waits longer (turnWait). When the torrent
-// makes no progress for stall (or twice the patience, when longer): no
-// piece verified and no byte of it arrived, from peers or the mirror,
-// every missing piece is fetched in order. A host that found no peer looks again
-// before each piece, and goes on as if peers had been known from the
-// start (with connected peers only) when one connects.
+// does not see. With peers, once the connections settled (see settle),
+// it asks the trackers how many hosts the swarm holds (swarmSize) and
+// which (members), each within origin-after, and fetches only its own
+// share of the pieces no connected peer has: those it ranks first for
+// among the hosts they list (pickOwn; among itself and its connected
+// peers when they do not answer), so that hosts the trackers list alike
+// fetch each piece once between them. A piece it ranks r-th for is
+// fetched after r x patience if still missing, longer among hosts it is
+// not connected to and when the swarm probably holds the piece
+// (turnsFor); in a swarm larger than the trackers list it also counts
+// the hosts it does not know, and waits longer (turnWait). When the
+// torrent makes no progress for stall (or twice the patience, when
+// longer): no piece verified and no byte of it arrived, from peers or the
+// mirror, every missing piece is fetched in order. A host that found no
+// peer looks again before each piece, and goes on as if peers had been
+// known from the start when one connects. When the torrent completes,
+// the host tells the trackers (completed).
 func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified <-chan struct{}) error {
 	select {
 	case <-verified:
@@ -128,6 +131,7 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 		case <-poll.C:
 		}
 	}
+	var view *rankView
 	if peersKnown {
 		s.lonely.Store(0)
 		if !s.settle(ctx, t) {
@@ -136,10 +140,11 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 		if swarm == 0 {
 			swarm = s.scrapeSwarm(ctx, it, t)
 		}
+		view = s.members(ctx, it, t)
 	} else {
 		s.lonely.Add(1)
 	}
-	s.log.Debug("origin fill", "torrent", it.name, "peers_known", peersKnown, "swarm", swarm, "after", time.Since(began))
+	s.log.Debug("origin fill", "torrent", it.name, "peers_known", peersKnown, "swarm", swarm, "members", viewSize(view), "after", time.Since(began))
 	// Progress, as for a request (reader.go's waitPiece): a piece
 	// verified, or more bytes of the torrent arrived than ever before
 	// (blocks from peers, verified or not, and this fill's bytes from
@@ -156,17 +161,23 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 		return true
 	}
 	stuck := false
+	// With a seed in the swarm, the first-ranked host waits as long as a
+	// download without a connection waits when others are counted.
+	seedWait := othersWait(s.cfg.OriginAfter, s.cfg.Stall)
 	// left holds when this host first left a missing piece to a host
 	// ranked above it.
 	left := map[int]time.Time{}
 	for {
 		if lastMissing == 0 {
+			s.completed(ctx, it, t)
 			return nil
 		}
 		if !peersKnown && t.Stats().ActivePeers > 0 {
+			// Ranked among the members the others rank among too.
 			peersKnown = true
 			s.lonely.Store(0)
-			s.log.Debug("origin fill: a peer came", "torrent", it.name, "after", time.Since(began), "missing", lastMissing)
+			view = s.members(ctx, it, t)
+			s.log.Debug("origin fill: a peer came", "torrent", it.name, "after", time.Since(began), "missing", lastMissing, "members", viewSize(view))
 		}
 		patience := s.patience(t.Info().PieceLength)
 		var pick []int
@@ -184,8 +195,16 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 					pick = append(pick, i)
 				}
 			}
-		} else if i := ownPiece(t, s.cl.PeerID(), swarm, left, patience); i >= 0 {
-			pick = []int{i}
+		} else if i := ownPiece(t, s.cl.PeerID(), view, swarm, seedWait, left, patience); i >= 0 {
+			if view != nil && time.Since(view.at) >= membersAge {
+				// Members that came since the view was made may rank
+				// above this host for the piece.
+				view = s.members(ctx, it, t)
+				i = ownPiece(t, s.cl.PeerID(), view, swarm, seedWait, left, patience)
+			}
+			if i >= 0 {
+				pick = []int{i}
+			}
 		}
 		replan := false
 		for k, i := range pick {
@@ -247,6 +266,48 @@ func (s *Swarm) scrapeSwarm(ctx context.Context, it *item, t *torrent.Torrent) i
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OriginAfter)
 	defer cancel()
 	return s.swarmSize(ctx, trackers, t.InfoHash())
+}
+
+// membersAge is the age past which the fill asks the trackers for the
+// swarm's members again before it fetches a piece of its own: hosts
+// that came since may rank above it for the piece. An announce on the
+// fleet's network takes a few milliseconds, a piece from the mirror
+// hundreds.
+const membersAge = 100 * time.Millisecond
+
+// members asks the trackers of it which hosts the swarm of t holds, for
+// at most origin-after (see memberView), and keeps the view on it for
+// the late-piece turn; nil when none answered.
+func (s *Swarm) members(ctx context.Context, it *item, t *torrent.Torrent) *rankView {
+	s.mu.Lock()
+	trackers := it.trackers
+	s.mu.Unlock()
+	actx, cancel := context.WithTimeout(ctx, s.cfg.OriginAfter)
+	defer cancel()
+	v := s.memberView(actx, trackers, t.InfoHash(), s.cl.PeerID(), s.cl.LocalPort(), t.Length()-t.BytesCompleted())
+	s.mu.Lock()
+	it.view = v
+	s.mu.Unlock()
+	return v
+}
+
+// completed tells the trackers of it that this host has every piece of t
+// (see announceCompleted), within origin-after.
+func (s *Swarm) completed(ctx context.Context, it *item, t *torrent.Torrent) {
+	s.mu.Lock()
+	trackers := it.trackers
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OriginAfter)
+	defer cancel()
+	s.announceCompleted(ctx, trackers, t.InfoHash(), s.cl.PeerID(), s.cl.LocalPort())
+}
+
+// viewSize is the hosts of v besides this one (-1: v is nil), for logs.
+func viewSize(v *rankView) int {
+	if v == nil {
+		return -1
+	}
+	return len(v.others)
 }
 
 // settleFor is how long the connections of a torrent must stay as they

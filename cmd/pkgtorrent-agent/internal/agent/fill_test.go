@@ -23,16 +23,19 @@ func fleetKeys(hosts int) []uint64 {
 	return keys
 }
 
-// others returns every host's view but h's, none of them with a piece.
-func others(keys []uint64, h int) []peerView {
-	var v []peerView
+// others returns every host's key but h's.
+func others(keys []uint64, h int) []uint64 {
+	var v []uint64
 	for j, k := range keys {
 		if j != h {
-			v = append(v, peerView{k, roaring.New()})
+			v = append(v, k)
 		}
 	}
 	return v
 }
+
+// noPeerHas is pickOwn's had when no connected peer has a piece.
+func noPeerHas(int) bool { return false }
 
 // TestPickOwnSplitsPieces: hosts that see each other fetch every piece
 // from the mirror exactly once between them, in shares of about one
@@ -51,7 +54,7 @@ func TestPickOwnSplitsPieces(t *testing.T) {
 		left := map[int]time.Time{}
 		for {
 			// No time passes: only the host's own pieces come.
-			i := pickOwn(n, func(i int) bool { return done[i] }, keys[h], others(keys, h), 0, left, time.Second, now)
+			i := pickOwn(n, func(i int) bool { return done[i] }, noPeerHas, keys[h], others(keys, h), 0, 0, left, time.Second, now)
 			if i < 0 {
 				break
 			}
@@ -76,15 +79,18 @@ func TestPickOwnSplitsPieces(t *testing.T) {
 	}
 
 	// Pieces a peer has are never fetched from the mirror.
-	views := others(keys, 0)
+	haves := make([]*roaring.Bitmap, hosts-1)
+	for j := range haves {
+		haves[j] = roaring.New()
+	}
 	for i := range n {
 		if i%3 == 0 {
-			views[i%len(views)].have.Add(uint32(i))
+			haves[i%len(haves)].Add(uint32(i))
 		}
 	}
 	done := make([]bool, n)
 	for {
-		i := pickOwn(n, func(i int) bool { return done[i] }, keys[0], views, 0, map[int]time.Time{}, time.Second, now)
+		i := pickOwn(n, func(i int) bool { return done[i] }, anyHas(haves), keys[0], others(keys, 0), 0, 0, map[int]time.Time{}, time.Second, now)
 		if i < 0 {
 			break
 		}
@@ -108,7 +114,7 @@ func TestPickOwnBackup(t *testing.T) {
 	takers := func(at time.Time) int {
 		n := 0
 		for h := range keys {
-			if pickOwn(1, func(int) bool { return false }, keys[h], others(keys, h), 0, lefts[h], patience, at) == 0 {
+			if pickOwn(1, func(int) bool { return false }, noPeerHas, keys[h], others(keys, h), 0, 0, lefts[h], patience, at) == 0 {
 				n++
 			}
 		}
@@ -133,14 +139,14 @@ func TestPickOwnSwarm(t *testing.T) {
 	for h := range keys {
 		keys[h] = rng.Uint64()
 	}
-	views := make([][]peerView, hosts)
+	views := make([][]uint64, hosts)
 	for h := range views {
 		for range view {
 			j := rng.IntN(hosts - 1)
 			if j >= h {
 				j++
 			}
-			views[h] = append(views[h], peerView{keys[j], roaring.New()})
+			views[h] = append(views[h], keys[j])
 		}
 	}
 	t0 := time.Now()
@@ -149,8 +155,8 @@ func TestPickOwnSwarm(t *testing.T) {
 		for h := range keys {
 			left := map[int]time.Time{}
 			lacks := func(int) bool { return false }
-			if pickOwn(1, lacks, keys[h], views[h], unseen, left, patience, t0) == 0 ||
-				pickOwn(1, lacks, keys[h], views[h], unseen, left, patience, t0.Add(at)) == 0 {
+			if pickOwn(1, lacks, noPeerHas, keys[h], views[h], 0, unseen, left, patience, t0) == 0 ||
+				pickOwn(1, lacks, noPeerHas, keys[h], views[h], 0, unseen, left, patience, t0.Add(at)) == 0 {
 				n++
 			}
 		}

@@ -61,6 +61,11 @@ type simConfig struct {
 	// SwarmAtAnnounce takes, with Swarm, the tracker's count at the
 	// host's announce instead (older for the hosts that start first).
 	SwarmAtAnnounce bool
+	// Members: a host's fill ranks among the hosts the tracker lists to
+	// its announce when its connections settled, asked again when older
+	// than membersAge before it fetches a piece of its own (fill.go's
+	// members), not among its connected peers.
+	Members bool
 	// Settings are the agent's (peers-per-torrent, origin-after, stall).
 	Settings settings.Config
 	// Pace is each host's pace (see nextPace) when the torrent starts;
@@ -156,8 +161,18 @@ type simHost struct {
 	// coming marks the pieces on their way from a peer.
 	coming []bool
 	conns  []simConn
-	view   []peerView
+	// view is the keys of its connected peers, haves their pieces.
+	view   []uint64
+	haves  []*roaring.Bitmap
 	viewOK bool
+	// members is the keys of the hosts the tracker listed to the fill
+	// (Members), at membersAt.
+	members   []uint64
+	membersAt time.Duration
+	listed    bool
+	// seeds is the hosts the tracker counted complete then (a host
+	// announces when it completes).
+	seeds int
 	// pool holds the peers the tracker named and not dialled yet.
 	pool     []int
 	dialling map[int]bool
@@ -463,17 +478,34 @@ func (s *fillSim) disconnect(h *simHost, j int) {
 	s.openConns(s.hosts[j])
 }
 
-// peerViews is h's connected peers as pickOwn sees them.
-func (h *simHost) peerViews(s *fillSim) []peerView {
+// peerViews is h's connected peers as pickOwn sees them: their keys and
+// their pieces.
+func (h *simHost) peerViews(s *fillSim) ([]uint64, []*roaring.Bitmap) {
 	if !h.viewOK {
-		h.view = h.view[:0]
+		h.view, h.haves = h.view[:0], h.haves[:0]
 		for _, c := range h.conns {
 			p := s.hosts[c.peer]
-			h.view = append(h.view, peerView{p.key, p.have})
+			h.view = append(h.view, p.key)
+			h.haves = append(h.haves, p.have)
 		}
 		h.viewOK = true
 	}
-	return h.view
+	return h.view, h.haves
+}
+
+// listMembers has h ask the tracker for the swarm's members (Members).
+func (s *fillSim) listMembers(h *simHost) {
+	h.members, h.membersAt, h.listed, h.seeds = h.members[:0], s.now, true, 0
+	for _, j := range s.tracker {
+		if s.hosts[j].done >= 0 {
+			h.seeds++
+		}
+	}
+	for _, j := range s.sample(s.cfg.NumWant) {
+		if j != h.id {
+			h.members = append(h.members, s.hosts[j].key)
+		}
+	}
 }
 
 // Pieces between peers.
@@ -589,6 +621,9 @@ func (s *fillSim) settle(h *simHost) {
 		if !s.cfg.SwarmAtAnnounce {
 			h.swarm = len(s.tracker)
 		}
+		if s.cfg.Members {
+			s.listMembers(h)
+		}
 		s.loopStart(h)
 		return
 	}
@@ -618,7 +653,13 @@ func (s *fillSim) step(h *simHost) {
 			}
 		}
 	} else if i := s.pickOwn(h, patience); i >= 0 {
-		h.pick = append(h.pick, i)
+		if h.listed && s.now-h.membersAt >= membersAge {
+			s.listMembers(h)
+			i = s.pickOwn(h, patience)
+		}
+		if i >= 0 {
+			h.pick = append(h.pick, i)
+		}
 	}
 	s.fetchNext(h)
 }
@@ -628,7 +669,14 @@ func (s *fillSim) pickOwn(h *simHost, patience time.Duration) int {
 	if s.cfg.Swarm {
 		swarm = h.swarm
 	}
-	return pickOwn(s.cfg.Pieces, h.complete, h.key, h.peerViews(s), unseenHosts(swarm, len(h.conns)), h.left, patience, s.epoch.Add(s.now))
+	v := &rankView{me: h.key}
+	var haves []*roaring.Bitmap
+	v.others, haves = h.peerViews(s)
+	if h.listed {
+		v.others, v.seeds = h.members, h.seeds
+	}
+	patience, holdWait := turnsFor(v, haves, patience, othersWait(s.cfg.Settings.OriginAfter, s.cfg.Settings.Stall))
+	return pickOwn(s.cfg.Pieces, h.complete, anyHas(haves), h.key, v.others, holdWait, unseenHosts(swarm, len(v.others)), h.left, patience, s.epoch.Add(s.now))
 }
 
 // fetchNext fetches the next piece of h's pick from the mirror, or ends
@@ -793,26 +841,41 @@ func (m *simMirror) schedule() {
 // which seldom fetch from the mirror), the bench's links (a 100 Mbit/s
 // mirror, 1 Gbit/s hosts) and a tracker like the bench's opentracker,
 // which returns up to 200 peers, the number the engine asks for.
-func fleetScenario(hosts int, swarm bool, seed uint64) simConfig {
+func fleetScenario(hosts int, rule simRule, seed uint64) simConfig {
 	return simConfig{Hosts: hosts, Pieces: 4, PieceLength: 1 << 20, Arrival: time.Second,
 		NumWant: 200, TrackerRTT: 5 * time.Millisecond, DialTime: 10 * time.Millisecond,
 		MirrorRate: 100e6 / 8, PeerRate: 1e9 / 8, PeerLatency: time.Millisecond,
-		Swarm: swarm, Settings: settings.Default(), Seed: seed}
+		Swarm: rule >= ruleSwarm, Members: rule >= ruleMembers, Settings: settings.Default(), Seed: seed}
 }
+
+// simRule is which hosts a host's fill ranks itself among in the model.
+type simRule int
+
+const (
+	// ruleConnected: its connected peers only.
+	ruleConnected simRule = iota
+	// ruleSwarm: its connected peers, and the tracker's count of the
+	// swarm for the hosts it does not see.
+	ruleSwarm
+	// ruleMembers: the members the tracker lists, and its count for the
+	// rest (the agent's rule).
+	ruleMembers
+)
 
 // benchCopies runs the model on a package set like BenchmarkFleet's: 84
 // files of log-uniform sizes from 16 KiB to 16 MiB, one torrent each,
-// one after the other, each host's pace carried from one to the next;
+// one after the other, each host's pace carried from one to the next,
+// with the rule;
 // three at a time share the 100 Mbit/s mirror, as dnf downloads three
 // files at once. It returns the mirror's copies of the whole set.
-func benchCopies(hosts int, seed uint64) float64 {
+func benchCopies(hosts int, rule simRule, seed uint64) float64 {
 	rng := rand.New(rand.NewPCG(seed, 84))
 	var pace []float64
 	var sent, total float64
 	for range 84 {
 		size := int64(math.Exp(math.Log(16<<10) + rng.Float64()*(math.Log(16<<20)-math.Log(16<<10))))
 		pieces := int((size + 1<<20 - 1) >> 20)
-		cfg := fleetScenario(hosts, false, rng.Uint64())
+		cfg := fleetScenario(hosts, rule, rng.Uint64())
 		cfg.Pieces, cfg.LastPiece = pieces, size-int64(pieces-1)<<20
 		cfg.MirrorRate /= 3
 		cfg.Pace = pace
@@ -848,13 +911,13 @@ func TestFillSim(t *testing.T) {
 	t.Run("bench", func(t *testing.T) {
 		// BenchmarkFleet's 8 hosts: 1.02 to 1.16 copies in its runs.
 		for seed := range uint64(2) {
-			if c := benchCopies(8, seed); c < 1 || c > 1.2 {
+			if c := benchCopies(8, ruleMembers, seed); c < 1 || c > 1.2 {
 				t.Errorf("8 hosts, the bench's packages (seed %d): %.3f copies, the bench measured 1.02 to 1.16", seed, c)
 			}
 		}
 	})
 	t.Run("policy", func(t *testing.T) {
-		r := runFillSim(fleetScenario(fillSimPolicyHosts, true, 1))
+		r := runFillSim(fleetScenario(fillSimPolicyHosts, ruleMembers, 1))
 		if r.Copies() >= 1.5 || r.FellBack > 0 || r.Unfinished > 0 {
 			t.Errorf("%d hosts with the policy: %.2f copies (%d requests fell back, %d hosts unfinished), want < 1.5 and none",
 				fillSimPolicyHosts, r.Copies(), r.FellBack, r.Unfinished)
@@ -874,12 +937,12 @@ func printFillSimTable(t *testing.T) {
 		}
 		hosts = append(hosts, n)
 	}
-	cell := func(n int, swarm bool) string {
+	cell := func(n int, rule simRule) string {
 		var sum, worst float64
 		fell, unfinished := 0, 0
 		var last time.Duration
 		for seed := range uint64(*fillSimSeeds) {
-			cfg := fleetScenario(n, swarm, seed)
+			cfg := fleetScenario(n, rule, seed)
 			cfg.SwarmAtAnnounce = *fillSimAtAnnounce
 			r := runFillSim(cfg)
 			sum += r.Copies()
@@ -894,18 +957,18 @@ func printFillSimTable(t *testing.T) {
 		}
 		return fmt.Sprintf("%.2f (worst %.2f), last host %.1f s | %d of %d", sum/float64(runs), worst, last.Seconds(), fell, n*runs)
 	}
-	fmt.Printf("| hosts | the rule before: mirror's copies | requests fallen back | policy: mirror's copies | requests fallen back |\n")
-	fmt.Printf("| --- | --- | --- | --- | --- |\n")
+	fmt.Printf("| hosts | connected peers: mirror's copies | requests fallen back | and the swarm's count | requests fallen back | members the tracker lists (the agent's rule) | requests fallen back |\n")
+	fmt.Printf("| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, n := range hosts {
 		began := time.Now()
-		fmt.Printf("| %d | %s | %s |\n", n, cell(n, false), cell(n, true))
+		fmt.Printf("| %d | %s | %s | %s |\n", n, cell(n, ruleConnected), cell(n, ruleSwarm), cell(n, ruleMembers))
 		t.Logf("%d hosts: %v", n, time.Since(began).Round(time.Millisecond))
 	}
 	for _, n := range []int{8, 40} {
 		var c []string
 		for seed := range uint64(*fillSimSeeds) {
-			c = append(c, fmt.Sprintf("%.3f", benchCopies(n, seed)))
+			c = append(c, fmt.Sprintf("%.3f / %.3f", benchCopies(n, ruleConnected, seed), benchCopies(n, ruleMembers, seed)))
 		}
-		fmt.Printf("bench's package set, %d hosts, the rule before: %s copies\n", n, strings.Join(c, ", "))
+		fmt.Printf("bench's package set, %d hosts, connected peers / members: %s copies\n", n, strings.Join(c, ", "))
 	}
 }

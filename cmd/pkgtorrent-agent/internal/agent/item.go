@@ -63,6 +63,10 @@ type item struct {
 	base torrentCounts
 	// trackers are the announce URLs it is announced to (announceList).
 	trackers []string
+	// view is the hosts its origin fill ranks itself among, as the
+	// trackers listed them (nil: not asked, or none answered); the
+	// late-piece turn ranks among them too.
+	view *rankView
 	// private is set for a torrent of a mirror that needs a client
 	// certificate (Mirrors.NeedsCert): it is shared with the peers of the
 	// peer-network setting only, and with no peer when that is not set

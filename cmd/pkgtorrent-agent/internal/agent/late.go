@@ -12,8 +12,8 @@ import (
 // from the mirror in its turn among the hosts that lack it.
 
 // fetchLate fetches piece i of it from the mirror for a request whose
-// next piece is late (see swarmReader), in its turn among the connected
-// peers that lack the piece (lateTurn): hosts that start a file together
+// next piece is late (see swarmReader), in its turn among the hosts
+// that lack the piece (lateTurn): hosts that start a file together
 // are late for the same piece at about the same time, when a peer that
 // has the file serves them all at once, and the host ranked first
 // fetches it while the others wait for it to come from that host. Nil
@@ -23,7 +23,7 @@ func (s *Swarm) fetchLate(ctx context.Context, it *item, i int) error {
 	t := it.t
 	s.mu.Unlock()
 	p := t.Piece(i)
-	if wait := s.lateTurn(t, i); wait > 0 {
+	if wait := s.lateTurn(it, t, i); wait > 0 {
 		changes := t.SubscribePieceStateChanges()
 		timer := time.NewTimer(wait)
 		came := false
@@ -59,17 +59,33 @@ func (s *Swarm) fetchLate(ctx context.Context, it *item, i int) error {
 }
 
 // lateTurn is how long this host waits before it fetches late piece i of
-// t from the mirror: 0 when it ranks first for the piece among itself and
-// the connected peers that lack it, else turns(r, patience) for the r of
-// them ranked above it, at most stall: the request has waited 4 x stall
-// for the piece already (see swarmReader).
-func (s *Swarm) lateTurn(t *torrent.Torrent, i int) time.Duration {
+// it from the mirror: 0 when it ranks first for the piece among the hosts
+// its fill ranks among (the swarm's members the trackers listed, below
+// the seeds they count; when they did not answer, the connected peers
+// that lack the piece), else
+// turns(r, patience) for the r of them ranked above it, at most stall:
+// the request has waited 4 x stall for the piece already (see
+// swarmReader).
+func (s *Swarm) lateTurn(it *item, t *torrent.Torrent, i int) time.Duration {
+	s.mu.Lock()
+	v := it.view
+	s.mu.Unlock()
 	ih := t.InfoHash()
-	me := rank(rankKey(s.cl.PeerID(), ih), i)
 	r := 0
-	for _, pc := range t.PeerConns() {
-		if !pc.PeerPieces().Contains(uint32(i)) && rank(rankKey(pc.PeerID, ih), i) > me {
-			r++
+	if v != nil {
+		r = v.seeds
+		me := rank(v.me, i)
+		for _, k := range v.others {
+			if rank(k, i) > me {
+				r++
+			}
+		}
+	} else {
+		me := rank(rankKey(s.cl.PeerID(), ih), i)
+		for _, pc := range t.PeerConns() {
+			if !pc.PeerPieces().Contains(uint32(i)) && rank(rankKey(pc.PeerID, ih), i) > me {
+				r++
+			}
 		}
 	}
 	return min(turns(float64(r), s.patience(t.Info().PieceLength)), s.cfg.Stall)

@@ -9,64 +9,132 @@ import (
 )
 
 // Which host of those that start a torrent together fetches a piece from
-// the mirror: rendezvous hashing of the peer ID, the torrent and the
-// piece, the same function on every host, so that hosts that see the
-// same peers agree on one host for each piece without a word.
+// the mirror: rendezvous hashing of a host's key, the torrent and the
+// piece, the same function on every host, so that hosts that rank among
+// the same hosts agree on one host for each piece without a word. The
+// hosts are the swarm's members as the trackers list them (members.go;
+// keys of their addresses), or, when no tracker answered, the connected
+// peers (keys of their peer IDs).
 
 // ownPiece returns the first missing piece that no connected peer has
-// and that this host (peer ID me) fetches now (see pickOwn), in a swarm
-// of swarm hosts as its trackers count them (0: not known, the connected
-// peers alone); -1 when there is none.
-func ownPiece(t *torrent.Torrent, me [20]byte, swarm int, left map[int]time.Time, patience time.Duration) int {
+// and that this host fetches now (see pickOwn), ranked among the hosts
+// of v (nil: the connected peers, and itself by peer ID me), in a swarm
+// of swarm hosts as its trackers count them (0: not known), waiting
+// seedWait more when the swarm probably holds the pieces its connected
+// peers lack (swarmHolds); -1 when there is none.
+func ownPiece(t *torrent.Torrent, me [20]byte, v *rankView, swarm int, seedWait time.Duration, left map[int]time.Time, patience time.Duration) int {
 	ih := t.InfoHash()
-	var peers []peerView
-	for _, pc := range t.PeerConns() {
-		peers = append(peers, peerView{rankKey(pc.PeerID, ih), pc.PeerPieces()})
+	conns := t.PeerConns()
+	haves := make([]*roaring.Bitmap, 0, len(conns))
+	var peers rankView
+	for _, pc := range conns {
+		haves = append(haves, pc.PeerPieces())
+		peers.others = append(peers.others, rankKey(pc.PeerID, ih))
 	}
+	if v == nil {
+		peers.me = rankKey(me, ih)
+		v = &peers
+	}
+	patience, seedWait = turnsFor(v, haves, patience, seedWait)
 	complete := func(i int) bool { return t.Piece(i).State().Complete }
-	return pickOwn(t.NumPieces(), complete, rankKey(me, ih), peers, unseenHosts(swarm, len(peers)), left, patience, time.Now())
+	return pickOwn(t.NumPieces(), complete, anyHas(haves), v.me, v.others, seedWait, unseenHosts(swarm, len(v.others)), left, patience, time.Now())
+}
+
+// anyHas returns whether any of haves holds a piece.
+func anyHas(haves []*roaring.Bitmap) func(int) bool {
+	return func(i int) bool {
+		for _, h := range haves {
+			if h.Contains(uint32(i)) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// turnsFor returns the patience and the wait for a swarm that holds the
+// pieces (pickOwn's) of a host ranking among the hosts of v, connected to
+// the peers of haves, from its patience and holdWait: the patience twice
+// over when it ranks among more hosts than it is connected to (a piece
+// fetched by a host it is not connected to reaches its peers in two hops
+// or more), and holdWait when the swarm probably holds the pieces its
+// peers lack (swarmHolds), else none.
+func turnsFor(v *rankView, haves []*roaring.Bitmap, patience, holdWait time.Duration) (time.Duration, time.Duration) {
+	if len(v.others) > len(haves) {
+		patience *= 2
+	}
+	if !swarmHolds(v, haves) {
+		holdWait = 0
+	}
+	return patience, holdWait
+}
+
+// swarmHolds reports whether the pieces that no connected peer (of
+// haves) has are probably in the swarm anyway, for a host ranking among
+// the hosts of v: the trackers count a seed; or it ranks among more
+// hosts than it is connected to, and those it is connected to hold
+// pieces (the others have been at the torrent longer than this host,
+// and their pieces are on their way to its peers).
+func swarmHolds(v *rankView, haves []*roaring.Bitmap) bool {
+	if v.seeds > 0 {
+		return true
+	}
+	if len(v.others) <= len(haves) {
+		return false
+	}
+	for _, h := range haves {
+		if !h.IsEmpty() {
+			return true
+		}
+	}
+	return false
 }
 
 // unseenHosts is the hosts of a swarm that its trackers count swarm
-// hosts in (0: not known) that a host connected to peers of them does
-// not see.
-func unseenHosts(swarm, peers int) int {
-	return max(0, swarm-1-peers)
-}
-
-// peerView is a connected peer as the ranking sees it: its rank key for
-// the torrent and the pieces it has.
-type peerView struct {
-	key  uint64
-	have *roaring.Bitmap
+// hosts in (0: not known) that a host ranking among others of them does
+// not know.
+func unseenHosts(swarm, others int) int {
+	return max(0, swarm-1-others)
 }
 
 // pickOwn returns the first of n pieces, not complete and not had by
-// any peer, that the host of key me fetches at now: one whose turn
-// (turnWait) has come since it first left it to others (left records
-// since when); a turn of 0 at once. unseen is the number of hosts of the
-// swarm, besides itself and peers, that it is not connected to (0 when
-// the swarm is no larger than the peers). -1 when there is none.
-func pickOwn(n int, complete func(int) bool, me uint64, peers []peerView, unseen int, left map[int]time.Time, patience time.Duration, now time.Time) int {
+// any connected peer, that the host of key me fetches at now, ranked
+// among the hosts of keys others: one whose turn (turnWait, and seedWait
+// more) has come since it first left it to others (left records since
+// when); a turn of 0 at once. seedWait is for the hosts that have every
+// piece (seeds, as the trackers count them): a seed brings a piece no
+// connected peer has to one of them, through the swarm, unless the swarm
+// is slower than the mirror. The host ranked first
+// fetches the pieces it ranks first for one after the other, in order:
+// a piece that is its q-th waits q x patience/3 more (patience is three
+// times a piece's time from the mirror, or more). unseen is the number
+// of hosts of the swarm, besides itself and others, that it does not
+// know (0 when the swarm is no larger). -1 when there is none.
+func pickOwn(n int, complete, had func(int) bool, me uint64, others []uint64, seedWait time.Duration, unseen int, left map[int]time.Time, patience time.Duration, now time.Time) int {
+	// queued counts the pieces so far that each host ranks first for
+	// (index len(others): this host).
+	queued := make([]int, len(others)+1)
 	for i := range n {
-		if complete(i) {
+		if complete(i) || had(i) {
 			continue
 		}
-		r, had := 0, false
+		r := 0
 		score := rank(me, i)
-		for _, p := range peers {
-			if p.have.Contains(uint32(i)) {
-				had = true
-				break
-			}
-			if rank(p.key, i) > score {
+		top, best := len(others), score
+		for j, k := range others {
+			if x := rank(k, i); x > score {
 				r++
+				if x > best {
+					top, best = j, x
+				}
 			}
 		}
-		if had {
-			continue
+		q := queued[top]
+		queued[top]++
+		wait := turnWait(r, score, unseen, patience) + seedWait
+		if top != len(others) {
+			wait += time.Duration(q) * patience / 3
 		}
-		wait := turnWait(r, score, unseen, patience)
 		if wait <= 0 {
 			return i
 		}
@@ -81,15 +149,16 @@ func pickOwn(n int, complete func(int) bool, me uint64, peers []peerView, unseen
 }
 
 // turnWait is how long a host whose score for a piece is score waits for
-// hosts ranked above it to bring the piece, when r connected peers that
-// lack it rank above it and unseen hosts are not connected.
+// hosts ranked above it to bring the piece, when r of the hosts it ranks
+// among rank above it and unseen hosts are not known.
 //
-// With every host of the swarm connected (unseen 0), it is r x
-// patience: the host ranked first fetches at once, the next one after a
-// patience, and so on. Among more hosts than one connects to
-// (peers-per-torrent, 50), a host ranks first among its own peers for
-// about one piece in 51, so one host in 51 of the swarm would fetch each
-// piece at once. So with unseen hosts a host also counts those of them
+// With every host of the swarm known (unseen 0), it is r x patience:
+// the host ranked first fetches at once, the next one after a patience,
+// and so on. Among more hosts than it knows (more than a tracker lists,
+// numWant; or more than it connects to, peers-per-torrent, when no
+// tracker answered), a host ranks first among them for about one piece
+// in k+1 (k the hosts it knows), so one host in k+1 of the swarm would
+// fetch each piece at once. So with unseen hosts a host also counts those of them
 // ranked above it, as its score says: the share of scores above it
 // (rank's values are uniform) times unseen, which makes x hosts ranked
 // above it in all. It waits 1.5 ln(1 + x) patiences: by t patiences
@@ -115,12 +184,16 @@ func turns(x float64, patience time.Duration) time.Duration {
 // rankKey is the FNV-1a hash of a peer ID and an info hash, which rank
 // finishes for each piece: the same function on every host.
 func rankKey(id [20]byte, ih [20]byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, b := range id {
-		h = (h ^ uint64(b)) * 1099511628211
-	}
-	for _, b := range ih {
-		h = (h ^ uint64(b)) * 1099511628211
+	return fnv1a(fnv1a(fnvOffset, id[:]), ih[:])
+}
+
+// fnvOffset is FNV-1a's offset basis.
+const fnvOffset = 14695981039346656037
+
+// fnv1a is FNV-1a's hash h carried on over b.
+func fnv1a(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
 	}
 	return h
 }

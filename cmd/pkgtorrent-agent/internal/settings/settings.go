@@ -142,7 +142,7 @@ func Default() Config {
 		StoredSeeds:         500,
 		UploadShare:         1.5,
 		UploadFanOut:        2,
-		PeersPerTorrent:     50,
+		PeersPerTorrent:     12,
 		PeerConns:           512,
 		PeerConnsPerAddress: 64,
 		CPUs:                1,

@@ -1,0 +1,243 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// The hosts a host ranks itself among for a torrent's pieces (rank.go):
+// the swarm's members as its trackers list them to an announce of the
+// fill's own, each known by the address the tracker lists, so that the
+// hosts of one swarm rank among the same hosts whether or not they are
+// connected to each other. A host connects to peers-per-torrent peers of
+// the swarm, fewer than it ranks among: the late-piece turn and the
+// stall cover a member that does not bring its piece.
+
+// numWant is the most members an announce asks for: opentracker's most,
+// and the engine's numwant.
+const numWant = 200
+
+// maxAnnounce bounds the answer read from a tracker's announce: numWant
+// peers of 18 bytes and the rest.
+const maxAnnounce = 64 << 10
+
+// rankView is the hosts a host ranks itself among for one torrent: its
+// own key and the others' (rankKey of a peer ID, or addrKey of an
+// address), and the seeds the trackers count (hosts that have every
+// piece), which rank above it for every piece.
+type rankView struct {
+	me     uint64
+	others []uint64
+	seeds  int
+	at     time.Time
+}
+
+// memberView asks the HTTP trackers of the torrent ih which hosts its
+// swarm holds, by an announce as this host (its peer ID id and port, left
+// bytes to download, no event: the tracker updates the entry of the
+// engine's own announces), and returns the view over them. This host is
+// the members of its port at the address its connection to a tracker
+// came from, as the tracker sees it. nil when no tracker answered.
+//
+// A host behind a NAT (its address at the tracker not its own) finds
+// itself also as a member it does not know: where that member ranks
+// first for a piece, the others wait one patience more for it.
+func (s *Swarm) memberView(ctx context.Context, trackers []string, ih metainfo.Hash, id [20]byte, port int, left int64) *rankView {
+	var me []netip.AddrPort
+	seen := map[netip.AddrPort]bool{}
+	var members []netip.AddrPort
+	answered, seeds := false, 0
+	for _, tr := range trackers {
+		u, ok := announceURL(tr, ih, id, port, left, "")
+		if !ok {
+			continue
+		}
+		local, a, err := s.announceTo(ctx, u)
+		if err != nil {
+			s.log.Debug("announce for the swarm's members", "tracker", tr, "err", err)
+			continue
+		}
+		list := a.peers
+		seeds = max(seeds, a.seeds)
+		answered = true
+		me = append(me, netip.AddrPortFrom(local, uint16(port)))
+		for _, m := range list {
+			if !seen[m] {
+				seen[m] = true
+				members = append(members, m)
+			}
+		}
+	}
+	if !answered {
+		return nil
+	}
+	v := &rankView{me: addrKey(me[0], ih), seeds: seeds, at: time.Now()}
+	for _, m := range members {
+		if !isMe(m, me) {
+			v.others = append(v.others, addrKey(m, ih))
+		}
+	}
+	return v
+}
+
+func isMe(m netip.AddrPort, me []netip.AddrPort) bool {
+	for _, a := range me {
+		if m == a {
+			return true
+		}
+	}
+	return false
+}
+
+// announceURL is the announce URL for this host (peer ID id, port, left
+// bytes to download, event: "" for none) in the swarm of ih at the HTTP
+// tracker tr, asking for numWant peers in the compact form; false when
+// tr is not an HTTP tracker.
+func announceURL(tr string, ih metainfo.Hash, id [20]byte, port int, left int64, event string) (string, bool) {
+	u, err := url.Parse(tr)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" {
+		return "", false
+	}
+	// Bytes as %XX, as scrapeURL writes them (opentracker decodes %XX
+	// only); the announce URL's own parameters follow as they were.
+	q := "info_hash=" + escapeBytes(ih[:]) + "&peer_id=" + escapeBytes(id[:]) +
+		"&port=" + strconv.Itoa(port) + "&uploaded=0&downloaded=0&left=" + strconv.FormatInt(max(left, 0), 10) +
+		"&compact=1&numwant=" + strconv.Itoa(numWant)
+	if event != "" {
+		q += "&event=" + event
+	}
+	if u.RawQuery != "" {
+		q += "&" + u.RawQuery
+	}
+	u.RawQuery = q
+	return u.String(), true
+}
+
+// announced is a tracker's answer to an announce: the peers it listed,
+// and the seeds it counts.
+type announced struct {
+	peers []netip.AddrPort
+	seeds int
+}
+
+// announceTo sends the announce u and returns the local address its
+// connection came from and the tracker's answer.
+func (s *Swarm) announceTo(ctx context.Context, u string) (netip.Addr, announced, error) {
+	var local netip.Addr
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+		if a, ok := ci.Conn.LocalAddr().(*net.TCPAddr); ok {
+			local = a.AddrPort().Addr().Unmap()
+		}
+	}})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return local, announced{}, err
+	}
+	resp, err := s.trackers.Do(req)
+	if err != nil {
+		return local, announced{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return local, announced{}, fmt.Errorf("tracker's announce: %s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnnounce))
+	if err != nil {
+		return local, announced{}, err
+	}
+	if !local.IsValid() {
+		return local, announced{}, errors.New("tracker's announce: no local address")
+	}
+	a, err := parseAnnounce(b)
+	return local, a, err
+}
+
+// parseAnnounce reads a tracker's announce answer b: its peers, in the
+// compact form (BEP 23) or as a list of dictionaries, and peers6 (BEP
+// 7); and its seeds (complete).
+func parseAnnounce(b []byte) (announced, error) {
+	var answer struct {
+		Failure  string        `bencode:"failure reason"`
+		Complete int64         `bencode:"complete"`
+		Peers    bencode.Bytes `bencode:"peers"`
+		Peers6   string        `bencode:"peers6"`
+	}
+	if err := bencode.Unmarshal(b, &answer); err != nil {
+		return announced{}, fmt.Errorf("tracker's announce: %w", err)
+	}
+	if answer.Failure != "" {
+		return announced{}, fmt.Errorf("tracker's announce: %q", answer.Failure)
+	}
+	seeds := int(min(max(answer.Complete, 0), 1<<30))
+	var list []netip.AddrPort
+	if len(answer.Peers) > 0 && answer.Peers[0] == 'l' {
+		var dicts []struct {
+			IP   string `bencode:"ip"`
+			Port int    `bencode:"port"`
+		}
+		if err := bencode.Unmarshal(answer.Peers, &dicts); err != nil {
+			return announced{}, fmt.Errorf("tracker's announce: peers: %w", err)
+		}
+		for _, d := range dicts {
+			a, err := netip.ParseAddr(d.IP)
+			if err == nil && d.Port > 0 && d.Port < 1<<16 {
+				list = append(list, netip.AddrPortFrom(a.Unmap(), uint16(d.Port)))
+			}
+		}
+	} else if len(answer.Peers) > 0 {
+		var compact string
+		if err := bencode.Unmarshal(answer.Peers, &compact); err != nil {
+			return announced{}, fmt.Errorf("tracker's announce: peers: %w", err)
+		}
+		list = appendCompact(list, []byte(compact), 4)
+	}
+	return announced{peers: appendCompact(list, []byte(answer.Peers6), 16), seeds: seeds}, nil
+}
+
+// announceCompleted tells the HTTP trackers of ih that this host (peer
+// ID id, port) has every piece (event completed), so that their counts
+// of the swarm's seeds, which the fills of the other hosts rank below,
+// hold it before the engine's next announce (a minute or more later: it
+// sends no completed event).
+func (s *Swarm) announceCompleted(ctx context.Context, trackers []string, ih metainfo.Hash, id [20]byte, port int) {
+	for _, tr := range trackers {
+		u, ok := announceURL(tr, ih, id, port, 0, "completed")
+		if !ok {
+			continue
+		}
+		if _, _, err := s.announceTo(ctx, u); err != nil {
+			s.log.Debug("announce completed", "tracker", tr, "err", err)
+		}
+	}
+}
+
+// appendCompact appends the peers of b, each an address of n bytes and
+// a port, to list; a partial entry at the end is left out.
+func appendCompact(list []netip.AddrPort, b []byte, n int) []netip.AddrPort {
+	for len(b) >= n+2 {
+		a, _ := netip.AddrFromSlice(b[:n])
+		port := uint16(b[n])<<8 | uint16(b[n+1])
+		list = append(list, netip.AddrPortFrom(a.Unmap(), port))
+		b = b[n+2:]
+	}
+	return list
+}
+
+// addrKey is the rank key of the host at address a for the torrent ih
+// (FNV-1a, as rankKey): the address as 16 bytes, the port, the info hash.
+func addrKey(a netip.AddrPort, ih [20]byte) uint64 {
+	b16 := a.Addr().Unmap().As16()
+	return fnv1a(fnv1a(fnv1a(fnvOffset, b16[:]), []byte{byte(a.Port() >> 8), byte(a.Port())}), ih[:])
+}
