@@ -552,8 +552,8 @@ func (s *fillSim) got(h *simHost, i int) {
 }
 
 // The request (reader.go): it reads the pieces in order, and streams the
-// rest from the mirror when the torrent makes no progress for stall, or
-// its next piece does not come for 4 x stall.
+// rest from the mirror when the torrent makes no progress for stall and
+// origin-after, or its next piece does not come for 4 x stall.
 
 func (s *fillSim) readerProgress(h *simHost) {
 	if !h.reading {
@@ -577,7 +577,7 @@ func (s *fillSim) readerTimer(h *simHost) {
 	h.readGen++
 	gen := h.readGen
 	stall := s.cfg.Settings.Stall
-	s.at(min(h.readProgress+stall, h.readWait+4*stall), func() {
+	s.at(min(h.readProgress+stall+s.cfg.Settings.OriginAfter, h.readWait+4*stall), func() {
 		if gen != h.readGen || !h.reading {
 			return
 		}

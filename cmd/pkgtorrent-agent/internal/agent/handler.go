@@ -173,7 +173,7 @@ func (h *Handler) serveMirror(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := newSwarmReader(r.Context(), it, tg.url.String(), meta.sha256, mirrorFallback{
-		origin: h.origin, stall: h.cfg.Stall, bytes: &h.stats.fallback, piece: h.swarm.fetchLate, log: h.log,
+		origin: h.origin, stall: h.cfg.Stall, grace: h.cfg.OriginAfter, bytes: &h.stats.fallback, piece: h.swarm.fetchLate, log: h.log,
 	})
 	defer rd.Close()
 	fw := &firstWrite{ResponseWriter: w}

@@ -21,8 +21,13 @@ import (
 // when the swarm does not deliver.
 type mirrorFallback struct {
 	origin *http.Client
-	// stall is how long the torrent may make no progress.
-	stall time.Duration
+	// stall is how long the torrent may make no progress; the reader
+	// waits grace more (origin-after) before it streams from the mirror:
+	// the fill, after stall without progress, fetches every missing
+	// piece in order (fill.go), and its bytes are progress. So a torrent
+	// stuck on every host costs each the mirror one copy, not the
+	// fill's and the stream's.
+	stall, grace time.Duration
 	// bytes counts the bytes streamed from the mirror.
 	bytes *atomic.Int64
 	// piece fetches piece i of it from the mirror into the store, where
@@ -32,8 +37,9 @@ type mirrorFallback struct {
 }
 
 // swarmReader reads a file through its torrent: only bytes of pieces
-// that verified. When the torrent makes no progress for stall (no byte
-// of it arrives, from peers or the mirror), or when the store fails, it
+// that verified. When the torrent makes no progress for stall and grace
+// (no byte of it arrives, from peers or the mirror), or when the store
+// fails, it
 // streams the rest straight from the mirror (the torrent goes on in the
 // swarm). It waits on the torrent's progress, not on the request's own
 // next piece, since hosts that start a file together fetch different
@@ -208,7 +214,7 @@ func (r *swarmReader) waitPiece(t *torrent.Torrent, piece int) error {
 		if r.it.failure() != nil {
 			return errStalled
 		}
-		stuck := time.Until(progress.Add(r.fb.stall))
+		stuck := time.Until(progress.Add(r.fb.stall + r.fb.grace))
 		if stuck <= 0 {
 			return errStalled
 		}
