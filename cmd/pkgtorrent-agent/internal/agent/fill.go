@@ -144,7 +144,7 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 	} else {
 		s.lonely.Add(1)
 	}
-	s.log.Debug("origin fill", "torrent", it.name, "peers_known", peersKnown, "swarm", swarm, "members", viewSize(view), "after", time.Since(began))
+	s.log.Debug("origin fill", "torrent", it.name, "peers_known", peersKnown, "swarm", swarm, "members", viewSize(view), "seeds", viewSeeds(view), "after", time.Since(began))
 	// Progress, as for a request (reader.go's waitPiece): a piece
 	// verified, or more bytes of the torrent arrived than ever before
 	// (blocks from peers, verified or not, and this fill's bytes from
@@ -308,6 +308,14 @@ func viewSize(v *rankView) int {
 		return -1
 	}
 	return len(v.others)
+}
+
+// viewSeeds is the seeds of v (-1: v is nil), for logs.
+func viewSeeds(v *rankView) int {
+	if v == nil {
+		return -1
+	}
+	return v.seeds
 }
 
 // settleFor is how long the connections of a torrent must stay as they

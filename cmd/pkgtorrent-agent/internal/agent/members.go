@@ -217,9 +217,8 @@ func (s *Swarm) announceCompleted(ctx context.Context, trackers []string, ih met
 		if !ok {
 			continue
 		}
-		if _, _, err := s.announceTo(ctx, u); err != nil {
-			s.log.Debug("announce completed", "tracker", tr, "err", err)
-		}
+		_, a, err := s.announceTo(ctx, u)
+		s.log.Debug("announced completed", "torrent", ih, "tracker", tr, "seeds", a.seeds, "err", err)
 	}
 }
 
