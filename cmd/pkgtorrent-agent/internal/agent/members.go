@@ -74,7 +74,9 @@ func (s *Swarm) memberView(ctx context.Context, trackers []string, ih metainfo.H
 		answered = true
 		me = append(me, netip.AddrPortFrom(local, uint16(port)))
 		for _, m := range list {
-			if !seen[m] {
+			// At most numWant in all (a tracker may list more): the
+			// ranking costs each piece a hash per member.
+			if !seen[m] && len(members) < numWant {
 				seen[m] = true
 				members = append(members, m)
 			}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"testing"
@@ -205,5 +206,32 @@ func TestPickOwnAmongMembers(t *testing.T) {
 	}
 	if i := at(patience); i < 0 {
 		t.Errorf("no piece taken after a patience; this host ranks second for %v", second)
+	}
+}
+
+// TestMemberViewBound: a tracker that lists more than numWant hosts
+// gives a view of numWant; a tracker's answer past maxAnnounce is not
+// read whole (an error, not a view of part of it).
+func TestMemberViewBound(t *testing.T) {
+	var ih metainfo.Hash
+	copy(ih[:], "an info hash, 20 B..")
+	serve := func(peers int) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var b []byte
+			for i := range peers {
+				b = append(b, 10, byte(i>>16), byte(i>>8), byte(i), 0x1a, 0xe1)
+			}
+			fmt.Fprintf(w, "d8:completei0e5:peers%d:%se", len(b), b)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	s := &Swarm{trackers: http.DefaultClient, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	var id [20]byte
+	if v := s.memberView(context.Background(), []string{serve(300).URL + "/announce"}, ih, id, 6881, 1); v == nil || len(v.others) != numWant {
+		t.Errorf("300 listed: view %v, want %d others", v, numWant)
+	}
+	if v := s.memberView(context.Background(), []string{serve(maxAnnounce/6 + 1).URL + "/announce"}, ih, id, 6881, 1); v != nil {
+		t.Errorf("an answer past %d bytes: view of %d others, want none", maxAnnounce, len(v.others))
 	}
 }
