@@ -231,7 +231,7 @@ func TestMemberViewBound(t *testing.T) {
 	if v := s.memberView(context.Background(), []string{serve(300).URL + "/announce"}, ih, id, 6881, 1); v == nil || len(v.others) != numWant {
 		t.Errorf("300 listed: view %v, want %d others", v, numWant)
 	}
-	if v := s.memberView(context.Background(), []string{serve(maxAnnounce/6 + 1).URL + "/announce"}, ih, id, 6881, 1); v != nil {
+	if v := s.memberView(context.Background(), []string{serve(maxAnnounce/6+1).URL + "/announce"}, ih, id, 6881, 1); v != nil {
 		t.Errorf("an answer past %d bytes: view of %d others, want none", maxAnnounce, len(v.others))
 	}
 }
