@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 )
@@ -42,6 +43,49 @@ type rankView struct {
 	others []uint64
 	seeds  int
 	at     time.Time
+}
+
+// members asks the trackers of it which hosts the swarm of t holds, for
+// at most origin-after (see memberView), and keeps the view on it for
+// the late-piece turn; nil when none answered.
+func (s *Swarm) members(ctx context.Context, it *item, t *torrent.Torrent) *rankView {
+	s.mu.Lock()
+	trackers := it.trackers
+	s.mu.Unlock()
+	actx, cancel := context.WithTimeout(ctx, s.cfg.OriginAfter)
+	defer cancel()
+	v := s.memberView(actx, trackers, t.InfoHash(), s.cl.PeerID(), s.cl.LocalPort(), t.Length()-t.BytesCompleted())
+	s.mu.Lock()
+	it.view = v
+	s.mu.Unlock()
+	return v
+}
+
+// completed tells the trackers of it that this host has every piece of t
+// (see announceCompleted), within origin-after.
+func (s *Swarm) completed(ctx context.Context, it *item, t *torrent.Torrent) {
+	s.mu.Lock()
+	trackers := it.trackers
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OriginAfter)
+	defer cancel()
+	s.announceCompleted(ctx, trackers, t.InfoHash(), s.cl.PeerID(), s.cl.LocalPort())
+}
+
+// viewSize is the hosts of v besides this one (-1: v is nil), for logs.
+func viewSize(v *rankView) int {
+	if v == nil {
+		return -1
+	}
+	return len(v.others)
+}
+
+// viewSeeds is the seeds of v (-1: v is nil), for logs.
+func viewSeeds(v *rankView) int {
+	if v == nil {
+		return -1
+	}
+	return v.seeds
 }
 
 // memberView asks the HTTP trackers of the torrent ih which hosts its
