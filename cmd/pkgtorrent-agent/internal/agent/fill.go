@@ -161,9 +161,10 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 		return true
 	}
 	stuck := false
-	// With a seed in the swarm, the first-ranked host waits as long as a
-	// download without a connection waits when others are counted.
-	seedWait := othersWait(s.cfg.OriginAfter, s.cfg.Stall)
+	// When the swarm probably holds a piece no connected peer has, the
+	// first-ranked host waits for it as long as a download without a
+	// connection waits when others are counted (turnsFor).
+	holdWait := othersWait(s.cfg.OriginAfter, s.cfg.Stall)
 	// left holds when this host first left a missing piece to a host
 	// ranked above it.
 	left := map[int]time.Time{}
@@ -195,12 +196,12 @@ func (s *Swarm) fill(ctx context.Context, it *item, t *torrent.Torrent, verified
 					pick = append(pick, i)
 				}
 			}
-		} else if i := ownPiece(t, s.cl.PeerID(), view, swarm, seedWait, left, patience); i >= 0 {
+		} else if i := ownPiece(t, s.cl.PeerID(), view, swarm, holdWait, left, patience); i >= 0 {
 			if view != nil && time.Since(view.at) >= membersAge {
 				// Members that came since the view was made may rank
 				// above this host for the piece.
 				view = s.members(ctx, it, t)
-				i = ownPiece(t, s.cl.PeerID(), view, swarm, seedWait, left, patience)
+				i = ownPiece(t, s.cl.PeerID(), view, swarm, holdWait, left, patience)
 			}
 			if i >= 0 {
 				pick = []int{i}

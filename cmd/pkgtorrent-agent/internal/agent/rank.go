@@ -20,9 +20,9 @@ import (
 // and that this host fetches now (see pickOwn), ranked among the hosts
 // of v (nil: the connected peers, and itself by peer ID me), in a swarm
 // of swarm hosts as its trackers count them (0: not known), waiting
-// seedWait more when the swarm probably holds the pieces its connected
-// peers lack (swarmHolds); -1 when there is none.
-func ownPiece(t *torrent.Torrent, me [20]byte, v *rankView, swarm int, seedWait time.Duration, left map[int]time.Time, patience time.Duration) int {
+// holdWait more when the swarm probably holds the pieces its connected
+// peers lack (turnsFor); -1 when there is none.
+func ownPiece(t *torrent.Torrent, me [20]byte, v *rankView, swarm int, holdWait time.Duration, left map[int]time.Time, patience time.Duration) int {
 	ih := t.InfoHash()
 	conns := t.PeerConns()
 	haves := make([]*roaring.Bitmap, 0, len(conns))
@@ -35,9 +35,9 @@ func ownPiece(t *torrent.Torrent, me [20]byte, v *rankView, swarm int, seedWait 
 		peers.me = rankKey(me, ih)
 		v = &peers
 	}
-	patience, seedWait = turnsFor(v, haves, patience, seedWait)
+	patience, holdWait = turnsFor(v, haves, patience, holdWait)
 	complete := func(i int) bool { return t.Piece(i).State().Complete }
-	return pickOwn(t.NumPieces(), complete, anyHas(haves), v.me, v.others, seedWait, unseenHosts(swarm, len(v.others)), left, patience, time.Now())
+	return pickOwn(t.NumPieces(), complete, anyHas(haves), v.me, v.others, holdWait, unseenHosts(swarm, len(v.others)), left, patience, time.Now())
 }
 
 // anyHas returns whether any of haves holds a piece.
@@ -99,18 +99,18 @@ func unseenHosts(swarm, others int) int {
 
 // pickOwn returns the first of n pieces, not complete and not had by
 // any connected peer, that the host of key me fetches at now, ranked
-// among the hosts of keys others: one whose turn (turnWait, and seedWait
+// among the hosts of keys others: one whose turn (turnWait, and holdWait
 // more) has come since it first left it to others (left records since
-// when); a turn of 0 at once. seedWait is for the hosts that have every
-// piece (seeds, as the trackers count them): a seed brings a piece no
-// connected peer has to one of them, through the swarm, unless the swarm
-// is slower than the mirror. The host ranked first
-// fetches the pieces it ranks first for one after the other, in order:
-// a piece that is its q-th waits q x patience/3 more (patience is three
-// times a piece's time from the mirror, or more). unseen is the number
-// of hosts of the swarm, besides itself and others, that it does not
-// know (0 when the swarm is no larger). -1 when there is none.
-func pickOwn(n int, complete, had func(int) bool, me uint64, others []uint64, seedWait time.Duration, unseen int, left map[int]time.Time, patience time.Duration, now time.Time) int {
+// when); a turn of 0 at once. holdWait is for a swarm that probably
+// holds the pieces no connected peer has (see swarmHolds): they come
+// through the swarm unless it is slower than the mirror. The host
+// ranked first fetches the pieces it ranks first for one after the
+// other, in order: a piece that is its q-th waits q x patience/3 more
+// (patience is three times a piece's time from the mirror, or more).
+// unseen is the number of hosts of the swarm, besides itself and
+// others, that it does not know (0 when the swarm is no larger). -1 when
+// there is none.
+func pickOwn(n int, complete, had func(int) bool, me uint64, others []uint64, holdWait time.Duration, unseen int, left map[int]time.Time, patience time.Duration, now time.Time) int {
 	// queued counts the pieces so far that each host ranks first for
 	// (index len(others): this host).
 	queued := make([]int, len(others)+1)
@@ -131,7 +131,7 @@ func pickOwn(n int, complete, had func(int) bool, me uint64, others []uint64, se
 		}
 		q := queued[top]
 		queued[top]++
-		wait := turnWait(r, score, unseen, patience) + seedWait
+		wait := turnWait(r, score, unseen, patience) + holdWait
 		if top != len(others) {
 			wait += time.Duration(q) * patience / 3
 		}
