@@ -121,7 +121,8 @@ func TestParseAnnounce(t *testing.T) {
 // TestTurnsFor: the patience doubles for a host that ranks among more
 // hosts than it is connected to, and the wait for a swarm that holds the
 // pieces applies when the trackers count a seed, or when its peers, fewer
-// than the hosts listed, hold pieces; not otherwise.
+// than the hosts listed, hold pieces; neither for a host connected to
+// none.
 func TestTurnsFor(t *testing.T) {
 	const patience, hold = time.Second, 2500 * time.Millisecond
 	some := roaring.BitmapOf(3)
@@ -138,6 +139,11 @@ func TestTurnsFor(t *testing.T) {
 		{"connected to all, a seed counted", 2, 1, []*roaring.Bitmap{roaring.New(), roaring.New()}, patience, hold},
 		{"connected to some, none has a piece", 39, 0, []*roaring.Bitmap{roaring.New(), roaring.New()}, 2 * patience, 0},
 		{"connected to some, one has a piece", 39, 0, []*roaring.Bitmap{roaring.New(), some}, 2 * patience, hold},
+		// A seed counted that no host connected to: gone, or out of
+		// reach (TestFleetCorruptStore: the agent itself before its
+		// restart, on another port).
+		{"connected to none, a seed counted", 1, 1, nil, patience, 0},
+		{"connected to none, others listed", 39, 0, nil, patience, 0},
 	} {
 		v := &rankView{others: make([]uint64, c.others), seeds: c.seeds}
 		p, h := turnsFor(v, c.haves, patience, hold)

@@ -55,12 +55,12 @@ func anyHas(haves []*roaring.Bitmap) func(int) bool {
 // turnsFor returns the patience and the wait for a swarm that holds the
 // pieces (pickOwn's) of a host ranking among the hosts of v, connected to
 // the peers of haves, from its patience and holdWait: the patience twice
-// over when it ranks among more hosts than it is connected to (a piece
-// fetched by a host it is not connected to reaches its peers in two hops
-// or more), and holdWait when the swarm probably holds the pieces its
-// peers lack (swarmHolds), else none.
+// over when it ranks among more hosts than it is connected to, and is
+// connected to some (a piece fetched by a host it is not connected to
+// reaches its peers in two hops or more), and holdWait when the swarm
+// probably holds the pieces its peers lack (swarmHolds), else none.
 func turnsFor(v *rankView, haves []*roaring.Bitmap, patience, holdWait time.Duration) (time.Duration, time.Duration) {
-	if len(v.others) > len(haves) {
+	if len(haves) > 0 && len(v.others) > len(haves) {
 		patience *= 2
 	}
 	if !swarmHolds(v, haves) {
@@ -71,11 +71,17 @@ func turnsFor(v *rankView, haves []*roaring.Bitmap, patience, holdWait time.Dura
 
 // swarmHolds reports whether the pieces that no connected peer (of
 // haves) has are probably in the swarm anyway, for a host ranking among
-// the hosts of v: the trackers count a seed; or it ranks among more
-// hosts than it is connected to, and those it is connected to hold
-// pieces (the others have been at the torrent longer than this host,
-// and their pieces are on their way to its peers).
+// the hosts of v and connected to some: the trackers count a seed; or it
+// ranks among more hosts than it is connected to, and those it is
+// connected to hold pieces (the others have been at the torrent longer
+// than this host, and their pieces are on their way to its peers). A
+// host connected to none gets nothing from the swarm: the seeds the
+// trackers count then are hosts that left without telling them (a
+// restarted agent, on another port, is one), or that it cannot reach.
 func swarmHolds(v *rankView, haves []*roaring.Bitmap) bool {
+	if len(haves) == 0 {
+		return false
+	}
 	if v.seeds > 0 {
 		return true
 	}

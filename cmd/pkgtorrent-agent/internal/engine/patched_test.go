@@ -60,7 +60,7 @@ func TestPatchedEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := []string{"client.go", "config.go", "peer-conn-msg-writer.go", "peer.go", "peerconn.go",
-		"piece.go", "storage/file-client.go", "storage/file-held.go", "storage/file-torrent.go", "torrent.go", "upload-hold.go"}; !slices.Equal(changed, want) {
+		"piece.go", "requesting.go", "storage/file-client.go", "storage/file-held.go", "storage/file-torrent.go", "torrent.go", "upload-hold.go"}; !slices.Equal(changed, want) {
 		t.Errorf("files that differ from the release: %q, want %q (PATCHED.md)", changed, want)
 	}
 }

@@ -1218,10 +1218,10 @@ func (c *PeerConn) updateRequestsTimerFunc() {
 	if c.closed.IsSet() {
 		return
 	}
-	if c.isLowOnRequests() {
-		// If there are no outstanding requests, then a request update should have already run.
-		return
-	}
+	// pkgtorrent: a connection low on requests updates them too. The
+	// release left it to the update that should have run, and an update
+	// lost (a reject whose update another reason took, say) left a piece
+	// that one peer has requested from no one until some other event.
 	if d := time.Since(c.lastRequestUpdate); d < updateRequestsTimerDuration {
 		// These should be benign, Timer.Stop doesn't guarantee that its function won't run if it's
 		// already been fired.

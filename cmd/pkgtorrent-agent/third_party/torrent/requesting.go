@@ -417,5 +417,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 // specifications. I've set it shorter to trigger it more often for testing for now.
 const (
 	updateRequestsTimerDuration = 3 * time.Second
-	enableUpdateRequestsTimer   = false
+	// pkgtorrent: on, as a bound on a lost update (client.go,
+	// updateRequestsTimerFunc).
+	enableUpdateRequestsTimer = true
 )
