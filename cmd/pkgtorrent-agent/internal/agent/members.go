@@ -37,7 +37,7 @@ const maxAnnounce = 64 << 10
 // rankView is the hosts a host ranks itself among for one torrent: its
 // own key and the others' (rankKey of a peer ID, or addrKey of an
 // address), and the seeds the trackers count (hosts that have every
-// piece), which rank above it for every piece.
+// piece: see swarmHolds), when it was made.
 type rankView struct {
 	me     uint64
 	others []uint64
