@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -266,6 +267,62 @@ func (s *Swarm) announceCompleted(ctx context.Context, trackers []string, ih met
 		_, a, err := s.announceTo(ctx, u)
 		s.log.Debug("announced completed", "torrent", ih, "tracker", tr, "seeds", a.seeds, "err", err)
 	}
+}
+
+// leaveWait bounds how long Close tells the trackers that this host
+// leaves its swarms, leaveAtOnce the announces it sends at once.
+const (
+	leaveWait   = 2 * time.Second
+	leaveAtOnce = 16
+)
+
+// leave tells the HTTP trackers of every torrent in the client that this
+// host leaves its swarm (event stopped, as the engine's port), within
+// leaveWait: until the trackers forget it, the fills of the other hosts
+// would rank it for pieces it no longer fetches (members) and wait a
+// turn for each. The engine announces stopped too, in the background as
+// it closes, not waited for: a process that ends right after Close ends
+// before.
+func (s *Swarm) leave() {
+	type one struct {
+		ih       metainfo.Hash
+		trackers []string
+	}
+	var all []one
+	s.mu.Lock()
+	for ih, it := range s.items {
+		if it.t != nil && len(it.trackers) > 0 {
+			all = append(all, one{ih, it.trackers})
+		}
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), leaveWait)
+	defer cancel()
+	id, port := s.cl.PeerID(), s.cl.LocalPort()
+	sem := make(chan struct{}, leaveAtOnce)
+	var wg sync.WaitGroup
+	for _, o := range all {
+		for _, tr := range o.trackers {
+			u, ok := announceURL(tr, o.ih, id, port, 0, "stopped")
+			if !ok {
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				s.log.Debug("leaving the swarms: out of time", "torrents", len(all))
+				wg.Wait()
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				_, _, err := s.announceTo(ctx, u)
+				s.log.Debug("announced stopped", "torrent", o.ih, "tracker", tr, "err", err)
+			}()
+		}
+	}
+	wg.Wait()
 }
 
 // appendCompact appends the peers of b, each an address of n bytes and

@@ -17,6 +17,7 @@ import (
 	"github.com/RoaringBitmap/roaring"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/pkgtorrent/pkgtorrent-service/cmd/pkgtorrent-agent/internal/settings"
 	"github.com/pkgtorrent/pkgtorrent-service/pkg/e2e"
 )
 
@@ -239,5 +240,42 @@ func TestMemberViewBound(t *testing.T) {
 	}
 	if v := s.memberView(context.Background(), []string{serve(maxAnnounce/6+1).URL + "/announce"}, ih, id, 6881, 1); v != nil {
 		t.Errorf("an answer past %d bytes: view of %d others, want none", maxAnnounce, len(v.others))
+	}
+}
+
+// TestLeaveSwarm: an agent that closes tells the tracker it leaves; the
+// members another host ranks among no longer hold it. Before, the tracker
+// listed it until its entry timed out (opentracker: tens of minutes), and
+// the others waited a turn for each piece it ranked first for.
+func TestLeaveSwarm(t *testing.T) {
+	root := t.TempDir()
+	name := "leave-1-1.noarch.rpm"
+	want := writeRandom(t, root, pkgDir+name, 1<<20+3)
+	m, _ := startTrackedMirror(t, root, nil, name)
+	u := m.base + "/" + pkgDir + name
+	patient := func(c *settings.Config) { c.Stall = 30 * time.Second }
+	a := startAgent(t, t.TempDir(), []string{m.base}, patient)
+	b := startAgent(t, t.TempDir(), []string{m.base}, patient)
+	getWhole(t, "agent a", a.url(u), want)
+	getWhole(t, "agent b", b.url(u), want)
+	var trackers []string
+	var ih metainfo.Hash
+	b.swarm.mu.Lock()
+	for h, it := range b.swarm.items {
+		ih, trackers = h, it.trackers
+	}
+	b.swarm.mu.Unlock()
+	view := func() *rankView {
+		return b.swarm.memberView(context.Background(), trackers, ih, b.swarm.cl.PeerID(), b.swarm.cl.LocalPort(), 0)
+	}
+	// Agent a is listed once its engine announced.
+	aKey := wantAddrKey(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(a.swarm.PeerPort())), ih)
+	waitFor(t, "agent a among b's members", func() bool {
+		v := view()
+		return v != nil && slices.Contains(v.others, aKey)
+	})
+	a.stop()
+	if v := view(); v == nil || slices.Contains(v.others, aKey) {
+		t.Errorf("after agent a closed, b's members %+v; want a (key %x) gone", v, aKey)
 	}
 }

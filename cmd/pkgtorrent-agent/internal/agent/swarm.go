@@ -104,7 +104,8 @@ func NewSwarm(cfg settings.Config, origin *http.Client, stats *Stats, log *slog.
 // PeerPort is the BitTorrent port the client listens on.
 func (s *Swarm) PeerPort() int { return s.cl.LocalPort() }
 
-// Close stops the client; the store stays for the next start.
+// Close tells the trackers that this host leaves (leave) and stops the
+// client; the store stays for the next start.
 func (s *Swarm) Close() {
 	s.mu.Lock()
 	close(s.closed)
@@ -114,6 +115,7 @@ func (s *Swarm) Close() {
 		}
 	}
 	s.mu.Unlock()
+	s.leave()
 	s.cl.Close()
 	s.wg.Wait()
 }
