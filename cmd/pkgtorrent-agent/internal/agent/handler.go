@@ -54,8 +54,8 @@ func NewHandler(cfg settings.Config, swarm *Swarm, mirrors *Mirrors, origin *htt
 	}
 	h.proxy = newPassThrough(origin, log, h.learnPrimary)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(swarm), stats.firstByte, stats.total,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(sequential{newCollector(swarm), stats.firstByte, stats.total,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})})
 	h.api = http.NewServeMux()
 	h.api.HandleFunc("POST /prefetch", h.servePrefetch)
 	h.api.HandleFunc("/prefetch", onlyMethods("POST", "only POST"))

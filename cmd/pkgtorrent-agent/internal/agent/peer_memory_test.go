@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -87,13 +85,8 @@ func hog(from string, port int, ih metainfo.Hash, size int64) (net.Conn, error) 
 // agentStatus is the agent process's /status.
 func agentStatus(t *testing.T, a *fleet.Agent) Status {
 	t.Helper()
-	resp, err := http.Get(a.Base + "/status")
+	st, err := statusAt(a.Base)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
 	return st
