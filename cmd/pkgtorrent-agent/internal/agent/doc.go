@@ -204,12 +204,16 @@
 //     refresher takes when asked, or, past statusWait (50 ms), the latest
 //     taken, whose time /status gives (CurrentStatus). A pass-through
 //     touches neither lock. TestHTTPWithoutEngineLock (the engine's lock
-//     held: no answer in 5 s -> 51 to 57 ms). BenchmarkHTTPUnderLoad
-//     (three agents in one process exchanging 384 MiB each, the probed
-//     one with 500 stored torrents; 3 runs each): the slowest answers
-//     104 to 218 ms before, 120 to 207 ms after, the mirror's own up to
-//     84 ms: two cores running three agents and the mirror, not a lock,
-//     make that tail; 100 ms is not met there.
+//     held: no answer in 5 s -> 51 to 57 ms). The Prometheus registry
+//     holds one collector (sequential): with several it yields once per
+//     collector at each scrape, and a yield waits for every runnable
+//     goroutine. BenchmarkHTTPUnderLoad (three agent processes exchanging
+//     384 MiB each, the probed one with 500 stored torrents, timed by
+//     curl; 2 runs of 3): the slowest answers 38 to 73 ms when the probed
+//     agent has the cores first (nice -10, its own load unchanged), 96 to
+//     155 ms when it shares them alike with the other two agents, the
+//     mirror and the clients: the wait for a core, not a lock, makes that
+//     tail on the bench's two cores.
 //   - A request waiting for a piece sleeps until the engine's piece
 //     state changes, the store fails, its stall's deadline or its end
 //     (reader.go), and calls the engine only then.
