@@ -292,6 +292,13 @@ func TestShippedSettingsRun(t *testing.T) {
 		if len(served) == 0 || !slices.Equal(served, documented) {
 			t.Errorf("/metrics serves %q; pkgtorrent-agent(8) METRICS documents %q", served, documented)
 		}
+		// The Go runtime's and the process' figures, which the page
+		// names besides.
+		for _, family := range []string{"go_goroutines", "process_cpu_seconds_total"} {
+			if !strings.Contains(body, "\n# TYPE "+family+" ") {
+				t.Errorf("/metrics lacks %s", family)
+			}
+		}
 	})
 
 	// SIGTERM: exit status 0, soon.
