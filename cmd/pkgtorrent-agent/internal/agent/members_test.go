@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -277,5 +278,37 @@ func TestLeaveSwarm(t *testing.T) {
 	a.stop()
 	if v := view(); v == nil || slices.Contains(v.others, aKey) {
 		t.Errorf("after agent a closed, b's members %+v; want a (key %x) gone", v, aKey)
+	}
+	// A tracker that accepts and never answers holds Close for leaveWait
+	// at most (the trackers' client alone would wait 15 s for headers).
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := hole.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	b.swarm.mu.Lock()
+	for _, it := range b.swarm.items {
+		it.trackers = []string{"http://" + hole.Addr().String() + "/announce"}
+	}
+	b.swarm.mu.Unlock()
+	start := time.Now()
+	b.stop()
+	if took := time.Since(start); took > leaveWait+5*time.Second {
+		t.Errorf("Close with a tracker that never answers took %v, want at most %v and the engine's close", took, leaveWait)
 	}
 }
