@@ -139,24 +139,44 @@ func TestWaitingReadersLeaveTheEngine(t *testing.T) {
 		tor = it.t
 	}
 	a.swarm.mu.Unlock()
+	// Counted as readers, the requests may still be on their way to
+	// the wait (looking at the piece, subscribing to its changes): the
+	// lock is held once every one sleeps in it.
+	e2e.Wait(t, "every request asleep in its wait", 30*time.Second, func() error {
+		if _, asleep, _ := readerStates(); asleep != n {
+			return fmt.Errorf("%d of %d asleep", asleep, n)
+		}
+		return nil
+	})
 	release := holdEngine(t, a, tor)
 	time.Sleep(time.Second)
+	waiting, _, blocked := readerStates()
+	release()
+	if waiting != n || blocked != 0 {
+		t.Errorf("%d requests waiting for pieces, %d of them for the engine's lock; want %d and none", waiting, blocked, n)
+	}
+}
+
+// readerStates counts, in a dump of every goroutine, the requests
+// waiting for pieces (in swarmReader.readVerified), those of them asleep
+// in waitPiece's select, and those waiting for a lock.
+func readerStates() (waiting, asleep, blocked int) {
 	buf := make([]byte, 16<<20)
 	stacks := string(buf[:runtime.Stack(buf, true)])
-	release()
-	waiting, blocked := 0, 0
 	for _, g := range strings.Split(stacks, "\n\n") {
 		if !strings.Contains(g, "(*swarmReader).readVerified") {
 			continue
 		}
 		waiting++
+		header, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(header, "[select") && strings.Contains(g, "(*swarmReader).waitPiece") {
+			asleep++
+		}
 		if strings.Contains(g, "RLock") || strings.Contains(g, ").Lock(") {
 			blocked++
 		}
 	}
-	if waiting != n || blocked != 0 {
-		t.Errorf("%d requests waiting for pieces, %d of them for the engine's lock; want %d and none", waiting, blocked, n)
-	}
+	return waiting, asleep, blocked
 }
 
 // TestStallFallsBack: a request whose torrent makes no progress for
