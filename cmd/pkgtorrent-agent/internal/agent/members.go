@@ -150,18 +150,24 @@ func isMe(m netip.AddrPort, me []netip.AddrPort) bool {
 
 // announceURL is the announce URL for this host (peer ID id, port, left
 // bytes to download, event: "" for none) in the swarm of ih at the HTTP
-// tracker tr, asking for numWant peers in the compact form; false when
-// tr is not an HTTP tracker.
+// tracker tr, in the compact form; false when tr is not an HTTP tracker.
+// Without an event it asks for numWant peers (the members); with one
+// (started, completed, stopped) for none: it only tells, and a tracker
+// need not build a list of 200 for each torrent of a host that stops.
 func announceURL(tr string, ih metainfo.Hash, id [20]byte, port int, left int64, event string) (string, bool) {
 	u, err := url.Parse(tr)
 	if err != nil || u.Scheme != "http" && u.Scheme != "https" {
 		return "", false
 	}
+	want := numWant
+	if event != "" {
+		want = 0
+	}
 	// Bytes as %XX, as scrapeURL writes them (opentracker decodes %XX
 	// only); the announce URL's own parameters follow as they were.
 	q := "info_hash=" + escapeBytes(ih[:]) + "&peer_id=" + escapeBytes(id[:]) +
 		"&port=" + strconv.Itoa(port) + "&uploaded=0&downloaded=0&left=" + strconv.FormatInt(max(left, 0), 10) +
-		"&compact=1&numwant=" + strconv.Itoa(numWant)
+		"&compact=1&numwant=" + strconv.Itoa(want)
 	if event != "" {
 		q += "&event=" + event
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -90,6 +91,31 @@ func TestMemberView(t *testing.T) {
 	}
 	if v := s.memberView(context.Background(), []string{"udp://127.0.0.1:9/announce", "http://127.0.0.1:9/announce"}, ih, ids[1], ports[1], 100); v != nil {
 		t.Errorf("memberView with no tracker answering = %+v, want nil", v)
+	}
+}
+
+// TestAnnounceURL: the members' announce asks for numWant peers; one
+// with an event only tells (numwant=0); the tracker's own parameters
+// follow; a UDP tracker has none.
+func TestAnnounceURL(t *testing.T) {
+	var ih metainfo.Hash
+	var id [20]byte
+	for _, c := range []struct{ event, numwant string }{{"", "200"}, {"completed", "0"}, {"stopped", "0"}} {
+		u, ok := announceURL("http://127.0.0.1:6969/announce?key=k", ih, id, 6881, 5, c.event)
+		if !ok {
+			t.Fatalf("announceURL(%q): not an HTTP tracker", c.event)
+		}
+		pu, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := pu.Query()
+		if q.Get("numwant") != c.numwant || q.Get("event") != c.event || q.Get("key") != "k" || q.Get("port") != "6881" || q.Get("left") != "5" {
+			t.Errorf("announceURL(%q) = %s; want numwant=%s, the event, port 6881, left 5 and key=k", c.event, u, c.numwant)
+		}
+	}
+	if u, ok := announceURL("udp://127.0.0.1:6969/announce", ih, id, 6881, 5, ""); ok {
+		t.Errorf("announceURL of a UDP tracker = %s, want none", u)
 	}
 }
 
